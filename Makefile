@@ -1,0 +1,41 @@
+# MoSAiC for QGIS. The two commands: `make demo` and `make test`. Each sets the machine up by itself.
+SHELL := /bin/bash
+PY := .venv/bin/python
+VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
+export QT_QPA_PLATFORM ?= offscreen
+export MOSAIC_SHARED_DATA ?= $(abspath ../shared/data)
+
+.PHONY: setup demo test test-fast lint package qgis bench clean
+
+setup:
+	@bash tools/setup_env.sh
+
+demo: setup
+	$(PY) -m mosaic.backend.demo --out out/demo
+
+test: setup lint
+	$(PY) -m pytest tests
+
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow"
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/bandit -q -r plugin backend __init__.py -ll -c pyproject.toml
+	.venv/bin/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files -- ':!*.tif' ':!*.png' ':!*.mdb' ':!*.parquet' ':!*.onnx' ':!.secrets.baseline')
+
+package: setup
+	$(PY) tools/package_plugin.py --out dist
+
+qgis: setup
+	bash tools/run_qgis.sh
+
+bench: setup
+	.venv/bin/mosaic bench data
+	.venv/bin/mosaic bench train
+	.venv/bin/mosaic bench predict
+
+clean:
+	rm -rf dist out .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

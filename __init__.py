@@ -1,0 +1,16 @@
+"""MoSAiC for QGIS: the plugin package (this folder) with its bundled headless backend.
+
+QGIS imports this folder as a package and calls :func:`classFactory`. Nothing QGIS-specific is imported at
+module level, so the headless backend (``mosaic.backend``) can be imported without QGIS.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def classFactory(iface):  # noqa: N802 - name required by QGIS
+    """Entry point QGIS calls with its ``QgisInterface``; returns the plugin instance."""
+    from .plugin.main import MosaicPlugin
+
+    return MosaicPlugin(iface)

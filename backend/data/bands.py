@@ -1,0 +1,92 @@
+"""The one place that defines band names, band order, native resolutions and normalisation statistics.
+
+Canonical band order (stored with every checkpoint and model):
+
+* Sentinel-2 L2A: ESA order restricted to the chosen band set. ``s2_10`` (default, the reference ``s2`` set):
+  B02 B03 B04 B05 B06 B07 B08 B8A B11 B12; ``s2_12``: B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B11 B12.
+  Values are reflectance × 10000 (UInt16 on disk, float32 in memory), nodata 0.
+* Sentinel-1 GRD: VV, VH (this order; torchgeo returns VH, VV), backscatter in dB (float32), nodata NaN.
+
+All bands are brought to the 10 m grid (120 × 120 px per BigEarthNet patch); 20 m and 60 m bands are
+upsampled with nearest (default, as the reference code) or bilinear (as torchgeo).
+
+Normalisation: ``x_norm = (x - mean) / std`` per band, with the published BigEarthNet v2.0 train-split
+statistics that match the upsampling (ConfigILM ``BENv2_utils.py``; see ``STATS``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Upsampling = Literal["nearest", "bilinear"]
+
+S2_BANDS_ALL: tuple[str, ...] = (
+    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12",
+)  # fmt: skip
+S2_BAND_SETS: dict[str, tuple[str, ...]] = {
+    "s2_10": ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"),
+    "s2_12": S2_BANDS_ALL,
+}
+S1_BANDS: tuple[str, ...] = ("VV", "VH")
+
+#: Native ground sampling distance of each band in metres.
+GSD_M: dict[str, int] = {
+    "B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
+    "B8A": 20, "B09": 60, "B11": 20, "B12": 20, "VV": 10, "VH": 10,
+}  # fmt: skip
+
+PATCH_SIZE_PX = 120  #: BigEarthNet patch side at 10 m (1200 m)
+TARGET_GSD_M = 10  #: every band is brought to this grid
+
+S2_NODATA = 0  #: UInt16 nodata of Sentinel-2 L2A files
+S1_NODATA = float("nan")  #: Float32 nodata of Sentinel-1 dB files
+
+#: Published per-band (mean, std) of the official BigEarthNet v2.0 train split, per upsampling.
+STATS: dict[str, dict[str, tuple[float, float]]] = {
+    "nearest": {
+        "B01": (361.0767822265625, 575.0687255859375),
+        "B02": (438.3720703125, 607.02685546875),
+        "B03": (614.0556640625, 603.2968139648438),
+        "B04": (588.4096069335938, 684.56884765625),
+        "B05": (942.8433227539062, 738.4326782226562),
+        "B06": (1769.931640625, 1100.4560546875),
+        "B07": (2049.551513671875, 1275.805419921875),
+        "B08": (2193.2919921875, 1369.3717041015625),
+        "B8A": (2235.556640625, 1356.5440673828125),
+        "B09": (2241.455322265625, 1316.393310546875),
+        "B11": (1568.226806640625, 1070.1612548828125),
+        "B12": (997.7324829101562, 813.5276489257812),
+        "VV": (-12.643863677978516, 5.133493900299072),
+        "VH": (-19.352558135986328, 5.590505599975586),
+    },
+    "bilinear": {
+        "B01": (360.64678955078125, 563.1734008789062),
+        "B02": (438.3720703125, 607.02685546875),
+        "B03": (614.0556640625, 603.2968139648438),
+        "B04": (588.4096069335938, 684.56884765625),
+        "B05": (942.7476806640625, 727.5784301757812),
+        "B06": (1769.8486328125, 1087.4288330078125),
+        "B07": (2049.475830078125, 1261.4302978515625),
+        "B08": (2193.2919921875, 1369.3717041015625),
+        "B8A": (2235.48681640625, 1342.490478515625),
+        "B09": (2241.10595703125, 1294.35546875),
+        "B11": (1568.2115478515625, 1063.9197998046875),
+        "B12": (997.715087890625, 806.8846435546875),
+        "VV": (-12.643863677978516, 5.133493900299072),
+        "VH": (-19.352558135986328, 5.590505599975586),
+    },
+}
+
+
+def s2_bands(band_set: str = "s2_10") -> tuple[str, ...]:
+    """The ordered S2 band names of ``band_set`` (``s2_10`` or ``s2_12``)."""
+    try:
+        return S2_BAND_SETS[band_set]
+    except KeyError:
+        raise ValueError(f"unknown S2 band set {band_set!r}; choose one of {sorted(S2_BAND_SETS)}") from None
+
+
+def band_stats(bands: tuple[str, ...] | list[str], upsampling: Upsampling = "nearest") -> tuple[list, list]:
+    """Per-band ``(means, stds)`` lists for ``bands`` in the given order, matching ``upsampling``."""
+    table = STATS[upsampling]
+    return [table[b][0] for b in bands], [table[b][1] for b in bands]

@@ -1,0 +1,106 @@
+"""The plugin object QGIS holds: toolbar action, Raster-menu entry, dock and Processing provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtGui import QIcon
+from qgis.PyQt.QtWidgets import QAction
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
+ICON_PATH = PLUGIN_DIR / "resources" / "icons" / "mosaic.png"
+MENU_NAME = "&MoSAiC Land Cover"
+
+
+def tr(text: str) -> str:
+    """Translate ``text`` in the plugin's context."""
+    return QCoreApplication.translate("MosaicPlugin", text)
+
+
+class MosaicPlugin:
+    """Adds a toolbar button and a Raster-menu entry that open the classification dock."""
+
+    def __init__(self, iface) -> None:
+        self.iface = iface
+        self.action: QAction | None = None
+        self.training_action: QAction | None = None
+        self.toolbar = None
+        self.dock = None
+        self.provider = None
+
+    # -- Processing -------------------------------------------------------------------------------
+    def initProcessing(self) -> None:
+        """Register the ``mosaic`` Processing provider (also called by qgis_process)."""
+        from .processing.provider import MosaicProvider
+
+        if self.provider is None:
+            self.provider = MosaicProvider()
+            QgsApplication.processingRegistry().addProvider(self.provider)
+
+    # -- GUI --------------------------------------------------------------------------------------
+    def initGui(self) -> None:
+        """Create the toolbar action and the Raster-menu entries; register Processing."""
+        self.initProcessing()
+        icon = QIcon(str(ICON_PATH))
+        self.action = QAction(icon, tr("MoSAiC land-cover classification"), self.iface.mainWindow())
+        self.action.setObjectName("mosaicClassifyAction")
+        self.action.setToolTip(tr("Classify Sentinel-1 + Sentinel-2 layers with a MoSAiC model"))
+        self.action.setCheckable(True)
+        self.action.toggled.connect(self.toggle_dock)
+        self.training_action = QAction(icon, tr("Train a MoSAiC model…"), self.iface.mainWindow())
+        self.training_action.setObjectName("mosaicTrainAction")
+        self.training_action.triggered.connect(self.open_training_dialog)
+
+        self.toolbar = self.iface.addToolBar(tr("MoSAiC"))
+        self.toolbar.setObjectName("mosaicToolbar")
+        self.toolbar.addAction(self.action)
+        self.iface.addRasterToolBarIcon(self.action)
+        self.iface.addPluginToRasterMenu(MENU_NAME, self.action)
+        self.iface.addPluginToRasterMenu(MENU_NAME, self.training_action)
+
+    def unload(self) -> None:
+        """Remove everything :meth:`initGui` and :meth:`initProcessing` added."""
+        if self.dock is not None:
+            self.dock.shutdown()
+            self.iface.removeDockWidget(self.dock)
+            self.dock.deleteLater()
+            self.dock = None
+        for action in (self.action, self.training_action):
+            if action is not None:
+                self.iface.removePluginRasterMenu(MENU_NAME, action)
+                self.iface.removeRasterToolBarIcon(action)
+        if self.toolbar is not None:
+            self.toolbar.deleteLater()
+            self.toolbar = None
+        self.action = self.training_action = None
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None
+
+    def toggle_dock(self, visible: bool) -> None:
+        """Show or hide the classification dock, creating it on first use."""
+        if self.dock is None:
+            from .dock import MosaicDock
+
+            self.dock = MosaicDock(self.iface, self.iface.mainWindow())
+            self.dock.visibilityChanged.connect(self._sync_action)
+            self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.dock.setVisible(visible)
+
+    def _sync_action(self, visible: bool) -> None:
+        if self.action is not None and self.action.isChecked() != visible:
+            self.action.setChecked(visible)
+
+    def open_training_dialog(self) -> None:
+        """Open the training dialog (training runs in a separate Python with PyTorch)."""
+        from .training_dialog import TrainingDialog
+
+        dialog = TrainingDialog(self.iface, self.iface.mainWindow())
+        dialog.model_ready.connect(self._offer_model)
+        dialog.show()
+
+    def _offer_model(self, onnx_path: str) -> None:
+        self.action.setChecked(True)
+        self.dock.set_model_path(onnx_path)

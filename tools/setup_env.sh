@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Bring this machine to a working state for MoSAiC for QGIS; idempotent and fast when nothing changed.
+#   1. Debian packages (QGIS 3.22 with its Python bindings, xvfb, GDAL tools), only those missing;
+#   2. a virtual environment made by Debian's Python with --system-site-packages (so `import qgis` works),
+#      cached per constraints file under ${MOSAIC_CACHE:-~/.cache/mosaic-qgis} and linked as .venv;
+#   3. the pinned Python dependencies (requirements/constraints.txt) and this checkout, editable, which
+#      provides the `mosaic` command in .venv/bin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd -P)
+
+apt_packages=(python3-qgis qgis qgis-providers xvfb python3-venv gdal-bin)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+constraints=requirements/constraints.txt
+key=$(cat "$constraints" | sha256sum | cut -c1-12)
+cache=${MOSAIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mosaic-qgis}
+venv="$cache/venv-$key"
+if [ ! -f "$venv/.complete" ]; then
+    echo "setup: creating the virtual environment $venv (first run: several minutes, torch is ~5 GB)"
+    rm -rf "$venv"
+    mkdir -p "$cache"
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade "pip>=24" -c "$constraints"
+    "$venv/bin/python" -m pip install -q -c "$constraints" -e ".[dev]"
+    touch "$venv/.complete"
+fi
+if [ "$(readlink .venv 2>/dev/null || true)" != "$venv" ]; then
+    rm -rf .venv
+    ln -s "$venv" .venv
+fi
+
+# Re-install this checkout when its dependencies changed or the cached venv points at another checkout.
+stamp_now=$( (cat pyproject.toml "$constraints"; echo "$repo") | sha256sum | cut -c1-16)
+if [ "$(cat "$venv/.editable-stamp" 2>/dev/null || true)" != "$stamp_now" ]; then
+    echo "setup: installing this checkout into .venv"
+    "$venv/bin/python" -m pip install -q -c "$constraints" -e ".[dev]"
+    echo "$stamp_now" > "$venv/.editable-stamp"
+fi
