@@ -22,7 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 constraints=requirements/constraints.txt
-key=$(cat "$constraints" | sha256sum | cut -c1-12)
+# The venv is keyed by the heavy pins (torch and its CUDA wheels) and the Python version only: other pin
+# changes are applied in place by the editable re-install below, in seconds.
+key=$( (grep -E '^(torch|torchvision|triton|nvidia-|cuda-)' "$constraints"; /usr/bin/python3 --version) \
+      | sha256sum | cut -c1-12)
 cache=${MOSAIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mosaic-qgis}
 venv="$cache/venv-$key"
 if [ ! -f "$venv/.complete" ]; then
