@@ -72,6 +72,9 @@ class MosaicPlugin:
                 self.iface.removePluginRasterMenu(MENU_NAME, action)
                 self.iface.removeRasterToolBarIcon(action)
         if self.toolbar is not None:
+            # detach now: deleteLater alone leaves the toolbar in the main window until the next event loop pass
+            self.iface.mainWindow().removeToolBar(self.toolbar)
+            self.toolbar.setParent(None)
             self.toolbar.deleteLater()
             self.toolbar = None
         self.action = self.training_action = None

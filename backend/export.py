@@ -1,0 +1,154 @@
+"""``mosaic export CHECKPOINT -o model.onnx``: the inference graph as ONNX with validated metadata.
+
+The graph is ``MosaicModule.inference_model()``: S2 and S1 encoders, fusion, classifier and sigmoid, taking
+**physical inputs** — ``s2 [N, C_s2, P, P]`` reflectance × 10000 and ``s1 [N, C_s1, P, P]`` dB — and normalising
+them inside (``x' = (x − mean) / std`` per band; the statistics are also recorded in the metadata with
+``in_graph: true``). Output ``probabilities [N, n_classes]``; the batch axis ``N`` is dynamic.
+
+The metadata (``resources/schema/model_metadata.v1.json``) is stored as JSON in ``metadata_props["mosaic"]``;
+it is validated with the same code the plugin uses before the file is written (temporary name, renamed when
+complete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .data import bands as band_defs
+from .data.classes import class_colors
+from .errors import InputError, ModelError, OutputError
+from .inference.metadata import METADATA_KEY, SCHEMA_VERSION, parse_metadata
+from .inference.model import read_metadata
+
+OPSET = 18
+
+
+def _modality(bands: list[str], mean: list[float], std: list[float], s1: bool) -> dict:
+    return {
+        "bands": list(bands),
+        "units": "dB" if s1 else "reflectance x 10000",
+        "dtype": "float32",
+        "nodata": "nan" if s1 else band_defs.S2_NODATA,
+        "gsd_m": [band_defs.GSD_M[b] for b in bands],
+        "normalisation": {"method": "standardise", "mean": list(map(float, mean)), "std": list(map(float, std)),
+                          "in_graph": True},
+    }  # fmt: skip
+
+
+def build_metadata(parts: dict) -> dict:
+    """Complete metadata (schema v1) from the model-specific ``parts`` (``MosaicModule.export_metadata()``).
+
+    ``parts`` holds ``class_names``, ``s2_bands``, ``s1_bands``, ``upsampling``, ``norm_mean``/``norm_std``
+    (``{"s2": [...], "s1": [...]}``; default: the published BigEarthNet v2 statistics for the upsampling),
+    ``strategy``, ``patch_size_px``, ``training`` (``dataset``, ``licence``, ...), ``metrics`` and optionally
+    ``thresholds`` (tuned on validation) and ``class_colors``. Without thresholds every class gets 0.5 and
+    ``thresholds_tuned`` is false; without colours, CORINE colours (:func:`class_colors`).
+    """
+    from .. import __version__
+
+    names = list(parts["class_names"])
+    upsampling = parts.get("upsampling", "nearest")
+    inputs = {}
+    for key, default_bands in (("s2", band_defs.s2_bands()), ("s1", band_defs.S1_BANDS)):
+        bands = list(parts.get(f"{key}_bands", default_bands))
+        mean, std = band_defs.band_stats(bands, upsampling)
+        mean = parts.get("norm_mean", {}).get(key, mean)
+        std = parts.get("norm_std", {}).get(key, std)
+        inputs[key] = _modality(bands, mean, std, s1=key == "s1")
+    thresholds = parts.get("thresholds")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "mosaic_version": __version__,
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "class_names": names,
+        "class_colors": list(parts.get("class_colors") or class_colors(names)),
+        "thresholds": [float(t) for t in thresholds] if thresholds is not None else [0.5] * len(names),
+        "thresholds_tuned": thresholds is not None,
+        "inputs": inputs,
+        "output": {"name": "probabilities", "activation": "sigmoid"},
+        "patch_size_px": int(parts.get("patch_size_px", band_defs.PATCH_SIZE_PX)),
+        "gsd_m": float(band_defs.TARGET_GSD_M),
+        "upsampling": upsampling,
+        "strategy": str(parts["strategy"]),
+        "training": dict(parts.get("training") or {}),
+        "metrics": {k: float(v) for k, v in (parts.get("metrics") or {}).items()},
+    }
+
+
+def export_onnx(model, metadata: dict, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Export ``model`` (``forward(s2, s1) -> probabilities``, physical inputs) with ``metadata`` to ``path``.
+
+    The metadata is validated first (:class:`ModelError` when invalid); the file is written to a temporary
+    name, opened with onnxruntime as a final check, and renamed when complete.
+    """
+    import json
+
+    import onnx
+    import torch
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} exists already; pass --overwrite to replace it.")
+    meta = parse_metadata(metadata, source="the exported model")
+    p = meta.patch_size_px
+    example = (
+        torch.from_numpy(np.full((2, len(meta.s2.bands), p, p), 1000.0, dtype=np.float32)),
+        torch.from_numpy(np.full((2, len(meta.s1.bands), p, p), -12.0, dtype=np.float32)),
+    )
+    batch = torch.export.Dim("batch")
+    model = model.eval()
+    with torch.no_grad():
+        program = torch.onnx.export(
+            model, example, input_names=["s2", "s1"], output_names=["probabilities"], opset_version=OPSET,
+            dynamo=True, dynamic_shapes={"s2": {0: batch}, "s1": {0: batch}}, verbose=False,
+        )  # fmt: skip
+    proto = program.model_proto
+    onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        onnx.save_model(proto, os.fspath(tmp), save_as_external_data=False)
+        onnx.checker.check_model(os.fspath(tmp))
+        read_metadata(tmp)  # the same checks the plugin runs
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_module(checkpoint: str | os.PathLike):
+    """The :class:`MosaicModule` of ``checkpoint`` on CPU, in eval mode."""
+    from .training.module import MosaicModule
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise InputError(f"checkpoint {checkpoint} does not exist; give the path of a .ckpt file from `mosaic train`.")
+    return MosaicModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Export the inference graph and metadata of a training checkpoint to ``out``."""
+    module = load_module(checkpoint)
+    try:
+        metadata = build_metadata(module.export_metadata())
+    except KeyError as exc:
+        raise ModelError(f"checkpoint {checkpoint} lacks the setting {exc}; retrain it with this MoSAiC.") from None
+    return export_onnx(module.inference_model(), metadata, out, overwrite=overwrite)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="training checkpoint (.ckpt) written by `mosaic train`")
+    parser.add_argument("-o", "--output", required=True, help="ONNX file to write, e.g. model.onnx")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = export_checkpoint(args.checkpoint, args.output, overwrite=args.overwrite)
+    meta = read_metadata(out)
+    print(f"wrote {out} ({len(meta.class_names)} classes, strategy {meta.strategy})")
+    return 0

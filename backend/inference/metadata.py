@@ -1,0 +1,160 @@
+"""Model metadata: the JSON in an ONNX file's ``metadata_props["mosaic"]``, parsed and validated.
+
+The schema is ``resources/schema/model_metadata.v1.json`` (versioned; documented in the README's inference
+section). Validation = the schema (checked by :mod:`.schema_check`) plus the cross-field rules a JSON schema
+cannot say: one colour and one threshold per class, unique class names, one ``gsd_m``/``mean``/``std`` per band.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError
+from .schema_check import SchemaViolationError, validate
+
+SCHEMA_VERSION = 1  #: the newest metadata schema version this code reads
+METADATA_KEY = "mosaic"  #: key of the JSON in the ONNX ``metadata_props``
+
+
+def schema_path(version: int = SCHEMA_VERSION) -> Path:
+    """Path of the JSON schema file of ``version`` (kept in the repository's ``resources/schema``)."""
+    return Path(__file__).resolve().parents[2] / "resources" / "schema" / f"model_metadata.v{version}.json"
+
+
+@lru_cache(maxsize=2)
+def load_schema(version: int = SCHEMA_VERSION) -> dict:
+    """The parsed JSON schema of ``version``."""
+    with open(schema_path(version), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """One model input (``s2`` or ``s1``): bands in channel order, units, nodata and normalisation."""
+
+    bands: tuple[str, ...]
+    units: str
+    dtype: str
+    nodata: float  #: nodata value of the source files (NaN for S1)
+    gsd_m: tuple[float, ...]  #: native pixel size per band (m)
+    mean: tuple[float, ...]  #: x' = (x - mean) / std per band
+    std: tuple[float, ...]
+    normalised_in_graph: bool  #: True: the ONNX graph normalises; False: the engine must
+
+    @classmethod
+    def from_json(cls, d: dict) -> ModalitySpec:
+        norm = d["normalisation"]
+        return cls(
+            bands=tuple(d["bands"]),
+            units=d["units"],
+            dtype=d["dtype"],
+            nodata=math.nan if d["nodata"] == "nan" else float(d["nodata"]),
+            gsd_m=tuple(float(v) for v in d["gsd_m"]),
+            mean=tuple(float(v) for v in norm["mean"]),
+            std=tuple(float(v) for v in norm["std"]),
+            normalised_in_graph=bool(norm["in_graph"]),
+        )
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Validated model metadata (see the module docstring and the schema file for each field)."""
+
+    schema_version: int
+    class_names: tuple[str, ...]
+    class_colors: tuple[str, ...]
+    thresholds: tuple[float, ...]
+    thresholds_tuned: bool
+    s2: ModalitySpec
+    s1: ModalitySpec
+    patch_size_px: int
+    gsd_m: float
+    upsampling: str
+    strategy: str
+    training: dict
+    metrics: dict
+    raw: dict
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+def _cross_check(d: dict) -> None:
+    """Rules across fields; raises :class:`SchemaViolationError` like the schema check."""
+    n = len(d["class_names"])
+    if len(set(d["class_names"])) != n:
+        raise SchemaViolationError("class_names holds duplicates")
+    for key in ("class_colors", "thresholds"):
+        if len(d[key]) != n:
+            raise SchemaViolationError(f"{key} has {len(d[key])} entries for {n} classes")
+    for name, spec in d["inputs"].items():
+        nb = len(spec["bands"])
+        if len(set(spec["bands"])) != nb:
+            raise SchemaViolationError(f"inputs.{name}.bands holds duplicates")
+        norm = spec["normalisation"]
+        for key, values in (
+            ("gsd_m", spec["gsd_m"]),
+            ("normalisation.mean", norm["mean"]),
+            ("normalisation.std", norm["std"]),
+        ):
+            if len(values) != nb:
+                raise SchemaViolationError(f"inputs.{name}.{key} has {len(values)} entries for {nb} bands")
+
+
+def parse_metadata(text: str | bytes | dict | None, source: str = "the model") -> ModelMetadata:
+    """Parse and validate metadata JSON (text or already-parsed dict); :class:`ModelError` when invalid.
+
+    A ``schema_version`` newer than :data:`SCHEMA_VERSION` is refused with a request to update MoSAiC.
+    """
+    if text is None:
+        raise ModelError(
+            f"{source} has no MoSAiC metadata (metadata_props['{METADATA_KEY}']); export it with `mosaic export`."
+        )
+    if isinstance(text, dict):
+        d = text
+    else:
+        try:
+            d = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelError(
+                f"the MoSAiC metadata of {source} is not valid JSON ({exc}); re-export the model."
+            ) from None
+    if not isinstance(d, dict):
+        raise ModelError(f"the MoSAiC metadata of {source} is not a JSON object; re-export the model.")
+    version = d.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise ModelError(
+            f"{source} uses metadata schema version {version} but this MoSAiC reads up to version "
+            f"{SCHEMA_VERSION}; update the MoSAiC plugin."
+        )
+    try:
+        validate(d, load_schema())
+        _cross_check(d)
+    except SchemaViolationError as exc:
+        raise ModelError(f"the MoSAiC metadata of {source} is invalid: {exc}; re-export the model.") from None
+    return _from_dict(d)
+
+
+def _from_dict(d: dict[str, Any]) -> ModelMetadata:
+    return ModelMetadata(
+        schema_version=d["schema_version"],
+        class_names=tuple(d["class_names"]),
+        class_colors=tuple(d["class_colors"]),
+        thresholds=tuple(float(t) for t in d["thresholds"]),
+        thresholds_tuned=d["thresholds_tuned"],
+        s2=ModalitySpec.from_json(d["inputs"]["s2"]),
+        s1=ModalitySpec.from_json(d["inputs"]["s1"]),
+        patch_size_px=d["patch_size_px"],
+        gsd_m=float(d["gsd_m"]),
+        upsampling=d["upsampling"],
+        strategy=d["strategy"],
+        training=dict(d["training"]),
+        metrics=dict(d["metrics"]),
+        raw=d,
+    )

@@ -1,0 +1,114 @@
+"""Open an exported MoSAiC ONNX model with onnxruntime and check it against its metadata."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ..errors import ModelError
+from .metadata import METADATA_KEY, ModalitySpec, ModelMetadata, parse_metadata
+
+CPU = "CPUExecutionProvider"
+
+
+def _session(path: Path, threads: int | None, providers: Sequence[str] | None) -> ort.InferenceSession:
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist; give the path of an exported .onnx model.")
+    available = ort.get_available_providers()
+    wanted = list(providers or [])
+    missing = [p for p in wanted if p not in available]
+    if missing:
+        raise ModelError(
+            f"execution provider(s) {', '.join(missing)} are not available here; choose from {', '.join(available)}."
+        )
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # no busy-waiting between ops: lets the prefetching reader thread run while onnxruntime works
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(os.fspath(path), options, providers=[*wanted, *([] if CPU in wanted else [CPU])])
+    except Exception as exc:  # onnxruntime raises several private exception types for broken files
+        first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{path.name} is not a readable ONNX model ({first_line}); re-export or re-download it."
+        ) from None
+
+
+class OnnxModel:
+    """An onnxruntime session plus its validated :class:`ModelMetadata`."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, providers: Sequence[str] | None = None):
+        self.path = Path(path)
+        self.session = _session(self.path, threads, providers)
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.metadata: ModelMetadata = parse_metadata(props.get(METADATA_KEY), source=self.path.name)
+        self._check_signature()
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers in use, best first."""
+        return self.session.get_providers()
+
+    def _check_signature(self) -> None:
+        """The graph's inputs/outputs must match the metadata (names, channel counts, patch size, classes)."""
+        m = self.metadata
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        expected = {"s2": len(m.s2.bands), "s1": len(m.s1.bands)}
+        for name, channels in expected.items():
+            shape = inputs.get(name)
+            if shape is None or len(shape) != 4 or shape[1:] != [channels, m.patch_size_px, m.patch_size_px]:
+                raise ModelError(
+                    f"{self.path.name}: input {name!r} is {shape}, but the metadata says "
+                    f"[N, {channels}, {m.patch_size_px}, {m.patch_size_px}]; re-export the model."
+                )
+        out = outputs.get("probabilities")
+        if out is None or len(out) != 2 or out[1] != m.n_classes:
+            raise ModelError(
+                f"{self.path.name}: output 'probabilities' is {out}, but the metadata lists {m.n_classes} classes; "
+                "re-export the model."
+            )
+
+    def prepare(self, x: np.ndarray, spec: ModalitySpec) -> np.ndarray:
+        """Physical values → model input: NaN filled with the band mean, then normalised unless the graph does it.
+
+        ``x' = (x - mean) / std`` per band (only when ``spec.normalised_in_graph`` is False). Works in place on
+        float32 ``x [N, C, P, P]`` and returns it.
+        """
+        mean = np.asarray(spec.mean, dtype=np.float32)[None, :, None, None]
+        bad = np.isnan(x)
+        if bad.any():
+            np.copyto(x, np.broadcast_to(mean, x.shape), where=bad)
+        if not spec.normalised_in_graph:
+            x -= mean
+            x /= np.asarray(spec.std, dtype=np.float32)[None, :, None, None]
+        return x
+
+    def run(self, s2: np.ndarray, s1: np.ndarray) -> np.ndarray:
+        """Run the graph on already prepared inputs; ``float32 [N, n_classes]``."""
+        return self.session.run(["probabilities"], {"s2": s2, "s1": s1})[0]
+
+    def predict(self, s2: np.ndarray, s1: np.ndarray) -> np.ndarray:
+        """Probabilities ``float32 [N, n_classes]`` for physical inputs (NaN = nodata; copies, inputs untouched)."""
+        s2 = self.prepare(np.array(s2, dtype=np.float32), self.metadata.s2)
+        s1 = self.prepare(np.array(s1, dtype=np.float32), self.metadata.s1)
+        return self.run(s2, s1)
+
+
+def load_model(
+    path: str | os.PathLike, threads: int | None = None, providers: Sequence[str] | None = None
+) -> OnnxModel:
+    """Open and validate a MoSAiC ONNX model (see :class:`OnnxModel`); :class:`ModelError` when unusable."""
+    return OnnxModel(path, threads=threads, providers=providers)
+
+
+def read_metadata(path: str | os.PathLike) -> ModelMetadata:
+    """The validated metadata of the model at ``path``."""
+    return OnnxModel(path, threads=1).metadata

@@ -1,0 +1,41 @@
+"""``mosaic inspect MODEL.onnx``: validate a model file and show its metadata (or print it as JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .inference import load_model
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="ONNX model exported by `mosaic export`")
+    parser.add_argument("--json", action="store_true", help="print the metadata JSON as stored in the model")
+
+
+def describe(model) -> str:
+    """A human summary of a validated model: graph inputs, classes with thresholds and colours, training, metrics."""
+    m = model.metadata
+    lines = [f"{model.path.name}: valid MoSAiC model (metadata schema v{m.schema_version})"]
+    for name, spec in (("s2", m.s2), ("s1", m.s1)):
+        where = "in the graph" if spec.normalised_in_graph else "by the engine"
+        shape = f"[N, {len(spec.bands)}, {m.patch_size_px}, {m.patch_size_px}]"
+        lines.append(f"input {name}: {shape} {spec.dtype}, {spec.units}, bands {' '.join(spec.bands)}; "
+                     f"nodata {spec.nodata}; normalised {where}")  # fmt: skip
+    lines.append(f"grid: {m.gsd_m:g} m, patch {m.patch_size_px} px, 20/60 m bands upsampled with {m.upsampling}")
+    lines.append(f"strategy: {m.strategy}; training: " + ", ".join(f"{k}={v}" for k, v in m.training.items()))
+    tuned = "tuned on validation" if m.thresholds_tuned else "default 0.5, not tuned"
+    lines.append(f"classes ({m.n_classes}; thresholds {tuned}):")
+    lines += [
+        f"  {i:2d} {c} {t:.3f} {n}" for i, (n, c, t) in enumerate(zip(m.class_names, m.class_colors, m.thresholds))
+    ]
+    if m.metrics:
+        lines.append("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(m.metrics.items())))
+    lines.append(f"execution providers: {', '.join(model.providers)}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_model(args.model, threads=1)
+    print(json.dumps(model.metadata.raw, indent=2) if args.json else describe(model))
+    return 0

@@ -1,0 +1,218 @@
+"""``mosaic bench predict``: tiled inference efficiency on the real T33UUP mosaic and a 6 × 6 repeat of it.
+
+Throughput: end-to-end ``run_inference`` (rasterio reads, tiling, normalisation, onnxruntime, averaging, all four
+outputs written) against onnxruntime alone on batches of the same size and count, made of the mosaic's real
+tiles already in memory; ratio = end-to-end tiles/s ÷ onnxruntime-alone tiles/s. Routes are interleaved in each
+repeat and medians reported.
+
+Memory: ``mosaic predict`` on the mosaic (1×) and on VRTs repeating every band file 6 × 6 (36× the area), each
+in its own subprocess; peak RSS is sampled with psutil every 10 ms (children included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+MOSAIC_DIR = "bigearthnet-v2-t33uup-mosaic"
+
+
+def default_data_dir() -> Path:
+    """``$MOSAIC_SHARED_DATA`` or ``shared/data`` beside the repository."""
+    return Path(os.environ.get("MOSAIC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="ONNX model exported by `mosaic export` (default: an untrained "
+        "MoSAiC network with --backbone, exported for the run; speed does not depend on weights)",
+    )
+    parser.add_argument(
+        "--backbone", default="resnet50", help="timm backbone of the untrained network (default resnet50)"
+    )
+    parser.add_argument("--data", type=Path, default=None, help="shared data folder (default: $MOSAIC_SHARED_DATA "
+                        "or shared/data beside the repository)")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=3, help="repeats per route (medians reported)")
+    parser.add_argument("--tile-factor", type=int, default=6, help="VRT repeats per axis (6 → 36× the area)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--stride", type=int, default=None, help="tile stride (default: the patch size)")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    parser.add_argument("--provider", default=None, help="onnxruntime execution provider: cpu, cuda or a full name")
+    parser.add_argument("--skip-memory", action="store_true", help="throughput only")
+
+
+def repeat_vrt(src_path: Path, dst_path: Path, factor: int) -> Path:
+    """A VRT holding ``factor × factor`` copies of ``src_path`` side by side (same origin and pixel size)."""
+    import rasterio
+
+    with rasterio.open(src_path) as src:
+        w, h, dtype = src.width, src.height, src.dtypes[0]
+        gt = ", ".join(repr(v) for v in src.transform.to_gdal())
+        nodata = src.nodata
+        crs = escape(src.crs.to_wkt())
+    vrt_type = {"uint16": "UInt16", "float32": "Float32"}[dtype]
+    sources = "".join(
+        f"<SimpleSource><SourceFilename relativeToVRT=\"0\">{escape(str(src_path))}</SourceFilename>"
+        f"<SourceBand>1</SourceBand><SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{w}\" ySize=\"{h}\"/>"
+        f"<DstRect xOff=\"{i * w}\" yOff=\"{j * h}\" xSize=\"{w}\" ySize=\"{h}\"/></SimpleSource>"
+        for j in range(factor) for i in range(factor)
+    )  # fmt: skip
+    nd = (
+        f"<NoDataValue>{'nan' if nodata is not None and np.isnan(nodata) else nodata}</NoDataValue>"
+        if nodata is not None
+        else ""
+    )
+    dst_path.write_text(
+        f'<VRTDataset rasterXSize="{w * factor}" rasterYSize="{h * factor}"><SRS>{crs}</SRS>'
+        f'<GeoTransform>{gt}</GeoTransform><VRTRasterBand dataType="{vrt_type}" band="1">{nd}{sources}'
+        "</VRTRasterBand></VRTDataset>",
+        encoding="utf-8",
+    )
+    return dst_path
+
+
+def _inputs(folder: Path) -> tuple[list[Path], list[Path]]:
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".tif", ".vrt"))
+    return [p for p in files if p.name.startswith("S2")], [p for p in files if p.name.startswith("S1")]
+
+
+class _NullSink:
+    def write_block(self, block) -> None:
+        """Throughput routes keep nothing."""
+
+    def write_tiles(self, tiles) -> None:
+        """Throughput routes keep nothing."""
+
+
+def _throughput(args: argparse.Namespace, big: Path) -> dict:
+    from .inference import Window, load_model, run_inference
+    from .predict import provider_list
+    from .raster_io import PredictionOutputs, RasterioReader
+
+    model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
+    meta = model.metadata
+    stride = args.stride or meta.patch_size_px
+    s2_files, s1_files = _inputs(big)
+    with RasterioReader(s2_files, s1_files, meta) as reader:  # real tiles for the onnxruntime-alone route
+        p = meta.patch_size_px
+        s2, s1 = reader.read(Window(0, 0, 4 * p, 2 * p))
+    tiles = [(s2[:, r : r + p, c : c + p], s1[:, r : r + p, c : c + p]) for r in range(0, 4 * p, p)
+             for c in range(0, 2 * p, p) if not np.isnan(s2[:, r : r + p, c : c + p]).all()]  # fmt: skip
+    times: dict[str, list[float]] = {"end-to-end": [], "end-to-end, no prefetch": [], "onnxruntime alone": []}
+    inside: dict[str, list[float]] = {k: [] for k in times}  # share of the route's time inside session.run
+    n_tiles = 0
+    for _ in range(args.repeat):
+        for name, prefetch in (("end-to-end", True), ("end-to-end, no prefetch", False)):
+            with tempfile.TemporaryDirectory() as tmp, RasterioReader(s2_files, s1_files, meta) as reader:
+                outputs = PredictionOutputs(tmp, reader, meta, stride)
+                t0 = time.perf_counter()
+                summary = run_inference(model, reader, outputs.sinks, stride=stride, batch_size=args.batch_size,
+                                        prefetch=prefetch)  # fmt: skip
+                outputs.commit()
+                times[name].append(time.perf_counter() - t0)
+                inside[name].append(summary.model_seconds / times[name][-1])
+                n_tiles = summary.tiles_run
+        batches = [list(range(i, min(i + args.batch_size, n_tiles))) for i in range(0, n_tiles, args.batch_size)]
+        prepared = []
+        for b in batches:
+            x2 = model.prepare(np.stack([tiles[i % len(tiles)][0] for i in b]), meta.s2)
+            x1 = model.prepare(np.stack([tiles[i % len(tiles)][1] for i in b]), meta.s1)
+            prepared.append((x2, x1))
+        t0 = time.perf_counter()
+        for x2, x1 in prepared:
+            model.run(x2, x1)
+        times["onnxruntime alone"].append(time.perf_counter() - t0)
+        inside["onnxruntime alone"].append(1.0)
+    return {"tiles": n_tiles, "medians": {k: statistics.median(v) for k, v in times.items()},
+            "inside": {k: statistics.median(v) for k, v in inside.items()}, "providers": model.providers}  # fmt: skip
+
+
+def _peak_rss(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd``; (peak RSS in MiB of it and its children, seconds), sampled with psutil every 10 ms."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603 - our own command
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
+        except psutil.Error:
+            rss = 0
+        peak = max(peak, rss)
+        time.sleep(0.01)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-500:]}")
+    return peak / 2**20, time.perf_counter() - t0
+
+
+def _memory(args: argparse.Namespace, small: Path, big: Path) -> dict:
+    mosaic_cmd = str(Path(sys.executable).parent / "mosaic")
+    peaks: dict[str, list[float]] = {"1x": [], f"{args.tile_factor**2}x": []}
+    for _ in range(args.repeat):
+        for name, folder in zip(peaks, (small, big)):
+            s2, s1 = _inputs(folder)
+            with tempfile.TemporaryDirectory() as tmp:
+                cmd = [mosaic_cmd, "predict", "--s2", *map(str, s2), "--s1", *map(str, s1), "--model", args.model,
+                       "--out", tmp, "--overwrite", "--no-progress", "--batch-size", str(args.batch_size)]  # fmt: skip
+                cmd += ["--threads", str(args.threads)] if args.threads else []
+                cmd += ["--provider", args.provider] if args.provider else []
+                cmd += ["--stride", str(args.stride)] if args.stride else []
+                peaks[name].append(_peak_rss(cmd)[0])
+    return {k: statistics.median(v) for k, v in peaks.items()}
+
+
+def export_untrained(backbone: str, path: Path) -> Path:
+    """Export an untrained S1 + S2 MoSAiC network (19 BigEarthNet classes) with ``backbone`` encoders to ``path``."""
+    from .data.bands import S1_BANDS, band_stats, s2_bands
+    from .data.classes import BEN19_CLASSES
+    from .export import build_metadata, export_onnx
+    from .models.network import InferenceModel, MosaicNet
+
+    (m2, s2), (m1, s1) = band_stats(s2_bands(), "nearest"), band_stats(S1_BANDS, "nearest")
+    net = MosaicNet("s1s2", backbone, m2, s2, m1, s1, n_classes=len(BEN19_CLASSES))
+    parts = {"class_names": list(BEN19_CLASSES), "strategy": "untrained (benchmark)",
+             "training": {"dataset": "none", "licence": "none"}}  # fmt: skip
+    return export_onnx(InferenceModel(net), build_metadata(parts), path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .errors import InputError
+
+    small = (args.data or default_data_dir()) / MOSAIC_DIR
+    if not small.is_dir():
+        raise InputError(f"{small} not found; pass --data with the shared data folder.")
+    with tempfile.TemporaryDirectory() as tmp:
+        big = Path(tmp)
+        if args.model is None:
+            args.model = str(export_untrained(args.backbone, big / f"untrained_{args.backbone}.onnx"))
+        for f in sorted(small.glob("*.tif")):
+            repeat_vrt(f, big / f.with_suffix(".vrt").name, args.tile_factor)
+        t = _throughput(args, big)
+        med = t["medians"]
+        ort_rate = t["tiles"] / med["onnxruntime alone"]
+        print(f"model: {Path(args.model).name}; machine: {os.cpu_count()} CPU(s); providers "
+              f"{', '.join(t['providers'])}; batch {args.batch_size}; threads {args.threads or 'default'}")  # fmt: skip
+        print(f"raster: T33UUP mosaic repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; "
+              f"medians of {args.repeat}")  # fmt: skip
+        print("| route | seconds | tiles/s | vs onnxruntime alone | time inside session.run |\n|---|---|---|---|---|")
+        for name, sec in med.items():
+            rate = t["tiles"] / sec
+            print(f"| {name} | {sec:.2f} | {rate:.1f} | {rate / ort_rate:.2f} | {t['inside'][name]:.0%} |")
+        if not args.skip_memory:
+            mem = _memory(args, small, big)
+            (n1, m1), (n2, m2) = mem.items()
+            print(f"\n| raster | peak RSS (MiB) |\n|---|---|\n| mosaic {n1} | {m1:.0f} |\n| repeated {n2} | {m2:.0f} |")
+            print(f"peak RSS ratio {n2}/{n1}: {m2 / m1:.2f}")
+    return 0

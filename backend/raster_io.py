@@ -1,0 +1,406 @@
+"""Headless raster I/O for ``mosaic predict``: a rasterio window reader and rasterio/geopandas output sinks.
+
+Reader (:class:`RasterioReader`, the engine's ``WindowReader``): the **target grid** is the grid of the finest
+S2 band (10 m), cropped to the AOI's bounding box when one is given. Per band:
+
+* on the target grid → a plain windowed read;
+* S2 band aligned with the target grid at an integer factor ``f`` (20 m: 2, 60 m: 6) with ``nearest``
+  upsampling → the native window is read once and each pixel repeated ``f × f`` (output pixel ``i`` takes
+  native pixel ``i // f``: exactly the training loader's nearest upsampling);
+* anything else (``bilinear`` upsampling, S1 on any other CRS or grid) → a rasterio ``WarpedVRT`` onto the
+  target grid (S2: the model's upsampling; S1: bilinear).
+
+Nodata of each file (S2 0, S1 NaN or the file's nodata) becomes NaN; so does everything outside a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window as RioWindow
+from rasterio.windows import from_bounds
+
+from .errors import InputError, OutputError
+from .inference import (
+    LABEL_NODATA,
+    ModalitySpec,
+    OutputBlock,
+    TileResult,
+    Window,
+    confidence,
+    confidence_qml,
+    label_bitmask,
+    labels_qml,
+    output_geotransform,
+    probabilities_qml,
+    recognise_band,
+    tile_polygon,
+    top_class,
+)
+from .inference.metadata import ModelMetadata
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img")
+#: GDAL settings for prediction: a modest block cache (MB) so memory stays flat on large rasters.
+GDAL_ENV = {"GDAL_CACHEMAX": 64, "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_NUM_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class BandSource:
+    """Where one model band is read: file and 1-based band index."""
+
+    band: str
+    path: Path
+    index: int
+
+
+def _open(path: Path):
+    try:
+        return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise InputError(f"cannot read raster {path}: {str(exc).splitlines()[0]}; check the file.") from None
+
+
+def resolve_bands(paths: Sequence[str | os.PathLike], bands: Sequence[str], modality: str) -> list[BandSource]:
+    """Map each model band to a file: one stacked raster in model order, a folder, or single-band files.
+
+    File names are recognised with :func:`~mosaic.backend.inference.recognise_band` (``..._B02.tif``, ``B8A.tif``,
+    ``..._VV.tif``). A stacked raster must hold exactly ``len(bands)`` bands, in the model's order.
+    """
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if not p.exists():
+            raise InputError(f"{modality} input {p} does not exist.")
+    if len(paths) == 1 and paths[0].is_dir():
+        paths = sorted(f for f in paths[0].iterdir() if f.suffix.lower() in RASTER_SUFFIXES)
+        if not paths:
+            raise InputError(f"the {modality} folder holds no raster files ({', '.join(RASTER_SUFFIXES)}).")
+    if len(paths) == 1:
+        with _open(paths[0]) as src:
+            count = src.count
+        if count == len(bands):
+            return [BandSource(b, paths[0], i + 1) for i, b in enumerate(bands)]
+        if count > 1:
+            raise InputError(
+                f"{paths[0].name} holds {count} bands but the model needs {len(bands)} {modality} bands "
+                f"({', '.join(bands)}) in this order."
+            )
+    found: dict[str, Path] = {}
+    for p in paths:
+        band = recognise_band(p.name, bands)
+        if band is None:
+            continue
+        if band in found:
+            raise InputError(f"{modality} band {band} is given twice ({found[band].name}, {p.name}); keep one.")
+        found[band] = p
+    missing = [b for b in bands if b not in found]
+    if missing:
+        raise InputError(
+            f"{modality} band(s) {', '.join(missing)} not found; name files like ..._{missing[0]}.tif "
+            f"or give one raster with the bands {', '.join(bands)} in this order."
+        )
+    return [BandSource(b, found[b], 1) for b in bands]
+
+
+def _aoi_window(aoi: str | os.PathLike, crs, transform, width: int, height: int) -> RioWindow:
+    """Pixel window of the AOI's bounding box on the target grid (snapped outward), cut to the raster."""
+    import geopandas as gpd
+
+    try:
+        shapes = gpd.read_file(aoi)
+    except Exception as exc:  # pyogrio raises its own DataSourceError / OSError types
+        raise InputError(f"cannot read the AOI {aoi}: {str(exc).splitlines()[0]}.") from None
+    if shapes.empty or shapes.crs is None:
+        raise InputError(f"the AOI {aoi} is empty or has no CRS; give a vector layer with polygons and a CRS.")
+    bounds = shapes.to_crs(crs).total_bounds
+    win = from_bounds(*bounds, transform=transform)
+    r0, c0 = max(math.floor(win.row_off), 0), max(math.floor(win.col_off), 0)
+    r1 = min(math.ceil(win.row_off + win.height), height)
+    c1 = min(math.ceil(win.col_off + win.width), width)
+    if r1 <= r0 or c1 <= c0:
+        raise InputError(f"the AOI {aoi} does not overlap the S2 raster; check its location and CRS.")
+    return RioWindow(c0, r0, c1 - c0, r1 - r0)
+
+
+class _BandReader:
+    """Reads one band on the target grid (see the module docstring for the three routes)."""
+
+    def __init__(self, source: BandSource, spec: ModalitySpec, target, resampling: Resampling):
+        self.source = source
+        self.ds = _open(source.path)
+        if source.index > self.ds.count:
+            raise InputError(f"{source.path.name} has no band {source.index}.")
+        self.nodata = self.ds.nodatavals[source.index - 1]
+        if self.nodata is None and not math.isnan(spec.nodata):
+            self.nodata = spec.nodata
+        crs, transform, width, height = target
+        if self.ds.crs is None:
+            raise InputError(f"{source.path.name} has no CRS; georeference it first.")
+        self.factor = self._aligned_factor(transform, crs, width, height)
+        self.reader = self.ds
+        if self.factor is None or (self.factor > 1 and resampling != Resampling.nearest):
+            self.factor = 1
+            self.reader = WarpedVRT(
+                self.ds, crs=crs, transform=transform, width=width, height=height, resampling=resampling,
+                src_nodata=self.nodata, nodata=self.nodata if self.nodata is not None else np.nan,
+            )  # fmt: skip
+
+    def _aligned_factor(self, transform, crs, width: int, height: int) -> int | None:
+        """Integer factor ``f`` when this band's grid is the target's coarsened by ``f`` and covers it; else None."""
+        t = self.ds.transform
+        if self.ds.crs != crs or t.b or t.d or transform.b or transform.d:
+            return None
+        f = t.a / transform.a
+        if abs(f - round(f)) > 1e-6 or round(f) < 1 or abs(t.e / transform.e - f) > 1e-6:
+            return None
+        f = round(f)
+        col0, row0 = (transform.c - t.c) / t.a * f, (transform.f - t.f) / t.e * f  # target origin in fine px
+        if abs(col0 - round(col0)) > 1e-6 or abs(row0 - round(row0)) > 1e-6 or round(col0) or round(row0):
+            return None
+        if self.ds.width * f < width or self.ds.height * f < height:
+            return None
+        return f
+
+    def read(self, window: Window, row0: int, col0: int) -> np.ndarray:
+        """float32 ``[h, w]`` of ``window`` (target pixels, offset by the processed extent's ``row0, col0``)."""
+        try:
+            a = self._read(window.row_off + row0, window.col_off + col0, window.height, window.width)
+        except RasterioError as exc:
+            reason = str(exc.__cause__ or exc).strip().splitlines()[0]
+            raise InputError(
+                f"reading {self.source.path.name} failed ({reason}); the file may be truncated or damaged."
+            ) from None
+        if self.nodata is not None and not math.isnan(self.nodata):
+            a[a == self.nodata] = np.nan
+        return a
+
+    def _read(self, r: int, c: int, height: int, width: int) -> np.ndarray:
+        f = self.factor
+        if f == 1:
+            a = self.reader.read(self.source.index, window=RioWindow(c, r, width, height))
+        else:
+            nr0, nc0 = r // f, c // f
+            nr1, nc1 = -(-(r + height) // f), -(-(c + width) // f)
+            native = self.reader.read(self.source.index, window=RioWindow(nc0, nr0, nc1 - nc0, nr1 - nr0))
+            a = native.repeat(f, axis=0).repeat(f, axis=1)
+            a = a[r - nr0 * f : r - nr0 * f + height, c - nc0 * f : c - nc0 * f + width]
+        return a.astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        if self.reader is not self.ds:
+            self.reader.close()
+        self.ds.close()
+
+
+class RasterioReader:
+    """S2 + S1 on the S2 10 m grid (the engine's ``WindowReader``); use as a context manager."""
+
+    def __init__(self, s2: Sequence[str | os.PathLike], s1: Sequence[str | os.PathLike], metadata: ModelMetadata,
+                 aoi: str | os.PathLike | None = None):  # fmt: skip
+        self._env = rasterio.Env(**GDAL_ENV)
+        self._env.__enter__()
+        self._bands: list[_BandReader] = []
+        try:
+            self._setup(s2, s1, metadata, aoi)
+        except (RasterioError, ValueError) as exc:
+            self.close()
+            raise InputError(f"cannot read the input rasters: {str(exc).splitlines()[0]}.") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, s2, s1, metadata: ModelMetadata, aoi) -> None:
+        s2_sources = resolve_bands(s2, metadata.s2.bands, "S2")
+        s1_sources = resolve_bands(s1, metadata.s1.bands, "S1")
+        finest = None
+        for src in s2_sources:
+            with _open(src.path) as ds:
+                if finest is None or ds.res[0] < finest[0]:
+                    finest = (ds.res[0], ds.crs, ds.transform, ds.width, ds.height)
+        _, self.crs, full_transform, full_w, full_h = finest
+        if aoi is not None:
+            win = _aoi_window(aoi, self.crs, full_transform, full_w, full_h)
+        else:
+            win = RioWindow(0, 0, full_w, full_h)
+        self.row0, self.col0 = int(win.row_off), int(win.col_off)
+        self.width, self.height = int(win.width), int(win.height)
+        self.transform = rasterio.windows.transform(win, full_transform)
+        target = (self.crs, full_transform, full_w, full_h)
+        up = Resampling[metadata.upsampling]
+        self._s2 = [_BandReader(s, metadata.s2, target, up) for s in s2_sources]
+        self._bands.extend(self._s2)
+        self._s1 = [_BandReader(s, metadata.s1, target, Resampling.bilinear) for s in s1_sources]
+        self._bands.extend(self._s1)
+        extent = rasterio.windows.bounds(win, full_transform)
+        for b in self._s1:
+            if not _overlaps(transform_bounds(b.ds.crs, self.crs, *b.ds.bounds), extent):
+                raise InputError(f"S1 raster {b.source.path.name} does not overlap the S2 extent; check the inputs.")
+
+    @property
+    def geotransform(self) -> tuple[float, ...]:
+        """GDAL geotransform of the processed extent's 10 m grid."""
+        return self.transform.to_gdal()
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """``(s2, s1)`` float32 ``[C, h, w]`` of ``window`` on the target grid, NaN = nodata."""
+        s2 = np.stack([b.read(window, self.row0, self.col0) for b in self._s2])
+        s1 = np.stack([b.read(window, self.row0, self.col0) for b in self._s1])
+        return s2, s1
+
+    def close(self) -> None:
+        for b in self._bands:
+            b.close()
+        self._bands = []
+        self._env.__exit__(None, None, None)
+
+    def __enter__(self) -> RasterioReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _overlaps(a: Sequence[float], b: Sequence[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+
+OUTPUT_NAMES = ("probabilities.tif", "labels.tif", "confidence.tif", "tiles.gpkg")
+
+
+class GeoTiffSink:
+    """Writes output blocks into one GeoTIFF; ``convert(block) -> [bands, h, w]`` makes the band values."""
+
+    def __init__(self, path: Path, profile: dict, convert: Callable[[OutputBlock], np.ndarray],
+                 descriptions: Sequence[str]):  # fmt: skip
+        self.convert = convert
+        self.ds = rasterio.open(path, "w", **profile)
+        for i, d in enumerate(descriptions, start=1):
+            self.ds.set_band_description(i, d)
+
+    def write_block(self, block: OutputBlock) -> None:
+        a = self.convert(block)
+        self.ds.write(a, window=RioWindow(block.col_off, block.row_off, a.shape[2], a.shape[1]))
+
+    def write_tiles(self, tiles: list[TileResult]) -> None:
+        """Tiles go to the GeoPackage only."""
+
+    def close(self) -> None:
+        self.ds.close()
+
+
+class TilesSink:
+    """One polygon per run tile in a GeoPackage layer, appended in chunks of ``chunk`` tiles (bounded memory)."""
+
+    def __init__(self, path: Path, meta: ModelMetadata, geotransform: Sequence[float], crs, chunk: int = 2048):
+        self.path, self.meta, self.gt, self.crs, self.chunk = path, meta, geotransform, crs, chunk
+        self.rows: list[dict] = []
+        self.written = False
+
+    def write_block(self, block: OutputBlock) -> None:
+        """Rasters only."""
+
+    def write_tiles(self, tiles: list[TileResult]) -> None:
+        names, th = self.meta.class_names, self.meta.thresholds
+        for t in tiles:
+            p = t.probabilities
+            row = {"row": t.row, "col": t.col, "top_class": names[int(np.argmax(p))],
+                   "labels": "; ".join(n for n, v, c in zip(names, p, th) if v >= c),
+                   "confidence": float(p.max()), "geometry": tile_polygon(t.window, self.gt)}  # fmt: skip
+            row.update({n: float(v) for n, v in zip(names, p)})
+            self.rows.append(row)
+        if len(self.rows) >= self.chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        import geopandas as gpd
+        from shapely.geometry import Polygon
+
+        if not self.rows and self.written:
+            return
+        columns = ["row", "col", "top_class", "labels", "confidence", *self.meta.class_names, "geometry"]
+        frame = gpd.GeoDataFrame(
+            [{**r, "geometry": Polygon(r["geometry"])} for r in self.rows], columns=columns, geometry="geometry",
+            crs=self.crs,
+        )  # fmt: skip
+        frame.to_file(self.path, driver="GPKG", layer="tiles", mode="a" if self.written else "w", engine="pyogrio")
+        self.rows, self.written = [], True
+
+    def close(self) -> None:
+        self._flush()
+
+
+class PredictionOutputs:
+    """The four outputs and their .qml styles, written in a hidden temporary folder inside ``out_dir`` and
+    moved into place by :meth:`commit`; :meth:`abort` removes everything written."""
+
+    def __init__(self, out_dir: str | os.PathLike, reader: RasterioReader, meta: ModelMetadata, stride: int,
+                 overwrite: bool = False):  # fmt: skip
+        self.out_dir = Path(out_dir)
+        existing = [n for n in OUTPUT_NAMES if (self.out_dir / n).exists()]
+        if existing and not overwrite:
+            raise OutputError(f"{self.out_dir / existing[0]} exists already; pass --overwrite or choose another --out.")
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=".mosaic-partial-", dir=self.out_dir))
+        except OSError as exc:
+            raise OutputError(f"cannot write to {self.out_dir} ({exc.strerror}); choose another --out.") from None
+        self.sinks: list = []
+        try:
+            self._open(reader, meta, stride)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _open(self, reader: RasterioReader, meta: ModelMetadata, stride: int) -> None:
+        gt = output_geotransform(reader.geotransform, stride)
+        width, height = math.ceil(reader.width / stride), math.ceil(reader.height / stride)
+        base = {"driver": "GTiff", "width": width, "height": height, "crs": reader.crs,
+                "transform": rasterio.Affine.from_gdal(*gt), "compress": "deflate"}  # fmt: skip
+        n = meta.n_classes
+        th = meta.thresholds
+        self.sinks = [
+            GeoTiffSink(self.tmp / "probabilities.tif", {**base, "count": n, "dtype": "float32", "nodata": np.nan},
+                        lambda b: b.probabilities, meta.class_names),
+            GeoTiffSink(self.tmp / "labels.tif", {**base, "count": 2, "dtype": "uint32", "nodata": int(LABEL_NODATA)},
+                        lambda b: np.stack([top_class(b.probabilities), label_bitmask(b.probabilities, th)]),
+                        ("top class index", "multi-label set bitmask (bit c = class c)")),
+            GeoTiffSink(self.tmp / "confidence.tif", {**base, "count": 1, "dtype": "float32", "nodata": np.nan},
+                        lambda b: confidence(b.probabilities)[None], ("max class probability",)),
+            TilesSink(self.tmp / "tiles.gpkg", meta, reader.geotransform, reader.crs),
+        ]  # fmt: skip
+        styles = {"labels.qml": labels_qml(meta.class_names, meta.class_colors), "confidence.qml": confidence_qml(),
+                  "probabilities.qml": probabilities_qml(meta.class_names)}  # fmt: skip
+        for name, text in styles.items():
+            (self.tmp / name).write_text(text, encoding="utf-8")
+
+    def commit(self) -> list[Path]:
+        """Close the files and move them (and their styles) into ``out_dir``; returns the final paths."""
+        for s in self.sinks:
+            s.close()
+        final = []
+        for f in sorted(self.tmp.iterdir()):
+            os.replace(f, self.out_dir / f.name)
+            final.append(self.out_dir / f.name)
+        self.tmp.rmdir()
+        return final
+
+    def abort(self) -> None:
+        """Close and delete everything written so far."""
+        for s in self.sinks:
+            with contextlib.suppress(Exception):  # best effort: the folder is removed next
+                s.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)

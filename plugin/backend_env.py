@@ -1,0 +1,99 @@
+"""The backend Python: a separate interpreter with PyTorch that runs training, dataset preparation and export.
+
+torch is never imported into QGIS: every backend step is ``<backend python> -m mosaic.backend.cli <command> ...``
+run as a subprocess (argv list, no shell). The interpreter is a setting; :func:`create_env_commands` gives the
+commands that create a virtual environment next to the QGIS profile and install the pinned backend into it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from . import settings
+from .main import PLUGIN_DIR
+
+CONSTRAINTS = PLUGIN_DIR / "requirements" / "constraints.txt"
+CLI_MODULE = "mosaic.backend.cli"
+CONFIG_DIR = PLUGIN_DIR / "configs"
+
+
+def default_env_dir() -> Path:
+    """``<QGIS profile>/python/mosaic_backend_venv``: where the training dialog creates the backend environment."""
+    from .deps import deps_dir
+
+    return deps_dir().parent / "mosaic_backend_venv"
+
+
+def env_python(env_dir: Path) -> Path:
+    """The interpreter of the virtual environment ``env_dir``."""
+    if sys.platform == "win32":
+        return env_dir / "Scripts" / "python.exe"
+    return env_dir / "bin" / "python"
+
+
+def backend_python() -> str:
+    """The configured backend interpreter (setting ``backend_python``), or ``""`` when none is set."""
+    return str(settings.value("backend_python") or "")
+
+
+def backend_command(python: str, *args: str) -> list[str]:
+    """argv of ``mosaic <args>`` run by ``python``."""
+    return [python, "-m", CLI_MODULE, *args]
+
+
+def create_env_commands(env_dir: Path, base_python: str) -> list[list[str]]:
+    """Commands that create ``env_dir`` and install the pinned backend (``pip install -e <plugin>[backend]``)."""
+    python = str(env_python(env_dir))
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    return [
+        [base_python, "-m", "venv", str(env_dir)],
+        [*pip, "--upgrade", "pip>=24", "-c", str(CONSTRAINTS)],
+        [*pip, "-c", str(CONSTRAINTS), "-e", f"{PLUGIN_DIR}[backend]"],
+        backend_command(python, "version"),
+    ]
+
+
+def subprocess_environment() -> dict[str, str]:
+    """Environment for backend subprocesses: QGIS's own Python variables removed, progress as JSON lines."""
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONHOME", "PYTHONPATH"}}
+    env["MOSAIC_PROGRESS_JSONL"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def strategy_configs(config_dir: Path = CONFIG_DIR) -> dict[str, Path]:
+    """Training strategies offered: one per YAML in ``configs/`` (name = file stem), sorted."""
+    return {p.stem: p for p in sorted(config_dir.glob("*.yaml"))}
+
+
+def train_command(
+    python: str,
+    config: Path,
+    dataset: str,
+    out_dir: str,
+    label_fraction: float,
+    epochs: int,
+    batch_size: int,
+    device: str,
+) -> list[str]:
+    """argv of the training run: the strategy's YAML plus the dialog's choices as LightningCLI overrides."""
+    return backend_command(
+        python,
+        "train",
+        "--config",
+        str(config),
+        "--progress-jsonl",
+        f"--data.root={dataset}",
+        f"--data.label_fraction={label_fraction:g}",
+        f"--data.batch_size={batch_size}",
+        f"--trainer.max_epochs={epochs}",
+        f"--trainer.accelerator={device}",
+        f"--trainer.default_root_dir={out_dir}",
+    )
+
+
+def export_command(python: str, checkpoint: str, onnx_path: str) -> list[str]:
+    """argv of ``mosaic export CKPT -o model.onnx``."""
+    return backend_command(python, "export", checkpoint, "-o", onnx_path)

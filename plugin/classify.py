@@ -1,0 +1,146 @@
+"""One classification run over QGIS layers: QGIS window reader → inference engine → GDAL/OGR sinks.
+
+The dock's background task and the ``mosaic:classify`` Processing algorithm both call :func:`prepare` (main
+thread: resolves layers, clones providers) and :func:`execute` (any thread). The engine itself
+(:mod:`mosaic.backend.inference`) is imported lazily, because it needs onnxruntime.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal
+from qgis.core import QgsRectangle
+from qgis.PyQt.QtCore import QCoreApplication
+
+from ..backend.errors import InputError
+from .band_mapping import BandSource
+from .qgis_reader import QgisWindowReader, TargetGrid, finest_layer, grid_of_layer
+
+PRODUCTS = ("probabilities", "labels", "confidence", "tiles")
+FILE_NAMES = {"probabilities": "probabilities.tif", "labels": "labels.tif", "confidence": "confidence.tif",
+              "tiles": "tiles.gpkg"}  # fmt: skip
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("MosaicClassify", text)
+
+
+@dataclass
+class ClassifyRequest:
+    """What to classify and where the outputs go (``outputs``: product → path; a product left out is not written)."""
+
+    model_path: str
+    s2: list[BandSource]
+    s1: list[BandSource]
+    outputs: dict[str, Path]
+    extent: QgsRectangle | None = None  #: in the CRS of the finest S2 layer; None = whole layer
+    stride: int | None = None
+    batch_size: int = 8
+    execution_provider: str | None = None
+    threads: int | None = None
+
+
+@dataclass
+class ClassifyResult:
+    outputs: dict[str, Path]
+    class_names: tuple[str, ...]
+    class_colors: tuple[str, ...]
+    summary: object = None
+    grid: TargetGrid | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def default_outputs(folder: Path, write_tiles: bool = True) -> dict[str, Path]:
+    """The standard file names inside ``folder``."""
+    return {k: Path(folder) / v for k, v in FILE_NAMES.items() if write_tiles or k != "tiles"}
+
+
+def load_model(request: ClassifyRequest):
+    """The engine's :class:`OnnxModel` for the request (raises ``ModelError`` with one sentence)."""
+    from ..backend.inference import load_model as engine_load
+
+    providers = [request.execution_provider] if request.execution_provider else None
+    return engine_load(request.model_path, threads=request.threads, providers=providers)
+
+
+def prepare(request: ClassifyRequest, metadata) -> QgisWindowReader:
+    """Check the band mapping against the model and build the reader (call in the main thread)."""
+    for name, sources, spec in (("S2", request.s2, metadata.s2), ("S1", request.s1, metadata.s1)):
+        if len(sources) != len(spec.bands):
+            raise InputError(
+                f"the model needs {len(spec.bands)} {name} bands ({', '.join(spec.bands)}) but {len(sources)} "
+                f"were mapped; map every band."
+            )
+    grid = grid_of_layer(finest_layer(request.s2), request.extent)
+    return QgisWindowReader(request.s2, request.s1, metadata.s2, metadata.s1, metadata.upsampling, grid)
+
+
+def _sinks(request: ClassifyRequest, metadata, grid: TargetGrid, stride: int) -> dict:
+    from ..backend import inference as engine
+    from .sinks import RasterFileSink, TileVectorSink
+
+    out_gt = engine.output_geotransform(grid.geotransform, stride)
+    out_w, out_h = math.ceil(grid.width / stride), math.ceil(grid.height / stride)
+    wkt = grid.crs.toWkt()
+    names, colors = metadata.class_names, metadata.class_colors
+    label_nodata = float(engine.products.LABEL_NODATA)
+    specs = {
+        "probabilities": (lambda p: p, names, gdal.GDT_Float32, math.nan, engine.probabilities_qml(names)),
+        "labels": (
+            lambda p: np.stack([engine.top_class(p), engine.label_bitmask(p, metadata.thresholds)]),
+            [tr("top class"), tr("classes at or above their threshold (bit c = class c)")],
+            gdal.GDT_UInt32,
+            label_nodata,
+            engine.labels_qml(names, colors),
+        ),
+        "confidence": (engine.confidence, ["confidence"], gdal.GDT_Float32, math.nan, engine.confidence_qml()),
+    }
+    sinks = {}
+    for product, path in request.outputs.items():
+        if product == "tiles":
+            sinks[product] = TileVectorSink(
+                path, names, grid.geotransform, wkt, engine.top_class, engine.confidence, engine.tile_polygon
+            )
+        else:
+            fn, bands, dtype, nodata, qml = specs[product]
+            sinks[product] = RasterFileSink(path, fn, bands, dtype, nodata, out_gt, wkt, out_w, out_h, qml)
+    return sinks
+
+
+def execute(
+    request: ClassifyRequest,
+    model,
+    reader: QgisWindowReader,
+    progress: Callable | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> ClassifyResult:
+    """Run the engine; commit every output on success, discard every partial file otherwise."""
+    from ..backend.inference import run_inference
+
+    metadata = model.metadata
+    stride = request.stride or metadata.patch_size_px
+    sinks = {}
+    try:
+        sinks = _sinks(request, metadata, reader.grid, stride)
+        summary = run_inference(
+            model,
+            reader,
+            list(sinks.values()),
+            stride=stride,
+            batch_size=request.batch_size,
+            progress=progress,
+            is_cancelled=is_cancelled,
+        )
+        outputs = {product: sink.commit() for product, sink in sinks.items()}
+    except BaseException:
+        for sink in sinks.values():
+            sink.discard()
+        raise
+    finally:
+        reader.close()
+    return ClassifyResult(outputs, metadata.class_names, metadata.class_colors, summary, reader.grid)

@@ -1,0 +1,487 @@
+"""The classification dock: layers, band mapping, model, extent and run options; runs a background task."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsCoordinateTransform,
+    QgsMapLayerProxyModel,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
+from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..backend.errors import MosaicError
+from . import deps, settings
+from .band_mapping import BandSource, detect_mapping, missing
+
+EXTENT_MODES = ("layer", "canvas", "selection")
+MESSAGE_TITLE = "MoSAiC"
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("MosaicDock", text)
+
+
+def run_folder_name(run_name: str) -> str:
+    """A file-system-safe folder name for ``run_name``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", run_name).strip("_")
+
+
+def metadata_html(meta) -> str:
+    """Model metadata as short rich text: classes, bands, resolution, strategy, training data, metrics."""
+    swatches = " ".join(
+        f'<span style="color:{c}">■</span>&nbsp;{n}' for n, c in zip(meta.class_names, meta.class_colors)
+    )
+    metrics = ", ".join(f"{k} = {v:.3f}" for k, v in sorted(meta.metrics.items())) or tr("none recorded")
+    return (
+        f"<b>{len(meta.class_names)} {tr('classes')}</b>: {swatches}<br>"
+        f"<b>S2</b>: {' '.join(meta.s2.bands)} · <b>S1</b>: {' '.join(meta.s1.bands)}<br>"
+        f"<b>{tr('Resolution')}</b>: {meta.gsd_m:g} m, {meta.patch_size_px} px {tr('patches')} "
+        f"({meta.patch_size_px * meta.gsd_m / 1000:g} km), {tr('upsampling')} {meta.upsampling}<br>"
+        f"<b>{tr('Strategy')}</b>: {meta.strategy} · "
+        f"<b>{tr('Training data')}</b>: {meta.training.get('dataset', '?')}<br>"
+        f"<b>{tr('Metrics')}</b>: {metrics}"
+    )
+
+
+class MosaicDock(QDockWidget):
+    """Pick S2/S1 layers, map bands, choose a model and an extent, run tiled inference as a QgsTask."""
+
+    def __init__(self, iface, parent=None) -> None:
+        super().__init__(tr("MoSAiC land cover"), parent)
+        self.iface = iface
+        self.setObjectName("mosaicDock")
+        self.metadata = None
+        self.task = None
+        self.last_result = None
+        self.last_error = ""
+        self._run_dir: Path | None = None
+        self._build_ui()
+        self._load_settings()
+        QgsProject.instance().cleared.connect(self.cancel)
+        QgsProject.instance().layersAdded.connect(self.refresh_mapping)
+        QgsProject.instance().layersRemoved.connect(self.refresh_mapping)
+        self.refresh_dependencies()
+
+    # -- UI ---------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+
+        self.deps_box = QGroupBox(tr("onnxruntime is missing"), body)
+        deps_layout = QVBoxLayout(self.deps_box)
+        self.deps_label = QLabel(
+            tr("MoSAiC runs models with the Python package onnxruntime, which this QGIS does not have. "
+               "Install it into a private folder of your QGIS profile (QGIS's own packages stay untouched)."),
+            self.deps_box,
+        )  # fmt: skip
+        self.deps_label.setWordWrap(True)
+        self.install_button = QPushButton(tr("Install onnxruntime"), self.deps_box)
+        self.install_button.clicked.connect(self.install_onnxruntime)
+        deps_layout.addWidget(self.deps_label)
+        deps_layout.addWidget(self.install_button)
+        layout.addWidget(self.deps_box)
+
+        inputs = QFormLayout()
+        self.s2_combo = QgsMapLayerComboBox(body)
+        self.s2_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        self.s2_combo.setToolTip(tr("Sentinel-2 L2A: one stacked layer, or one of the band layers (B02, B03…)"))
+        self.s1_combo = QgsMapLayerComboBox(body)
+        self.s1_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        self.s1_combo.setToolTip(tr("Sentinel-1 GRD in dB: a VV+VH stack or one of the VV/VH layers"))
+        inputs.addRow(tr("Sentinel-2 layer"), self.s2_combo)
+        inputs.addRow(tr("Sentinel-1 layer"), self.s1_combo)
+        self.model_file = QgsFileWidget(body)
+        self.model_file.setFilter(tr("MoSAiC ONNX model (*.onnx)"))
+        inputs.addRow(tr("Model"), self.model_file)
+        layout.addLayout(inputs)
+        self.model_info = QLabel(tr("Choose a model exported by MoSAiC (.onnx)."), body)
+        self.model_info.setWordWrap(True)
+        self.model_info.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.model_info)
+
+        mapping_box = QGroupBox(tr("Band mapping"), body)
+        mapping_layout = QVBoxLayout(mapping_box)
+        self.mapping_table = QTableWidget(0, 2, mapping_box)
+        self.mapping_table.setHorizontalHeaderLabels([tr("Model band"), tr("Layer and band")])
+        self.mapping_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.mapping_table.verticalHeader().setVisible(False)
+        self.mapping_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.mapping_warning = QLabel(mapping_box)
+        self.mapping_warning.setWordWrap(True)
+        self.mapping_warning.setStyleSheet("color: #b00020")
+        detect_button = QPushButton(tr("Detect bands again"), mapping_box)
+        detect_button.clicked.connect(self.refresh_mapping)
+        mapping_layout.addWidget(self.mapping_table)
+        mapping_layout.addWidget(self.mapping_warning)
+        mapping_layout.addWidget(detect_button)
+        layout.addWidget(mapping_box)
+
+        options = QFormLayout()
+        self.extent_combo = QComboBox(body)
+        for mode, text in zip(EXTENT_MODES, (tr("Whole S2 layer"), tr("Map canvas"), tr("Selected polygons"))):
+            self.extent_combo.addItem(text, mode)
+        options.addRow(tr("Extent"), self.extent_combo)
+        self.stride = QSpinBox(body)
+        self.stride.setRange(1, 4096)
+        self.stride.setSuffix(tr(" px"))
+        self.stride.setToolTip(tr("Step between tiles; smaller than the patch size averages overlapping tiles"))
+        options.addRow(tr("Stride"), self.stride)
+        self.batch_size = QSpinBox(body)
+        self.batch_size.setRange(1, 1024)
+        options.addRow(tr("Batch size"), self.batch_size)
+        self.provider_combo = QComboBox(body)
+        self.provider_combo.setToolTip(tr("onnxruntime execution provider (GPU providers appear when installed)"))
+        options.addRow(tr("Run on"), self.provider_combo)
+        self.output_dir = QgsFileWidget(body)
+        self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        self.output_dir.lineEdit().setPlaceholderText(tr("temporary folder"))
+        options.addRow(tr("Output folder"), self.output_dir)
+        self.write_tiles = QCheckBox(tr("Also write the tile grid (GeoPackage)"), body)
+        options.addRow("", self.write_tiles)
+        layout.addLayout(options)
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton(tr("Run"), body)
+        self.run_button.setObjectName("mosaicRunButton")
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton(tr("Cancel"), body)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+        self.progress = QProgressBar(body)
+        self.progress.setRange(0, 100)
+        self.status = QLabel(body)
+        self.status.setWordWrap(True)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+
+        self.s2_combo.layerChanged.connect(self.refresh_mapping)
+        self.s1_combo.layerChanged.connect(self.refresh_mapping)
+        self.model_file.fileChanged.connect(self.load_model_info)
+
+    def _load_settings(self) -> None:
+        self.stride.setValue(settings.value("stride_px"))
+        self.batch_size.setValue(settings.value("batch_size"))
+        self.output_dir.setFilePath(settings.value("output_dir"))
+        self.write_tiles.setChecked(settings.value("write_tiles"))
+        self.extent_combo.setCurrentIndex(max(self.extent_combo.findData(settings.value("extent_mode")), 0))
+        self.model_file.setFilePath(settings.value("model_path"))
+
+    def _save_settings(self) -> None:
+        settings.set_value("stride_px", self.stride.value())
+        settings.set_value("batch_size", self.batch_size.value())
+        settings.set_value("output_dir", self.output_dir.filePath())
+        settings.set_value("write_tiles", self.write_tiles.isChecked())
+        settings.set_value("extent_mode", self.extent_combo.currentData())
+        settings.set_value("model_path", self.model_file.filePath())
+        settings.set_value("provider", self.provider_combo.currentText())
+
+    # -- dependencies -----------------------------------------------------------------------------
+    def refresh_dependencies(self) -> None:
+        """Show the install box when onnxruntime is missing; list its execution providers otherwise."""
+        available = deps.onnxruntime_available()
+        self.deps_box.setVisible(not available)
+        self.provider_combo.clear()
+        self.provider_combo.addItems(deps.available_providers())
+        index = self.provider_combo.findText(settings.value("provider"))
+        self.provider_combo.setCurrentIndex(max(index, 0))
+        self.run_button.setEnabled(available and self.task is None)
+        if not available:
+            self.iface.messageBar().pushMessage(
+                MESSAGE_TITLE,
+                tr("onnxruntime is missing: open the MoSAiC dock and click 'Install onnxruntime'."),
+                Qgis.MessageLevel.Warning,
+                10,
+            )
+        else:
+            self.load_model_info()
+
+    def install_onnxruntime(self):
+        """Install onnxruntime into ``<profile>/python/mosaic_deps`` with pip, showing its log."""
+        from .process_log_dialog import ProcessLogDialog
+
+        argv, constraints = deps.install_command()
+        dialog = ProcessLogDialog(tr("Installing onnxruntime"), [argv], self)
+
+        def done(ok: bool) -> None:
+            constraints.unlink(missing_ok=True)
+            self.refresh_dependencies()
+            level = Qgis.MessageLevel.Success if ok else Qgis.MessageLevel.Critical
+            text = tr("onnxruntime installed.") if ok else tr("Installing onnxruntime failed: see the log window.")
+            self.iface.messageBar().pushMessage(MESSAGE_TITLE, text, level, 10)
+
+        dialog.finished_all.connect(done)
+        dialog.show()
+        dialog.start()
+        return dialog
+
+    # -- model and bands --------------------------------------------------------------------------
+    def set_model_path(self, path: str) -> None:
+        """Use the model at ``path`` (e.g. just trained by the training dialog)."""
+        self.model_file.setFilePath(path)
+        self.load_model_info()
+
+    def load_model_info(self, *_args) -> None:
+        """Read and show the model's metadata, then detect the band mapping for its bands."""
+        path = self.model_file.filePath().strip()
+        self.metadata = None
+        if not path or not deps.onnxruntime_available():
+            self.model_info.setText(tr("Choose a model exported by MoSAiC (.onnx)."))
+            self._fill_mapping({})
+            return
+        from ..backend.inference import read_metadata
+
+        try:
+            self.metadata = read_metadata(path)
+        except MosaicError as exc:
+            self.model_info.setText(f'<span style="color:#b00020">{exc}</span>')
+            self.iface.messageBar().pushMessage(MESSAGE_TITLE, str(exc), Qgis.MessageLevel.Critical, 10)
+            self._fill_mapping({})
+            return
+        self.model_info.setText(metadata_html(self.metadata))
+        if self.stride.value() > self.metadata.patch_size_px:
+            self.stride.setValue(self.metadata.patch_size_px)
+        self.stride.setMaximum(self.metadata.patch_size_px)
+        self.refresh_mapping()
+
+    def refresh_mapping(self, *_args) -> None:
+        """Detect which layer band feeds each model band (editable in the table)."""
+        if self.metadata is None:
+            self._fill_mapping({})
+            return
+        s2 = detect_mapping(self.metadata.s2.bands, self.s2_combo.currentLayer())
+        s1 = detect_mapping(self.metadata.s1.bands, self.s1_combo.currentLayer())
+        self._fill_mapping({**{("S2", k): v for k, v in s2.items()}, **{("S1", k): v for k, v in s1.items()}})
+
+    def _fill_mapping(self, mapping: dict) -> None:
+        table = self.mapping_table
+        table.setRowCount(0)
+        layers = [
+            node.layer()
+            for node in QgsProject.instance().layerTreeRoot().findLayers()
+            if isinstance(node.layer(), QgsRasterLayer)
+        ]
+        for row, ((modality, name), source) in enumerate(mapping.items()):
+            table.insertRow(row)
+            item = QTableWidgetItem(f"{modality} {name}")
+            item.setData(Qt.ItemDataRole.UserRole, (modality, name))
+            table.setItem(row, 0, item)
+            combo = QComboBox(table)
+            combo.addItem(tr("— missing —"), None)
+            for layer in layers:
+                for band in range(1, layer.bandCount() + 1):
+                    combo.addItem(f"{layer.name()} · {layer.bandName(band)}", BandSource(layer, band))
+            if source is not None:
+                combo.setCurrentIndex(next((i for i in range(combo.count()) if combo.itemData(i) == source), 0))
+            combo.currentIndexChanged.connect(self._update_mapping_warning)
+            table.setCellWidget(row, 1, combo)
+        table.resizeColumnToContents(0)
+        self._update_mapping_warning()
+
+    def mapping(self) -> dict[tuple[str, str], BandSource | None]:
+        """The band mapping as shown in the table: ``(modality, band) → source``."""
+        out = {}
+        for row in range(self.mapping_table.rowCount()):
+            key = self.mapping_table.item(row, 0).data(Qt.ItemDataRole.UserRole)
+            out[tuple(key)] = self.mapping_table.cellWidget(row, 1).currentData()
+        return out
+
+    def _update_mapping_warning(self, *_args) -> None:
+        gaps = missing({f"{m} {b}": s for (m, b), s in self.mapping().items()})
+        if gaps:
+            self.mapping_warning.setText(
+                tr("Missing bands: {0}. Load the layers that hold them, or pick them in the table.").format(
+                    ", ".join(gaps)
+                )
+            )
+        else:
+            self.mapping_warning.setText("")
+
+    # -- extent -----------------------------------------------------------------------------------
+    def extent_in(self, layer: QgsRasterLayer) -> QgsRectangle | None:
+        """The chosen extent in ``layer``'s CRS (None = whole layer)."""
+        mode = self.extent_combo.currentData()
+        project = QgsProject.instance()
+        if mode == "canvas":
+            canvas = self.iface.mapCanvas()
+            transform = QgsCoordinateTransform(canvas.mapSettings().destinationCrs(), layer.crs(), project)
+            return transform.transformBoundingBox(canvas.extent())
+        if mode == "selection":
+            box = QgsRectangle()
+            box.setMinimal()
+            for candidate in project.mapLayers().values():
+                if (
+                    isinstance(candidate, QgsVectorLayer)
+                    and candidate.geometryType() == QgsWkbTypes.GeometryType.PolygonGeometry
+                    and candidate.selectedFeatureCount()
+                ):
+                    transform = QgsCoordinateTransform(candidate.crs(), layer.crs(), project)
+                    box.combineExtentWith(transform.transformBoundingBox(candidate.boundingBoxOfSelected()))
+            if box.isEmpty():
+                raise MosaicError(tr("No polygons are selected: select polygons, or choose another extent."))
+            return box
+        return None
+
+    # -- run --------------------------------------------------------------------------------------
+    def run(self):
+        """Start the classification task; returns it (or None when the inputs are not complete)."""
+        from . import classify
+        from .task import ClassifyTask
+
+        if self.task is not None:
+            return None
+        if self.metadata is None:
+            self._message(tr("Choose a valid MoSAiC model first."), Qgis.MessageLevel.Warning)
+            return None
+        mapping = self.mapping()
+        gaps = [f"{m} {b}" for (m, b), s in mapping.items() if s is None]
+        if gaps:
+            self._message(
+                tr("Map every model band first; missing: {0}.").format(", ".join(gaps)), Qgis.MessageLevel.Warning
+            )
+            return None
+        self._save_settings()
+        s2 = [mapping[("S2", b)] for b in self.metadata.s2.bands]
+        s1 = [mapping[("S1", b)] for b in self.metadata.s1.bands]
+        model_path = self.model_file.filePath()
+        run_name = f"MoSAiC {Path(model_path).stem} {datetime.now():%Y-%m-%d %H.%M.%S}"
+        base = self.output_dir.filePath().strip() or tempfile.mkdtemp(prefix="mosaic_")
+        self._run_dir = Path(base) / run_folder_name(run_name)
+        request = classify.ClassifyRequest(
+            model_path=model_path,
+            s2=s2,
+            s1=s1,
+            outputs=classify.default_outputs(self._run_dir, self.write_tiles.isChecked()),
+            stride=self.stride.value(),
+            batch_size=self.batch_size.value(),
+            execution_provider=self.provider_combo.currentText() or None,
+        )
+        try:
+            from .qgis_reader import finest_layer
+
+            request.extent = self.extent_in(finest_layer(s2))
+            model = classify.load_model(request)
+            reader = classify.prepare(request, model.metadata)
+            self._run_dir.mkdir(parents=True, exist_ok=False)
+        except MosaicError as exc:
+            self._message(str(exc), Qgis.MessageLevel.Critical)
+            return None
+        self.task = ClassifyTask(request, model, reader, run_name)
+        self.task.progress_text.connect(self.status.setText)
+        self.task.progressChanged.connect(lambda value: self.progress.setValue(round(value)))
+        self.task.on_finished = self._task_finished
+        self.progress.setValue(0)
+        self.status.setText(tr("Starting…"))
+        self.last_result, self.last_error = None, ""
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        QgsApplication.taskManager().addTask(self.task)
+        return self.task
+
+    def cancel(self, *_args) -> None:
+        """Ask the running task to stop after the current batch (its partial files are removed)."""
+        if self.task is not None:
+            self.status.setText(tr("Cancelling…"))
+            self.task.cancel()
+
+    def _task_finished(self, task) -> None:
+        self.task = None
+        self.run_button.setEnabled(deps.onnxruntime_available())
+        self.cancel_button.setEnabled(False)
+        if task.result is not None:
+            from .layers import add_result_layers
+
+            self.last_result = task.result
+            add_result_layers(task.result, task.run_name)
+            self.progress.setValue(100)
+            summary = task.result.summary
+            text = tr("{0}: {1} tiles classified ({2} skipped as nodata) in {3:.1f} s; outputs in {4}").format(
+                task.run_name, summary.tiles_run, summary.tiles_skipped, summary.seconds, self._run_dir
+            )
+            self.status.setText(text)
+            self._message(text, Qgis.MessageLevel.Success)
+            return
+        task.reader.close()
+        self._remove_run_dir()
+        if task.cancelled_by_user:
+            self.last_error = tr("Classification cancelled; nothing was kept.")
+            self.status.setText(self.last_error)
+            self.progress.setValue(0)
+            self._message(self.last_error, Qgis.MessageLevel.Info)
+        else:
+            self.last_error = task.error or tr("Classification failed.")
+            self.status.setText(self.last_error)
+            self._message(self.last_error, Qgis.MessageLevel.Critical)
+
+    def _remove_run_dir(self) -> None:
+        """Remove the run's folder when a run left nothing in it (sinks delete their partial files)."""
+        if self._run_dir is not None and self._run_dir.is_dir():
+            leftovers = [p for p in self._run_dir.iterdir() if not p.name.startswith(".")]
+            if not leftovers:
+                shutil.rmtree(self._run_dir, ignore_errors=True)
+        self._run_dir = None
+
+    def _message(self, text: str, level) -> None:
+        self.iface.messageBar().pushMessage(
+            MESSAGE_TITLE, text, level, 0 if level == Qgis.MessageLevel.Critical else 10
+        )
+
+    def shutdown(self) -> None:
+        """Cancel a running task and wait for it (plugin unload / QGIS exit must not leave it running)."""
+        task = self.task
+        if task is not None:
+            task.on_finished = None
+            task.cancel()
+            task.waitForFinished(60000)
+            task.reader.close()
+            self._remove_run_dir()
+            self.task = None
+        project = QgsProject.instance()
+        for signal, slot in (
+            (project.cleared, self.cancel),
+            (project.layersAdded, self.refresh_mapping),
+            (project.layersRemoved, self.refresh_mapping),
+        ):
+            with contextlib.suppress(TypeError):
+                signal.disconnect(slot)

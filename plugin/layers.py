@@ -1,0 +1,66 @@
+"""Adding a run's outputs to the project: one layer group named after the run, styles from the .qml files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsFillSymbol,
+    QgsProject,
+    QgsProperty,
+    QgsRasterLayer,
+    QgsRendererCategory,
+    QgsSymbolLayer,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QColor
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("MosaicLayers", text)
+
+
+def tile_renderer(class_names, class_colors) -> QgsCategorizedSymbolRenderer:
+    """Categorized by ``class_name``; each square's fill opacity follows its ``confidence`` (0 → clear, 1 → solid)."""
+    categories = []
+    for name, color in zip(class_names, class_colors):
+        symbol = QgsFillSymbol.createSimple({"color": color, "outline_color": "#333333", "outline_width": "0.1"})
+        symbol.symbolLayer(0).setDataDefinedProperty(
+            QgsSymbolLayer.PropertyFillColor,
+            QgsProperty.fromExpression(f"set_color_part('{QColor(color).name()}', 'alpha', 255 * \"confidence\")"),
+        )
+        categories.append(QgsRendererCategory(name, symbol, name))
+    return QgsCategorizedSymbolRenderer("class_name", categories)
+
+
+def style_tiles(layer: QgsVectorLayer, class_names, class_colors) -> None:
+    """Apply :func:`tile_renderer` and save it as ``tiles.qml`` beside the GeoPackage."""
+    layer.setRenderer(tile_renderer(class_names, class_colors))
+    layer.saveNamedStyle(str(Path(layer.source().split("|")[0]).with_suffix(".qml")))
+
+
+def add_result_layers(result, run_name: str, project: QgsProject | None = None):
+    """Add labels, confidence, probabilities (and tiles) as group ``run_name`` at the top of the layer tree."""
+    project = project or QgsProject.instance()
+    root = project.layerTreeRoot()
+    group = root.insertGroup(0, run_name)
+    titles = {"labels": tr("Land cover (top class)"), "confidence": tr("Confidence"),
+              "probabilities": tr("Class probabilities"), "tiles": tr("Tiles")}  # fmt: skip
+    added = {}
+    for product in ("labels", "tiles", "confidence", "probabilities"):
+        path = result.outputs.get(product)
+        if path is None:
+            continue
+        if product == "tiles":
+            layer = QgsVectorLayer(f"{path}|layername=tiles", titles[product], "ogr")
+            style_tiles(layer, result.class_names, result.class_colors)
+        else:
+            layer = QgsRasterLayer(str(path), titles[product], "gdal")
+            layer.loadNamedStyle(str(Path(path).with_suffix(".qml")))
+        project.addMapLayer(layer, False)
+        node = group.addLayer(layer)
+        node.setItemVisibilityChecked(product == "labels")
+        added[product] = layer
+    return group, added

@@ -1,0 +1,13 @@
+"""The algorithms of the ``mosaic`` Processing provider."""
+
+from __future__ import annotations
+
+
+def all_algorithms() -> list:
+    """Fresh instances of every MoSAiC algorithm (the provider calls this on every refresh)."""
+    from .classify import ClassifyAlgorithm
+    from .inspect_model import InspectModelAlgorithm
+    from .prepare import PrepareAlgorithm
+    from .train import TrainAlgorithm
+
+    return [ClassifyAlgorithm(), PrepareAlgorithm(), TrainAlgorithm(), InspectModelAlgorithm()]

@@ -1,0 +1,160 @@
+"""``mosaic:classify``: tiled MoSAiC inference over Sentinel-2 + Sentinel-1 raster layers (same code as the dock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterVectorDestination,
+    QgsVectorLayer,
+)
+
+from .base import MosaicAlgorithm
+
+RASTER_OUTPUTS = {"OUTPUT_PROBABILITIES": "probabilities", "OUTPUT_LABELS": "labels", "OUTPUT_CONFIDENCE": "confidence"}
+
+
+class ClassifyAlgorithm(MosaicAlgorithm):
+    NAME = "classify"
+    DISPLAY = "Classify land cover (Sentinel-1 + Sentinel-2)"
+    HELP = (
+        "Multi-label land-cover classification of co-registered Sentinel-2 L2A (reflectance × 10000) and "
+        "Sentinel-1 GRD (VV, VH in dB) rasters with a MoSAiC ONNX model, tile by tile.\n\n"
+        "S2: one stacked layer or several single-band layers (10/20/60 m); S1: a VV+VH stack or the VV and VH "
+        "layers. Each band the model needs is found by its band description or file name (B02, B8A, VV…); "
+        "S1 is brought onto the S2 grid (reprojected when its CRS differs) and 20/60 m bands are upsampled as "
+        "in training.\n\n"
+        "Tiles of the model's patch size are taken every STRIDE pixels (default: the patch size); outputs "
+        "have one cell per stride. With STRIDE smaller than the patch, overlapping tiles are averaged.\n\n"
+        "Outputs: class probabilities (one band per class, named after it), labels (most probable class, "
+        "paletted style with class names and colours), optional confidence (max probability) and tile "
+        "squares (GeoPackage). Styles are written as .qml beside each file. Gives the same probabilities "
+        "as the headless `mosaic predict` on the same inputs."
+    )
+
+    def initAlgorithm(self, config=None) -> None:
+        self.addParameter(
+            QgsProcessingParameterMultipleLayers("S2", self.tr("Sentinel-2 layer(s)"), QgsProcessing.TypeRaster)
+        )
+        self.addParameter(
+            QgsProcessingParameterMultipleLayers("S1", self.tr("Sentinel-1 layer(s)"), QgsProcessing.TypeRaster)
+        )
+        self.addParameter(QgsProcessingParameterFile("MODEL", self.tr("MoSAiC model (.onnx)"), extension="onnx"))
+        self.addParameter(
+            QgsProcessingParameterExtent("EXTENT", self.tr("Extent (default: the S2 layer)"), optional=True)
+        )
+        stride = QgsProcessingParameterNumber(
+            "STRIDE", self.tr("Stride in pixels (0 = patch size)"), QgsProcessingParameterNumber.Integer, 0, False, 0
+        )
+        self.addParameter(stride)
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "BATCH_SIZE", self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 8, False, 1
+            )
+        )
+        from ...deps import available_providers
+
+        self.providers = available_providers() or ["CPUExecutionProvider"]
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                "EXECUTION_PROVIDER", self.tr("onnxruntime execution provider"), self.providers, defaultValue=0
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination("OUTPUT_PROBABILITIES", self.tr("Class probabilities"))
+        )
+        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT_LABELS", self.tr("Land cover (top class)")))
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(
+                "OUTPUT_CONFIDENCE", self.tr("Confidence"), optional=True, createByDefault=False
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterVectorDestination(
+                "OUTPUT_TILES", self.tr("Tiles"), QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=False
+            )
+        )
+
+    def processAlgorithm(self, parameters, context, feedback) -> dict:
+        from ...deps import onnxruntime_available
+
+        if not onnxruntime_available():
+            raise QgsProcessingException(self.tr("onnxruntime is missing: install it from the MoSAiC dock."))
+        from ....backend.errors import MosaicError
+        from ... import classify
+        from ...band_mapping import detect_mapping, missing
+        from ...layers import style_tiles
+
+        s2_layers = self.parameterAsLayerList(parameters, "S2", context)
+        s1_layers = self.parameterAsLayerList(parameters, "S1", context)
+        outputs = {}
+        for key, product in RASTER_OUTPUTS.items():
+            path = self.parameterAsOutputLayer(parameters, key, context)
+            if path:
+                outputs[product] = Path(path)
+        tiles = self.parameterAsOutputLayer(parameters, "OUTPUT_TILES", context)
+        if tiles:
+            outputs["tiles"] = Path(tiles)
+        for product, path in outputs.items():
+            wanted = ".gpkg" if product == "tiles" else ".tif"
+            if path.suffix.lower() != wanted:
+                raise QgsProcessingException(self.tr("Save {0} as a {1} file.").format(product, wanted))
+        provider = self.providers[self.parameterAsEnum(parameters, "EXECUTION_PROVIDER", context)]
+        request = classify.ClassifyRequest(
+            model_path=self.parameterAsFile(parameters, "MODEL", context),
+            s2=[],
+            s1=[],
+            outputs=outputs,
+            stride=self.parameterAsInt(parameters, "STRIDE", context) or None,
+            batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
+            execution_provider=provider,
+        )
+        try:
+            model = classify.load_model(request)
+            meta = model.metadata
+            s2 = detect_mapping(meta.s2.bands, s2_layers[0] if s2_layers else None, s2_layers)
+            s1 = detect_mapping(meta.s1.bands, s1_layers[0] if s1_layers else None, s1_layers)
+            gaps = missing(s2) + missing(s1)
+            if gaps:
+                raise QgsProcessingException(
+                    self.tr("No layer holds the band(s) {0}: add them to S2/S1 (band description or file name such as "
+                            "…_B02.tif).").format(", ".join(gaps))
+                )  # fmt: skip
+            request.s2, request.s1 = list(s2.values()), list(s1.values())
+            reference = request.s2[0].layer
+            if parameters.get("EXTENT"):
+                request.extent = self.parameterAsExtent(parameters, "EXTENT", context, reference.crs())
+            reader = classify.prepare(request, meta)
+            feedback.pushInfo(
+                self.tr("{0} × {1} px grid, {2} classes, stride {3} px").format(
+                    reader.grid.width, reader.grid.height, meta.n_classes, request.stride or meta.patch_size_px
+                )
+            )
+
+            def progress(p) -> None:
+                feedback.setProgress(100.0 * p.done / max(p.total, 1))
+
+            result = classify.execute(request, model, reader, progress, feedback.isCanceled)
+        except MosaicError as exc:
+            raise QgsProcessingException(str(exc)) from None
+        if "tiles" in result.outputs:
+            style_tiles(
+                QgsVectorLayer(f"{result.outputs['tiles']}|layername=tiles", "tiles", "ogr"),
+                meta.class_names,
+                meta.class_colors,
+            )
+        feedback.pushInfo(
+            self.tr("{0} tiles classified, {1} skipped (nodata), {2:.1f} s").format(
+                result.summary.tiles_run, result.summary.tiles_skipped, result.summary.seconds
+            )
+        )
+        names = {v: k for k, v in RASTER_OUTPUTS.items()} | {"tiles": "OUTPUT_TILES"}
+        return {names[product]: str(path) for product, path in result.outputs.items()}

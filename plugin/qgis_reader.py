@@ -1,0 +1,231 @@
+"""The QGIS window reader of the inference engine: reads through QGIS raster data providers.
+
+Every model band is read from its own ``(layer, band)`` (one S2 stack, or one layer per band at 10/20/60 m)
+and presented on ONE target grid, the 10 m S2 grid of the processed extent (see the engine's reader
+protocol in :mod:`mosaic.backend.inference`):
+
+* a band on a grid aligned with the target (same CRS, pixel size an integer multiple ``f``, edges on the
+  target grid) with nearest upsampling: the source pixels covering the window are read 1:1 with
+  ``QgsRasterDataProvider.block`` and sampled at the target pixel centres, source index
+  ``⌊(x_centre − x₀) / Δx⌋`` (output pixel ``i`` takes native pixel ``i // f``, as the training loader);
+* anything else (bilinear upsampling; S1 on another CRS or grid, always bilinear): the layer is warped onto
+  the target grid with a GDAL warped VRT, which QGIS then reads 1:1 — the same GDAL warper, resampling and
+  grid as ``mosaic predict``'s rasterio ``WarpedVRT``, so both give the same probabilities.
+
+Values equal to the file's nodata, the model's nodata (S2 ``0``) or non-finite become NaN, as do pixels
+outside a layer. Providers are cloned in the constructor, so the reader can run in a background thread.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsRasterDataProvider,
+    QgsRasterLayer,
+    QgsRectangle,
+)
+
+from ..backend.errors import InputError
+from ..backend.inference import ModalitySpec, Window
+from .band_mapping import BandSource, layer_file
+
+S1_RESAMPLING = "bilinear"  #: S1 onto the S2 grid, as ``mosaic predict`` does
+
+NUMPY_TYPES = {
+    Qgis.DataType.Byte: np.uint8,
+    Qgis.DataType.UInt16: np.uint16,
+    Qgis.DataType.Int16: np.int16,
+    Qgis.DataType.UInt32: np.uint32,
+    Qgis.DataType.Int32: np.int32,
+    Qgis.DataType.Float32: np.float32,
+    Qgis.DataType.Float64: np.float64,
+}
+
+
+@dataclass(frozen=True)
+class TargetGrid:
+    """A north-up pixel grid: top-left corner ``(x0, y0)``, pixel size ``dx`` × ``dy`` (CRS units, > 0)."""
+
+    crs: QgsCoordinateReferenceSystem
+    x0: float
+    y0: float
+    dx: float
+    dy: float
+    width: int
+    height: int
+
+    @property
+    def geotransform(self) -> tuple[float, float, float, float, float, float]:
+        """GDAL geotransform ``(x0, dx, 0, y0, 0, −dy)``."""
+        return (self.x0, self.dx, 0.0, self.y0, 0.0, -self.dy)
+
+    @property
+    def extent(self) -> QgsRectangle:
+        return QgsRectangle(self.x0, self.y0 - self.height * self.dy, self.x0 + self.width * self.dx, self.y0)
+
+    def window_extent(self, window: Window) -> QgsRectangle:
+        """The map rectangle of ``window`` (target pixels)."""
+        x0 = self.x0 + window.col_off * self.dx
+        y1 = self.y0 - window.row_off * self.dy
+        return QgsRectangle(x0, y1 - window.height * self.dy, x0 + window.width * self.dx, y1)
+
+
+def grid_of_layer(layer: QgsRasterLayer, extent: QgsRectangle | None = None) -> TargetGrid:
+    """The pixel grid of ``layer`` restricted to ``extent`` (layer CRS; snapped outwards to whole pixels)."""
+    full = layer.extent()
+    dx, dy = layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY()
+    area = full if extent is None else full.intersect(extent)
+    if area.isEmpty() or area.width() < dx or area.height() < dy:
+        raise InputError(f"the chosen extent does not overlap the layer {layer.name()}; choose another extent.")
+    c0 = math.floor((area.xMinimum() - full.xMinimum()) / dx + 1e-6)
+    c1 = math.ceil((area.xMaximum() - full.xMinimum()) / dx - 1e-6)
+    r0 = math.floor((full.yMaximum() - area.yMaximum()) / dy + 1e-6)
+    r1 = math.ceil((full.yMaximum() - area.yMinimum()) / dy - 1e-6)
+    return TargetGrid(layer.crs(), full.xMinimum() + c0 * dx, full.yMaximum() - r0 * dy, dx, dy, c1 - c0, r1 - r0)
+
+
+def finest_layer(sources: list[BandSource]) -> QgsRasterLayer:
+    """The mapped layer with the smallest pixels: its grid is the target grid."""
+    return min((s.layer for s in sources), key=lambda lyr: lyr.rasterUnitsPerPixelX())
+
+
+def read_block(provider: QgsRasterDataProvider, band: int, extent: QgsRectangle, width: int, height: int) -> np.ndarray:
+    """``provider.block`` as a float64 array ``[height, width]`` (the block must outlive the buffer copy)."""
+    block = provider.block(band, extent, width, height)
+    if not block.isValid() or block.width() != width or block.height() != height:
+        raise InputError(f"could not read band {band} of {provider.dataSourceUri()}; check that the file is readable.")
+    dtype = NUMPY_TYPES.get(block.dataType())
+    if dtype is None:
+        raise InputError(
+            f"band {band} of {provider.dataSourceUri()} has an unsupported data type; convert it to numbers."
+        )
+    values = np.frombuffer(bytes(block.data()), dtype=dtype).reshape(height, width).astype(np.float64)
+    if block.hasNoDataValue():
+        values[values == block.noDataValue()] = np.nan
+    return values
+
+
+class BandReader:
+    """Reads one band of one layer onto the target grid with ``resampling`` (``nearest`` or ``bilinear``)."""
+
+    def __init__(
+        self, layer: QgsRasterLayer, band: int, grid: TargetGrid, resampling: str, nodata: float, workdir: Path
+    ) -> None:
+        self.band, self.grid, self.resampling, self.nodata = band, grid, resampling, nodata
+        if not self._aligned(layer):
+            layer = self._warped_layer(layer, workdir)
+        provider = layer.dataProvider().clone()
+        if provider is None:
+            raise InputError(f"QGIS cannot read the layer {layer.name()}; save it as a GeoTIFF first.")
+        self.provider = provider
+        self.extent = provider.extent()
+        self.dx = self.extent.width() / provider.xSize()
+        self.dy = self.extent.height() / provider.ySize()
+        self.cols, self.rows = provider.xSize(), provider.ySize()
+        self.file_nodata = provider.sourceNoDataValue(band) if provider.sourceHasNoDataValue(band) else None
+
+    def _aligned(self, layer: QgsRasterLayer) -> bool:
+        """Same CRS, pixel size an integer multiple ``f`` of the target's, edges on the target grid — and
+        ``f == 1`` unless the resampling is nearest (the only case read by index)."""
+        g, extent = self.grid, layer.extent()
+        if layer.crs() != g.crs:
+            return False
+        fx, fy = layer.rasterUnitsPerPixelX() / g.dx, layer.rasterUnitsPerPixelY() / g.dy
+        f = round(fx)
+        if f < 1 or abs(fx - f) > 1e-6 or abs(fy - f) > 1e-6 or (f > 1 and self.resampling != "nearest"):
+            return False
+        off_x = (extent.xMinimum() - g.x0) / g.dx
+        off_y = (g.y0 - extent.yMaximum()) / g.dy
+        return abs(off_x - round(off_x)) < 1e-6 and abs(off_y - round(off_y)) < 1e-6
+
+    def _warped_layer(self, layer: QgsRasterLayer, workdir: Path) -> QgsRasterLayer:
+        """``layer`` warped onto the target grid (GDAL warped VRT, all bands), opened as a QGIS layer."""
+        from osgeo import gdal
+
+        src = layer_file(layer)
+        vrt = workdir / f"warped_{len(list(workdir.iterdir()))}.vrt"
+        g = self.grid
+        options = gdal.WarpOptions(
+            format="VRT",
+            dstSRS=g.crs.toWkt(),
+            outputBounds=(g.x0, g.y0 - g.height * g.dy, g.x0 + g.width * g.dx, g.y0),
+            width=g.width,
+            height=g.height,
+            resampleAlg="bilinear" if self.resampling == "bilinear" else "near",
+            dstNodata=float("nan"),
+            outputType=gdal.GDT_Float32,
+        )
+        dataset = gdal.Warp(str(vrt), src, options=options)
+        if dataset is None:
+            raise InputError(f"could not reproject {layer.name()} onto the S2 grid; check its CRS.")
+        dataset = None
+        warped = QgsRasterLayer(str(vrt), layer.name(), "gdal")
+        if not warped.isValid():
+            raise InputError(f"could not reproject {layer.name()} onto the S2 grid; check its CRS.")
+        return warped
+
+    def read(self, window: Window) -> np.ndarray:
+        """float32 ``[h, w]`` of ``window`` (target pixels), NaN where there is no data."""
+        g = self.grid
+        out = np.full((window.height, window.width), np.nan, dtype=np.float64)
+        # target pixel centres → source pixel indices ⌊(x − x₀) / Δx⌋ per axis (nearest)
+        xs = g.x0 + (window.col_off + np.arange(window.width) + 0.5) * g.dx
+        ys = g.y0 - (window.row_off + np.arange(window.height) + 0.5) * g.dy
+        cols = np.floor((xs - self.extent.xMinimum()) / self.dx).astype(np.int64)
+        rows = np.floor((self.extent.yMaximum() - ys) / self.dy).astype(np.int64)
+        col_ok = (cols >= 0) & (cols < self.cols)
+        row_ok = (rows >= 0) & (rows < self.rows)
+        if col_ok.any() and row_ok.any():
+            c0, c1 = int(cols[col_ok].min()), int(cols[col_ok].max()) + 1
+            r0, r1 = int(rows[row_ok].min()), int(rows[row_ok].max()) + 1
+            x0 = self.extent.xMinimum() + c0 * self.dx
+            y1 = self.extent.yMaximum() - r0 * self.dy
+            src_extent = QgsRectangle(x0, y1 - (r1 - r0) * self.dy, x0 + (c1 - c0) * self.dx, y1)
+            src = read_block(self.provider, self.band, src_extent, c1 - c0, r1 - r0)
+            out[np.ix_(np.nonzero(row_ok)[0], np.nonzero(col_ok)[0])] = src[
+                np.ix_(rows[row_ok] - r0, cols[col_ok] - c0)
+            ]
+        for value in (self.file_nodata, self.nodata):
+            if value is not None and not math.isnan(value):
+                out[out == value] = np.nan
+        out[~np.isfinite(out)] = np.nan
+        return out.astype(np.float32)
+
+
+class QgisWindowReader:
+    """The engine's :class:`~mosaic.backend.inference.WindowReader` over QGIS layers (see the module docstring)."""
+
+    def __init__(
+        self,
+        s2: list[BandSource],
+        s1: list[BandSource],
+        s2_spec: ModalitySpec,
+        s1_spec: ModalitySpec,
+        upsampling: str,
+        grid: TargetGrid,
+    ) -> None:
+        self.grid = grid
+        self.width, self.height = grid.width, grid.height
+        self._tmp = tempfile.TemporaryDirectory(prefix="mosaic_reader_")
+        workdir = Path(self._tmp.name)
+
+        self.s2 = [BandReader(s.layer, s.band, grid, upsampling, s2_spec.nodata, workdir) for s in s2]
+        self.s1 = [BandReader(s.layer, s.band, grid, S1_RESAMPLING, s1_spec.nodata, workdir) for s in s1]
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """``(s2 [C_s2, h, w], s1 [C_s1, h, w])`` float32 in model band order, NaN = no data."""
+        s2 = np.stack([r.read(window) for r in self.s2])
+        s1 = np.stack([r.read(window) for r in self.s1])
+        return s2, s1
+
+    def close(self) -> None:
+        """Release the providers and the temporary warped VRTs."""
+        self.s2 = self.s1 = []
+        self._tmp.cleanup()

@@ -1,0 +1,39 @@
+"""Settings remembered between QGIS sessions (``QgsSettings`` under ``mosaic/``)."""
+
+from __future__ import annotations
+
+from qgis.core import QgsSettings
+
+PREFIX = "mosaic/"
+
+#: key → default. Keys are stable: they live in users' QGIS profiles.
+DEFAULTS: dict[str, object] = {
+    "model_path": "",
+    "output_dir": "",
+    "stride_px": 120,
+    "batch_size": 8,
+    "provider": "CPUExecutionProvider",
+    "extent_mode": "layer",
+    "write_tiles": True,
+    "backend_python": "",
+    "train/dataset": "",
+    "train/strategy": "mosaic1",
+    "train/label_fraction": 0.1,
+    "train/epochs": 10,
+    "train/batch_size": 32,
+    "train/device": "auto",
+    "train/output_dir": "",
+}
+
+
+def value(key: str):
+    """The stored value of ``key`` with the type of its default (``QgsSettings`` stores strings on some OSes)."""
+    default = DEFAULTS[key]
+    return QgsSettings().value(PREFIX + key, default, type=type(default))
+
+
+def set_value(key: str, new_value) -> None:
+    """Store ``new_value`` under ``key``."""
+    if key not in DEFAULTS:
+        raise KeyError(f"unknown MoSAiC setting {key!r}")
+    QgsSettings().setValue(PREFIX + key, new_value)

@@ -1,0 +1,357 @@
+"""Training dialog: runs ``mosaic train`` in the backend Python (a subprocess; torch never enters QGIS).
+
+Reads the JSON-lines progress stream into a progress bar, a live loss/metric plot and a log; Cancel stops the
+process and keeps the checkpoints written so far; on success exports ONNX and emits ``model_ready(path)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import Qgis
+from qgis.gui import QgsFileWidget
+from qgis.PyQt.QtCore import QCoreApplication, QProcess, QProcessEnvironment, pyqtSignal
+from qgis.PyQt.QtGui import QFontDatabase
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import settings
+from .backend_env import (
+    CONFIG_DIR,
+    create_env_commands,
+    default_env_dir,
+    env_python,
+    export_command,
+    strategy_configs,
+    subprocess_environment,
+    train_command,
+)
+from .loss_plot import LossPlot
+from .process_log_dialog import ProcessLogDialog
+from .progress_stream import parse_line, percent
+
+DEVICES = ("auto", "cpu", "gpu", "mps")
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("TrainingDialog", text)
+
+
+class TrainingDialog(QDialog):
+    """Choose dataset, strategy and budget; train in the backend Python; get an ONNX model."""
+
+    model_ready = pyqtSignal(str)
+
+    def __init__(self, iface, parent=None) -> None:
+        super().__init__(parent)
+        self.iface = iface
+        self.setObjectName("mosaicTrainingDialog")
+        self.setWindowTitle(tr("Train a MoSAiC model"))
+        self.resize(820, 640)
+        self.last_checkpoint = ""
+        self.best_checkpoint = ""
+        self.onnx_path = ""
+        self.failed_message = ""
+        self._stdout_buffer = b""
+        self._stage = "idle"  # idle | train | export
+        self._build_ui()
+        self._load_settings()
+        self.process = QProcess(self)
+        self.process.readyReadStandardOutput.connect(self._read_stdout)
+        self.process.readyReadStandardError.connect(self._read_stderr)
+        self.process.finished.connect(self._process_finished)
+        self.process.errorOccurred.connect(self._process_error)
+
+    # -- UI ---------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        form = QFormLayout()
+        self.dataset = QgsFileWidget(self)
+        self.dataset.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        self.dataset.setToolTip(
+            tr("A BigEarthNet v2 folder or packed LMDB dataset, or one built by the 'Prepare training dataset' tool")
+        )
+        form.addRow(tr("Dataset"), self.dataset)
+        self.strategy = QComboBox(self)
+        for name, path in strategy_configs().items():
+            self.strategy.addItem(name, str(path))
+        self.strategy.setToolTip(tr("Training strategy: MoSAiC-1/2 or a baseline (one YAML of configs/)"))
+        form.addRow(tr("Strategy"), self.strategy)
+        self.label_fraction = QDoubleSpinBox(self)
+        self.label_fraction.setRange(0.01, 1.0)
+        self.label_fraction.setSingleStep(0.05)
+        self.label_fraction.setDecimals(2)
+        self.label_fraction.setToolTip(tr("Share of training labels used (the paper's headline setting is 0.10)"))
+        form.addRow(tr("Label fraction"), self.label_fraction)
+        self.epochs = QSpinBox(self)
+        self.epochs.setRange(1, 1000)
+        form.addRow(tr("Epochs"), self.epochs)
+        self.batch_size = QSpinBox(self)
+        self.batch_size.setRange(1, 4096)
+        form.addRow(tr("Batch size"), self.batch_size)
+        self.device = QComboBox(self)
+        self.device.addItems(DEVICES)
+        form.addRow(tr("Device"), self.device)
+        self.output_dir = QgsFileWidget(self)
+        self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        form.addRow(tr("Run folder"), self.output_dir)
+        python_row = QHBoxLayout()
+        self.python = QgsFileWidget(self)
+        self.python.setToolTip(tr("Python interpreter with PyTorch and the MoSAiC backend installed"))
+        self.create_env_button = QPushButton(tr("Create…"), self)
+        self.create_env_button.setToolTip(tr("Create a virtual environment and install the pinned backend in it"))
+        self.create_env_button.clicked.connect(self.create_backend_env)
+        python_row.addWidget(self.python)
+        python_row.addWidget(self.create_env_button)
+        form.addRow(tr("Backend Python"), python_row)
+
+        self.progress = QProgressBar(self)
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self.plot = LossPlot(self)
+        self.log = QPlainTextEdit(self)
+        self.log.setReadOnly(True)
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.log.setMaximumBlockCount(5000)
+        splitter = QSplitter(self)
+        splitter.addWidget(self.plot)
+        splitter.addWidget(self.log)
+
+        buttons = QHBoxLayout()
+        self.train_button = QPushButton(tr("Train"), self)
+        self.train_button.clicked.connect(self.start_training)
+        self.cancel_button = QPushButton(tr("Cancel"), self)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        close_button = QPushButton(tr("Close"), self)
+        close_button.clicked.connect(self.close)
+        buttons.addStretch(1)
+        for button in (self.train_button, self.cancel_button, close_button):
+            buttons.addWidget(button)
+
+        top = QWidget(self)
+        top.setLayout(form)
+        layout = QVBoxLayout(self)
+        layout.addWidget(top)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(buttons)
+
+    def _load_settings(self) -> None:
+        self.dataset.setFilePath(settings.value("train/dataset"))
+        index = self.strategy.findText(settings.value("train/strategy"))
+        self.strategy.setCurrentIndex(max(index, 0))
+        self.label_fraction.setValue(settings.value("train/label_fraction"))
+        self.epochs.setValue(settings.value("train/epochs"))
+        self.batch_size.setValue(settings.value("train/batch_size"))
+        self.device.setCurrentIndex(max(self.device.findText(settings.value("train/device")), 0))
+        self.output_dir.setFilePath(settings.value("train/output_dir"))
+        self.python.setFilePath(settings.value("backend_python"))
+
+    def _save_settings(self) -> None:
+        settings.set_value("train/dataset", self.dataset.filePath())
+        settings.set_value("train/strategy", self.strategy.currentText())
+        settings.set_value("train/label_fraction", self.label_fraction.value())
+        settings.set_value("train/epochs", self.epochs.value())
+        settings.set_value("train/batch_size", self.batch_size.value())
+        settings.set_value("train/device", self.device.currentText())
+        settings.set_value("train/output_dir", self.output_dir.filePath())
+        settings.set_value("backend_python", self.python.filePath())
+
+    # -- backend environment ------------------------------------------------------------------------
+    def create_backend_env(self) -> ProcessLogDialog:
+        """Create ``<profile>/python/mosaic_backend_venv`` with the pinned backend; shows the pip log."""
+        from .deps import qgis_python
+
+        env_dir = default_env_dir()
+        dialog = ProcessLogDialog(
+            tr("Creating the MoSAiC backend environment"), create_env_commands(env_dir, qgis_python()), self
+        )
+
+        def done(ok: bool) -> None:
+            if ok:
+                self.python.setFilePath(str(env_python(env_dir)))
+                settings.set_value("backend_python", str(env_python(env_dir)))
+
+        dialog.finished_all.connect(done)
+        dialog.show()
+        dialog.start()
+        return dialog
+
+    # -- training ---------------------------------------------------------------------------------
+    def start_training(self) -> None:
+        """Validate the form and start ``mosaic train`` in the backend Python."""
+        python = self.python.filePath().strip()
+        if not python or not Path(python).is_file():
+            self._fail(tr("Choose the backend Python (a Python with PyTorch and MoSAiC), or click Create…"))
+            return
+        if not self.dataset.filePath() or not Path(self.dataset.filePath()).exists():
+            self._fail(tr("Choose a training dataset folder."))
+            return
+        if self.strategy.currentIndex() < 0:
+            self._fail(tr("No training strategies found in {0}.").format(CONFIG_DIR))
+            return
+        out_dir = self.output_dir.filePath().strip() or str(Path(self.dataset.filePath()).parent / "mosaic_runs")
+        self.output_dir.setFilePath(out_dir)
+        self._save_settings()
+        self.last_checkpoint = self.best_checkpoint = self.onnx_path = self.failed_message = ""
+        self.plot.clear()
+        self.log.clear()
+        self.progress.setValue(0)
+        argv = train_command(
+            python,
+            Path(self.strategy.currentData()),
+            self.dataset.filePath(),
+            out_dir,
+            self.label_fraction.value(),
+            self.epochs.value(),
+            self.batch_size.value(),
+            self.device.currentText(),
+        )
+        self._start(argv, "train", tr("Training…"))
+
+    def _start(self, argv: list[str], stage: str, message: str) -> None:
+        environment = QProcessEnvironment()
+        for key, val in subprocess_environment().items():
+            environment.insert(key, val)
+        self.process.setProcessEnvironment(environment)
+        self._stage = stage
+        self._stdout_buffer = b""
+        self.status.setText(message)
+        self.log.appendPlainText("$ " + " ".join(argv))
+        self.train_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.process.start(argv[0], argv[1:])
+
+    def cancel(self) -> None:
+        """Stop the running step; checkpoints written so far stay on disk."""
+        if self.process.state() == QProcess.ProcessState.NotRunning:
+            return
+        self._stage_cancelled = self._stage
+        self._stage = "cancelled"
+        self.process.terminate()
+        if not self.process.waitForFinished(10000):
+            self.process.kill()
+            self.process.waitForFinished(3000)
+
+    def is_running(self) -> bool:
+        return self.process.state() != QProcess.ProcessState.NotRunning
+
+    def _read_stdout(self) -> None:
+        self._stdout_buffer += bytes(self.process.readAllStandardOutput())
+        *lines, self._stdout_buffer = self._stdout_buffer.split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", errors="replace")
+            event = parse_line(line)
+            if event is None:
+                if line.strip():
+                    self.log.appendPlainText(line)
+            else:
+                self._handle_event(event)
+
+    def _read_stderr(self) -> None:
+        text = bytes(self.process.readAllStandardError()).decode("utf-8", errors="replace").rstrip("\n")
+        if text:
+            self.log.appendPlainText(text)
+
+    def _handle_event(self, event: dict) -> None:
+        kind = event["event"]
+        value = percent(event)
+        if value is not None and self._stage == "train":
+            self.progress.setValue(round(value))
+        if kind == "start":
+            self.status.setText(
+                tr("Training: {0} epochs, {1} steps").format(event.get("max_epochs"), event.get("total_steps"))
+            )
+        elif kind == "step":
+            if event.get("loss") is not None:
+                self.plot.add_point(tr("loss"), event["step"], event["loss"])
+        elif kind == "epoch":
+            self._last_step = self.plot.x_range()[1]
+            for name, metric in sorted(event.get("metrics", {}).items()):
+                if name.startswith("val/"):
+                    self.plot.add_point(name, self._last_step, metric)
+            self.log.appendPlainText(
+                tr("epoch {0}: ").format(event.get("epoch"))
+                + ", ".join(f"{k}={v:.4g}" for k, v in sorted(event.get("metrics", {}).items()))
+            )
+        elif kind == "checkpoint":
+            self.last_checkpoint = event["path"]
+        elif kind == "done":
+            self.best_checkpoint = event.get("best_checkpoint") or event.get("last_checkpoint") or ""
+            self.last_checkpoint = event.get("last_checkpoint") or self.last_checkpoint
+        elif kind == "error":
+            self.failed_message = event.get("message", "")
+
+    def _process_finished(self, exit_code: int, exit_status) -> None:
+        self._read_stdout()
+        self.train_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        stage = self._stage
+        self._stage = "idle"
+        if stage == "cancelled":
+            kept = self.last_checkpoint or tr("none was written yet")
+            self.status.setText(tr("Cancelled. Last checkpoint: {0}").format(kept))
+            return
+        if exit_status != QProcess.ExitStatus.NormalExit or exit_code != 0:
+            message = self.failed_message or tr("The backend stopped with exit status {0}: see the log.").format(
+                exit_code
+            )
+            self._fail(message)
+            return
+        if stage == "train":
+            checkpoint = self.best_checkpoint or self.last_checkpoint
+            if not checkpoint:
+                self._fail(tr("Training finished without writing a checkpoint: see the log."))
+                return
+            self.onnx_path = str(Path(checkpoint).with_suffix(".onnx"))
+            self._start(
+                export_command(self.python.filePath(), checkpoint, self.onnx_path), "export", tr("Exporting ONNX…")
+            )
+        elif stage == "export":
+            self.progress.setValue(100)
+            self.status.setText(tr("Model ready: {0}").format(self.onnx_path))
+            self.iface.messageBar().pushMessage(
+                tr("MoSAiC"),
+                tr("Model trained and exported: {0}").format(self.onnx_path),
+                Qgis.MessageLevel.Success,
+                10,
+            )
+            self.model_ready.emit(self.onnx_path)
+
+    def _process_error(self, error) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self.train_button.setEnabled(True)
+            self.cancel_button.setEnabled(False)
+            self._stage = "idle"
+            self._fail(tr("Could not start the backend Python {0}.").format(self.python.filePath()))
+
+    def _fail(self, message: str) -> None:
+        self.failed_message = message
+        self.status.setText(message)
+        self.iface.messageBar().pushMessage(tr("MoSAiC training"), message, Qgis.MessageLevel.Critical, 0)
+
+    def closeEvent(self, event) -> None:
+        if self.is_running():
+            answer = QMessageBox.question(
+                self, tr("Training is running"), tr("Stop the running training? Checkpoints written so far are kept.")
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self.cancel()
+        super().closeEvent(event)

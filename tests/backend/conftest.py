@@ -1,0 +1,55 @@
+"""Fixtures for the export / inference / predict tests: the project's real network, untrained, and its ONNX file.
+
+``MosaicNet`` (S1 and S2 ResNet-18 encoders from timm, random init, no downloads; concatenation + MLP fusion;
+linear classifier) wrapped in ``InferenceModel`` (sigmoid), normalising its physical inputs inside with the
+published BigEarthNet v2 statistics. Exported once per session with the production exporter.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mosaic.backend.data.bands import S1_BANDS, band_stats, s2_bands
+from mosaic.backend.data.classes import BEN19_CLASSES
+from mosaic.backend.models.network import InferenceModel, MosaicNet
+
+
+def build_inference_model(backbone: str = "resnet18", seed: int = 0) -> InferenceModel:
+    """The exported graph of an untrained MoSAiC network (S1 + S2, 19 BigEarthNet classes)."""
+    torch.manual_seed(seed)
+    (s2_mean, s2_std), (s1_mean, s1_std) = band_stats(s2_bands(), "nearest"), band_stats(S1_BANDS, "nearest")
+    net = MosaicNet("s1s2", backbone, s2_mean, s2_std, s1_mean, s1_std, n_classes=len(BEN19_CLASSES))
+    return InferenceModel(net).eval()
+
+
+def metadata_parts(model: InferenceModel) -> dict:
+    """What ``MosaicModule.export_metadata()`` provides, for the untrained test network."""
+    norm = model.net.norm
+    return {
+        "class_names": list(BEN19_CLASSES),
+        "s2_bands": list(s2_bands()),
+        "s1_bands": list(S1_BANDS),
+        "upsampling": "nearest",
+        "norm_mean": {m: norm[m].mean.flatten().tolist() for m in ("s2", "s1")},
+        "norm_std": {m: norm[m].std.flatten().tolist() for m in ("s2", "s1")},
+        "strategy": "supervised",
+        "patch_size_px": 120,
+        "training": {"dataset": "none (untrained test network)", "licence": "CDLA-Permissive-1.0"},
+        "metrics": {},
+    }
+
+
+@pytest.fixture(scope="session")
+def torch_model() -> InferenceModel:
+    return build_inference_model()
+
+
+@pytest.fixture(scope="session")
+def onnx_model_path(tmp_path_factory, torch_model) -> str:
+    """The test network exported with :func:`mosaic.backend.export.export_onnx` (default metadata)."""
+    from mosaic.backend.export import build_metadata, export_onnx
+
+    path = tmp_path_factory.mktemp("model") / "model.onnx"
+    export_onnx(torch_model, build_metadata(metadata_parts(torch_model)), path)
+    return str(path)

@@ -1,0 +1,136 @@
+"""Batched S1/S2 augmentations: values against torch reference operations, alignment, seeding, statistics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mosaic.backend.data.transforms import (
+    Geometry,
+    ModalityAugment,
+    PairAugment,
+    crop_resize,
+    flip,
+    rot90,
+    s1_noise,
+    s2_jitter,
+    sample_crop_boxes,
+)
+
+
+def _batch(b=4, c=3, size=120, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, c, size, size, generator=g) * 5000
+
+
+def test_flip_equals_torch_flip_per_sample():
+    x = _batch()
+    h = torch.tensor([True, False, True, False])
+    v = torch.tensor([False, False, True, True])
+    out = flip(x, h, v)
+    assert torch.equal(out[0], x[0].flip(-1))
+    assert torch.equal(out[1], x[1])
+    assert torch.equal(out[2], x[2].flip(-1).flip(-2))
+    assert torch.equal(out[3], x[3].flip(-2))
+
+
+def test_rot90_equals_torch_rot90_per_sample():
+    x = _batch()
+    k = torch.tensor([0, 1, 2, 3])
+    out = rot90(x, k)
+    for i in range(4):
+        assert torch.equal(out[i], torch.rot90(x[i], i, dims=(-2, -1)))
+
+
+def test_crop_resize_full_box_is_identity_and_pixel_box_is_exact_crop():
+    # tolerance 0.1 on values up to 5000: float32 grid coordinates are exact to ~1e-5 px
+    x = _batch()
+    full = torch.tensor([[0.0, 0.0, 1.0, 1.0]]).repeat(4, 1)
+    torch.testing.assert_close(crop_resize(x, full, 120), x, rtol=0, atol=0.1)
+    # box rows 30..89, cols 12..71 (60 px) resampled to 60 px -> exactly that crop
+    box = torch.tensor([[30 / 120, 12 / 120, 0.5, 0.5]]).repeat(4, 1)
+    torch.testing.assert_close(crop_resize(x, box, 60), x[:, :, 30:90, 12:72], rtol=0, atol=0.1)
+    # a 2x2-pixel box resampled to 8 px: output column 4 has its centre at input x = 1.125 px, row 0 at y = 0.125 px
+    # (clamped to row 0): bilinear weights 0.375 / 0.625 between input columns 0 and 1
+    up = crop_resize(x, torch.tensor([[0.0, 0.0, 1 / 60, 1 / 60]]).repeat(4, 1), 8)
+    expected = 0.375 * x[:, :, 0, 0] + 0.625 * x[:, :, 0, 1]
+    torch.testing.assert_close(up[:, :, 0, 4], expected, rtol=0, atol=0.1)
+
+
+def test_crop_boxes_respect_scale_ratio_and_bounds():
+    g = torch.Generator().manual_seed(3)
+    boxes = sample_crop_boxes(10_000, (0.3, 0.8), (3 / 4, 4 / 3), g)
+    top, left, h, w = boxes.unbind(1)
+    assert bool((top >= 0).all() and (left >= 0).all() and (top + h <= 1 + 1e-6).all() and (left + w <= 1 + 1e-6).all())
+    area = h * w
+    assert float(area.min()) >= 0.3 - 1e-5 and float(area.max()) <= 0.8 + 1e-5
+    ratio = w / h
+    assert float(ratio.min()) >= 3 / 4 - 1e-5 and float(ratio.max()) <= 4 / 3 + 1e-5
+    assert abs(float(area.mean()) - 0.55) < 0.01
+
+
+def test_aligned_pairs_share_geometry_and_unaligned_do_not():
+    s2 = _batch(8, 10, 120, seed=1)
+    s1 = s2[:, :2].clone()  # same scene content in both modalities
+    options = dict(s2_brightness=0.0, s2_contrast=0.0, s1_noise_db=0.0)
+    a2, a1 = PairAugment(aligned=True, **options)(s2, s1, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a2[:, :2], a1, rtol=0, atol=1e-3)  # the same crop box, flips and rotation
+    u2, u1 = PairAugment(aligned=False, **options)(s2, s1, torch.Generator().manual_seed(0))
+    assert (u2[:, :2] - u1).abs().amax(dim=(1, 2, 3)).gt(1).sum() >= 6
+
+
+def test_seeded_generator_reproduces_views():
+    s2, s1 = _batch(4, 10), _batch(4, 2, seed=2) / 500 - 20
+    aug = PairAugment()
+    first = aug(s2, s1, torch.Generator().manual_seed(7))
+    second = aug(s2, s1, torch.Generator().manual_seed(7))
+    third = aug(s2, s1, torch.Generator().manual_seed(8))
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    assert not torch.equal(first[0], third[0])
+    assert first[0].shape == (4, 10, 120, 120) and first[1].shape == (4, 2, 120, 120)
+
+
+def test_s2_jitter_statistics():
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((2000, 4, 8, 8), 1000.0) + torch.randn(2000, 4, 8, 8, generator=g) * 100
+    out = s2_jitter(x, brightness=0.2, contrast=0.3, generator=g)
+    gain = out.mean(dim=(-2, -1)) / x.mean(dim=(-2, -1))  # the band mean scales by b ~ U(0.8, 1.2)
+    assert float(gain.min()) >= 0.8 - 1e-3 and float(gain.max()) <= 1.2 + 1e-3
+    assert abs(float(gain.mean()) - 1.0) < 0.01 and abs(float(gain.var()) - 0.4**2 / 12) < 0.002
+    stretch = out.std(dim=(-2, -1)) / x.std(dim=(-2, -1))  # the spread scales by c ~ U(0.7, 1.3)
+    assert float(stretch.min()) >= 0.7 - 1e-3 and float(stretch.max()) <= 1.3 + 1e-3
+    # independent per band: the draws of two bands of one sample are uncorrelated
+    corr = torch.corrcoef(torch.stack([gain[:, 0], gain[:, 1]]))[0, 1]
+    assert abs(float(corr)) < 0.1
+
+
+def test_s1_noise_is_additive_gaussian_in_db():
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((16, 2, 64, 64), -15.0)
+    noise = s1_noise(x, 0.7, g) - x
+    assert abs(float(noise.mean())) < 0.01 and abs(float(noise.std()) - 0.7) < 0.01
+
+
+def test_modality_augment_applies_given_geometry():
+    x = _batch(2, 2)
+    aug = ModalityAugment("s1", size=120, s1_noise_db=0.0)
+    geometry = Geometry(
+        boxes=torch.tensor([[0.0, 0.0, 1.0, 1.0]] * 2),
+        hflip=torch.tensor([True, False]),
+        vflip=torch.tensor([False, False]),
+        turns=torch.tensor([0, 1]),
+    )
+    out = aug(x, geometry=geometry)
+    torch.testing.assert_close(out[0], x[0].flip(-1), rtol=0, atol=0.1)
+    torch.testing.assert_close(out[1], torch.rot90(x[1], 1, dims=(-2, -1)), rtol=0, atol=0.1)
+    with pytest.raises(ValueError, match="kind"):
+        ModalityAugment("rgb")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_runs_on_gpu_batches():
+    s2, s1 = _batch(4, 10).cuda(), _batch(4, 2).cuda()
+    out2, out1 = PairAugment()(s2, s1, torch.Generator(device="cuda").manual_seed(0))
+    assert out2.is_cuda and out1.is_cuda and math.isfinite(float(out2.sum()))

@@ -1,0 +1,182 @@
+"""The engine on the real T33UUP mosaic: averaging, batching/prefetch invariance, streaming, progress, cancel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mosaic.backend.inference import (
+    InferenceCancelledError,
+    OutputBlock,
+    TileGrid,
+    TileResult,
+    Window,
+    load_model,
+    run_inference,
+)
+
+
+class ArrayReader:
+    """A WindowReader over in-memory arrays (the real mosaic, read once with the rasterio reader)."""
+
+    def __init__(self, s2: np.ndarray, s1: np.ndarray):
+        self.s2, self.s1 = s2, s1
+        self.height, self.width = s2.shape[1:]
+        self.reads: list[Window] = []
+
+    def read(self, w: Window):
+        self.reads.append(w)
+        sl = (slice(None), slice(w.row_off, w.row_off + w.height), slice(w.col_off, w.col_off + w.width))
+        return self.s2[sl].copy(), self.s1[sl].copy()
+
+
+class CollectSink:
+    def __init__(self, reader: ArrayReader | None = None):
+        self.blocks: list[OutputBlock] = []
+        self.tiles: list[TileResult] = []
+        self.reads_at_block: list[int] = []
+        self.reader = reader
+
+    def write_block(self, block):
+        self.blocks.append(block)
+        if self.reader is not None:
+            self.reads_at_block.append(len(self.reader.reads))
+
+    def write_tiles(self, tiles):
+        self.tiles.extend(tiles)
+
+    def raster(self) -> np.ndarray:
+        return np.concatenate([b.probabilities for b in self.blocks], axis=1)
+
+
+@pytest.fixture(scope="module")
+def model(onnx_model_path):
+    return load_model(onnx_model_path, threads=2)
+
+
+@pytest.fixture(scope="module")
+def mosaic_arrays(t33uup_mosaic, model):
+    from mosaic.backend.raster_io import RasterioReader
+
+    with RasterioReader([t33uup_mosaic], [t33uup_mosaic], model.metadata) as r:
+        return r.read(Window(0, 0, r.height, r.width))
+
+
+def _brute_force(tiles: list[TileResult], grid: TileGrid, n_classes: int) -> np.ndarray:
+    """P[k] = Σ_t a(t,k) p_t / Σ_t a(t,k), with a(t,k) counted pixel by pixel."""
+    s = grid.stride
+    num = np.zeros((n_classes, grid.out_height, grid.out_width))
+    den = np.zeros((grid.out_height, grid.out_width))
+    for t in tiles:
+        w = t.window
+        for i in range(grid.out_height):
+            rows = max(0, min(w.row_off + w.height, (i + 1) * s) - max(w.row_off, i * s))
+            for j in range(grid.out_width):
+                cols = max(0, min(w.col_off + w.width, (j + 1) * s) - max(w.col_off, j * s))
+                num[:, i, j] += rows * cols * t.probabilities
+                den[i, j] += rows * cols
+    with np.errstate(invalid="ignore"):
+        return num / den
+
+
+@pytest.mark.parametrize("stride", [60, 100])
+def test_overlapping_tiles_average_with_overlap_weights(model, mosaic_arrays, stride):
+    reader = ArrayReader(*mosaic_arrays)
+    sink = CollectSink()
+    summary = run_inference(model, reader, [sink], stride=stride, batch_size=8)
+    grid = TileGrid(240, 480, 120, stride)
+    out = sink.raster()
+    assert out.shape == (19, grid.out_height, grid.out_width)
+    assert summary.tiles_total == grid.n_tiles == summary.tiles_run + summary.tiles_skipped
+    assert len(sink.tiles) == summary.tiles_run
+    np.testing.assert_allclose(out, _brute_force(sink.tiles, grid, 19), atol=1e-6)
+    # the empty 37_87 patch (top-left 1200 m) is nodata wherever no kept tile reaches it
+    assert np.isnan(out[:, 0, 0]).all()
+    # each tile's probabilities are those of the model on that tile alone
+    t = sink.tiles[len(sink.tiles) // 2]
+    w = t.window
+    s2 = mosaic_arrays[0][None, :, w.row_off : w.row_off + 120, w.col_off : w.col_off + 120]
+    s1 = mosaic_arrays[1][None, :, w.row_off : w.row_off + 120, w.col_off : w.col_off + 120]
+    np.testing.assert_allclose(t.probabilities, model.predict(s2, s1)[0], atol=1e-5)
+
+
+def test_results_do_not_depend_on_batch_size_or_prefetch(model, mosaic_arrays):
+    outs = []
+    for batch_size, prefetch in [(1, False), (5, True), (64, True)]:
+        sink = CollectSink()
+        run_inference(model, ArrayReader(*mosaic_arrays), [sink], stride=60, batch_size=batch_size, prefetch=prefetch)
+        outs.append(sink.raster())
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
+    np.testing.assert_allclose(outs[0], outs[2], atol=1e-5)
+
+
+def test_rows_stream_out_in_order_before_the_raster_is_read(model, mosaic_arrays):
+    # the real mosaic stacked 3 times vertically: 1440 px tall
+    s2, s1 = (np.concatenate([a] * 3, axis=1) for a in mosaic_arrays)
+    reader = ArrayReader(s2, s1)
+    sink = CollectSink(reader)
+    run_inference(model, reader, [sink], stride=120, batch_size=2, prefetch=False)
+    rows = [(b.row_off, b.probabilities.shape[1]) for b in sink.blocks]
+    assert [r for r, _ in rows] == list(np.cumsum([0] + [n for _, n in rows[:-1]]))  # contiguous, in order
+    assert sum(n for _, n in rows) == 12 and all(b.probabilities.shape[2] == 2 for b in sink.blocks)
+    assert sink.reads_at_block[0] <= 2 < len(reader.reads) == 12  # first rows written after 2 of 12 reads
+    assert all(w.height == 120 and w.width <= 240 for w in reader.reads)  # one tile row per read
+    out = sink.raster()
+    np.testing.assert_allclose(out[:, :4], out[:, 4:8], atol=1e-5)  # the repeats give the same cells
+
+
+def test_nodata_threshold_decides_which_tiles_run(model, mosaic_arrays):
+    s2, s1 = (a.copy() for a in mosaic_arrays)
+    s2[:, 120:180, 120:240] = np.nan  # half of tile (1, 1) has no S2 data
+    runs = {}
+    for threshold in (0.4, 0.5):
+        sink = CollectSink()
+        summary = run_inference(model, ArrayReader(s2, s1), [sink], max_nodata_fraction=threshold)
+        runs[threshold] = (summary.tiles_skipped, np.isnan(sink.raster()[0]))
+    assert runs[0.4][0] == 2 and runs[0.4][1][1, 1] and runs[0.4][1][0, 0]
+    assert runs[0.5][0] == 1 and not runs[0.5][1][1, 1]  # exactly 0.5 nodata: kept
+
+
+def test_progress_reports_and_cancel_stops_between_batches(model, mosaic_arrays):
+    seen = []
+    run_inference(model, ArrayReader(*mosaic_arrays), [CollectSink()], batch_size=3, progress=seen.append)
+    assert [p.done for p in seen] == [4, 7, 8] and all(p.total == 8 for p in seen)  # skipped tile counted
+    assert seen[0].eta_s == pytest.approx(seen[0].elapsed_s / 4 * 4)
+    assert seen[-1].eta_s == 0
+
+    calls = []
+
+    def cancel_after_first_batch() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    sink = CollectSink()
+    with pytest.raises(InferenceCancelledError, match="cancelled"):
+        run_inference(model, ArrayReader(*mosaic_arrays), [sink], batch_size=3, is_cancelled=cancel_after_first_batch)
+    assert len(sink.tiles) == 3
+
+
+def test_reader_returning_wrong_band_count_is_an_input_error(model, mosaic_arrays):
+    from mosaic.backend.errors import InputError
+
+    reader = ArrayReader(mosaic_arrays[0][:9], mosaic_arrays[1])
+    with pytest.raises(InputError, match="check the input bands"):
+        run_inference(model, reader, [CollectSink()])
+
+
+def test_sparse_rasters_run_partial_batches_and_stream(model, mosaic_arrays):
+    s2, s1 = (np.concatenate([a] * 3, axis=1) for a in mosaic_arrays)  # 12 tile rows
+    keep = np.zeros(s2.shape[1:], bool)
+    for r in (1, 5, 9):  # one valid tile every 4 rows: a batch of 16 would never fill
+        keep[r * 120 : (r + 1) * 120, :120] = True
+    s2 = np.where(keep, s2, np.nan)
+    outs = []
+    for batch_size in (16, 1):
+        reader = ArrayReader(s2, s1)
+        sink = CollectSink(reader)
+        summary = run_inference(model, reader, [sink], batch_size=batch_size, prefetch=False)
+        assert summary.tiles_run == 3
+        assert sink.reads_at_block[0] <= 6  # rows are flushed long before the end although batches stay partial
+        outs.append(sink.raster())
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
+    assert (~np.isnan(outs[0][0])).sum() == 3

@@ -1,0 +1,86 @@
+"""Metadata parsing: valid metadata round-trips, invalid or newer metadata is refused with one sentence."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from mosaic.backend.data.bands import band_stats
+from mosaic.backend.data.classes import BEN19_CLASSES
+from mosaic.backend.errors import ModelError
+from mosaic.backend.export import build_metadata
+from mosaic.backend.inference import SCHEMA_VERSION, parse_metadata
+
+
+def _meta(**extra) -> dict:
+    training = {"dataset": "BigEarthNet v2.0", "licence": "CDLA-Permissive-1.0"}
+    return build_metadata({"class_names": list(BEN19_CLASSES), "strategy": "mosaic2", "training": training, **extra})
+
+
+def _one_sentence(exc: pytest.ExceptionInfo) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.endswith(".")
+    return msg
+
+
+def test_default_metadata_fields():
+    m = parse_metadata(json.dumps(_meta()))
+    assert m.schema_version == SCHEMA_VERSION == 1
+    assert m.class_names == BEN19_CLASSES and m.n_classes == 19
+    assert m.class_colors[0] == "#e6004d"  # CORINE 111 continuous urban fabric
+    assert m.thresholds == (0.5,) * 19 and m.thresholds_tuned is False
+    assert m.s2.bands == ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
+    assert m.s2.gsd_m == (10, 10, 10, 20, 20, 20, 10, 20, 20, 20) and m.s2.nodata == 0
+    assert m.s1.bands == ("VV", "VH") and math.isnan(m.s1.nodata) and m.s1.units == "dB"
+    assert list(m.s2.mean) == band_stats(m.s2.bands, "nearest")[0]
+    assert m.s2.normalised_in_graph and m.s1.normalised_in_graph
+    assert (m.patch_size_px, m.gsd_m, m.upsampling) == (120, 10.0, "nearest")
+
+
+def test_tuned_thresholds_are_flagged():
+    m = parse_metadata(_meta(thresholds=[0.3] * 19))
+    assert m.thresholds == (0.3,) * 19 and m.thresholds_tuned is True
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (None, "has no MoSAiC metadata"),
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "is not a JSON object"),
+    ],
+)
+def test_missing_or_unparsable_metadata_is_refused(text, match):
+    with pytest.raises(ModelError, match=match) as exc:
+        parse_metadata(text, source="m.onnx")
+    _one_sentence(exc)
+
+
+def test_newer_schema_version_asks_to_update_the_plugin():
+    d = _meta()
+    d["schema_version"] = 2
+    d["something_new"] = {"a": 1}
+    with pytest.raises(ModelError, match=r"schema version 2 .* reads up to version 1; update the MoSAiC plugin") as exc:
+        parse_metadata(d, source="m.onnx")
+    _one_sentence(exc)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda d: d["thresholds"].pop(), r"thresholds has 18 entries for 19 classes"),
+        (lambda d: d["class_colors"].append("#000000"), r"class_colors has 20 entries for 19 classes"),
+        (lambda d: d["class_names"].__setitem__(1, d["class_names"][0]), "class_names holds duplicates"),
+        (lambda d: d["inputs"]["s1"]["normalisation"]["mean"].pop(), r"inputs.s1.normalisation.mean has 1 entries"),
+        (lambda d: d["inputs"]["s2"]["gsd_m"].pop(), r"inputs.s2.gsd_m has 9 entries for 10 bands"),
+        (lambda d: d.pop("inputs"), "lacks the required key 'inputs'"),
+    ],
+)
+def test_invalid_metadata_is_refused_with_the_reason(mutate, match):
+    d = _meta()
+    mutate(d)
+    with pytest.raises(ModelError, match=match) as exc:
+        parse_metadata(d, source="m.onnx")
+    assert "re-export the model" in _one_sentence(exc)

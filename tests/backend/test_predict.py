@@ -1,0 +1,230 @@
+"""``mosaic predict`` on real rasters: the T33UUP mosaic against its original patches, input forms, SSL4EO
+reprojection, and bad inputs through the real console command."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
+
+from mosaic.backend.inference import LABEL_NODATA, Window, load_model
+from mosaic.backend.predict import predict
+from mosaic.backend.raster_io import RasterioReader
+
+MOSAIC = str(Path(sys.executable).parent / "mosaic")
+PATCHES = ("37_88", "37_89", "37_90", "38_87", "38_88", "38_89", "38_90")  # col_row of the 7 real patches
+
+
+def _args(s2, s1, model, out, **kw) -> argparse.Namespace:
+    base = dict(s2=[str(p) for p in s2], s1=[str(p) for p in s1], model=model, out=str(out), stride=None,
+                batch_size=4, aoi=None, max_nodata=0.5, overwrite=False, threads=2, provider=None,
+                no_progress=True)  # fmt: skip
+    return argparse.Namespace(**(base | kw))
+
+
+def _files(folder: Path, prefix: str) -> list[Path]:
+    return sorted(folder.glob(f"{prefix}*.tif"))
+
+
+@pytest.fixture(scope="module")
+def mosaic_prediction(t33uup_mosaic, onnx_model_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pred")
+    predict(_args(_files(t33uup_mosaic, "S2A"), _files(t33uup_mosaic, "S1_"), onnx_model_path, out))
+    return out
+
+
+def _patch_alone(ben_v2: Path, model, col_row: str) -> np.ndarray:
+    """Probabilities of one original BigEarthNet patch read from its own folders (training reader route)."""
+    import pandas as pd
+
+    from mosaic.backend.data.readers import FolderReader, stack_bands
+
+    meta = pd.concat([pd.read_parquet(ben_v2 / f) for f in
+                      ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")])  # fmt: skip
+    row = meta[meta.patch_id.str.endswith(f"T33UUP_{col_row}")].iloc[0]
+    reader = FolderReader(ben_v2)
+    s2 = stack_bands(reader.s2(row.patch_id, model.metadata.s2.bands), model.metadata.s2.bands)
+    s1 = stack_bands(reader.s1(row.s1_name), model.metadata.s1.bands)
+    return model.predict(s2[None], s1[None])[0]
+
+
+def test_mosaic_cells_equal_the_original_patches_predicted_alone(mosaic_prediction, onnx_model_path, ben_v2,
+                                                                 t33uup_mosaic):  # fmt: skip
+    model = load_model(onnx_model_path, threads=2)
+    with rasterio.open(mosaic_prediction / "probabilities.tif") as ds:
+        probs = ds.read()
+        assert ds.descriptions == model.metadata.class_names
+        assert np.isnan(ds.nodata)
+        crs, transform = ds.crs, ds.transform
+    with rasterio.open(_files(t33uup_mosaic, "S2A")[1]) as b02:  # B02, the 10 m grid
+        assert crs == b02.crs
+        assert transform == b02.transform * rasterio.Affine.scale(120)
+    assert probs.shape == (19, 4, 2)
+    for col_row in PATCHES:
+        col, row = (int(v) for v in col_row.split("_"))
+        cell = probs[:, row - 87, col - 37]  # the mosaic's top-left patch is 37_87
+        np.testing.assert_allclose(cell, _patch_alone(ben_v2, model, col_row), atol=1e-4, rtol=0)
+    assert np.isnan(probs[:, 0, 0]).all()  # 37_87 is not in the data: nodata
+
+    with rasterio.open(mosaic_prediction / "labels.tif") as ds:
+        labels = ds.read()
+        assert ds.dtypes == ("uint32", "uint32") and ds.nodata == LABEL_NODATA
+    valid = ~np.isnan(probs[0])
+    np.testing.assert_array_equal(labels[0][valid], probs.argmax(axis=0)[valid])
+    bits = (probs >= 0.5) * (2 ** np.arange(19))[:, None, None]
+    np.testing.assert_array_equal(labels[1][valid], bits.sum(axis=0)[valid])
+    assert labels[0, 0, 0] == labels[1, 0, 0] == LABEL_NODATA
+    with rasterio.open(mosaic_prediction / "confidence.tif") as ds:
+        np.testing.assert_allclose(ds.read(1)[valid], probs.max(axis=0)[valid])
+
+
+def test_tiles_layer_and_styles(mosaic_prediction, onnx_model_path):
+    import xml.etree.ElementTree as ET
+
+    import geopandas as gpd
+
+    meta = load_model(onnx_model_path).metadata
+    tiles = gpd.read_file(mosaic_prediction / "tiles.gpkg")
+    assert len(tiles) == 7 and tiles.crs.to_epsg() == 32633
+    assert (tiles.geometry.area == 1200 * 1200).all()
+    first = tiles.sort_values(["row", "col"]).iloc[0]
+    assert (first.row, first.col) == (0, 1) and first.geometry.bounds == (345600, 5294400, 346800, 5295600)
+    with rasterio.open(mosaic_prediction / "probabilities.tif") as ds:
+        np.testing.assert_allclose([first[n] for n in meta.class_names], ds.read()[:, 0, 1], atol=1e-6)
+    palette = ET.parse(mosaic_prediction / "labels.qml").findall(".//paletteEntry")
+    assert [(e.get("label"), e.get("color")) for e in palette] == list(zip(meta.class_names, meta.class_colors))
+    ramp = ET.parse(mosaic_prediction / "confidence.qml").findall(".//colorrampshader/item")
+    assert [float(i.get("value")) for i in ramp] == [0, 0.25, 0.5, 0.75, 1]
+    assert (mosaic_prediction / "probabilities.qml").is_file()
+    assert not list(mosaic_prediction.glob(".mosaic-partial-*"))
+
+
+def test_stacked_raster_and_folder_inputs_give_the_same_result(mosaic_prediction, t33uup_mosaic, onnx_model_path,
+                                                              tmp_path):  # fmt: skip
+    bands = load_model(onnx_model_path).metadata.s2.bands
+    files = {b: next(t33uup_mosaic.glob(f"S2A*_{b}.tif")) for b in bands}
+    with rasterio.open(files["B02"]) as ref:
+        profile = ref.profile | {"count": len(bands), "dtype": "uint16", "nodata": 0}
+        stacked = tmp_path / "s2_stack.tif"
+        with rasterio.open(stacked, "w", **profile) as dst:
+            for i, b in enumerate(bands, start=1):
+                with rasterio.open(files[b]) as src:  # GDAL's own nearest upsampling to 10 m
+                    dst.write(src.read(1, out_shape=(ref.height, ref.width), resampling=Resampling.nearest), i)
+    predict(_args([stacked], [t33uup_mosaic], onnx_model_path, tmp_path / "stacked"))
+    with (
+        rasterio.open(mosaic_prediction / "probabilities.tif") as a,
+        rasterio.open(tmp_path / "stacked" / "probabilities.tif") as b,
+    ):
+        np.testing.assert_allclose(a.read(), b.read(), atol=1e-5)
+
+
+def test_stride_60_and_aoi(t33uup_mosaic, onnx_model_path, tmp_path):
+    import geopandas as gpd
+
+    aoi = gpd.read_file(t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson")
+    aoi = aoi[aoi.patch_id.str.endswith(("38_89", "38_90"))].to_crs(4326)  # AOI in another CRS
+    aoi.to_file(tmp_path / "aoi.gpkg")
+    out = tmp_path / "aoi_out"
+    summary, _ = predict(_args(_files(t33uup_mosaic, "S2A"), _files(t33uup_mosaic, "S1_"), onnx_model_path, out,
+                               stride=60, aoi=str(tmp_path / "aoi.gpkg")))  # fmt: skip
+    with rasterio.open(out / "probabilities.tif") as ds:
+        assert ds.shape[0] >= 4 and ds.res == (600, 600)
+        assert ds.bounds.left <= 345600 and ds.bounds.top >= 5292000  # the AOI box, snapped outward to 10 m
+        assert not np.isnan(ds.read(1)).any()
+    assert summary.tiles_run >= 3
+
+
+def test_ssl4eo_s1_is_warped_onto_the_s2_grid_like_rasterio_reproject(shared_data, onnx_model_path):
+    root = shared_data / "ssl4eo-s12-sample"
+    s2_dir = next((root / "s2a" / "0000200").iterdir())
+    s1_dir = sorted((root / "s1" / "0000200").iterdir())[0]
+    meta = load_model(onnx_model_path).metadata
+    with RasterioReader([s2_dir], [s1_dir], meta) as reader:
+        assert (reader.width, reader.height) == (264, 264) and reader.crs.to_epsg() == 4326
+        s2, s1 = reader.read(Window(0, 0, 264, 264))
+        with rasterio.open(s2_dir / "B2.tif") as b2:
+            grid = {"dst_transform": b2.transform, "dst_crs": b2.crs}
+            assert reader.transform == b2.transform
+            np.testing.assert_array_equal(s2[0], b2.read(1).astype(np.float32))
+        for i, band in enumerate(("VV", "VH")):
+            with rasterio.open(s1_dir / f"{band}.tif") as src:
+                expected = np.full((264, 264), np.nan, dtype=np.float32)
+                reproject(src.read(1), expected, src_transform=src.transform, src_crs=src.crs, src_nodata=np.nan,
+                          dst_nodata=np.nan, resampling=Resampling.bilinear, **grid)  # fmt: skip
+            both = ~np.isnan(expected) & ~np.isnan(s1[i])
+            assert both.mean() > 0.9
+            np.testing.assert_allclose(s1[i][both], expected[both], atol=1e-3)
+        with rasterio.open(s2_dir / "B5.tif") as src:  # 20 m band, grid offset by half a 10 m pixel
+            expected = np.zeros((264, 264), dtype=np.uint16)
+            reproject(rasterio.band(src, 1), expected, resampling=Resampling.nearest, **grid)
+        expected = np.where(expected == 0, np.nan, expected.astype(np.float32))  # outside B05: S2 nodata 0
+        np.testing.assert_array_equal(s2[meta.s2.bands.index("B05")], expected)
+        assert np.isnan(expected).mean() < 0.01
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([MOSAIC, "predict", *args, "--no-progress"], capture_output=True, text=True, timeout=120)
+
+
+def _assert_clean_failure(proc: subprocess.CompletedProcess, out: Path, match: str) -> None:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("mosaic predict: error: ") and match in lines[0], proc.stderr
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def mosaic_inputs(t33uup_mosaic) -> tuple[list[str], list[str]]:
+    return [str(p) for p in _files(t33uup_mosaic, "S2A")], [str(p) for p in _files(t33uup_mosaic, "S1_")]
+
+
+def test_cli_refuses_non_overlapping_s1_and_s2(mosaic_inputs, shared_data, onnx_model_path, tmp_path):
+    s1 = sorted((shared_data / "ssl4eo-s12-sample" / "s1" / "0000200").iterdir())[0]
+    out = tmp_path / "out"
+    proc = _run_cli("--s2", *mosaic_inputs[0], "--s1", str(s1), "--model", onnx_model_path, "--out", str(out))
+    _assert_clean_failure(proc, out, "does not overlap the S2 extent")
+
+
+def test_cli_refuses_missing_bands(mosaic_inputs, onnx_model_path, tmp_path):
+    s2 = [p for p in mosaic_inputs[0] if not p.endswith(("_B05.tif", "_B8A.tif"))]
+    out = tmp_path / "out"
+    proc = _run_cli("--s2", *s2, "--s1", *mosaic_inputs[1], "--model", onnx_model_path, "--out", str(out))
+    _assert_clean_failure(proc, out, "S2 band(s) B05, B8A not found")
+
+
+def test_cli_refuses_a_truncated_raster_and_leaves_nothing(mosaic_inputs, onnx_model_path, tmp_path):
+    s2 = []
+    for p in map(Path, mosaic_inputs[0]):
+        copy = tmp_path / p.name
+        shutil.copy(p, copy)
+        s2.append(str(copy))
+    b04 = next(p for p in s2 if p.endswith("_B04.tif"))
+    data = Path(b04).read_bytes()
+    Path(b04).write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    proc = _run_cli("--s2", *s2, "--s1", *mosaic_inputs[1], "--model", onnx_model_path, "--out", str(out))
+    _assert_clean_failure(proc, out, "B04")
+
+
+def test_cli_refuses_a_damaged_model(mosaic_inputs, onnx_model_path, tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(Path(onnx_model_path).read_bytes()[:100_000])
+    out = tmp_path / "out"
+    proc = _run_cli("--s2", *mosaic_inputs[0], "--s1", *mosaic_inputs[1], "--model", str(bad), "--out", str(out))
+    _assert_clean_failure(proc, out, "model.onnx is not a readable ONNX model")
+
+
+def test_cli_does_not_overwrite_without_flag(mosaic_inputs, onnx_model_path, mosaic_prediction):
+    before = (mosaic_prediction / "labels.tif").stat().st_mtime_ns
+    proc = _run_cli("--s2", *mosaic_inputs[0], "--s1", *mosaic_inputs[1], "--model", onnx_model_path,
+                    "--out", str(mosaic_prediction))  # fmt: skip
+    assert proc.returncode == 2 and "exists already; pass --overwrite" in proc.stderr
+    assert (mosaic_prediction / "labels.tif").stat().st_mtime_ns == before

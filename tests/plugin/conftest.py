@@ -1,0 +1,62 @@
+"""Plugin test fixtures: the real T33UUP band files as QGIS layers, and a real exported ONNX model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from qgis.core import QgsProject, QgsRasterLayer, QgsSettings
+
+from .model_fixture import export_test_model
+
+PROCESSING_PLUGINS = "/usr/share/qgis/python/plugins"
+
+
+@pytest.fixture(scope="session")
+def test_model(tmp_path_factory) -> Path:
+    """A small real timm ResNet-18 exported to ONNX with valid MoSAiC metadata (19 BigEarthNet classes)."""
+    return export_test_model(tmp_path_factory.mktemp("model") / "resnet18_test.onnx")
+
+
+@pytest.fixture(scope="session")
+def processing_ready(qgis_app, qgis_processing):
+    """Processing initialised once, with the ``mosaic`` provider registered."""
+    if PROCESSING_PLUGINS not in sys.path:
+        sys.path.append(PROCESSING_PLUGINS)
+    from qgis.core import QgsApplication
+
+    from mosaic.plugin.processing.provider import MosaicProvider
+
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById("mosaic") is None:
+        registry.addProvider(MosaicProvider())
+    return registry.providerById("mosaic")
+
+
+@pytest.fixture()
+def clean_settings(qgis_app):
+    """Forget the plugin's remembered settings before and after the test."""
+    QgsSettings().remove("mosaic")
+    yield
+    QgsSettings().remove("mosaic")
+
+
+def band_files(folder: Path) -> dict[str, Path]:
+    """Band name → file of the T33UUP mosaic (``..._B02.tif``, ``..._VV.tif``)."""
+    return {p.stem.rsplit("_", 1)[-1]: p for p in sorted(folder.glob("*.tif"))}
+
+
+@pytest.fixture()
+def t33uup_layers(qgis_app, qgis_iface, t33uup_mosaic) -> dict[str, QgsRasterLayer]:
+    """All 14 band files (12 S2 at 10/20/60 m, S1 VV and VH) loaded into a fresh project, as users load them."""
+    project = QgsProject.instance()
+    project.clear()
+    layers = {}
+    for band, path in band_files(t33uup_mosaic).items():
+        layer = QgsRasterLayer(str(path), path.stem, "gdal")
+        assert layer.isValid(), path
+        project.addMapLayer(layer)
+        layers[band] = layer
+    yield layers
+    project.clear()

@@ -1,0 +1,67 @@
+"""onnxruntime detection and the plugin-private install command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+
+from mosaic.plugin import deps
+
+
+def test_onnxruntime_found_and_providers_listed_cpu_first(qgis_app):
+    assert deps.onnxruntime_available()
+    providers = deps.available_providers()
+    assert providers[0] == "CPUExecutionProvider"
+
+
+def test_deps_dir_is_inside_the_qgis_profile(qgis_app):
+    from qgis.core import QgsApplication
+
+    assert deps.deps_dir() == Path(QgsApplication.qgisSettingsDirPath()) / "python" / "mosaic_deps"
+
+
+def test_install_command_targets_private_folder_and_pins_qgis_numpy(qgis_app, tmp_path):
+    argv, constraints = deps.install_command(tmp_path / "deps")
+    try:
+        assert Path(argv[0]).name.startswith("python")
+        assert argv[1:4] == ["-m", "pip", "install"]
+        assert argv[argv.index("--target") + 1] == str(tmp_path / "deps")
+        assert argv[argv.index("-c") + 1] == str(constraints) and argv[-1] == "onnxruntime"
+        assert constraints.read_text() == f"numpy=={numpy.__version__}\n"
+    finally:
+        constraints.unlink()
+
+
+def test_private_folder_is_appended_not_prepended(qgis_app, tmp_path, monkeypatch):
+    folder = tmp_path / "mosaic_deps"
+    folder.mkdir()
+    monkeypatch.setattr(deps, "deps_dir", lambda: folder)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    deps.add_deps_to_path()
+    assert sys.path[-1] == str(folder)
+
+
+@pytest.mark.slow
+def test_one_click_install_into_private_folder_really_installs(qgis_app, qtbot, tmp_path):
+    """The dock's install command run through the log dialog (real pip, PyPI); QGIS's Python then imports it."""
+    import subprocess
+
+    from mosaic.plugin.process_log_dialog import ProcessLogDialog
+
+    target = tmp_path / "mosaic_deps"
+    argv, constraints = deps.install_command(target)
+    dialog = ProcessLogDialog("install", [argv])
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.finished_all, timeout=600_000) as done:
+        dialog.start()
+    constraints.unlink()
+    assert done.args == [True], dialog.log.toPlainText()[-2000:]
+    assert (target / "onnxruntime").is_dir()
+    # QGIS's own interpreter (Debian's python3, numpy 1.x) with the folder appended, as the plugin does
+    probe = "import sys; sys.path.append(sys.argv[1]); import numpy, onnxruntime; print(numpy.__file__)"
+    result = subprocess.run(["/usr/bin/python3", "-c", probe, str(target)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert str(target) not in result.stdout  # QGIS's numpy kept precedence

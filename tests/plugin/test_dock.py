@@ -1,0 +1,219 @@
+"""The dock on real QGIS: real T33UUP band layers, a real exported model, a real background task."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal
+from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject
+
+from mosaic.backend.data.bands import S2_BAND_SETS
+from mosaic.backend.data.classes import BEN19_CLASSES, class_colors
+from mosaic.plugin.dock import MosaicDock
+
+from .conftest import band_files
+
+
+@pytest.fixture()
+def dock(qgis_iface, qtbot, clean_settings, t33uup_layers, test_model, tmp_path):
+    widget = MosaicDock(qgis_iface)
+    qtbot.addWidget(widget)
+    widget.s2_combo.setLayer(t33uup_layers["B02"])
+    widget.s1_combo.setLayer(t33uup_layers["VV"])
+    widget.set_model_path(str(test_model))
+    widget.output_dir.setFilePath(str(tmp_path / "out"))
+    widget.write_tiles.setChecked(True)
+    yield widget
+    widget.shutdown()
+
+
+def wait_for_task(qtbot, dock, timeout_ms=120_000):
+    qtbot.waitUntil(lambda: dock.task is None, timeout=timeout_ms)
+
+
+def test_band_mapping_detected_from_file_names(dock, t33uup_layers):
+    mapping = dock.mapping()
+    assert [m for m in mapping if m[0] == "S2"] == [("S2", b) for b in S2_BAND_SETS["s2_10"]]
+    for (modality, band), source in mapping.items():
+        assert source is not None, band
+        assert source.layer.id() == t33uup_layers[band].id() and source.band == 1
+    assert dock.mapping_warning.text() == ""
+    assert "19 classes" in dock.model_info.text() and "test/ap_macro = 0.123" in dock.model_info.text()
+    assert dock.provider_combo.itemText(0) == "CPUExecutionProvider"
+
+
+def test_missing_band_is_reported_and_blocks_run(dock, qgis_iface, t33uup_layers):
+    QgsProject.instance().removeMapLayer(t33uup_layers["B11"].id())
+    assert "S2 B11" in dock.mapping_warning.text()
+    assert dock.run() is None
+    assert any("B11" in m for m in qgis_iface.messageBar().get_messages(1))  # Qgis.MessageLevel.Warning
+
+
+def test_run_adds_styled_group_equal_to_headless_predict(dock, qtbot, test_model, t33uup_mosaic, tmp_path):
+    dock.stride.setValue(60)
+    task = dock.run()
+    assert task is not None and not dock.run_button.isEnabled()
+    wait_for_task(qtbot, dock)
+    assert dock.last_error == "" and dock.last_result is not None
+    outputs = dock.last_result.outputs
+    assert {p.name for p in outputs.values()} == {"probabilities.tif", "labels.tif", "confidence.tif", "tiles.gpkg"}
+    for path in outputs.values():
+        assert path.is_file()
+        assert not list(path.parent.glob(".*.part"))
+    assert outputs["labels"].with_suffix(".qml").is_file()
+
+    group = QgsProject.instance().layerTreeRoot().children()[0]
+    assert group.name() == task.run_name
+    layers = {node.layer().name(): node.layer() for node in group.findLayers()}
+    labels = layers["Land cover (top class)"]
+    renderer = labels.renderer()
+    assert isinstance(renderer, QgsPalettedRasterRenderer)
+    classes = renderer.classes()
+    assert [c.label for c in classes] == list(BEN19_CLASSES)
+    assert [c.color.name() for c in classes] == class_colors(BEN19_CLASSES)
+    assert labels.width() == 4 and labels.height() == 8  # 240 × 480 px at stride 60
+    probabilities = layers["Class probabilities"]
+    assert [probabilities.dataProvider().generateBandName(b) for b in (1, 2)]  # band count
+    ds = gdal.Open(str(outputs["probabilities"]))
+    assert [ds.GetRasterBand(i + 1).GetDescription() for i in range(ds.RasterCount)] == list(BEN19_CLASSES)
+    plugin_p = ds.ReadAsArray()
+    assert np.isfinite(plugin_p).any() and np.nanmax(plugin_p) <= 1.0
+
+    files = band_files(t33uup_mosaic)
+    s2 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]]
+    s1 = [str(files["VV"]), str(files["VH"])]
+    out = tmp_path / "predict"
+    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *s2, "--s1", *s1,
+           "--model", str(test_model), "--out", str(out), "--stride", "60", "--no-progress"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    headless = gdal.Open(str(out / "probabilities.tif")).ReadAsArray()
+    assert headless.shape == plugin_p.shape
+    np.testing.assert_array_equal(np.isnan(headless), np.isnan(plugin_p))
+    np.testing.assert_allclose(plugin_p, headless, rtol=0, atol=1e-6)
+    headless_labels = gdal.Open(str(out / "labels.tif")).ReadAsArray()
+    np.testing.assert_array_equal(gdal.Open(str(outputs["labels"])).ReadAsArray(), headless_labels)
+
+
+def test_cancel_mid_run_leaves_nothing(dock, qtbot, tmp_path):
+    dock.stride.setValue(20)  # 6 × 19 = 114 tiles: long enough to cancel in flight
+    dock.batch_size.setValue(2)
+    layers_before = len(QgsProject.instance().mapLayers())
+    task = dock.run()
+    qtbot.waitUntil(lambda: task.progress() > 0, timeout=60_000)
+    dock.cancel()
+    wait_for_task(qtbot, dock)
+    assert dock.last_result is None
+    assert "cancelled" in dock.last_error
+    assert len(QgsProject.instance().mapLayers()) == layers_before
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.rglob("*")) == []
+
+
+def test_shutdown_mid_run_waits_and_cleans(dock, qtbot, tmp_path):
+    dock.stride.setValue(20)
+    dock.batch_size.setValue(2)
+    task = dock.run()
+    qtbot.waitUntil(lambda: task.progress() > 0, timeout=60_000)
+    dock.shutdown()
+    assert dock.task is None
+    assert task.status() in (task.TaskStatus.Terminated, task.TaskStatus.Complete)
+    QgsApplication.processEvents()
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.rglob("*")) == []
+
+
+def test_canvas_extent_limits_the_run(dock, qtbot, qgis_iface):
+    from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle
+
+    canvas = qgis_iface.mapCanvas()
+    canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32633"))
+    canvas.setExtent(QgsRectangle(345650, 5293250, 346750, 5294350))
+    shown = canvas.extent()  # the canvas widens one side to its aspect ratio
+    # expected: the shown extent clipped to the mosaic (x 344400–346800, y 5290800–5295600), snapped out to 10 m
+    x_min, x_max = max(shown.xMinimum(), 344400), min(shown.xMaximum(), 346800)
+    y_min, y_max = max(shown.yMinimum(), 5290800), min(shown.yMaximum(), 5295600)
+    x0 = 344400 + 10 * math.floor((x_min - 344400) / 10)
+    y0 = 5295600 - 10 * math.floor((5295600 - y_max) / 10)
+    width_m = 344400 + 10 * math.ceil((x_max - 344400) / 10) - x0
+    height_m = y0 - (5295600 - 10 * math.ceil((5295600 - y_min) / 10))
+    assert width_m * height_m < 2400 * 4800  # really a part of the mosaic
+    dock.extent_combo.setCurrentIndex(dock.extent_combo.findData("canvas"))
+    dock.run()
+    wait_for_task(qtbot, dock)
+    labels = gdal.Open(str(dock.last_result.outputs["labels"]))
+    assert labels.GetGeoTransform() == (x0, 1200.0, 0.0, y0, 0.0, -1200.0)
+    assert (labels.RasterXSize, labels.RasterYSize) == (math.ceil(width_m / 1200), math.ceil(height_m / 1200))
+
+
+def test_selected_polygons_extent(dock, qtbot):
+    from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+
+    polygons = QgsVectorLayer("Polygon?crs=EPSG:32633", "aoi", "memory")
+    feature = QgsFeature()
+    triangle = "POLYGON((344500 5291000, 345500 5291000, 345500 5292000, 344500 5291000))"
+    feature.setGeometry(QgsGeometry.fromWkt(triangle))
+    polygons.dataProvider().addFeatures([feature])
+    QgsProject.instance().addMapLayer(polygons)
+    dock.extent_combo.setCurrentIndex(dock.extent_combo.findData("selection"))
+    assert dock.run() is None  # nothing selected yet: refused with a message
+    polygons.selectAll()
+    dock.run()
+    wait_for_task(qtbot, dock)
+    labels = gdal.Open(str(dock.last_result.outputs["labels"]))
+    x0, _, _, y0, _, _ = labels.GetGeoTransform()
+    assert (x0, y0) == (344500.0, 5292000.0)
+    assert (labels.RasterXSize, labels.RasterYSize) == (1, 1)  # 100 × 100 px, one 120 px tile (padded)
+
+
+def test_without_onnxruntime_the_dock_offers_the_install(qgis_iface, qtbot, clean_settings, monkeypatch):
+    from mosaic.plugin import deps
+
+    monkeypatch.setattr(deps, "onnxruntime_available", lambda: False)
+    monkeypatch.setattr(deps, "available_providers", lambda: [])
+    qgis_iface.messageBar().clear_messages()
+    widget = MosaicDock(qgis_iface)
+    qtbot.addWidget(widget)
+    assert widget.deps_box.isVisibleTo(widget) and widget.install_button.isEnabled()
+    assert not widget.run_button.isEnabled()
+    assert any("onnxruntime is missing" in m for m in qgis_iface.messageBar().get_messages(1))
+    widget.shutdown()
+
+
+def test_closing_the_project_mid_run_cancels_it(dock, qtbot, tmp_path):
+    dock.stride.setValue(20)
+    dock.batch_size.setValue(2)
+    task = dock.run()
+    qtbot.waitUntil(lambda: task.progress() > 0, timeout=60_000)
+    QgsProject.instance().clear()
+    wait_for_task(qtbot, dock)
+    assert dock.last_result is None and "cancelled" in dock.last_error
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.rglob("*")) == []
+
+
+def test_unloading_the_plugin_mid_run(qgis_iface, qtbot, clean_settings, t33uup_layers, test_model, tmp_path):
+    from mosaic import classFactory
+
+    plugin = classFactory(qgis_iface)
+    plugin.initGui()
+    plugin.action.setChecked(True)
+    dock = plugin.dock
+    dock.s2_combo.setLayer(t33uup_layers["B02"])
+    dock.s1_combo.setLayer(t33uup_layers["VV"])
+    dock.set_model_path(str(test_model))
+    dock.output_dir.setFilePath(str(tmp_path / "out"))
+    dock.stride.setValue(20)
+    dock.batch_size.setValue(2)
+    task = dock.run()
+    qtbot.waitUntil(lambda: task.progress() > 0, timeout=60_000)
+    plugin.unload()
+    assert plugin.dock is None
+    assert task.status() in (task.TaskStatus.Terminated, task.TaskStatus.Complete)
+    QgsApplication.processEvents()
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.rglob("*")) == []

@@ -1,0 +1,172 @@
+"""The ``mosaic`` Processing algorithms through processing.run and the real qgis_process.bin."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr
+from qgis.core import QgsApplication, QgsProcessingException
+
+from mosaic.backend.data.bands import S2_BAND_SETS
+from mosaic.backend.data.classes import BEN19_CLASSES
+
+from .conftest import band_files
+from .qgis_env import qgis_env
+
+ALGORITHMS = ("mosaic:classify", "mosaic:prepare", "mosaic:train", "mosaic:inspect_model")
+
+
+def test_every_algorithm_registered_with_help(processing_ready):
+    for algorithm_id in ALGORITHMS:
+        algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+        assert algorithm is not None, algorithm_id
+        assert len(algorithm.shortHelpString()) > 200
+        assert algorithm.group() == "Land cover"
+    classify = QgsApplication.processingRegistry().algorithmById("mosaic:classify")
+    names = {p.name() for p in classify.parameterDefinitions()}
+    assert {"S2", "S1", "MODEL", "OUTPUT_PROBABILITIES", "OUTPUT_LABELS", "OUTPUT_CONFIDENCE", "OUTPUT_TILES"} <= names
+
+
+def test_inspect_model(processing_ready, test_model):
+    import processing
+
+    result = processing.run("mosaic:inspect_model", {"MODEL": str(test_model)})
+    assert result["N_CLASSES"] == 19 and result["PATCH_SIZE_PX"] == 120
+    assert result["CLASSES"].splitlines() == list(BEN19_CLASSES)
+    assert json.loads(result["METADATA"])["inputs"]["s1"]["bands"] == ["VV", "VH"]
+
+
+def test_inspect_model_refuses_a_file_without_metadata(processing_ready, tmp_path):
+    import processing
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model")
+    with pytest.raises(QgsProcessingException, match="not a readable ONNX model"):
+        processing.run("mosaic:inspect_model", {"MODEL": str(broken)})
+
+
+def classify_parameters(folder, model, out) -> dict:
+    files = band_files(folder)
+    return {
+        # all 12 S2 band files in reverse order: the algorithm must pick the model's 10 by name
+        "S2": [str(files[b]) for b in reversed(["B01", *S2_BAND_SETS["s2_10"], "B09"])],
+        "S1": [str(files["VH"]), str(files["VV"])],
+        "MODEL": str(model),
+        "STRIDE": 120,
+        "OUTPUT_PROBABILITIES": str(out / "p.tif"),
+        "OUTPUT_LABELS": str(out / "l.tif"),
+        "OUTPUT_CONFIDENCE": str(out / "c.tif"),
+        "OUTPUT_TILES": str(out / "t.gpkg"),
+    }
+
+
+def test_classify_via_processing_run(processing_ready, test_model, t33uup_mosaic, tmp_path):
+    import processing
+
+    result = processing.run("mosaic:classify", classify_parameters(t33uup_mosaic, test_model, tmp_path))
+    probabilities = gdal.Open(result["OUTPUT_PROBABILITIES"]).ReadAsArray()
+    assert probabilities.shape == (19, 4, 2)  # 480 × 240 px at stride 120
+    # the top-left 1.2 km cell (patch 37_87) is not in the mosaic: nodata
+    assert np.isnan(probabilities[:, 0, 0]).all() and np.isfinite(probabilities[:, 1:, :]).all()
+    labels = gdal.Open(result["OUTPUT_LABELS"]).ReadAsArray()
+    np.testing.assert_array_equal(labels[0][1:], np.argmax(probabilities[:, 1:], axis=0))
+    confidence = gdal.Open(result["OUTPUT_CONFIDENCE"]).ReadAsArray()
+    np.testing.assert_allclose(confidence[1:], probabilities[:, 1:].max(axis=0))
+    tiles = ogr.Open(result["OUTPUT_TILES"])
+    assert tiles.GetLayer(0).GetFeatureCount() == 7  # 8 tiles, the nodata one skipped
+    assert (tmp_path / "l.qml").is_file() and (tmp_path / "t.qml").is_file()
+
+
+def test_classify_reports_missing_bands(processing_ready, test_model, t33uup_mosaic, tmp_path):
+    import processing
+
+    parameters = classify_parameters(t33uup_mosaic, test_model, tmp_path)
+    parameters["S1"] = parameters["S1"][:1]  # VH only
+    with pytest.raises(QgsProcessingException, match="VV"):
+        processing.run("mosaic:classify", parameters)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_classify_via_qgis_process_bin(test_model, t33uup_mosaic, tmp_path):
+    """Headless: the real qgis_process.bin runs mosaic:classify with the plugin enabled."""
+    exe = shutil.which("qgis_process.bin")
+    assert exe is not None
+    env = qgis_env(tmp_path)
+    for shared in ("QGIS_CUSTOM_CONFIG_PATH", "QGIS_OPTIONS_PATH"):  # set by pytest-qgis: keep this profile private
+        env.pop(shared, None)
+    enabled = subprocess.run([exe, "plugins", "enable", "mosaic"], env=env, capture_output=True, text=True, timeout=120)
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    parameters = classify_parameters(t33uup_mosaic, test_model, out)
+    args = [exe, "run", "mosaic:classify", "--"]
+    for key, value in parameters.items():
+        for item in value if isinstance(value, list) else [value]:
+            args.append(f"{key}={item}")
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    probabilities = gdal.Open(str(out / "p.tif")).ReadAsArray()
+    assert probabilities.shape == (19, 4, 2)
+    assert np.isfinite(probabilities[:, 1:, :]).all()
+
+
+def test_classify_with_s1_in_another_crs_matches_headless_predict(
+    processing_ready, test_model, t33uup_mosaic, tmp_path
+):
+    """S1 in EPSG:3857 (as users often get it) is warped onto the S2 grid, as `mosaic predict` does."""
+    import sys
+
+    import processing
+
+    files = band_files(t33uup_mosaic)
+    s1 = []
+    for band in ("VV", "VH"):
+        target = tmp_path / f"S1_webmercator_{band}.tif"
+        gdal.Warp(str(target), str(files[band]), dstSRS="EPSG:3857", xRes=10, yRes=10, resampleAlg="near")
+        s1.append(str(target))
+    out = tmp_path / "plugin"
+    out.mkdir()
+    parameters = classify_parameters(t33uup_mosaic, test_model, out)
+    parameters["S1"] = s1
+    parameters["STRIDE"] = 60
+    result = processing.run("mosaic:classify", parameters)
+    plugin_p = gdal.Open(result["OUTPUT_PROBABILITIES"]).ReadAsArray()
+    assert np.isfinite(plugin_p).sum() > 19 * 20
+
+    s2 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]]
+    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *s2, "--s1", *s1, "--model", str(test_model),
+           "--out", str(tmp_path / "headless"), "--stride", "60", "--no-progress"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    headless = gdal.Open(str(tmp_path / "headless" / "probabilities.tif")).ReadAsArray()
+    np.testing.assert_array_equal(np.isnan(headless), np.isnan(plugin_p))
+    np.testing.assert_allclose(plugin_p, headless, rtol=0, atol=1e-5)
+
+
+def test_classify_one_stacked_s2_layer_equals_band_files(processing_ready, test_model, t33uup_mosaic, tmp_path):
+    """S2 as one stacked VRT (bands out of order, named by description) gives the same result as the band files."""
+    import processing
+
+    files = band_files(t33uup_mosaic)
+    order = list(reversed(S2_BAND_SETS["s2_10"]))
+    stack = tmp_path / "s2_stack.vrt"
+    vrt = gdal.BuildVRT(str(stack), [str(files[b]) for b in order], separate=True, resolution="highest")
+    for i, band in enumerate(order, start=1):
+        vrt.GetRasterBand(i).SetDescription(band)
+    vrt = None
+    reference = tmp_path / "files"
+    stacked = tmp_path / "stacked"
+    reference.mkdir()
+    stacked.mkdir()
+    by_files = processing.run("mosaic:classify", classify_parameters(t33uup_mosaic, test_model, reference))
+    parameters = classify_parameters(t33uup_mosaic, test_model, stacked)
+    parameters["S2"] = [str(stack)]
+    by_stack = processing.run("mosaic:classify", parameters)
+    a = gdal.Open(by_files["OUTPUT_PROBABILITIES"]).ReadAsArray()
+    b = gdal.Open(by_stack["OUTPUT_PROBABILITIES"]).ReadAsArray()
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)

@@ -1,0 +1,101 @@
+"""Training dialog, backend environment commands, progress stream and the live plot."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from qgis.PyQt.QtGui import QImage
+
+from mosaic.plugin import backend_env
+from mosaic.plugin.loss_plot import LossPlot
+from mosaic.plugin.progress_stream import parse_line, percent
+from mosaic.plugin.training_dialog import TrainingDialog
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_progress_stream_events_from_the_contract():
+    step = parse_line('{"event": "step", "step": 5, "epoch": 0, "total_steps": 30, "loss": 4.21}')
+    assert step["loss"] == 4.21 and percent(step) == pytest.approx(100 * 5 / 30)
+    assert percent(parse_line('{"event": "done", "best_checkpoint": "a.ckpt", "last_checkpoint": "b.ckpt"}')) == 100
+    assert parse_line("Epoch 0: 100%|#####| 10/10") is None
+    assert parse_line('{"not": "an event"}') is None
+    assert parse_line("{broken json") is None
+
+
+def test_backend_env_commands_use_pinned_constraints(tmp_path):
+    commands = backend_env.create_env_commands(tmp_path / "env", "/usr/bin/python3")
+    assert commands[0] == ["/usr/bin/python3", "-m", "venv", str(tmp_path / "env")]
+    install = commands[2]
+    assert install[install.index("-c") + 1] == str(REPO / "requirements" / "constraints.txt")
+    assert install[-1] == f"{REPO}[backend]" and install[-2] == "-e"
+    assert commands[3][-3:] == ["-m", "mosaic.backend.cli", "version"]
+    argv = backend_env.train_command("py", Path("configs/mosaic1.yaml"), "/d", "/o", 0.1, 1, 4, "cpu")
+    assert argv[:6] == ["py", "-m", "mosaic.backend.cli", "train", "--config", "configs/mosaic1.yaml"]
+    assert "--progress-jsonl" in argv and "--trainer.max_epochs=1" in argv
+
+
+def test_backend_python_runs_mosaic_version(qgis_app):
+    """The command the dialog uses to check an environment works with the project's venv as backend."""
+    import subprocess
+
+    done = subprocess.run(backend_env.backend_command(sys.executable, "version"), capture_output=True, text=True,
+                          env=backend_env.subprocess_environment(), timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "mosaic" in done.stdout.lower()
+
+
+def test_loss_plot_draws_series(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(320, 160)
+    for step, loss in enumerate([4.0, 3.1, 2.5, 2.2, 2.0]):
+        plot.add_point("loss", step, loss)
+    plot.add_point("val/ap_macro", 4, 0.41)
+    plot.add_point("loss", 5, float("nan"))  # skipped
+    assert len(plot.series["loss"]) == 5
+    image = plot.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    blue = sum(
+        1
+        for x in range(0, image.width(), 2)
+        for y in range(0, image.height(), 2)
+        if QImage(image).pixelColor(x, y).name() == "#1f77b4"
+    )
+    assert blue > 10  # the loss line is drawn
+
+
+def test_dialog_refuses_to_start_without_backend_python(qgis_iface, qtbot, clean_settings, tmp_path):
+    dialog = TrainingDialog(qgis_iface)
+    qtbot.addWidget(dialog)
+    dialog.python.setFilePath(str(tmp_path / "missing-python"))
+    dialog.dataset.setFilePath(str(tmp_path))
+    dialog.start_training()
+    assert not dialog.is_running()
+    assert "backend Python" in dialog.failed_message
+    dialog.python.setFilePath(sys.executable)
+    dialog.dataset.setFilePath(str(tmp_path / "no-such-dataset"))
+    dialog.start_training()
+    assert "dataset" in dialog.failed_message and not dialog.is_running()
+
+
+TRAINER_PRESENT = (REPO / "backend" / "training" / "cli.py").is_file() and any((REPO / "configs").glob("*.yaml"))
+
+
+@pytest.mark.skipif(not TRAINER_PRESENT, reason="the trainer (backend/training/cli.py, configs/*.yaml) is not here yet")
+def test_short_real_training_yields_onnx_model(qgis_iface, qtbot, clean_settings, ben_v2, tmp_path):
+    dialog = TrainingDialog(qgis_iface)
+    qtbot.addWidget(dialog)
+    dialog.python.setFilePath(sys.executable)
+    dialog.dataset.setFilePath(str(ben_v2))
+    dialog.epochs.setValue(1)
+    dialog.batch_size.setValue(4)
+    dialog.device.setCurrentText("cpu")
+    dialog.output_dir.setFilePath(str(tmp_path / "runs"))
+    with qtbot.waitSignal(dialog.model_ready, timeout=600_000) as ready:
+        dialog.start_training()
+    onnx_path = Path(ready.args[0])
+    assert onnx_path.is_file() and onnx_path.suffix == ".onnx"
+    assert dialog.plot.series.get("loss")
+    assert dialog.progress.value() == 100
