@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,8 @@ def build_metadata(parts: dict) -> dict:
     ``parts`` holds ``class_names``, ``s2_bands``, ``s1_bands``, ``upsampling``, ``norm_mean``/``norm_std``
     (``{"s2": [...], "s1": [...]}``; default: the published BigEarthNet v2 statistics for the upsampling),
     ``strategy``, ``patch_size_px``, ``training`` (``dataset``, ``licence``, ...), ``metrics`` and optionally
-    ``thresholds`` (tuned on validation) and ``class_colors``. Without thresholds every class gets 0.5 and
-    ``thresholds_tuned`` is false; without colours, CORINE colours (:func:`class_colors`).
+    ``thresholds`` (tuned on validation), ``class_colors``, ``backbone`` and ``modalities``. Without thresholds
+    every class gets 0.5 and ``thresholds_tuned`` is false; without colours, CORINE colours (:func:`class_colors`).
     """
     from .. import __version__
 
@@ -61,6 +62,7 @@ def build_metadata(parts: dict) -> dict:
         std = parts.get("norm_std", {}).get(key, std)
         inputs[key] = _modality(bands, mean, std, s1=key == "s1")
     thresholds = parts.get("thresholds")
+    architecture = {k: parts[k] for k in ("backbone", "modalities") if k in parts}
     return {
         "schema_version": SCHEMA_VERSION,
         "mosaic_version": __version__,
@@ -77,6 +79,7 @@ def build_metadata(parts: dict) -> dict:
         "strategy": str(parts["strategy"]),
         "training": dict(parts.get("training") or {}),
         "metrics": {k: float(v) for k, v in (parts.get("metrics") or {}).items()},
+        **({"architecture": architecture} if architecture else {}),
     }
 
 
@@ -128,14 +131,42 @@ def load_module(checkpoint: str | os.PathLike):
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise InputError(f"checkpoint {checkpoint} does not exist; give the path of a .ckpt file from `mosaic train`.")
-    return MosaicModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-
-
-def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Export the inference graph and metadata of a training checkpoint to ``out``."""
-    module = load_module(checkpoint)
     try:
-        metadata = build_metadata(module.export_metadata())
+        return MosaicModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True).eval()
+    except (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"cannot load checkpoint {checkpoint.name} ({reason}); give a .ckpt from `mosaic train`."
+        ) from None
+
+
+def read_evaluation(path: str | os.PathLike, class_names: list[str]) -> dict:
+    """The ``metrics.json`` of ``mosaic evaluate`` (tuned thresholds + test metrics), checked against the classes."""
+    import json
+
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+        thresholds, names = list(result["thresholds"]), list(result["class_names"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"{path} is not a metrics.json written by `mosaic evaluate`; check the path.") from None
+    if names != list(class_names) or len(thresholds) != len(names):
+        raise InputError(f"{path} was computed for other classes than this checkpoint's; evaluate this checkpoint.")
+    return result
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False,
+    evaluation: str | os.PathLike | None = None,
+) -> Path:  # fmt: skip
+    """Export the inference graph and metadata of a training checkpoint to ``out``.
+
+    With ``evaluation`` (``metrics.json`` of ``mosaic evaluate``) the tuned thresholds and test metrics are
+    recorded (``thresholds_tuned: true``); otherwise 0.5 thresholds and the last validation metrics.
+    """
+    module = load_module(checkpoint)
+    result = read_evaluation(evaluation, module.hparams.class_names) if evaluation is not None else None
+    try:
+        metadata = build_metadata(module.export_metadata(result))
     except KeyError as exc:
         raise ModelError(f"checkpoint {checkpoint} lacks the setting {exc}; retrain it with this MoSAiC.") from None
     return export_onnx(module.inference_model(), metadata, out, overwrite=overwrite)
@@ -145,10 +176,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="training checkpoint (.ckpt) written by `mosaic train`")
     parser.add_argument("-o", "--output", required=True, help="ONNX file to write, e.g. model.onnx")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--evaluation", default=None, metavar="METRICS_JSON",
+                        help="metrics.json of `mosaic evaluate` on this checkpoint: record its tuned per-class "
+                             "thresholds and test metrics (default: thresholds 0.5, flagged as not tuned)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    out = export_checkpoint(args.checkpoint, args.output, overwrite=args.overwrite)
+    out = export_checkpoint(args.checkpoint, args.output, overwrite=args.overwrite, evaluation=args.evaluation)
     meta = read_metadata(out)
     print(f"wrote {out} ({len(meta.class_names)} classes, strategy {meta.strategy})")
     return 0

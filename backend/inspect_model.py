@@ -23,7 +23,9 @@ def describe(model) -> str:
         lines.append(f"input {name}: {shape} {spec.dtype}, {spec.units}, bands {' '.join(spec.bands)}; "
                      f"nodata {spec.nodata}; normalised {where}")  # fmt: skip
     lines.append(f"grid: {m.gsd_m:g} m, patch {m.patch_size_px} px, 20/60 m bands upsampled with {m.upsampling}")
-    lines.append(f"strategy: {m.strategy}; training: " + ", ".join(f"{k}={v}" for k, v in m.training.items()))
+    arch = ", ".join(f"{k} {v}" for k, v in m.raw.get("architecture", {}).items())
+    lines.append(f"strategy: {m.strategy}{'; ' + arch if arch else ''}; training: "
+                 + ", ".join(f"{k}={v}" for k, v in m.training.items()))  # fmt: skip
     tuned = "tuned on validation" if m.thresholds_tuned else "default 0.5, not tuned"
     lines.append(f"classes ({m.n_classes}; thresholds {tuned}):")
     lines += [

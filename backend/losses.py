@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as nnf
 from torch import Tensor
 
 Weighting = Literal["label", "sample"]
@@ -61,7 +61,7 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
 
         L = -1/(2B) Σ_k log( exp(u_k·u_p(k)/τ) / Σ_{j≠k} exp(u_k·u_j/τ) )
     """
-    u = F.normalize(torch.cat([z1, z2], dim=0).float(), dim=1)
+    u = nnf.normalize(torch.cat([z1, z2], dim=0).float(), dim=1)
     n = u.shape[0]
     valid = ~torch.eye(n, dtype=torch.bool, device=u.device)
     log_prob = _masked_log_softmax(u @ u.T / temperature, valid)
@@ -93,7 +93,7 @@ def supcon(
             mask = (labels[:, None] == labels[None, :]).float()
         else:
             mask = (labels[:, None, :] == labels[None, :, :]).all(-1).float()
-    u = F.normalize(features.float(), dim=2).transpose(0, 1).reshape(b * v, -1)
+    u = nnf.normalize(features.float(), dim=2).transpose(0, 1).reshape(b * v, -1)
     n = b * v
     not_self = ~torch.eye(n, dtype=torch.bool, device=u.device)
     log_prob = _masked_log_softmax(u @ u.T / temperature, not_self)
@@ -116,7 +116,7 @@ def query_key_supcon(query: Tensor, key: Tensor, mask: Tensor, temperature: floa
 
 
 def _cosine(a: Tensor, b: Tensor) -> Tensor:
-    return F.normalize(a.float(), dim=1) @ F.normalize(b.float(), dim=1).T
+    return nnf.normalize(a.float(), dim=1) @ nnf.normalize(b.float(), dim=1).T
 
 
 def _label_rows(log_prob: Tensor, anchor_labels: Tensor, key_labels: Tensor, valid: Tensor) -> Tensor:
@@ -187,7 +187,7 @@ def inter_modal(z_s1: Tensor, z_s2: Tensor, temperature: float = 0.5, form: Inte
     if form == "cross":
         scores = _cosine(z_s1, z_s2) / temperature
         target = torch.arange(scores.shape[0], device=scores.device)
-        return 0.5 * (F.cross_entropy(scores, target) + F.cross_entropy(scores.T, target))
+        return 0.5 * (nnf.cross_entropy(scores, target) + nnf.cross_entropy(scores.T, target))
     raise ValueError(f"unknown inter-modal form {form!r}; use 'pooled' or 'cross'")
 
 
@@ -196,4 +196,4 @@ def bce(logits: Tensor, labels: Tensor) -> Tensor:
 
     L = -1/(B·C) Σ_ic [ y_ic log σ(x_ic) + (1 - y_ic) log(1 - σ(x_ic)) ]
     """
-    return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+    return nnf.binary_cross_entropy_with_logits(logits.float(), labels.float())

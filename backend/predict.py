@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--provider", default=None, help="onnxruntime execution provider: cpu, cuda, tensorrt or a full provider name"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--prefetch", action="store_true",
+                        help="read the next block in a background thread while onnxruntime runs (helps with many "
+                             "cores; slower on 2)")  # fmt: skip
 
 
 def provider_list(name: str | None) -> list[str] | None:
@@ -78,7 +81,8 @@ def predict(args: argparse.Namespace):
 
         try:
             summary = run_inference(model, reader, outputs.sinks, stride=stride, batch_size=args.batch_size,
-                                    max_nodata_fraction=args.max_nodata, progress=progress)  # fmt: skip
+                                    max_nodata_fraction=args.max_nodata, progress=progress,
+                                    prefetch=args.prefetch)  # fmt: skip
             bar.close()
             paths = outputs.commit()
         except BaseException:

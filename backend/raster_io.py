@@ -77,7 +77,8 @@ def resolve_bands(paths: Sequence[str | os.PathLike], bands: Sequence[str], moda
     """Map each model band to a file: one stacked raster in model order, a folder, or single-band files.
 
     File names are recognised with :func:`~mosaic.backend.inference.recognise_band` (``..._B02.tif``, ``B8A.tif``,
-    ``..._VV.tif``). A stacked raster must hold exactly ``len(bands)`` bands, in the model's order.
+    ``..._VV.tif``). A stacked raster must hold exactly ``len(bands)`` bands: in the order its band descriptions
+    name (e.g. ``B02``) when they name every band, else in the model's order.
     """
     paths = [Path(p) for p in paths]
     for p in paths:
@@ -89,8 +90,10 @@ def resolve_bands(paths: Sequence[str | os.PathLike], bands: Sequence[str], moda
             raise InputError(f"the {modality} folder holds no raster files ({', '.join(RASTER_SUFFIXES)}).")
     if len(paths) == 1:
         with _open(paths[0]) as src:
-            count = src.count
+            count, described = src.count, [recognise_band(d or "", bands) for d in src.descriptions]
         if count == len(bands):
+            if sorted(filter(None, described)) == sorted(bands):  # band descriptions name every band: use them
+                return [BandSource(b, paths[0], described.index(b) + 1) for b in bands]
             return [BandSource(b, paths[0], i + 1) for i, b in enumerate(bands)]
         if count > 1:
             raise InputError(

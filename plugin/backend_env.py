@@ -68,30 +68,56 @@ def strategy_configs(config_dir: Path = CONFIG_DIR) -> dict[str, Path]:
     return {p.stem: p for p in sorted(config_dir.glob("*.yaml"))}
 
 
+def dataset_overrides(dataset: str) -> list[str]:
+    """``--data.root`` (the folder with ``metadata.parquet``) and, when there is one, the packed LMDB.
+
+    Accepts the dataset folder (an LMDB inside it, e.g. ``BigEarthNet-V2-LMDB/``, is used when present) or the
+    LMDB folder itself (``data.mdb``; its parent holds ``metadata.parquet``).
+    """
+    path = Path(dataset)
+    if (path / "data.mdb").is_file():
+        lmdb, root = path, path.parent if (path.parent / "metadata.parquet").is_file() else path
+    else:
+        root = path
+        lmdb = next((p.parent for p in sorted(path.glob("*/data.mdb"))), None)
+    args = [f"--data.root={root}"]
+    if lmdb is not None:
+        args.append(f"--data.options.lmdb_path={lmdb}")
+    return args
+
+
 def train_command(
     python: str,
     config: Path,
     dataset: str,
-    out_dir: str,
     label_fraction: float,
     epochs: int,
     batch_size: int,
     device: str,
+    backbone: str = "",
+    workers: int | None = None,
 ) -> list[str]:
-    """argv of the training run: the strategy's YAML plus the dialog's choices as LightningCLI overrides."""
-    return backend_command(
-        python,
+    """argv of the training run: the strategy's YAML plus the choices as LightningCLI overrides.
+
+    Run it with the run folder as working directory: the configs write ``runs/`` relative to it.
+    ``backbone`` ``""`` keeps the strategy's encoder; ``workers`` None keeps its data-loader workers.
+    """
+    args = [
         "train",
         "--config",
         str(config),
         "--progress-jsonl",
-        f"--data.root={dataset}",
+        *dataset_overrides(dataset),
         f"--data.label_fraction={label_fraction:g}",
         f"--data.batch_size={batch_size}",
         f"--trainer.max_epochs={epochs}",
         f"--trainer.accelerator={device}",
-        f"--trainer.default_root_dir={out_dir}",
-    )
+    ]
+    if backbone:
+        args.append(f"--model.backbone={backbone}")
+    if workers is not None:
+        args.append(f"--data.num_workers={workers}")
+    return backend_command(python, *args)
 
 
 def export_command(python: str, checkpoint: str, onnx_path: str) -> list[str]:

@@ -39,6 +39,7 @@ class ClassifyRequest:
     s1: list[BandSource]
     outputs: dict[str, Path]
     extent: QgsRectangle | None = None  #: in the CRS of the finest S2 layer; None = whole layer
+    polygons_wkt: list[str] | None = None  #: only inside these polygons (same CRS); None = the whole extent
     stride: int | None = None
     batch_size: int = 8
     execution_provider: str | None = None
@@ -77,7 +78,9 @@ def prepare(request: ClassifyRequest, metadata) -> QgisWindowReader:
                 f"were mapped; map every band."
             )
     grid = grid_of_layer(finest_layer(request.s2), request.extent)
-    return QgisWindowReader(request.s2, request.s1, metadata.s2, metadata.s1, metadata.upsampling, grid)
+    return QgisWindowReader(
+        request.s2, request.s1, metadata.s2, metadata.s1, metadata.upsampling, grid, request.polygons_wkt
+    )
 
 
 def _sinks(request: ClassifyRequest, metadata, grid: TargetGrid, stride: int) -> dict:

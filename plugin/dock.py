@@ -167,7 +167,7 @@ class MosaicDock(QDockWidget):
         options.addRow(tr("Run on"), self.provider_combo)
         self.output_dir = QgsFileWidget(body)
         self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
-        self.output_dir.lineEdit().setPlaceholderText(tr("temporary folder"))
+        self.output_dir.lineEdit().setPlaceholderText(tr("temporary folder (mosaic_runs)"))
         options.addRow(tr("Output folder"), self.output_dir)
         self.write_tiles = QCheckBox(tr("Also write the tile grid (GeoPackage)"), body)
         options.addRow("", self.write_tiles)
@@ -339,17 +339,18 @@ class MosaicDock(QDockWidget):
             self.mapping_warning.setText("")
 
     # -- extent -----------------------------------------------------------------------------------
-    def extent_in(self, layer: QgsRasterLayer) -> QgsRectangle | None:
-        """The chosen extent in ``layer``'s CRS (None = whole layer)."""
+    def extent_in(self, layer: QgsRasterLayer) -> tuple[QgsRectangle | None, list[str] | None]:
+        """The chosen extent in ``layer``'s CRS (None = whole layer) and, for selected polygons, their WKT."""
         mode = self.extent_combo.currentData()
         project = QgsProject.instance()
         if mode == "canvas":
             canvas = self.iface.mapCanvas()
             transform = QgsCoordinateTransform(canvas.mapSettings().destinationCrs(), layer.crs(), project)
-            return transform.transformBoundingBox(canvas.extent())
+            return transform.transformBoundingBox(canvas.extent()), None
         if mode == "selection":
             box = QgsRectangle()
             box.setMinimal()
+            polygons = []
             for candidate in project.mapLayers().values():
                 if (
                     isinstance(candidate, QgsVectorLayer)
@@ -357,11 +358,15 @@ class MosaicDock(QDockWidget):
                     and candidate.selectedFeatureCount()
                 ):
                     transform = QgsCoordinateTransform(candidate.crs(), layer.crs(), project)
-                    box.combineExtentWith(transform.transformBoundingBox(candidate.boundingBoxOfSelected()))
-            if box.isEmpty():
+                    for feature in candidate.selectedFeatures():
+                        geometry = feature.geometry()
+                        geometry.transform(transform)
+                        box.combineExtentWith(geometry.boundingBox())
+                        polygons.append(geometry.asWkt())
+            if not polygons:
                 raise MosaicError(tr("No polygons are selected: select polygons, or choose another extent."))
-            return box
-        return None
+            return box, polygons
+        return None, None
 
     # -- run --------------------------------------------------------------------------------------
     def run(self):
@@ -386,7 +391,7 @@ class MosaicDock(QDockWidget):
         s1 = [mapping[("S1", b)] for b in self.metadata.s1.bands]
         model_path = self.model_file.filePath()
         run_name = f"MoSAiC {Path(model_path).stem} {datetime.now():%Y-%m-%d %H.%M.%S}"
-        base = self.output_dir.filePath().strip() or tempfile.mkdtemp(prefix="mosaic_")
+        base = self.output_dir.filePath().strip() or str(Path(tempfile.gettempdir()) / "mosaic_runs")
         self._run_dir = Path(base) / run_folder_name(run_name)
         request = classify.ClassifyRequest(
             model_path=model_path,
@@ -397,15 +402,19 @@ class MosaicDock(QDockWidget):
             batch_size=self.batch_size.value(),
             execution_provider=self.provider_combo.currentText() or None,
         )
+        reader = None
         try:
             from .qgis_reader import finest_layer
 
-            request.extent = self.extent_in(finest_layer(s2))
+            request.extent, request.polygons_wkt = self.extent_in(finest_layer(s2))
             model = classify.load_model(request)
             reader = classify.prepare(request, model.metadata)
             self._run_dir.mkdir(parents=True, exist_ok=False)
-        except MosaicError as exc:
-            self._message(str(exc), Qgis.MessageLevel.Critical)
+        except (MosaicError, OSError) as exc:
+            if reader is not None:
+                reader.close()
+            text = str(exc) if isinstance(exc, MosaicError) else tr("Cannot create the output folder: {0}").format(exc)
+            self._message(text, Qgis.MessageLevel.Critical)
             return None
         self.task = ClassifyTask(request, model, reader, run_name)
         self.task.progress_text.connect(self.status.setText)

@@ -71,7 +71,6 @@ class LossPlot(QWidget):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawPath(path)
             last = points[-1][1]
-            painter.drawText(
-                QPointF(self.MARGIN, self.MARGIN + 12 + 16 * i), f"{name}: {last:.4g}  (range {y0:.3g}–{y1:.3g})"
-            )
+            spread = f"  (axis {y0:.3g}–{y1:.3g})" if len({y for _, y in points}) > 1 else ""
+            painter.drawText(QPointF(self.MARGIN, self.MARGIN + 12 + 16 * i), f"{name}: {last:.4g}{spread}")
         painter.end()

@@ -199,8 +199,37 @@ class BandReader:
         return out.astype(np.float32)
 
 
+class PolygonMask:
+    """Pixels of the target grid whose centre lies inside any of ``polygons_wkt`` (WKT in the grid's CRS)."""
+
+    def __init__(self, polygons_wkt: list[str], grid: TargetGrid) -> None:
+        from osgeo import ogr
+
+        self.grid = grid
+        self.source = ogr.GetDriverByName("Memory").CreateDataSource("mask")
+        self.layer = self.source.CreateLayer("mask", geom_type=ogr.wkbUnknown)
+        for wkt in polygons_wkt:
+            feature = ogr.Feature(self.layer.GetLayerDefn())
+            feature.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+            self.layer.CreateFeature(feature)
+
+    def inside(self, window: Window) -> np.ndarray:
+        """bool ``[h, w]``: True where the pixel centre is inside a polygon (GDAL rasterisation)."""
+        from osgeo import gdal
+
+        g = self.grid
+        raster = gdal.GetDriverByName("MEM").Create("", window.width, window.height, 1, gdal.GDT_Byte)
+        raster.SetGeoTransform((g.x0 + window.col_off * g.dx, g.dx, 0.0, g.y0 - window.row_off * g.dy, 0.0, -g.dy))
+        gdal.RasterizeLayer(raster, [1], self.layer, burn_values=[1])
+        return raster.ReadAsArray() == 1
+
+
 class QgisWindowReader:
-    """The engine's :class:`~mosaic.backend.inference.WindowReader` over QGIS layers (see the module docstring)."""
+    """The engine's :class:`~mosaic.backend.inference.WindowReader` over QGIS layers (see the module docstring).
+
+    With ``polygons_wkt`` (the selected polygons, in the grid's CRS) everything outside them reads as nodata,
+    so tiles mostly outside the polygons are skipped by the engine.
+    """
 
     def __init__(
         self,
@@ -210,8 +239,10 @@ class QgisWindowReader:
         s1_spec: ModalitySpec,
         upsampling: str,
         grid: TargetGrid,
+        polygons_wkt: list[str] | None = None,
     ) -> None:
         self.grid = grid
+        self.mask = PolygonMask(polygons_wkt, grid) if polygons_wkt else None
         self.width, self.height = grid.width, grid.height
         self._tmp = tempfile.TemporaryDirectory(prefix="mosaic_reader_")
         workdir = Path(self._tmp.name)
@@ -223,9 +254,14 @@ class QgisWindowReader:
         """``(s2 [C_s2, h, w], s1 [C_s1, h, w])`` float32 in model band order, NaN = no data."""
         s2 = np.stack([r.read(window) for r in self.s2])
         s1 = np.stack([r.read(window) for r in self.s1])
+        if self.mask is not None:
+            outside = ~self.mask.inside(window)
+            s2[:, outside] = np.nan
+            s1[:, outside] = np.nan
         return s2, s1
 
     def close(self) -> None:
         """Release the providers and the temporary warped VRTs."""
         self.s2 = self.s1 = []
+        self.mask = None
         self._tmp.cleanup()

@@ -22,6 +22,8 @@ DEFAULTS: dict[str, object] = {
     "train/epochs": 10,
     "train/batch_size": 32,
     "train/device": "auto",
+    "train/backbone": "",
+    "train/workers": 2,
     "train/output_dir": "",
 }
 

@@ -1,6 +1,6 @@
 """Output sinks of the inference engine that write files with GDAL/OGR (as QGIS itself does).
 
-Each sink writes to ``.<name>.part`` beside its final path and renames it only in :meth:`commit`, so a
+Each sink writes to ``.<stem>.part<suffix>`` beside its final path and renames it only in :meth:`commit`, so a
 cancelled or failed run leaves no file that looks valid (:meth:`discard` removes the partial file). Derived
 products come from the engine's shared helpers (``top_class``, ``confidence``) — never recomputed here.
 """
@@ -22,7 +22,7 @@ ogr.UseExceptions()
 
 def partial_path(path: Path) -> Path:
     """The temporary name a file is written under until it is complete."""
-    return path.with_name(f".{path.name}.part")
+    return path.with_name(f".{path.stem}.part{path.suffix}")
 
 
 class RasterFileSink:

@@ -6,11 +6,14 @@ process and keeps the checkpoints written so far; on success exports ONNX and em
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from pathlib import Path
 
 from qgis.core import Qgis
 from qgis.gui import QgsFileWidget
-from qgis.PyQt.QtCore import QCoreApplication, QProcess, QProcessEnvironment, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, QProcess, QProcessEnvironment, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtGui import QFontDatabase
 from qgis.PyQt.QtWidgets import (
     QComboBox,
@@ -45,6 +48,9 @@ from .process_log_dialog import ProcessLogDialog
 from .progress_stream import parse_line, percent
 
 DEVICES = ("auto", "cpu", "gpu", "mps")
+BACKBONES = ("", "resnet18", "resnet50", "convnextv2_atto", "convnextv2_tiny")  #: "" = as in the strategy
+PLOTTED_METRICS = ("val/ap_macro", "val/ap_micro")  #: epoch metrics drawn next to the loss (all go to the log)
+KILL_AFTER_MS = 60_000  #: after Cancel, the backend has this long to save its checkpoint
 
 
 def tr(text: str) -> str:
@@ -61,7 +67,7 @@ class TrainingDialog(QDialog):
         self.iface = iface
         self.setObjectName("mosaicTrainingDialog")
         self.setWindowTitle(tr("Train a MoSAiC model"))
-        self.resize(820, 640)
+        self.resize(820, 760)
         self.last_checkpoint = ""
         self.best_checkpoint = ""
         self.onnx_path = ""
@@ -105,6 +111,15 @@ class TrainingDialog(QDialog):
         self.device = QComboBox(self)
         self.device.addItems(DEVICES)
         form.addRow(tr("Device"), self.device)
+        self.backbone = QComboBox(self)
+        for name in BACKBONES:
+            self.backbone.addItem(name or tr("as in the strategy"), name)
+        self.backbone.setToolTip(tr("timm encoder of each modality (ResNet-18 trains fastest)"))
+        form.addRow(tr("Backbone"), self.backbone)
+        self.workers = QSpinBox(self)
+        self.workers.setRange(0, 64)
+        self.workers.setToolTip(tr("Data-loader processes (0 = load in the training process)"))
+        form.addRow(tr("Loader workers"), self.workers)
         self.output_dir = QgsFileWidget(self)
         self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         form.addRow(tr("Run folder"), self.output_dir)
@@ -126,9 +141,10 @@ class TrainingDialog(QDialog):
         self.log.setReadOnly(True)
         self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.log.setMaximumBlockCount(5000)
-        splitter = QSplitter(self)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.plot)
         splitter.addWidget(self.log)
+        splitter.setSizes([220, 140])
 
         buttons = QHBoxLayout()
         self.train_button = QPushButton(tr("Train"), self)
@@ -159,6 +175,8 @@ class TrainingDialog(QDialog):
         self.epochs.setValue(settings.value("train/epochs"))
         self.batch_size.setValue(settings.value("train/batch_size"))
         self.device.setCurrentIndex(max(self.device.findText(settings.value("train/device")), 0))
+        self.backbone.setCurrentIndex(max(self.backbone.findData(settings.value("train/backbone")), 0))
+        self.workers.setValue(settings.value("train/workers"))
         self.output_dir.setFilePath(settings.value("train/output_dir"))
         self.python.setFilePath(settings.value("backend_python"))
 
@@ -169,6 +187,8 @@ class TrainingDialog(QDialog):
         settings.set_value("train/epochs", self.epochs.value())
         settings.set_value("train/batch_size", self.batch_size.value())
         settings.set_value("train/device", self.device.currentText())
+        settings.set_value("train/backbone", self.backbone.currentData())
+        settings.set_value("train/workers", self.workers.value())
         settings.set_value("train/output_dir", self.output_dir.filePath())
         settings.set_value("backend_python", self.python.filePath())
 
@@ -207,6 +227,11 @@ class TrainingDialog(QDialog):
             return
         out_dir = self.output_dir.filePath().strip() or str(Path(self.dataset.filePath()).parent / "mosaic_runs")
         self.output_dir.setFilePath(out_dir)
+        try:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._fail(tr("Cannot create the run folder {0}: {1}").format(out_dir, exc))
+            return
         self._save_settings()
         self.last_checkpoint = self.best_checkpoint = self.onnx_path = self.failed_message = ""
         self.plot.clear()
@@ -216,12 +241,14 @@ class TrainingDialog(QDialog):
             python,
             Path(self.strategy.currentData()),
             self.dataset.filePath(),
-            out_dir,
             self.label_fraction.value(),
             self.epochs.value(),
             self.batch_size.value(),
             self.device.currentText(),
+            self.backbone.currentData(),
+            self.workers.value(),
         )
+        self.process.setWorkingDirectory(out_dir)
         self._start(argv, "train", tr("Training…"))
 
     def _start(self, argv: list[str], stage: str, message: str) -> None:
@@ -237,14 +264,22 @@ class TrainingDialog(QDialog):
         self.cancel_button.setEnabled(True)
         self.process.start(argv[0], argv[1:])
 
-    def cancel(self) -> None:
-        """Stop the running step; checkpoints written so far stay on disk."""
+    def cancel(self, wait_ms: int = 0) -> None:
+        """Stop the running step; checkpoints written so far stay on disk.
+
+        The backend gets an interrupt (Ctrl-C: it saves ``interrupted.ckpt``), then is killed after
+        :data:`KILL_AFTER_MS`. ``wait_ms`` > 0 blocks until it has stopped (used when the dialog closes).
+        """
         if self.process.state() == QProcess.ProcessState.NotRunning:
             return
-        self._stage_cancelled = self._stage
         self._stage = "cancelled"
-        self.process.terminate()
-        if not self.process.waitForFinished(10000):
+        self.status.setText(tr("Stopping… (saving a checkpoint)"))
+        if sys.platform == "win32":
+            self.process.terminate()
+        else:
+            os.kill(int(self.process.processId()), signal.SIGINT)
+        QTimer.singleShot(KILL_AFTER_MS, self.process.kill)
+        if wait_ms and not self.process.waitForFinished(wait_ms):
             self.process.kill()
             self.process.waitForFinished(3000)
 
@@ -281,21 +316,27 @@ class TrainingDialog(QDialog):
             if event.get("loss") is not None:
                 self.plot.add_point(tr("loss"), event["step"], event["loss"])
         elif kind == "epoch":
-            self._last_step = self.plot.x_range()[1]
+            last_step = self.plot.x_range()[1]
             for name, metric in sorted(event.get("metrics", {}).items()):
-                if name.startswith("val/"):
-                    self.plot.add_point(name, self._last_step, metric)
+                if name in PLOTTED_METRICS:
+                    self.plot.add_point(name, last_step, metric)
             self.log.appendPlainText(
                 tr("epoch {0}: ").format(event.get("epoch"))
                 + ", ".join(f"{k}={v:.4g}" for k, v in sorted(event.get("metrics", {}).items()))
             )
         elif kind == "checkpoint":
-            self.last_checkpoint = event["path"]
+            self.last_checkpoint = self._in_run_folder(event["path"])
         elif kind == "done":
-            self.best_checkpoint = event.get("best_checkpoint") or event.get("last_checkpoint") or ""
-            self.last_checkpoint = event.get("last_checkpoint") or self.last_checkpoint
+            best = event.get("best_checkpoint") or event.get("last_checkpoint")
+            self.best_checkpoint = self._in_run_folder(best) if best else ""
+            if event.get("last_checkpoint"):
+                self.last_checkpoint = self._in_run_folder(event["last_checkpoint"])
         elif kind == "error":
             self.failed_message = event.get("message", "")
+
+    def _in_run_folder(self, path: str) -> str:
+        """``path`` as printed by the backend (relative to its working directory, the run folder) made absolute."""
+        return str(Path(self.process.workingDirectory() or ".") / path)
 
     def _process_finished(self, exit_code: int, exit_status) -> None:
         self._read_stdout()
@@ -353,5 +394,5 @@ class TrainingDialog(QDialog):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-            self.cancel()
+            self.cancel(wait_ms=30_000)
         super().closeEvent(event)

@@ -103,10 +103,22 @@ def _stem(path: Path) -> str:
     return path.name.split(".")[0]
 
 
+def open_raster(path: Path):
+    """``rasterio.open(path)`` with a one-sentence :class:`InputError` for a missing, unreadable or CRS-less file."""
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError:
+        raise InputError(f"cannot open the raster {path}: check the path and that GDAL can read it") from None
+    if src.crs is None:
+        src.close()
+        raise InputError(f"the raster {path} has no CRS; assign one (e.g. gdal_edit.py -a_srs) and run again")
+    return src
+
+
 def identify_s2(paths: list[Path], band_names: list[str] | None) -> list[tuple[str, Path, int]]:
     """``(band, file, band index)`` per S2 band, in ESA order, from band files or one stacked raster."""
     if len(paths) == 1:
-        with rasterio.open(paths[0]) as src:
+        with open_raster(paths[0]) as src:
             count, desc = src.count, [d or "" for d in src.descriptions]
         if count > 1:
             names = band_names or [(_S2_NAME.search(d) or [""])[0].upper() for d in desc]
@@ -120,6 +132,10 @@ def identify_s2(paths: list[Path], band_names: list[str] | None) -> list[tuple[s
             return [(b, *found[b]) for b in S2_BANDS_ALL if b in found]
     found = {}
     for path in paths:
+        if re.search(r"(?<![A-Za-z0-9])B10(?![A-Za-z0-9])", _stem(path), re.IGNORECASE):
+            raise InputError(
+                f"{path.name} looks like B10 (cirrus, L1C only), which the model does not use: leave it out"
+            )
         matches = {m.upper() for m in _S2_NAME.findall(_stem(path))}
         if len(matches) != 1:
             raise InputError(f"cannot tell which S2 band {path.name} holds; name band files like ..._B02.tif")
@@ -136,7 +152,7 @@ def identify_s2(paths: list[Path], band_names: list[str] | None) -> list[tuple[s
 def identify_s1(paths: list[Path]) -> list[tuple[str, Path, int]]:
     """``(band, file, band index)`` for VV and VH, from one 2-band raster (VV, VH order) or two named files."""
     if len(paths) == 1:
-        with rasterio.open(paths[0]) as src:
+        with open_raster(paths[0]) as src:
             if src.count != 2:
                 raise InputError(f"the S1 raster {paths[0].name} has {src.count} band(s); give VV and VH")
             desc = [(d or "").upper() for d in src.descriptions]
@@ -367,8 +383,9 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
     s1_inputs = identify_s1([Path(p) for p in options.s1])
     name = options.name or _product_name(s2_inputs)
     s1_name = options.s1_name or _product_name(s1_inputs)
+    tile = re.sub(r"[^A-Za-z0-9-]+", "-", options.tile) or "own"  # no "_": S1 names end in _<tile>_<col>_<row>
     with ExitStack() as stack:
-        opened = {p: stack.enter_context(rasterio.open(p)) for p in {f for _, f, _ in s2_inputs + s1_inputs}}
+        opened = {p: stack.enter_context(open_raster(p)) for p in {f for _, f, _ in s2_inputs + s1_inputs}}
         ref = min((opened[f] for _, f, _ in s2_inputs), key=lambda s: s.res[0])
         if abs(ref.res[0] - 10) > 0.01 and ref.crs.is_projected:
             print(f"mosaic prepare: note: the finest S2 band is {ref.res[0]:g} m, not 10 m", file=sys.stderr)
@@ -408,7 +425,7 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
         try:
             report, rows = _write_patches(
                 options, tmp, ref, s2_bands, s1_sources, offsets, fractions, labelled, splits, class_names,
-                name, s1_name,
+                name, s1_name, tile,
             )  # fmt: skip
             if not rows:
                 raise InputError(
@@ -441,8 +458,9 @@ def _cell_box(transform, row: int, col: int, size: int) -> shapely.Polygon:
 
 
 def _write_patches(
-    options, tmp, ref, s2_bands, s1_sources, offsets, fractions, labelled, splits, class_names, name, s1_name
+    options, tmp, ref, s2_bands, s1_sources, offsets, fractions, labelled, splits, class_names, name, s1_name, tile
 ):
+    """Read, filter (nodata → unlabelled → no class → split border) and write every cell; returns report and rows."""
     size, stride = options.patch_size, options.stride or options.patch_size
     report = PrepareReport(output="", cells=len(offsets), kept=0)
     dropped: Counter = Counter()
@@ -472,7 +490,7 @@ def _write_patches(
             dropped["split_border"] += 1
         else:
             c, r = col // stride, row // stride
-            patch_id, s1_id = f"{name}_{c}_{r}", f"{s1_name}_{options.tile}_{c}_{r}"
+            patch_id, s1_id = f"{name}_{c}_{r}", f"{s1_name}_{tile}_{c}_{r}"
             s2_dir = tmp / S2_DIR / name / patch_id
             s1_dir = tmp / S1_DIR / s1_name / s1_id
             for band in s2_bands:

@@ -33,9 +33,10 @@ The reader presents both modalities on ONE target grid: the S2 10 m grid of the 
 that grid itself. ``read(window)`` gets an in-bounds :class:`Window` (``row_off, col_off, height, width`` in
 target pixels; the engine never asks outside ``[0, height) × [0, width)``) and returns
 ``(s2, s1)`` float32 arrays ``[C, h, w]`` in the model's band order and physical units, with **NaN where
-there is no data** (the reader maps each file's nodata, e.g. S2 ``0``, to NaN). Readers may be called from a
-background thread (the engine prefetches the next block while onnxruntime runs); set
-``prefetch=False`` in :func:`run_inference` for a reader that is not thread-safe.
+there is no data** (the reader maps each file's nodata, e.g. S2 ``0``, to NaN). With ``prefetch=True`` in
+:func:`run_inference` the reader is called from one background thread that reads the next block while
+onnxruntime runs (off by default: on 2 cores it was slower, see the README's benchmark; only for thread-safe
+readers).
 
 Tile grid (:class:`TileGrid`)
 -----------------------------
@@ -58,11 +59,12 @@ patch size, i.e. a plain mean). Cells no kept tile covers are nodata (NaN).
 Run
 ---
 ``run_inference(model, reader, sinks, stride=None, batch_size=16, max_nodata_fraction=0.5,
-progress=None, is_cancelled=None, prefetch=True)`` → :class:`RunSummary` (``tiles_total``,
+progress=None, is_cancelled=None, prefetch=False)`` → :class:`RunSummary` (``tiles_total``,
 ``tiles_run``, ``tiles_skipped``, ``seconds``, ``model_seconds``). ``stride`` defaults to the patch size.
 Tiles are read one tile row at a time in blocks of at most ``batch_size`` tiles, run in batches, and the
-probabilities are accumulated in a rolling buffer of ``ceil(P / s) + 1`` output rows: memory does not grow
-with the raster's size. Finished output rows are flushed to every sink as soon as no later tile touches them.
+probabilities are accumulated in a rolling buffer of ``ceil(P / s) + ceil(batch_size / tiles per row) + 3``
+output rows (a sparse raster runs partial batches rather than holding more rows): memory does not grow with the
+raster's size. Finished output rows are flushed to every sink as soon as no later tile touches them.
 
 - ``progress(p: Progress)`` is called after every batch: ``p.done``, ``p.total`` (tiles, skipped included),
   ``p.elapsed_s``, ``p.eta_s`` (``elapsed / done · (total − done)``, None before the first batch).

@@ -132,18 +132,21 @@ class _RollingAccumulator:
 def _padded_read(reader: WindowReader, window: Window, n_s2: int, n_s1: int) -> tuple[np.ndarray, np.ndarray]:
     """Read ``window`` (may extend past the raster); the outside is NaN."""
     inside = window.clip(reader.height, reader.width)
+    if not (inside.height and inside.width):
+        return tuple(np.full((n, window.height, window.width), np.nan, dtype=np.float32) for n in (n_s2, n_s1))
+    a2, a1 = reader.read(inside)
+    if a2.shape != (n_s2, inside.height, inside.width) or a1.shape != (n_s1, inside.height, inside.width):
+        raise InputError(
+            f"the reader returned S2 {a2.shape} and S1 {a1.shape} for a {inside.height}×{inside.width} window "
+            f"with {n_s2} S2 and {n_s1} S1 bands; check the input bands."
+        )
+    if inside == window:
+        return np.asarray(a2, dtype=np.float32), np.asarray(a1, dtype=np.float32)
     s2 = np.full((n_s2, window.height, window.width), np.nan, dtype=np.float32)
     s1 = np.full((n_s1, window.height, window.width), np.nan, dtype=np.float32)
-    if inside.height and inside.width:
-        a2, a1 = reader.read(inside)
-        if a2.shape != (n_s2, inside.height, inside.width) or a1.shape != (n_s1, inside.height, inside.width):
-            raise InputError(
-                f"the reader returned S2 {a2.shape} and S1 {a1.shape} for a {inside.height}×{inside.width} window "
-                f"with {n_s2} S2 and {n_s1} S1 bands; check the input bands."
-            )
-        r, c = inside.row_off - window.row_off, inside.col_off - window.col_off
-        s2[:, r : r + inside.height, c : c + inside.width] = a2
-        s1[:, r : r + inside.height, c : c + inside.width] = a1
+    r, c = inside.row_off - window.row_off, inside.col_off - window.col_off
+    s2[:, r : r + inside.height, c : c + inside.width] = a2
+    s1[:, r : r + inside.height, c : c + inside.width] = a1
     return s2, s1
 
 
@@ -166,7 +169,7 @@ def run_inference(
     max_nodata_fraction: float = 0.5,
     progress: Callable[[Progress], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
-    prefetch: bool = True,
+    prefetch: bool = False,
 ) -> RunSummary:
     """Predict every tile of ``reader``'s grid and stream averaged output rows and tile results to ``sinks``."""
     meta = model.metadata

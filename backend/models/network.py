@@ -22,7 +22,8 @@ class MosaicNet(nn.Module):
     ``modalities``: ``"s1s2"`` (both), ``"s1"`` or ``"s2"`` (the other input is ignored). Projection heads
     (each ``F_m → hidden → projection_dim``): ``intra_s1``/``intra_s2`` (views of one modality), ``inter_s1``/
     ``inter_s2`` (S1 ↔ S2 contrast), ``fused`` (supervised contrast on the fused feature); heads of a missing
-    modality are absent. The classifier is one linear layer on the fused feature (``fusion_dim``).
+    modality are absent, and only the ``heads`` asked for are built. The classifier is one linear layer on the
+    fused feature (``fusion_dim``).
     """
 
     def __init__(
@@ -37,6 +38,7 @@ class MosaicNet(nn.Module):
         fusion_dim: int = 512,
         projection_dim: int = 128,
         pretrained: bool = False,
+        heads: Sequence[str] = HEADS,
     ) -> None:
         super().__init__()
         if modalities not in ("s1", "s2", "s1s2"):
@@ -45,6 +47,9 @@ class MosaicNet(nn.Module):
         self.norm = nn.ModuleDict()
         self.encoder = nn.ModuleDict()
         self.heads = nn.ModuleDict()
+        unknown = sorted(set(heads) - set(HEADS))
+        if unknown:
+            raise ValueError(f"unknown projection heads {unknown}; choose from {HEADS}")
         stats = {"s1": (s1_mean, s1_std), "s2": (s2_mean, s2_std)}
         for m in self.used:
             mean, std = stats[m]
@@ -52,10 +57,12 @@ class MosaicNet(nn.Module):
             self.encoder[m] = build_encoder(backbone, len(mean), pretrained)
             width = self.encoder[m].num_features
             for kind in ("intra", "inter"):
-                self.heads[f"{kind}_{m}"] = projection_head(width, width, projection_dim)
+                if f"{kind}_{m}" in heads:
+                    self.heads[f"{kind}_{m}"] = projection_head(width, width, projection_dim)
         in_dim = sum(self.encoder[m].num_features for m in self.used)
         self.fusion = fusion_mlp(in_dim, fusion_dim)
-        self.heads["fused"] = projection_head(fusion_dim, fusion_dim, projection_dim)
+        if "fused" in heads:
+            self.heads["fused"] = projection_head(fusion_dim, fusion_dim, projection_dim)
         self.classifier = nn.Linear(fusion_dim, n_classes)
 
     @property

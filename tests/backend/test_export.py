@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import jsonschema
 import numpy as np
@@ -73,3 +76,71 @@ def test_invalid_metadata_is_refused_before_anything_is_written(torch_model, tmp
 def test_existing_output_needs_overwrite(onnx_model_path, torch_model):
     with pytest.raises(OutputError, match="exists already; pass --overwrite"):
         export_onnx(torch_model, {}, onnx_model_path)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, ben_v2):
+    """A real Lightning checkpoint of ``MosaicModule`` (supervised, ResNet-18) after 2 steps on real patches."""
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader
+
+    from mosaic.backend.data.bigearthnet import BigEarthNetV2
+    from mosaic.backend.training.module import MosaicModule
+
+    torch.manual_seed(0)
+    training_data = {"dataset": "BigEarthNet v2.0 (24-pair sample)", "licence": "CDLA-Permissive-1.0"}
+    module = MosaicModule(strategy="supervised", backbone="resnet18", training_data=training_data)
+    trainer = pl.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(module, DataLoader(BigEarthNetV2(ben_v2, split="train"), batch_size=4))
+    path = tmp_path_factory.mktemp("ckpt") / "last.ckpt"
+    trainer.save_checkpoint(path)
+    return path, module
+
+
+@pytest.mark.slow
+def test_mosaic_export_command_with_tuned_thresholds(checkpoint, real_batch, ben_v2, tmp_path):
+    """Train 2 steps → ``mosaic evaluate`` → ``mosaic export --evaluation`` (≈ 1 min on 2 cores)."""
+    from mosaic.backend.errors import InputError
+    from mosaic.backend.evaluate import evaluate_checkpoint
+    from mosaic.backend.export import export_checkpoint
+
+    path, module = checkpoint
+    evaluation = evaluate_checkpoint(path, data_root=ben_v2, out_dir=tmp_path / "eval", tsne=False)
+    out = tmp_path / "model.onnx"
+    mosaic = str(Path(sys.executable).parent / "mosaic")
+    cmd = [mosaic, "export", str(path), "-o", str(out), "--evaluation", str(tmp_path / "eval" / "metrics.json")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"wrote {out}" in proc.stdout
+    s2, s1 = real_batch
+    with torch.no_grad():
+        ref = module.inference_model()(s2, s1).numpy()
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"s2": s2.numpy(), "s1": s1.numpy()})[0]
+    np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
+    meta = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}["mosaic"])
+    assert meta["strategy"] == "supervised" and meta["architecture"] == {"backbone": "resnet18", "modalities": "s1s2"}
+    assert meta["training"]["dataset"] == "BigEarthNet v2.0 (24-pair sample)"
+    assert meta["class_names"] == list(BEN19_CLASSES)
+    assert meta["thresholds_tuned"] is True
+    np.testing.assert_allclose(meta["thresholds"], evaluation["thresholds"])
+    assert meta["metrics"]["test/ap_macro"] == pytest.approx(evaluation["metrics"]["ap_macro"])
+
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"class_names": ["Forest", "Water"], "thresholds": [0.4, 0.6], "metrics": {}}))
+    with pytest.raises(InputError, match="computed for other classes than this checkpoint's"):
+        export_checkpoint(path, tmp_path / "m2.onnx", evaluation=other)
+
+
+def test_damaged_checkpoint_is_refused_in_one_sentence(torch_model, tmp_path):
+    from mosaic.backend.errors import InputError
+    from mosaic.backend.export import export_checkpoint
+
+    bad = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": torch_model.state_dict()}, bad)
+    bad.write_bytes(bad.read_bytes()[:5000])
+    with pytest.raises(InputError, match=r"^cannot load checkpoint bad.ckpt \(.*\); give a .ckpt") as exc:
+        export_checkpoint(bad, tmp_path / "m.onnx")
+    assert "\n" not in str(exc.value)
+    assert not (tmp_path / "m.onnx").exists()

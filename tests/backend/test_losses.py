@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-import torch.nn.functional as F
+import torch.nn.functional as nnf
 
 from mosaic.backend import losses
 
@@ -91,7 +91,7 @@ def test_mulsupcon_matches_official(fixture1, tau):
 
 def _mulsupcon_loop(q, k, y, tau, weighting):
     """Direct transcription of the official per-(anchor, label) loop, for cases the fixture lacks."""
-    lp = torch.log_softmax(F.normalize(q, dim=1) @ F.normalize(k, dim=1).T / tau, dim=1)
+    lp = torch.log_softmax(nnf.normalize(q, dim=1) @ nnf.normalize(k, dim=1).T / tau, dim=1)
     rows, weights = [], []
     b = len(y)
     for i in range(b):
@@ -122,14 +122,14 @@ def test_mulsupcon_views_reduces_to_nt_xent_and_supcon(fixture1):
     )
     # single labels with repeats: each sample one row, positives = same class -> SupCon with labels
     single = torch.tensor([0, 1, 0, 2, 1, 0, 2, 3])
-    assert losses.mulsupcon_views(z1, z2, F.one_hot(single, 4).float(), 0.1).item() == pytest.approx(
+    assert losses.mulsupcon_views(z1, z2, nnf.one_hot(single, 4).float(), 0.1).item() == pytest.approx(
         losses.supcon(torch.stack([z1, z2], 1), labels=single, temperature=0.1).item(), abs=1e-5
     )
 
 
 def test_inter_modal_cross_is_symmetric_clip(fixture1):
     z1, z2 = fixture1["z1"], fixture1["z2"]
-    s = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).T / 0.1
+    s = nnf.normalize(z1, dim=1) @ nnf.normalize(z2, dim=1).T / 0.1
     expected = 0.5 * (-torch.log_softmax(s, 1).diag().mean() - torch.log_softmax(s.T, 1).diag().mean())
     assert losses.inter_modal(z1, z2, 0.1, form="cross").item() == pytest.approx(expected.item(), abs=1e-6)
     assert losses.inter_modal(z1, z2, 0.1, form="cross").item() == pytest.approx(

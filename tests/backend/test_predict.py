@@ -26,7 +26,7 @@ PATCHES = ("37_88", "37_89", "37_90", "38_87", "38_88", "38_89", "38_90")  # col
 def _args(s2, s1, model, out, **kw) -> argparse.Namespace:
     base = dict(s2=[str(p) for p in s2], s1=[str(p) for p in s1], model=model, out=str(out), stride=None,
                 batch_size=4, aoi=None, max_nodata=0.5, overwrite=False, threads=2, provider=None,
-                no_progress=True)  # fmt: skip
+                no_progress=True, prefetch=False)  # fmt: skip
     return argparse.Namespace(**(base | kw))
 
 
@@ -107,23 +107,29 @@ def test_tiles_layer_and_styles(mosaic_prediction, onnx_model_path):
     assert not list(mosaic_prediction.glob(".mosaic-partial-*"))
 
 
-def test_stacked_raster_and_folder_inputs_give_the_same_result(mosaic_prediction, t33uup_mosaic, onnx_model_path,
-                                                              tmp_path):  # fmt: skip
+def test_stacked_rasters_give_the_same_result(mosaic_prediction, t33uup_mosaic, onnx_model_path, tmp_path):
+    """One raster in model band order; one in reversed order whose band descriptions name the bands."""
     bands = load_model(onnx_model_path).metadata.s2.bands
     files = {b: next(t33uup_mosaic.glob(f"S2A*_{b}.tif")) for b in bands}
     with rasterio.open(files["B02"]) as ref:
         profile = ref.profile | {"count": len(bands), "dtype": "uint16", "nodata": 0}
-        stacked = tmp_path / "s2_stack.tif"
-        with rasterio.open(stacked, "w", **profile) as dst:
-            for i, b in enumerate(bands, start=1):
-                with rasterio.open(files[b]) as src:  # GDAL's own nearest upsampling to 10 m
-                    dst.write(src.read(1, out_shape=(ref.height, ref.width), resampling=Resampling.nearest), i)
-    predict(_args([stacked], [t33uup_mosaic], onnx_model_path, tmp_path / "stacked"))
-    with (
-        rasterio.open(mosaic_prediction / "probabilities.tif") as a,
-        rasterio.open(tmp_path / "stacked" / "probabilities.tif") as b,
-    ):
-        np.testing.assert_allclose(a.read(), b.read(), atol=1e-5)
+        shape = (ref.height, ref.width)
+    upsampled = {}
+    for b in bands:
+        with rasterio.open(files[b]) as src:  # GDAL's own nearest upsampling to 10 m
+            upsampled[b] = src.read(1, out_shape=shape, resampling=Resampling.nearest)
+    for name, order, described in (("model_order", bands, False), ("reversed", bands[::-1], True)):
+        with rasterio.open(tmp_path / f"{name}.tif", "w", **profile) as dst:
+            for i, b in enumerate(order, start=1):
+                dst.write(upsampled[b], i)
+                if described:
+                    dst.set_band_description(i, b)
+        predict(_args([tmp_path / f"{name}.tif"], [t33uup_mosaic], onnx_model_path, tmp_path / name))
+        with (
+            rasterio.open(mosaic_prediction / "probabilities.tif") as a,
+            rasterio.open(tmp_path / name / "probabilities.tif") as b,
+        ):
+            np.testing.assert_allclose(a.read(), b.read(), atol=1e-5)
 
 
 def test_stride_60_and_aoi(t33uup_mosaic, onnx_model_path, tmp_path):
@@ -135,11 +141,17 @@ def test_stride_60_and_aoi(t33uup_mosaic, onnx_model_path, tmp_path):
     out = tmp_path / "aoi_out"
     summary, _ = predict(_args(_files(t33uup_mosaic, "S2A"), _files(t33uup_mosaic, "S1_"), onnx_model_path, out,
                                stride=60, aoi=str(tmp_path / "aoi.gpkg")))  # fmt: skip
+    minx, miny, maxx, maxy = aoi.to_crs(32633).total_bounds  # ≈ 345600, 5290800, 346800, 5293200
+    left, top = 344400 + np.floor((minx - 344400) / 10) * 10, 5295600 - np.floor((5295600 - maxy) / 10) * 10
+    # pixel box on the 240 × 480 px grid, snapped outward and cut to the raster
+    width_px = int(min(np.ceil((maxx - 344400) / 10), 240) - np.floor((minx - 344400) / 10))
+    height_px = int(min(np.ceil((5295600 - miny) / 10), 480) - np.floor((5295600 - maxy) / 10))
     with rasterio.open(out / "probabilities.tif") as ds:
-        assert ds.shape[0] >= 4 and ds.res == (600, 600)
-        assert ds.bounds.left <= 345600 and ds.bounds.top >= 5292000  # the AOI box, snapped outward to 10 m
+        assert ds.res == (600, 600) and (ds.bounds.left, ds.bounds.top) == (left, top)  # AOI box snapped outward
+        assert ds.shape == (int(np.ceil(height_px / 60)), int(np.ceil(width_px / 60)))
         assert not np.isnan(ds.read(1)).any()
-    assert summary.tiles_run >= 3
+    grid_rows, grid_cols = (max(1, int(np.ceil((n - 120) / 60)) + 1) for n in (height_px, width_px))
+    assert summary.tiles_run == grid_rows * grid_cols
 
 
 def test_ssl4eo_s1_is_warped_onto_the_s2_grid_like_rasterio_reproject(shared_data, onnx_model_path):
@@ -228,3 +240,28 @@ def test_cli_does_not_overwrite_without_flag(mosaic_inputs, onnx_model_path, mos
                     "--out", str(mosaic_prediction))  # fmt: skip
     assert proc.returncode == 2 and "exists already; pass --overwrite" in proc.stderr
     assert (mosaic_prediction / "labels.tif").stat().st_mtime_ns == before
+
+
+def test_cancelled_run_leaves_nothing_behind(mosaic_inputs, onnx_model_path, tmp_path):
+    from mosaic.backend.inference import InferenceCancelledError, run_inference
+    from mosaic.backend.raster_io import PredictionOutputs
+
+    model = load_model(onnx_model_path, threads=2)
+    out = tmp_path / "out"
+    calls = []
+    with RasterioReader(*mosaic_inputs, model.metadata) as reader:
+        outputs = PredictionOutputs(out, reader, model.metadata, 120)
+        assert len(list(out.glob(".mosaic-partial-*/*"))) == 6  # 3 rasters + 3 styles (the GeoPackage comes later)
+        with pytest.raises(InferenceCancelledError):
+            try:
+                run_inference(
+                    model,
+                    reader,
+                    outputs.sinks,
+                    batch_size=2,
+                    is_cancelled=lambda: bool(calls.append(1)) or len(calls) > 1,
+                )
+            except BaseException:
+                outputs.abort()
+                raise
+    assert list(out.iterdir()) == []

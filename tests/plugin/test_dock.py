@@ -53,17 +53,25 @@ def test_missing_band_is_reported_and_blocks_run(dock, qgis_iface, t33uup_layers
     assert any("B11" in m for m in qgis_iface.messageBar().get_messages(1))  # Qgis.MessageLevel.Warning
 
 
-def test_run_adds_styled_group_equal_to_headless_predict(dock, qtbot, test_model, t33uup_mosaic, tmp_path):
+def test_run_adds_styled_group_equal_to_headless_predict(dock, qtbot, qgis_iface, test_model, t33uup_mosaic, tmp_path):
     dock.stride.setValue(60)
+    dock.batch_size.setValue(4)
+    qgis_iface.messageBar().clear_messages()
     task = dock.run()
-    assert task is not None and not dock.run_button.isEnabled()
+    assert task is not None and not dock.run_button.isEnabled() and dock.cancel_button.isEnabled()
+    texts = []
+    task.progress_text.connect(texts.append)
     wait_for_task(qtbot, dock)
     assert dock.last_error == "" and dock.last_result is not None
+    assert any(" of 21 tiles" in t and "left" in t for t in texts), texts  # 3 × 7 tiles at stride 60, with ETA
+    assert dock.progress.value() == 100 and dock.run_button.isEnabled()
+    success = qgis_iface.messageBar().get_messages(3)  # Qgis.MessageLevel.Success
+    assert any("20 tiles classified (1 skipped as nodata)" in m for m in success), success
     outputs = dock.last_result.outputs
     assert {p.name for p in outputs.values()} == {"probabilities.tif", "labels.tif", "confidence.tif", "tiles.gpkg"}
     for path in outputs.values():
         assert path.is_file()
-        assert not list(path.parent.glob(".*.part"))
+        assert not list(path.parent.glob(".*.part.*"))
     assert outputs["labels"].with_suffix(".qml").is_file()
 
     group = QgsProject.instance().layerTreeRoot().children()[0]
@@ -168,6 +176,31 @@ def test_selected_polygons_extent(dock, qtbot):
     x0, _, _, y0, _, _ = labels.GetGeoTransform()
     assert (x0, y0) == (344500.0, 5292000.0)
     assert (labels.RasterXSize, labels.RasterYSize) == (1, 1)  # 100 × 100 px, one 120 px tile (padded)
+
+
+def test_selected_polygons_mask_the_tiles(dock, qtbot):
+    """Two selected squares far apart: only the tiles on them run, the rest of their bounding box is nodata."""
+    from qgis.core import QgsFeature, QgsGeometry, QgsRectangle, QgsVectorLayer
+
+    polygons = QgsVectorLayer("Polygon?crs=EPSG:32633", "aoi", "memory")
+    features = []
+    for x0, y0 in ((344400, 5290800), (345600, 5293200)):  # lower-left corners of two 1.2 km patches
+        feature = QgsFeature()
+        feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(x0, y0, x0 + 1200, y0 + 1200)))
+        features.append(feature)
+    polygons.dataProvider().addFeatures(features)
+    QgsProject.instance().addMapLayer(polygons)
+    polygons.selectAll()
+    dock.extent_combo.setCurrentIndex(dock.extent_combo.findData("selection"))
+    dock.run()
+    wait_for_task(qtbot, dock)
+    summary = dock.last_result.summary
+    assert (summary.tiles_total, summary.tiles_run) == (6, 2)  # bbox: 2 × 3 patches
+    labels = gdal.Open(str(dock.last_result.outputs["labels"])).ReadAsArray()[0]
+    nodata = 0xFFFFFFFF
+    assert labels.shape == (3, 2)
+    assert labels[2, 0] != nodata and labels[0, 1] != nodata  # the two squares
+    assert (labels == nodata).sum() == 4
 
 
 def test_without_onnxruntime_the_dock_offers_the_install(qgis_iface, qtbot, clean_settings, monkeypatch):

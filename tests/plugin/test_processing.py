@@ -170,3 +170,70 @@ def test_classify_one_stacked_s2_layer_equals_band_files(processing_ready, test_
     b = gdal.Open(by_stack["OUTPUT_PROBABILITIES"]).ReadAsArray()
     np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_prepare_runs_the_backend_and_labels_the_patch(processing_ready, ben_v2, shared_data, tmp_path):
+    """mosaic:prepare on patch 26_57 with its real CLC2018 polygons: one patch, its four reBEN labels."""
+    import sys
+
+    import pandas as pd
+    import processing
+
+    s2_dir = next((ben_v2 / "BigEarthNet-S2").glob("*/*_26_57"))
+    s1_dir = next((ben_v2 / "BigEarthNet-S1").glob("*/*_26_57"))
+    polygons = next((shared_data / "bigearthnet-v2-rico-hdl" / "derived").glob("*26_57*polygons.geojson"))
+    result = processing.run(
+        "mosaic:prepare",
+        {
+            "S2": [str(p) for p in sorted(s2_dir.glob("*.tif"))],
+            "S1": [str(p) for p in sorted(s1_dir.glob("*.tif"))],
+            "LABELS": str(polygons),
+            "CLASS_FIELD": "name_19",
+            "BACKEND_PYTHON": sys.executable,
+            "OUTPUT": str(tmp_path / "dataset"),
+        },
+    )
+    dataset = tmp_path / "dataset"
+    assert result["OUTPUT"] == str(dataset)
+    metadata = pd.read_parquet(dataset / "metadata.parquet")
+    assert len(metadata) == 1
+    assert sorted(metadata.iloc[0]["labels"]) == sorted(
+        ["Arable land", "Pastures", "Broad-leaved forest", "Mixed forest"]
+    )
+    assert len(list((dataset / "BigEarthNet-S2").rglob("*.tif"))) == 12
+
+
+def test_prepare_without_backend_python_says_what_to_do(processing_ready, ben_v2, tmp_path):
+    import processing
+
+    from mosaic.plugin import settings
+
+    settings.set_value("backend_python", "")
+    s2 = next((ben_v2 / "BigEarthNet-S2").glob("*/*_26_57/*_B02.tif"))
+    with pytest.raises(QgsProcessingException, match="backend Python"):
+        processing.run(
+            "mosaic:prepare",
+            {"S2": [str(s2)], "S1": [str(s2)], "LABELS": str(next(ben_v2.glob("*EPSG32633.geojson"))),
+             "CLASS_FIELD": "labels", "OUTPUT": str(tmp_path / "d")},
+        )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_train_algorithm_trains_and_exports(processing_ready, ben_v2, tmp_path):
+    """mosaic:train: a real one-epoch ResNet-18 MoSAiC-1 run in the backend Python, then ONNX export."""
+    import sys
+
+    import processing
+
+    from mosaic.backend.inference import read_metadata
+    from mosaic.plugin.backend_env import strategy_configs
+
+    strategies = list(strategy_configs())
+    result = processing.run(
+        "mosaic:train",
+        {"DATASET": str(ben_v2), "STRATEGY": strategies.index("mosaic1"), "EPOCHS": 1, "BATCH_SIZE": 4,
+         "DEVICE": 1, "BACKBONE": "resnet18", "WORKERS": 0, "BACKEND_PYTHON": sys.executable,
+         "OUTPUT": str(tmp_path / "run")},
+    )  # fmt: skip
+    assert result["MODEL"].startswith(str(tmp_path / "run")) and result["MODEL"].endswith(".onnx")
+    assert read_metadata(result["MODEL"]).strategy == "mosaic1"

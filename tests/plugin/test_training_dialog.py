@@ -32,9 +32,18 @@ def test_backend_env_commands_use_pinned_constraints(tmp_path):
     assert install[install.index("-c") + 1] == str(REPO / "requirements" / "constraints.txt")
     assert install[-1] == f"{REPO}[backend]" and install[-2] == "-e"
     assert commands[3][-3:] == ["-m", "mosaic.backend.cli", "version"]
-    argv = backend_env.train_command("py", Path("configs/mosaic1.yaml"), "/d", "/o", 0.1, 1, 4, "cpu")
+    argv = backend_env.train_command("py", Path("configs/mosaic1.yaml"), "/d", 0.1, 1, 4, "cpu", "resnet18", 0)
     assert argv[:6] == ["py", "-m", "mosaic.backend.cli", "train", "--config", "configs/mosaic1.yaml"]
     assert "--progress-jsonl" in argv and "--trainer.max_epochs=1" in argv
+    assert "--model.backbone=resnet18" in argv and "--data.num_workers=0" in argv
+
+
+def test_dataset_overrides_find_the_packed_lmdb(ben_v2):
+    lmdb = ben_v2 / "BigEarthNet-V2-LMDB"
+    expected = [f"--data.root={ben_v2}", f"--data.options.lmdb_path={lmdb}"]
+    assert backend_env.dataset_overrides(str(ben_v2)) == expected  # the dataset folder
+    assert backend_env.dataset_overrides(str(lmdb)) == expected  # or the LMDB folder itself
+    assert backend_env.dataset_overrides("/no/such/folder") == ["--data.root=/no/such/folder"]
 
 
 def test_backend_python_runs_mosaic_version(qgis_app):
@@ -83,19 +92,53 @@ def test_dialog_refuses_to_start_without_backend_python(qgis_iface, qtbot, clean
 TRAINER_PRESENT = (REPO / "backend" / "training" / "cli.py").is_file() and any((REPO / "configs").glob("*.yaml"))
 
 
-@pytest.mark.skipif(not TRAINER_PRESENT, reason="the trainer (backend/training/cli.py, configs/*.yaml) is not here yet")
-def test_short_real_training_yields_onnx_model(qgis_iface, qtbot, clean_settings, ben_v2, tmp_path):
-    dialog = TrainingDialog(qgis_iface)
+def short_training_dialog(iface, qtbot, dataset: Path, run_dir: Path, epochs: int) -> TrainingDialog:
+    """The dialog set up for a tiny real run: MoSAiC-1, ResNet-18, batch 4, CPU, no loader workers."""
+    dialog = TrainingDialog(iface)
     qtbot.addWidget(dialog)
     dialog.python.setFilePath(sys.executable)
-    dialog.dataset.setFilePath(str(ben_v2))
-    dialog.epochs.setValue(1)
+    dialog.dataset.setFilePath(str(dataset))
+    dialog.strategy.setCurrentText("mosaic1")
+    dialog.epochs.setValue(epochs)
     dialog.batch_size.setValue(4)
     dialog.device.setCurrentText("cpu")
-    dialog.output_dir.setFilePath(str(tmp_path / "runs"))
+    dialog.backbone.setCurrentIndex(dialog.backbone.findData("resnet18"))
+    dialog.workers.setValue(0)
+    dialog.output_dir.setFilePath(str(run_dir))
+    return dialog
+
+
+@pytest.mark.skipif(not TRAINER_PRESENT, reason="the trainer (backend/training/cli.py, configs/*.yaml) is not here yet")
+def test_short_real_training_yields_onnx_model(qgis_iface, qtbot, clean_settings, ben_v2, tmp_path):
+    dialog = short_training_dialog(qgis_iface, qtbot, ben_v2, tmp_path / "runs", epochs=1)
     with qtbot.waitSignal(dialog.model_ready, timeout=600_000) as ready:
         dialog.start_training()
     onnx_path = Path(ready.args[0])
     assert onnx_path.is_file() and onnx_path.suffix == ".onnx"
-    assert dialog.plot.series.get("loss")
-    assert dialog.progress.value() == 100
+    assert onnx_path.is_relative_to(tmp_path / "runs")  # everything stays in the run folder
+    assert dialog.plot.series["loss"] and dialog.progress.value() == 100
+
+    from mosaic.backend.inference import read_metadata
+
+    meta = read_metadata(onnx_path)
+    assert meta.strategy == "mosaic1" and len(meta.class_names) == 19
+
+    dialog.resize(820, 760)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    shot = dialog.grab()
+    assert shot.save(str(REPO / "docs" / "img" / "plugin_training.png"))  # README screenshot
+    assert shot.toImage().pixelColor(0, 0).isValid()
+
+
+@pytest.mark.skipif(not TRAINER_PRESENT, reason="the trainer (backend/training/cli.py, configs/*.yaml) is not here yet")
+def test_cancel_stops_training_and_keeps_a_checkpoint(qgis_iface, qtbot, clean_settings, ben_v2, tmp_path):
+    dialog = short_training_dialog(qgis_iface, qtbot, ben_v2, tmp_path / "runs", epochs=50)
+    dialog.start_training()
+    qtbot.waitUntil(lambda: bool(dialog.plot.series.get("loss")), timeout=300_000)  # training has started
+    dialog.cancel()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=120_000)
+    assert dialog.status.text().startswith("Cancelled")
+    assert dialog.last_checkpoint and Path(dialog.last_checkpoint).is_file()
+    assert Path(dialog.last_checkpoint).is_relative_to(tmp_path / "runs")
+    assert dialog.onnx_path == ""  # no export after a cancel

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess  # nosec B404
+import sys
 from pathlib import Path
 
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
@@ -59,11 +61,24 @@ def resolve_backend_python(explicit: str) -> str:
     return python
 
 
-def run_backend(argv: list[str], feedback) -> dict:
+def interrupt(process: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """Ctrl-C the backend (it saves a checkpoint and exits), kill it when it does not stop in ``timeout_s``."""
+    if sys.platform == "win32":
+        process.terminate()
+    else:
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def run_backend(argv: list[str], feedback, cwd: str | None = None) -> dict:
     """Run ``argv`` (no shell); JSON-lines progress → ``feedback``; returns the last ``done`` event.
 
-    Cancelling in Processing terminates the subprocess. Raises :class:`QgsProcessingException` with the
-    backend's own error sentence when it fails.
+    Cancelling in Processing interrupts the subprocess (Ctrl-C: the trainer saves a checkpoint) and waits.
+    Raises :class:`QgsProcessingException` with the backend's own error sentence when it fails.
     """
     feedback.pushCommandInfo(" ".join(argv))
     process = subprocess.Popen(  # noqa: S603 # nosec B603
@@ -74,12 +89,13 @@ def run_backend(argv: list[str], feedback) -> dict:
         encoding="utf-8",
         errors="replace",
         env=subprocess_environment(),
+        cwd=cwd,
     )
     done, error = {}, ""
     assert process.stdout is not None
     for line in process.stdout:
         if feedback.isCanceled():
-            process.terminate()
+            interrupt(process)
             break
         event = parse_line(line)
         if event is None:
@@ -100,5 +116,10 @@ def run_backend(argv: list[str], feedback) -> dict:
     if feedback.isCanceled():
         raise QgsProcessingException(QCoreApplication.translate("MosaicProcessing", "Cancelled."))
     if code != 0:
-        raise QgsProcessingException(error or f"the backend command failed with exit status {code}; see the log.")
+        raise QgsProcessingException(
+            error
+            or QCoreApplication.translate(
+                "MosaicProcessing", "The backend command failed with exit status {0}; see the log."
+            ).format(code)
+        )
     return done

@@ -68,7 +68,10 @@ class PrepareAlgorithm(MosaicAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFile(
-                "BACKEND_PYTHON", self.tr("Backend Python (default: the setting)"), optional=True
+                "BACKEND_PYTHON",
+                self.tr("Backend Python (default: the setting)"),
+                optional=True,
+                fileFilter="All files (*)",
             )
         )
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", self.tr("Dataset folder")))

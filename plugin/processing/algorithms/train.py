@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
 )
 
 from ...backend_env import export_command, strategy_configs, train_command
@@ -56,8 +57,21 @@ class TrainAlgorithm(MosaicAlgorithm):
         )
         self.addParameter(QgsProcessingParameterEnum("DEVICE", self.tr("Device"), list(DEVICES), defaultValue=0))
         self.addParameter(
+            QgsProcessingParameterString(
+                "BACKBONE", self.tr("timm backbone (empty: as in the strategy)"), defaultValue="", optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "WORKERS", self.tr("Data-loader workers"), QgsProcessingParameterNumber.Integer, 2, False, 0
+            )
+        )
+        self.addParameter(
             QgsProcessingParameterFile(
-                "BACKEND_PYTHON", self.tr("Backend Python (default: the setting)"), optional=True
+                "BACKEND_PYTHON",
+                self.tr("Backend Python (default: the setting)"),
+                optional=True,
+                fileFilter="All files (*)",
             )
         )
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", self.tr("Run folder")))
@@ -73,16 +87,19 @@ class TrainAlgorithm(MosaicAlgorithm):
             python,
             strategy_configs()[self.strategies[self.parameterAsEnum(parameters, "STRATEGY", context)]],
             self.parameterAsFile(parameters, "DATASET", context),
-            out_dir,
             self.parameterAsDouble(parameters, "LABEL_FRACTION", context),
             self.parameterAsInt(parameters, "EPOCHS", context),
             self.parameterAsInt(parameters, "BATCH_SIZE", context),
             DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
+            self.parameterAsString(parameters, "BACKBONE", context).strip(),
+            self.parameterAsInt(parameters, "WORKERS", context),
         )
-        done = run_backend(argv, feedback)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        done = run_backend(argv, feedback, cwd=out_dir)
         checkpoint = done.get("best_checkpoint") or done.get("last_checkpoint")
         if not checkpoint:
             raise QgsProcessingException(self.tr("Training ended without a checkpoint; see the log."))
+        checkpoint = str(Path(out_dir) / checkpoint)  # the backend prints paths relative to its working directory
         onnx_path = str(Path(checkpoint).with_suffix(".onnx"))
         feedback.pushInfo(self.tr("Exporting {0}").format(onnx_path))
         run_backend(export_command(python, checkpoint, onnx_path), feedback)

@@ -201,6 +201,9 @@ def test_bad_rasters_are_input_errors(t33uup_mosaic, shared_data, tmp_path):
     options.s1 = sorted(ssl4eo.glob("*/V*.tif"))[:2]  # real S1 over Punjab: no overlap with Austria
     with pytest.raises(InputError, match="Sentinel-1 raster does not overlap"):
         prepare_dataset(options)
+    options.s1 = [tmp_path / "missing_VV.tif", tmp_path / "missing_VH.tif"]
+    with pytest.raises(InputError, match="cannot open the raster"):
+        prepare_dataset(options)
     with pytest.raises(InputError, match="cannot tell which S2 band"):
         identify_s2([t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson", *options.s2], None)
     options = _mosaic_options(t33uup_mosaic, tmp_path / "out")
@@ -274,3 +277,22 @@ def test_stacked_s2_and_s1_on_another_crs(t33uup_mosaic, ben_v2, tmp_path):
         assert ok.mean() >= 0.95
         # two bilinear resamplings of speckled SAR: close to, not equal to, the original dB values
         assert np.median(np.abs(a[ok] - b[ok])) < 1.0 and np.corrcoef(a[ok], b[ok])[0, 1] > 0.8
+
+
+def test_json_mapping_table(shared_data, ben_v2, tmp_path):
+    s2_dir = s2_patch_dir(ben_v2, PATCH_26_57)
+    s1_dir = s1_patch_dir(ben_v2, "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57")
+    common = dict(s2=sorted(s2_dir.glob("*.tif")), s1=sorted(s1_dir.glob("*.tif")),
+                  labels=_reference_polygons(shared_data), class_field="clc_code")  # fmt: skip
+    table = tmp_path / "map.json"
+    mapping = {"211": "Arable land", "231": "Pastures", "311": "Mixed forest", "313": "Mixed forest"}
+    table.write_text(json.dumps(mapping))
+    prepare_dataset(PrepareOptions(**common, mapping=str(table), output=tmp_path / "j"))
+    assert sorted(pd.read_parquet(tmp_path / "j" / "metadata.parquet").labels[0]) == [
+        "Arable land", "Mixed forest", "Pastures",
+    ]  # fmt: skip
+    table.write_text(json.dumps({"211": "Farmland"}))
+    with pytest.raises(InputError, match="classes the model does not have: Farmland"):
+        prepare_dataset(PrepareOptions(**common, mapping=str(table), output=tmp_path / "k"))
+    with pytest.raises(InputError, match="B10"):
+        identify_s2([tmp_path / "T33UUP_B10.tif", *common["s2"]], None)

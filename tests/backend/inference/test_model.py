@@ -86,3 +86,31 @@ def test_predict_matches_torch_and_fills_nodata_with_the_band_mean(onnx_model_pa
     filled[:, :, :10, :10] = np.asarray(model.metadata.s2.mean, dtype=np.float32)[None, :, None, None]
     np.testing.assert_allclose(model.predict(holes, s1), model.predict(filled, s1), atol=1e-6)
     assert not np.isnan(holes[:, :, 10:, 10:]).any()  # inputs are not modified
+
+
+def test_engine_normalises_when_the_graph_does_not(torch_model, onnx_model_path, ben_v2, tmp_path):
+    """The same weights exported without in-graph normalisation (identity statistics inside, real statistics in
+    the metadata with in_graph false) give the same probabilities through the engine."""
+    import copy
+
+    from mosaic.backend.data.bigearthnet import BigEarthNetV2
+    from mosaic.backend.export import export_onnx
+    from mosaic.backend.models.normalization import BandNormalization
+
+    raw_model = copy.deepcopy(torch_model)
+    for m, n in (("s2", 10), ("s1", 2)):
+        raw_model.net.norm[m] = BandNormalization([0.0] * n, [1.0] * n)
+    meta = read_metadata(onnx_model_path).raw
+    for m in ("s2", "s1"):
+        meta["inputs"][m]["normalisation"]["in_graph"] = False
+    path = export_onnx(raw_model, meta, tmp_path / "raw.onnx")
+    model = load_model(path, threads=2)
+    assert not model.metadata.s2.normalised_in_graph and not model.metadata.s1.normalised_in_graph
+    ds = BigEarthNetV2(ben_v2, split="validation")
+    s2 = torch.stack([ds[i]["s2"] for i in range(2)]).numpy()
+    s1 = torch.stack([ds[i]["s1"] for i in range(2)]).numpy()
+    with torch.no_grad():
+        ref = torch_model(torch.from_numpy(s2), torch.from_numpy(s1)).numpy()
+    np.testing.assert_allclose(model.predict(s2, s1), ref, atol=1e-4)
+    unnormalised = model.run(s2.copy(), s1.copy())  # skipping the engine's normalisation changes the result
+    assert np.abs(unnormalised - ref).max() > 1e-3

@@ -22,45 +22,43 @@ from qgis.core import QgsApplication, QgsRasterLayer
 app = QgsApplication([], False)
 app.initQgis()
 out = {}
-for raster, qml in zip(sys.argv[1::2], sys.argv[2::2]):
-    layer = QgsRasterLayer(raster, "r")
-    ok = layer.loadNamedStyle(qml)[1]
+for raster in sys.argv[1:]:
+    layer = QgsRasterLayer(raster, "r")  # loads the default style: the .qml of the same name
     r = layer.renderer()
-    row = {"valid": layer.isValid(), "ok": ok, "type": r.type(), "band": r.band()}
+    row = {"valid": layer.isValid(), "type": r.type(), "band": r.band()}
     if r.type() == "paletted":
         row["classes"] = [[int(c.value), c.label, c.color.name()] for c in r.classes()]
-    else:
+    elif r.type() == "singlebandpseudocolor":
         row["range"] = [r.classificationMin(), r.classificationMax()]
         row["ramp"] = [[i.value, i.color.name()] for i in r.shader().rasterShaderFunction().colorRampItemList()]
-    out[qml] = row
+    out[raster.rsplit("/", 1)[-1]] = row
 print(json.dumps(out))
 """
 
 
-def test_styles_load_in_qgis_with_palette_and_ramps(tmp_path):
-    raster = tmp_path / "r.tif"
-    profile = {"driver": "GTiff", "width": 4, "height": 2, "count": 2, "dtype": "float32", "crs": "EPSG:32633",
-               "transform": rasterio.Affine(1200, 0, 344400, 0, -1200, 5295600)}  # fmt: skip
-    with rasterio.open(raster, "w", **profile) as ds:
-        ds.write(np.arange(16, dtype=np.float32).reshape(2, 2, 4) / 16)
+def test_styles_load_in_qgis_as_default_styles_with_palette_and_ramps(tmp_path):
     colors = class_colors(BEN19_CLASSES)
     styles = {"labels": labels_qml(BEN19_CLASSES, colors), "confidence": confidence_qml(),
               "probabilities": probabilities_qml(BEN19_CLASSES)}  # fmt: skip
-    args = []
+    profile = {"driver": "GTiff", "width": 4, "height": 2, "count": 2, "dtype": "float32", "crs": "EPSG:32633",
+               "transform": rasterio.Affine(1200, 0, 344400, 0, -1200, 5295600)}  # fmt: skip
+    rasters = []
     for name, text in styles.items():
+        with rasterio.open(tmp_path / f"{name}.tif", "w", **profile) as ds:
+            ds.write(np.arange(16, dtype=np.float32).reshape(2, 2, 4) / 16)
         (tmp_path / f"{name}.qml").write_text(text, encoding="utf-8")
-        args += [str(raster), str(tmp_path / f"{name}.qml")]
+        rasters.append(str(tmp_path / f"{name}.tif"))
     env = os.environ | {"QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, "-c", QGIS_PROBE, *args], capture_output=True, text=True, env=env,
+    proc = subprocess.run([sys.executable, "-c", QGIS_PROBE, *rasters], capture_output=True, text=True, env=env,
                           timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    got = {k.rsplit("/", 1)[-1]: v for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
-    labels = got["labels.qml"]
-    assert labels["valid"] and labels["ok"] and labels["type"] == "paletted" and labels["band"] == 1
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    labels = got["labels.tif"]
+    assert labels["valid"] and labels["type"] == "paletted" and labels["band"] == 1
     assert labels["classes"] == [[i, n, c] for i, (n, c) in enumerate(zip(BEN19_CLASSES, colors))]
-    for name in ("confidence.qml", "probabilities.qml"):
+    for name in ("confidence.tif", "probabilities.tif"):
         row = got[name]
-        assert row["ok"] and row["type"] == "singlebandpseudocolor" and row["band"] == 1 and row["range"] == [0, 1]
+        assert row["type"] == "singlebandpseudocolor" and row["band"] == 1 and row["range"] == [0, 1]
         assert row["ramp"] == [[0.0, "#440154"], [0.25, "#3b528b"], [0.5, "#21918c"], [0.75, "#5ec962"],
                                [1.0, "#fde725"]]  # fmt: skip
 

@@ -1,0 +1,149 @@
+"""Callbacks of ``mosaic train``: JSON-lines progress stream, exact RNG resume, checkpoint on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe scalar: tensors → float, NaN/Inf → None."""
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class ProgressJsonl(Callback):
+    """Writes the progress events of ``docs/contracts.md`` as one JSON object per line (rank 0 only).
+
+    Events: ``start``, ``step`` (every ``every_n_steps`` optimizer steps), ``epoch`` (after validation),
+    ``checkpoint`` (each saved file), ``done``, ``error``.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, every_n_steps: int = 1) -> None:
+        self.stream = stream or sys.stdout
+        self.every_n_steps = max(1, every_n_steps)
+        self.enabled = True
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Write one event line and flush."""
+        if self.enabled:
+            self.stream.write(json.dumps({"event": event, **fields}) + "\n")
+            self.stream.flush()
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.enabled = trainer.is_global_zero
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        total = int(trainer.max_steps) if trainer.max_steps > 0 else int(trainer.estimated_stepping_batches)
+        self.emit("start", max_epochs=trainer.max_epochs, total_steps=total, log_dir=trainer.log_dir,
+                  start_step=trainer.global_step)  # fmt: skip
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step % self.every_n_steps and step != trainer.max_steps:
+            return
+        total = int(trainer.max_steps) if trainer.max_steps > 0 else int(trainer.estimated_stepping_batches)
+        terms = {k: _plain(v) for k, v in (outputs or {}).get("terms", {}).items()}
+        self.emit("step", step=step, epoch=trainer.current_epoch, total_steps=total,
+                  loss=_plain(outputs["loss"]) if outputs else None, losses=terms)  # fmt: skip
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = {k: _plain(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        self.emit("epoch", epoch=trainer.current_epoch, metrics=metrics)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        ckpt = trainer.checkpoint_callback
+        self.emit("done", best_checkpoint=(ckpt.best_model_path or None) if ckpt else None,
+                  last_checkpoint=(ckpt.last_model_path or None) if ckpt else None)  # fmt: skip
+
+
+def _progress(trainer: pl.Trainer) -> ProgressJsonl | None:
+    return next((c for c in trainer.callbacks if isinstance(c, ProgressJsonl)), None)
+
+
+class MosaicCheckpoint(ModelCheckpoint):
+    """:class:`ModelCheckpoint` that announces every file it writes on the progress stream."""
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        super()._save_checkpoint(trainer, filepath)
+        progress = _progress(trainer)
+        if progress is not None:
+            progress.emit("checkpoint", path=str(filepath))
+
+
+class RngState(Callback):
+    """Saves the Python, NumPy, torch and CUDA RNG states in every checkpoint and restores them on resume.
+
+    The states are applied when the checkpoint is restored and again after the sanity-check validation (whose
+    loader draws a seed), i.e. just before the resumed run creates its training loader: the same point of the
+    random stream where the uninterrupted run continued, so shuffling, augmentations and dropout repeat exactly.
+    """
+
+    def __init__(self) -> None:
+        self._restored: dict | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        _, keys, pos, has_gauss, cached = np.random.get_state()
+        return {
+            "python": random.getstate(),
+            "numpy": {
+                "keys": torch.from_numpy(keys.astype(np.int64)),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "cached_gaussian": float(cached),
+            },
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored = state_dict
+        self._apply(state_dict)
+
+    def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._restored is not None:
+            self._apply(self._restored)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restored = None
+
+    @staticmethod
+    def _apply(state: dict[str, Any]) -> None:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+        n = state["numpy"]
+        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))  # fmt: skip
+        torch.set_rng_state(state["torch"])
+        if torch.cuda.is_available() and state["cuda"]:
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class InterruptCheckpoint(Callback):
+    """On Ctrl-C (KeyboardInterrupt) writes ``<checkpoint dir>/interrupted.ckpt`` and says how to resume."""
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt):
+            return
+        ckpt = trainer.checkpoint_callback
+        folder = Path(ckpt.dirpath) if ckpt and ckpt.dirpath else Path(trainer.default_root_dir)
+        path = folder / "interrupted.ckpt"
+        trainer.save_checkpoint(path)
+        if trainer.is_global_zero:
+            progress = _progress(trainer)
+            if progress is not None:
+                progress.emit("checkpoint", path=str(path))
+            print(f"mosaic train: interrupted at step {trainer.global_step}; checkpoint saved to {path}; "
+                  f"continue with --resume {path}", file=sys.stderr)  # fmt: skip

@@ -1,0 +1,141 @@
+"""``mosaic train --config configs/<strategy>.yaml [--section.key value ...] [--resume CKPT] [--progress-jsonl]``.
+
+A :class:`~lightning.pytorch.cli.LightningCLI` over :class:`MosaicModule` and :class:`MosaicDataModule`: every
+setting comes from the YAML config and can be overridden on the command line (``--trainer.max_epochs 2``,
+``--model.backbone resnet18``, ``--data.label_fraction 0.1``). Extra options, read before the config:
+
+* ``--resume CKPT``: continue a run from a checkpoint with its exact state (weights, optimizer, scheduler,
+  epoch / step, RNG states).
+* ``--progress-jsonl`` (or ``MOSAIC_PROGRESS_JSONL=1``): JSON-lines progress events on stdout
+  (``docs/contracts.md``); every human-readable log goes to stderr.
+
+Defaults: best checkpoint and early stopping on ``val/ap_macro`` (max), ``last.ckpt`` every epoch, TensorBoard
+logs under ``runs/``, bf16 autocast on CUDA (fp32 on CPU), seed 0. Multi-GPU / multi-node: ``--trainer.devices``,
+``--trainer.num_nodes``, ``--trainer.strategy ddp`` (torchrun and SLURM are detected by Lightning).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+from ..errors import ConfigError, MosaicError
+
+PASS_THROUGH = True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Nothing to add: LightningCLI parses the arguments itself (see :func:`run_argv`)."""
+
+
+def _pre_parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--resume", default=None)
+    pre.add_argument("--progress-jsonl", action="store_true")
+    return pre.parse_known_args(list(argv))
+
+
+def _build_cli(argv: list[str], extra_callbacks: list):
+    import torch
+    from jsonargparse import ArgumentError
+    from lightning.pytorch.callbacks import EarlyStopping
+    from lightning.pytorch.cli import LightningCLI
+
+    from .callbacks import InterruptCheckpoint, MosaicCheckpoint, RngState
+    from .datamodule import MosaicDataModule
+    from .module import MosaicModule
+
+    class MosaicCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            parser.add_lightning_class_args(MosaicCheckpoint, "checkpoint")
+            parser.set_defaults(
+                {
+                    "checkpoint.monitor": "val/ap_macro",
+                    "checkpoint.mode": "max",
+                    "checkpoint.save_last": True,
+                    "checkpoint.filename": "best-{epoch}-{step}",
+                }
+            )
+            parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+            parser.set_defaults(
+                {
+                    "early_stopping.monitor": "val/ap_macro",
+                    "early_stopping.mode": "max",
+                    "early_stopping.patience": 10,
+                    "early_stopping.check_finite": False,
+                }
+            )
+            for src, dst in (("class_names", "class_names"), ("s2_band_names", "s2_bands"),
+                             ("s1_band_names", "s1_bands"), ("upsampling", "upsampling"),
+                             ("patch_size_px", "patch_size_px"), ("training_data", "training_data")):  # fmt: skip
+                parser.link_arguments(f"data.{src}", f"model.{dst}", apply_on="instantiate")
+
+    flat = " ".join(argv).replace("=", " ").split()
+    on_cpu = any(a == "--trainer.accelerator" and b == "cpu" for a, b in itertools.pairwise(flat))
+    cuda = torch.cuda.is_available() and not on_cpu
+    if cuda:
+        torch.set_float32_matmul_precision("high")
+    trainer_defaults = {
+        "precision": "bf16-mixed" if cuda else "32-true",
+        "default_root_dir": "runs",
+        "logger": {
+            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            "init_args": {"save_dir": "runs", "name": "mosaic"},
+        },
+        "callbacks": [RngState(), InterruptCheckpoint(), *extra_callbacks],
+    }
+    try:
+        with warnings.catch_warnings():  # args= is how `mosaic train` passes its own argv
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+            return MosaicCLI(
+            MosaicModule, MosaicDataModule, run=False, args=argv, seed_everything_default=0,
+            trainer_defaults=trainer_defaults, save_config_kwargs={"overwrite": True},
+            parser_kwargs={"exit_on_error": False, "description": __doc__},
+        )  # fmt: skip
+    except ArgumentError as exc:
+        message = " ".join(str(exc).split())
+        raise ConfigError(f"invalid training configuration: {message}") from None
+
+
+def train(argv: Sequence[str], progress_stream=None) -> dict:
+    """Run a training from LightningCLI arguments; returns ``{"best_checkpoint", "last_checkpoint"}``."""
+    pre, rest = _pre_parse(argv)
+    extra = []
+    progress = None
+    if progress_stream is not None:
+        from .callbacks import ProgressJsonl
+
+        progress = ProgressJsonl(progress_stream)
+        extra.append(progress)
+    try:
+        if pre.resume and not os.path.isfile(pre.resume):
+            raise ConfigError(f"--resume {pre.resume}: no such checkpoint file; give the path of a .ckpt file")
+        cli = _build_cli(rest, extra)
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=pre.resume)
+    except MosaicError as exc:
+        if progress is not None:
+            progress.emit("error", message=str(exc))
+        raise
+    except Exception as exc:
+        if progress is not None:
+            progress.emit("error", message=f"{type(exc).__name__}: {exc}")
+        raise
+    ckpt = cli.trainer.checkpoint_callback
+    return {"best_checkpoint": ckpt.best_model_path or None, "last_checkpoint": ckpt.last_model_path or None}
+
+
+def run_argv(argv: Sequence[str]) -> int:
+    """Entry point of ``mosaic train`` (the main CLI passes the raw arguments through)."""
+    pre, _ = _pre_parse(argv)
+    if pre.progress_jsonl or os.environ.get("MOSAIC_PROGRESS_JSONL") == "1":
+        stdout = sys.stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            train(argv, progress_stream=stdout)
+    else:
+        train(argv)
+    return 0

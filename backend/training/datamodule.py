@@ -1,0 +1,121 @@
+"""``MosaicDataModule``: train / validation / test loaders over the datasets of :mod:`mosaic.backend.data`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..data import make_dataset
+from ..errors import ConfigError
+
+#: Licence recorded in exported models, per registered dataset.
+LICENCES: dict[str, str] = {"bigearthnet_v2": "CDLA-Permissive-1.0", "sen12ms": "CC-BY-4.0"}
+DATASET_TITLES: dict[str, str] = {"bigearthnet_v2": "BigEarthNet v2.0 (reBEN)", "sen12ms": "SEN12MS"}
+
+
+class MosaicDataModule(pl.LightningDataModule):
+    """Datasets built by :func:`mosaic.backend.data.make_dataset` for the train / validation / test splits.
+
+    Args:
+        dataset: registered dataset name (``bigearthnet_v2``, ``sen12ms``).
+        root: dataset folder.
+        s2_band_set: ``s2_10`` or ``s2_12``.
+        label_fraction: keep labels for this stratified fraction of the train split (e.g. 0.1).
+        keep_unlabelled: keep the other train patches, unlabelled, for the self-supervised terms.
+        seed: seed of the label subset.
+        options: further constructor options of the dataset (e.g. ``lmdb_path``, ``upsampling``).
+        splits: names of the train / validation / test splits.
+        batch_size: per-process batch size (global batch = ``batch_size × devices × nodes``).
+        num_workers: loader processes per training process.
+        licence: licence of the training data recorded in exported models (default per dataset).
+    """
+
+    def __init__(
+        self,
+        dataset: str = "bigearthnet_v2",
+        root: str = "data/bigearthnet-v2",
+        s2_band_set: str = "s2_10",
+        label_fraction: float | None = None,
+        keep_unlabelled: bool = True,
+        seed: int = 0,
+        options: dict[str, Any] | None = None,
+        splits: dict[str, str] | None = None,
+        batch_size: int = 64,
+        num_workers: int = 4,
+        licence: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.splits = {"train": "train", "validation": "validation", "test": "test", **(splits or {})}
+        self._datasets: dict[str, Dataset] = {}
+
+    def dataset(self, stage: str) -> Dataset:
+        """The dataset of ``stage`` (``train``, ``validation`` or ``test``), built once."""
+        if stage not in self._datasets:
+            h = self.hparams
+            kwargs: dict[str, Any] = {"root": h.root, "split": self.splits[stage], "s2_bands": h.s2_band_set,
+                                      "seed": h.seed, **(h.options or {})}  # fmt: skip
+            if stage == "train" and h.label_fraction is not None:
+                kwargs.update(label_fraction=h.label_fraction, keep_unlabelled=h.keep_unlabelled)
+            ds = make_dataset(h.dataset, **kwargs)
+            if len(ds) == 0:
+                raise ConfigError(f"the {self.splits[stage]!r} split of {h.root} is empty; check data.root/splits")
+            self._datasets[stage] = ds
+        return self._datasets[stage]
+
+    # Data description, linked into the model's hyper-parameters by the CLI.
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.dataset("train").class_names)
+
+    @property
+    def s2_band_names(self) -> list[str]:
+        return list(self.dataset("train").s2_bands)
+
+    @property
+    def s1_band_names(self) -> list[str]:
+        return list(self.dataset("train").s1_bands)
+
+    @property
+    def upsampling(self) -> str:
+        return str(self.dataset("train").upsampling)
+
+    @property
+    def patch_size_px(self) -> int:
+        return int(self.dataset("train").patch_size_px)
+
+    @property
+    def training_data(self) -> dict[str, Any]:
+        h = self.hparams
+        out = {
+            "dataset": DATASET_TITLES.get(h.dataset, h.dataset),
+            "licence": h.licence or LICENCES.get(h.dataset, "unknown"),
+            "n_train": len(self.dataset("train")),
+        }
+        if h.label_fraction is not None:
+            out["label_fraction"] = float(h.label_fraction)
+        return out
+
+    def _loader(self, stage: str, train: bool) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            self.dataset(stage), batch_size=self.hparams.batch_size, shuffle=train, drop_last=train,
+            num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
+        )  # fmt: skip
+
+    def train_dataloader(self) -> DataLoader:
+        if len(self.dataset("train")) < self.hparams.batch_size:
+            raise ConfigError(
+                f"the train split has {len(self.dataset('train'))} patches, fewer than data.batch_size="
+                f"{self.hparams.batch_size}: lower the batch size"
+            )
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)

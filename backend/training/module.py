@@ -1,0 +1,271 @@
+"""``MosaicModule``: the LightningModule of every strategy (losses per :mod:`.strategies`).
+
+Batches are the dataset sample dicts of ``docs/contracts.md`` (physical units). Two augmented views of each
+S1+S2 pair are made on the batch's device (:class:`~mosaic.backend.data.transforms.PairAugment`, one shared
+geometric draw for S1 and S2) when a contrastive term is active, one view otherwise. Supervised terms use only
+the rows with ``labelled = True``; self-supervised terms use every row. Under DDP the projections are gathered
+across ranks with autograd (see :mod:`mosaic.backend.losses`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import losses
+from ..data.bands import PATCH_SIZE_PX, S1_BANDS, band_stats, s2_bands
+from ..data.classes import BEN19_CLASSES
+from ..data.transforms import PairAugment
+from ..errors import ConfigError
+from ..models.network import InferenceModel, MosaicNet
+from .metrics import multilabel_metrics
+from .strategies import STRATEGIES, heads_for, resolve_weights
+
+
+class MosaicModule(pl.LightningModule):
+    """Encoders + fusion + heads (:class:`MosaicNet`) trained with the loss terms of ``strategy``.
+
+    Args:
+        strategy: ``supervised``, ``simclr``, ``iai_simclr``, ``mulsupcon``, ``mosaic1`` or ``mosaic2``.
+        modalities: ``s1s2``, ``s1`` or ``s2``.
+        backbone: timm encoder name (``resnet18``, ``resnet50``, ``convnextv2_atto`` … ``convnextv2_tiny``).
+        pretrained: ImageNet weights from the timm hub (needs internet; off by default).
+        loss_weights: ``{term: weight}`` replacing the strategy's defaults (terms in :data:`.strategies.TERMS`).
+        temperature: τ of the intra-modal NT-Xent and the inter-modal contrast.
+        supcon_temperature: τ of the MulSupCon terms.
+        inter_form: ``pooled`` (IaI-SimCLR, 2B views) or ``cross`` (CLIP-style) S1 ↔ S2 contrast.
+        mulsupcon_weighting: ``label`` (mean over (anchor, label) rows) or ``sample`` (1/|y_i| per anchor).
+        linear_probe: classifier on the detached fused feature (``None``: the strategy's default).
+        fusion_dim, projection_dim: widths of the fused feature and of the projections.
+        lr, weight_decay, warmup_steps: AdamW, linear warm-up then cosine decay to 0 over all steps.
+        augment: options of :class:`PairAugment` (``scale``, ``hflip``, ``s1_noise_db``, …).
+        class_names, s2_bands, s1_bands, upsampling, patch_size_px: data description (linked from the data).
+        norm_mean, norm_std: ``{"s2": [...], "s1": [...]}``; default: BigEarthNet v2 statistics for ``upsampling``.
+        training_data: ``{"dataset", "licence", "label_fraction", ...}`` recorded in exported models.
+        init_checkpoint: start from the network weights of this checkpoint (e.g. a pre-training run).
+    """
+
+    def __init__(
+        self,
+        strategy: str = "mosaic1",
+        modalities: str = "s1s2",
+        backbone: str = "resnet50",
+        pretrained: bool = False,
+        loss_weights: dict[str, float] | None = None,
+        temperature: float = 0.5,
+        supcon_temperature: float = 0.1,
+        inter_form: str = "pooled",
+        mulsupcon_weighting: str = "label",
+        linear_probe: bool | None = None,
+        fusion_dim: int = 512,
+        projection_dim: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 0,
+        augment: dict[str, Any] | None = None,
+        class_names: Sequence[str] = BEN19_CLASSES,
+        s2_bands: Sequence[str] = s2_bands("s2_10"),
+        s1_bands: Sequence[str] = S1_BANDS,
+        upsampling: str = "nearest",
+        patch_size_px: int = PATCH_SIZE_PX,
+        norm_mean: dict[str, list[float]] | None = None,
+        norm_std: dict[str, list[float]] | None = None,
+        training_data: dict[str, Any] | None = None,
+        init_checkpoint: str | None = None,
+    ) -> None:
+        super().__init__()
+        if inter_form not in ("pooled", "cross"):
+            raise ConfigError(f"inter_form must be 'pooled' or 'cross', not {inter_form!r}")
+        if mulsupcon_weighting not in ("label", "sample"):
+            raise ConfigError(f"mulsupcon_weighting must be 'label' or 'sample', not {mulsupcon_weighting!r}")
+        self.weights = resolve_weights(strategy, modalities, loss_weights)
+        self.linear_probe = STRATEGIES[strategy].linear_probe if linear_probe is None else linear_probe
+        mean, std = dict(norm_mean or {}), dict(norm_std or {})
+        for key, bands in (("s2", s2_bands), ("s1", s1_bands)):
+            default_mean, default_std = band_stats(list(bands), upsampling)
+            mean.setdefault(key, default_mean)
+            std.setdefault(key, default_std)
+        self.save_hyperparameters(ignore=["norm_mean", "norm_std"])
+        self.hparams.update(norm_mean=mean, norm_std=std, class_names=list(class_names),
+                            s2_bands=list(s2_bands), s1_bands=list(s1_bands))  # fmt: skip
+        self.net = MosaicNet(
+            modalities, backbone, mean["s2"], std["s2"], mean["s1"], std["s1"], len(class_names),
+            fusion_dim, projection_dim, pretrained, heads=heads_for(self.weights),
+        )  # fmt: skip
+        self.augment = PairAugment(aligned=True, **{"size": patch_size_px, **(augment or {})})
+        self.val_metrics: dict[str, float] = {}
+        self._val_outputs: list[tuple[Tensor, Tensor]] = []
+        if init_checkpoint:
+            self._load_network(init_checkpoint)
+
+    # ------------------------------------------------------------------ network parts
+    def _load_network(self, path: str) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        own = self.state_dict()
+        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not any(k.startswith("net.encoder.") for k in usable):
+            raise ConfigError(f"init_checkpoint {path} holds no encoder weights that fit this backbone/modalities")
+        self.load_state_dict(usable, strict=False)
+
+    def inference_model(self) -> torch.nn.Module:
+        """The exported model: ``forward(s2, s1) -> probabilities [B, n_classes]``, physical inputs, CPU fp32."""
+        return InferenceModel(copy.deepcopy(self.net).float().cpu()).eval()
+
+    def export_metadata(self, evaluation: dict | None = None) -> dict:
+        """Model-specific ONNX metadata parts; ``evaluation`` (from ``evaluate_checkpoint``) adds tuned
+        thresholds and test metrics, otherwise the last validation metrics are recorded."""
+        h = self.hparams
+        parts = {
+            "class_names": list(h.class_names),
+            "s2_bands": list(h.s2_bands),
+            "s1_bands": list(h.s1_bands),
+            "upsampling": h.upsampling,
+            "norm_mean": {k: list(v) for k, v in h.norm_mean.items()},
+            "norm_std": {k: list(v) for k, v in h.norm_std.items()},
+            "strategy": h.strategy,
+            "modalities": h.modalities,
+            "backbone": h.backbone,
+            "patch_size_px": int(h.patch_size_px),
+            "training": dict(h.training_data or {"dataset": "unknown", "licence": "unknown"}),
+            "metrics": dict(self.val_metrics),
+        }
+        if evaluation is not None:
+            parts["thresholds"] = list(evaluation["thresholds"])
+            parts["metrics"] = {
+                f"test/{k}": v for k, v in evaluation["metrics"].items() if isinstance(v, float) and math.isfinite(v)
+            }
+        return parts
+
+    # ------------------------------------------------------------------ losses
+    def _project(self, head: str, x: Tensor) -> Tensor:
+        return losses.gather_with_grad(self.net.project(head, x))
+
+    def loss_terms(self, batch: dict) -> dict[str, Tensor]:
+        """Every active loss term (unweighted) for one batch."""
+        s2, s1, y = batch["s2"], batch["s1"], batch["label"]
+        labelled = batch["labelled"].bool()
+        contrastive = any(t != "bce" for t in self.weights)
+        views = [self.augment(s2, s1) for _ in range(2 if contrastive else 1)]
+        feats = [self.net.features(v2, v1) for v2, v1 in views]
+        y_all = losses.gather_no_grad(y)
+        lab_all = losses.gather_no_grad(labelled)
+        cache: dict[str, list[Tensor]] = {}
+
+        def projections(head: str, feature: str) -> list[Tensor]:
+            if head not in cache:
+                cache[head] = [self._project(head, f[feature]) for f in feats]
+            return cache[head]
+
+        out: dict[str, Tensor] = {}
+        t, ts = self.hparams.temperature, self.hparams.supcon_temperature
+        for m in self.net.used:
+            if f"intra_{m}" in self.weights:
+                out[f"intra_{m}"] = losses.nt_xent(*projections(f"intra_{m}", f"h_{m}"), t)
+        if "inter" in self.weights:
+            pairs = zip(projections("inter_s1", "h_s1"), projections("inter_s2", "h_s2"))
+            out["inter"] = torch.stack([losses.inter_modal(a, b, t, self.hparams.inter_form) for a, b in pairs]).mean()
+        for term, head, feature in (
+            ("mulsupcon_fused", "fused", "fused"),
+            ("mulsupcon_s1", "intra_s1", "h_s1"),
+            ("mulsupcon_s2", "intra_s2", "h_s2"),
+        ):
+            if term in self.weights:
+                z1, z2 = projections(head, feature)
+                if lab_all.any():
+                    out[term] = losses.mulsupcon_views(
+                        z1[lab_all], z2[lab_all], y_all[lab_all], ts, self.hparams.mulsupcon_weighting
+                    )
+                else:  # keeps every parameter in the graph (DDP) with zero gradient
+                    out[term] = (z1.sum() + z2.sum()) * 0.0
+        if "bce" in self.weights:
+            logits = [self.net.classifier(self._probe_input(f)) for f in feats]
+            if labelled.any():
+                out["bce"] = torch.stack([losses.bce(x[labelled], y[labelled]) for x in logits]).mean()
+            else:
+                out["bce"] = sum(x.sum() for x in logits) * 0.0
+        return out
+
+    def _probe_input(self, feats: dict[str, Tensor]) -> Tensor:
+        """The classifier's input: the fused feature, or with a linear probe a detached representation.
+
+        Probe: if MulSupCon trains the fusion MLP, the classifier sees the detached fused feature; otherwise the
+        fusion MLP belongs to the probe and is trained by BCE on the detached encoder features.
+        """
+        if not self.linear_probe:
+            return feats["fused"]
+        if "mulsupcon_fused" in self.weights:
+            return feats["fused"].detach()
+        return self.net.fusion(torch.cat([feats[f"h_{m}"].detach() for m in self.net.used], dim=1))
+
+    def training_step(self, batch: dict, batch_idx: int) -> dict:
+        terms = self.loss_terms(batch)
+        loss = sum(self.weights[t] * v for t, v in terms.items())
+        if not torch.isfinite(loss):
+            values = ", ".join(f"{t}={v.item():.4g}" for t, v in terms.items())
+            raise ConfigError(
+                f"the loss became {loss.item()} at step {self.global_step} (epoch {self.current_epoch}; {values}): "
+                "lower model.lr or check the input data for NaN/Inf values"
+            )
+        batch_size = batch["label"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        self.log_dict({f"train/{t}": v.detach() for t, v in terms.items()}, batch_size=batch_size)
+        return {"loss": loss, "terms": {t: v.detach() for t, v in terms.items()}}
+
+    # ------------------------------------------------------------------ validation
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits = self.net(batch["s2"], batch["s1"]).float()
+        self.log("val/bce", losses.bce(logits, batch["label"]), batch_size=logits.shape[0], sync_dist=True)
+        self._val_outputs.append((torch.sigmoid(logits), batch["label"].float()))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_outputs:
+            return
+        probs = torch.cat([p for p, _ in self._val_outputs])
+        target = torch.cat([t for _, t in self._val_outputs])
+        self._val_outputs.clear()
+        if self.trainer.world_size > 1:
+            probs = self.all_gather(probs).flatten(0, 1)
+            target = self.all_gather(target).flatten(0, 1)
+        m = multilabel_metrics(probs.cpu().numpy(), target.cpu().numpy(), self.hparams.class_names)
+        summary = {f"val/{k}": float(m[k]) for k in ("ap_macro", "ap_micro", "f1_macro", "f1_micro", "hamming_loss")}
+        summary = {k: (v if np.isfinite(v) else 0.0) for k, v in summary.items()}
+        ap = summary.pop("val/ap_macro")
+        self.log("val/ap_macro", ap, prog_bar=True)
+        self.log_dict(summary)
+        summary["val/ap_macro"] = ap
+        if not self.trainer.sanity_checking:
+            self.val_metrics = summary
+
+    # ------------------------------------------------------------------ optimisation and checkpoints
+    def configure_optimizers(self) -> dict:
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.hparams.lr,
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = min(self.hparams.warmup_steps, total - 1)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["mosaic_val_metrics"] = dict(self.val_metrics)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.val_metrics = dict(checkpoint.get("mosaic_val_metrics", {}))

@@ -1,0 +1,111 @@
+"""Training strategies: which loss terms are active and with which default weight.
+
+Loss terms (see :mod:`mosaic.backend.losses`; ``v1``/``v2`` are two augmented views of each S1+S2 pair):
+
+============== ===================================================================================
+``intra_s1``   NT-Xent between the ``intra_s1`` projections of the two S1 views
+``intra_s2``   NT-Xent between the ``intra_s2`` projections of the two S2 views
+``inter``      S1 ↔ S2 contrast of the ``inter_s1``/``inter_s2`` projections, mean over both views
+``mulsupcon_fused`` in-batch MulSupCon over the 2B views of the ``fused`` projection (labelled rows)
+``mulsupcon_s1``    in-batch MulSupCon over the 2B S1 views (``intra_s1`` projection, labelled rows)
+``mulsupcon_s2``    in-batch MulSupCon over the 2B S2 views (``intra_s2`` projection, labelled rows)
+``bce``        BCE of the classifier on the fused feature (labelled rows, mean over the views)
+============== ===================================================================================
+
+Total loss ``L = Σ_t w_t · L_t``. Self-supervised strategies (``simclr``, ``iai_simclr``) and ``mulsupcon``
+train the classifier as an *online probe* on detached features, so it measures the representation without
+shaping it (validation AP and the exported model then work for every strategy): the fusion MLP + classifier on the
+detached encoder features, or, for ``mulsupcon`` (whose representation includes the fusion MLP), the classifier on
+the detached fused feature.
+
+MoSAiC-1 and MoSAiC-2 are our reading of the paper (its exact weights are not public):
+
+* ``mosaic1`` — one joint objective, every term weight 1 (the plain sum of all seven terms).
+* ``mosaic2`` — the same terms, balanced per *objective family* so that each family weighs 1 in total:
+  intra-modal (``intra_s1 = intra_s2 = ½``), inter-modal (``inter = 1``), multi-label contrast
+  (``mulsupcon_fused = ½``, ``mulsupcon_s1 = mulsupcon_s2 = ¼``) and classification (``bce = 1``). The plain sum
+  gives the contrastive families 6 of 7 parts of the gradient; MoSAiC-2 gives the classifier a quarter of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+TERMS: tuple[str, ...] = ("intra_s1", "intra_s2", "inter", "mulsupcon_fused", "mulsupcon_s1", "mulsupcon_s2", "bce")
+SUPERVISED_TERMS: frozenset[str] = frozenset({"mulsupcon_fused", "mulsupcon_s1", "mulsupcon_s2", "bce"})
+#: Modalities each term needs.
+TERM_MODALITIES: dict[str, tuple[str, ...]] = {
+    "intra_s1": ("s1",), "intra_s2": ("s2",), "inter": ("s1", "s2"), "mulsupcon_fused": (),
+    "mulsupcon_s1": ("s1",), "mulsupcon_s2": ("s2",), "bce": (),
+}  # fmt: skip
+#: Projection heads each term uses.
+TERM_HEADS: dict[str, tuple[str, ...]] = {
+    "intra_s1": ("intra_s1",), "intra_s2": ("intra_s2",), "inter": ("inter_s1", "inter_s2"),
+    "mulsupcon_fused": ("fused",), "mulsupcon_s1": ("intra_s1",), "mulsupcon_s2": ("intra_s2",), "bce": (),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """Default term weights of a strategy and whether its classifier is a detached linear probe."""
+
+    weights: Mapping[str, float]
+    linear_probe: bool = False
+    modalities: tuple[str, ...] = field(default=("s1s2",))
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "supervised": Strategy({"bce": 1.0}, modalities=("s1", "s2", "s1s2")),
+    "simclr": Strategy(
+        {"intra_s1": 1.0, "intra_s2": 1.0, "bce": 1.0}, linear_probe=True, modalities=("s1", "s2", "s1s2")
+    ),
+    "iai_simclr": Strategy({"intra_s1": 1.0, "intra_s2": 1.0, "inter": 1.0, "bce": 1.0}, linear_probe=True),
+    "mulsupcon": Strategy({"mulsupcon_fused": 1.0, "bce": 1.0}, linear_probe=True, modalities=("s1", "s2", "s1s2")),
+    "mosaic1": Strategy(dict.fromkeys(TERMS, 1.0)),
+    "mosaic2": Strategy(
+        {
+            "intra_s1": 0.5,
+            "intra_s2": 0.5,
+            "inter": 1.0,
+            "mulsupcon_fused": 0.5,
+            "mulsupcon_s1": 0.25,
+            "mulsupcon_s2": 0.25,
+            "bce": 1.0,
+        }
+    ),
+}
+
+
+def resolve_weights(strategy: str, modalities: str, weights: Mapping[str, float] | None) -> dict[str, float]:
+    """The active ``{term: weight}`` (weights > 0) of ``strategy``; ``weights`` replaces the defaults entirely.
+
+    Raises :class:`ConfigError` for an unknown strategy or term, or a term whose modality is not used.
+    """
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    spec = STRATEGIES[strategy]
+    if modalities not in spec.modalities:
+        raise ConfigError(f"strategy {strategy!r} needs modalities {' or '.join(spec.modalities)}, not {modalities!r}")
+    used = ("s1", "s2") if modalities == "s1s2" else (modalities,)
+    chosen = dict(weights) if weights is not None else dict(spec.weights)
+    unknown = sorted(set(chosen) - set(TERMS))
+    if unknown:
+        raise ConfigError(f"unknown loss term(s) {unknown} in loss_weights; use: {', '.join(TERMS)}")
+    if weights is None:  # defaults of a two-modality strategy trimmed to the used modality (simclr on S1)
+        chosen = {t: w for t, w in chosen.items() if set(TERM_MODALITIES[t]) <= set(used)}
+    active = {t: float(w) for t, w in chosen.items() if w > 0}
+    for term in active:
+        if not set(TERM_MODALITIES[term]) <= set(used):
+            needs = "+".join(TERM_MODALITIES[term])
+            raise ConfigError(f"loss term {term!r} needs {needs} but modalities={modalities!r}")
+    if not active:
+        raise ConfigError("every loss weight is 0: give at least one term a positive weight")
+    return active
+
+
+def heads_for(terms: Mapping[str, float]) -> tuple[str, ...]:
+    """The projection heads the active ``terms`` use (so unused heads are not built: DDP needs every parameter)."""
+    return tuple(sorted({h for t in terms for h in TERM_HEADS[t]}))

@@ -1,0 +1,90 @@
+"""The network takes physical units: normalisation inside, canonical band order, heads, encoders, export part."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mosaic.backend.data.bands import STATS, band_stats, s2_bands
+from mosaic.backend.data.bigearthnet import BigEarthNetV2
+from mosaic.backend.errors import ConfigError
+from mosaic.backend.models.encoders import build_encoder
+from mosaic.backend.models.network import MosaicNet
+from mosaic.backend.models.normalization import BandNormalization
+from mosaic.backend.training.module import MosaicModule
+
+
+def test_band_normalization_formula_and_nodata():
+    norm = BandNormalization([-12.643863677978516, -19.352558135986328], [5.133493900299072, 5.590505599975586])
+    x = torch.tensor([[[[-12.643863677978516, float("nan")]], [[-13.76, -19.352558135986328]]]])
+    y = norm(x)
+    torch.testing.assert_close(
+        y, torch.tensor([[[[0.0, 0.0]], [[(-13.76 + 19.352558135986328) / 5.590505599975586, 0.0]]]])
+    )
+    with pytest.raises(ValueError, match="standard deviations"):
+        BandNormalization([1.0, 2.0], [1.0])
+
+
+def _net(modalities="s1s2", backbone="resnet18", heads=("intra_s1", "intra_s2", "inter_s1", "inter_s2", "fused")):
+    m2, s2 = band_stats(s2_bands("s2_10"))
+    m1, s1 = band_stats(("VV", "VH"))
+    torch.manual_seed(0)
+    return MosaicNet(modalities, backbone, m2, s2, m1, s1, 19, fusion_dim=32, projection_dim=16, heads=heads).eval()
+
+
+def test_network_on_a_real_patch_equals_manual_pipeline(ben_v2):
+    sample = BigEarthNetV2(ben_v2, split="test")[0]
+    s2, s1 = sample["s2"][None], sample["s1"][None]
+    net = _net()
+    mean2, std2 = band_stats(s2_bands("s2_10"), "nearest")
+    x2 = (s2 - torch.tensor(mean2).view(1, -1, 1, 1)) / torch.tensor(std2).view(1, -1, 1, 1)
+    vv, vh = STATS["nearest"]["VV"], STATS["nearest"]["VH"]  # (mean, std)
+    x1 = torch.stack([(s1[:, 0] - vv[0]) / vv[1], (s1[:, 1] - vh[0]) / vh[1]], dim=1)
+    with torch.no_grad():
+        h = torch.cat([net.encoder["s1"](x1), net.encoder["s2"](x2)], dim=1)
+        expected = net.classifier(net.fusion(h))
+        torch.testing.assert_close(net(s2, s1), expected, atol=1e-5, rtol=1e-5)
+        feats = net.features(s2, s1)
+    assert feats["h_s1"].shape == (1, 512) and feats["h_s2"].shape == (1, 512) and feats["fused"].shape == (1, 32)
+    assert {k: tuple(v.shape) for k, v in net.state_dict().items() if k.startswith("norm.")} == {
+        "norm.s1.mean": (1, 2, 1, 1), "norm.s1.std": (1, 2, 1, 1), "norm.s2.mean": (1, 10, 1, 1),
+        "norm.s2.std": (1, 10, 1, 1),
+    }  # fmt: skip
+
+
+def test_single_modality_ignores_the_other_input_and_builds_only_asked_heads():
+    net = _net("s1", heads=("intra_s1",))
+    assert set(net.heads) == {"intra_s1"} and set(net.encoder) == {"s1"}
+    s1 = torch.randn(2, 2, 64, 64) * 3 - 12
+    with torch.no_grad():
+        a = net(torch.full((2, 10, 64, 64), 500.0), s1)
+        b = net(torch.full((2, 10, 64, 64), 3000.0), s1)
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="unknown projection heads"):
+        _net(heads=("typo",))
+    with pytest.raises(ValueError, match="modalities"):
+        _net("s3")
+
+
+@pytest.mark.parametrize(("backbone", "width"), [("resnet18", 512), ("convnextv2_atto", 320)])
+def test_timm_encoders_take_any_band_count(backbone, width):
+    enc = build_encoder(backbone, in_chans=12)
+    with torch.no_grad():
+        assert enc(torch.randn(2, 12, 64, 64)).shape == (2, width)
+    with pytest.raises(ConfigError, match="unknown backbone"):
+        build_encoder("resnet_typo", 2)
+
+
+def test_module_stores_normalisation_matching_upsampling_and_bands():
+    module = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=16, upsampling="bilinear",
+                          s2_bands=s2_bands("s2_12"))  # fmt: skip
+    h = module.hparams
+    assert h.s2_bands == list(s2_bands("s2_12")) and h.s1_bands == ["VV", "VH"]
+    assert h.norm_mean["s2"][0] == STATS["bilinear"]["B01"][0] and h.norm_std["s2"][-1] == STATS["bilinear"]["B12"][1]
+    torch.testing.assert_close(module.net.norm["s2"].mean.flatten(), torch.tensor(h.norm_mean["s2"]))
+    parts = module.export_metadata()
+    assert parts["norm_std"]["s2"] == h.norm_std["s2"] and parts["upsampling"] == "bilinear"
+    model = module.inference_model()
+    with torch.no_grad():
+        p = model(torch.full((3, 12, 120, 120), 1000.0), torch.full((3, 2, 120, 120), -15.0))
+    assert p.shape == (3, 19) and bool(((p > 0) & (p < 1)).all())
