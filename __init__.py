@@ -9,7 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-def classFactory(iface):  # noqa: N802 - name required by QGIS
+def classFactory(iface):
     """Entry point QGIS calls with its ``QgisInterface``; returns the plugin instance."""
     from .plugin.main import MosaicPlugin
 

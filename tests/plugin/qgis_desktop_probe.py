@@ -10,7 +10,7 @@ import traceback
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QTimer
 from qgis.PyQt.QtWidgets import QToolBar
-from qgis.utils import iface, loadPlugin, plugins, startPlugin, unloadPlugin
+from qgis.utils import iface, loadPlugin, plugins, startPlugin, unloadPlugin, updateAvailablePlugins
 
 
 def raster_menu_entries():
@@ -46,6 +46,7 @@ def provider_ids():
 def probe():
     report = {}
     try:
+        updateAvailablePlugins()  # --noplugins skips the scan of QGIS_PLUGINPATH
         report["loaded"] = bool(loadPlugin("mosaic")) and bool(startPlugin("mosaic"))
         report["after_load"] = {
             "menu": raster_menu_entries(),

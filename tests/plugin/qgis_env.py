@@ -35,6 +35,9 @@ def qgis_env(tmp_path: Path) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join([sysconfig.get_paths()["purelib"], *filter(None, [env.get("PYTHONPATH")])]),
     )
     env.pop("VIRTUAL_ENV", None)
+    # pytest-qgis points these at its shared settings folder; the subprocess gets its own profile instead
+    env.pop("QGIS_CUSTOM_CONFIG_PATH", None)
+    env.pop("QGIS_OPTIONS_PATH", None)
     return env
 
 
