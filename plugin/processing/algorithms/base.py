@@ -7,7 +7,7 @@ import subprocess  # nosec B404
 import sys
 from pathlib import Path
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterFile
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -46,6 +46,17 @@ class MosaicAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):
         return type(self)()
+
+    def add_backend_python_parameter(self) -> None:
+        """Optional ``BACKEND_PYTHON`` file parameter (empty: the interpreter from the plugin settings)."""
+        self.addParameter(
+            QgsProcessingParameterFile(
+                "BACKEND_PYTHON",
+                self.tr("Backend Python (default: the setting)"),
+                optional=True,
+                fileFilter="All files (*)",
+            )
+        )
 
 
 def resolve_backend_python(explicit: str) -> str:

@@ -66,14 +66,7 @@ class PrepareAlgorithm(MosaicAlgorithm):
                 "PATCH_SIZE", self.tr("Patch size (px)"), QgsProcessingParameterNumber.Integer, 120, False, 8
             )
         )
-        self.addParameter(
-            QgsProcessingParameterFile(
-                "BACKEND_PYTHON",
-                self.tr("Backend Python (default: the setting)"),
-                optional=True,
-                fileFilter="All files (*)",
-            )
-        )
+        self.add_backend_python_parameter()
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", self.tr("Dataset folder")))
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:

@@ -66,14 +66,7 @@ class TrainAlgorithm(MosaicAlgorithm):
                 "WORKERS", self.tr("Data-loader workers"), QgsProcessingParameterNumber.Integer, 2, False, 0
             )
         )
-        self.addParameter(
-            QgsProcessingParameterFile(
-                "BACKEND_PYTHON",
-                self.tr("Backend Python (default: the setting)"),
-                optional=True,
-                fileFilter="All files (*)",
-            )
-        )
+        self.add_backend_python_parameter()
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", self.tr("Run folder")))
         self.addOutput(QgsProcessingOutputFile("MODEL", self.tr("ONNX model")))
         self.addOutput(QgsProcessingOutputString("CHECKPOINT", self.tr("Checkpoint")))
