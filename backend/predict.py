@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tile step in pixels, 1..patch size (default: the patch size; smaller averages "
                              "overlapping tiles and gives finer output cells)")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=16, help="tiles per onnxruntime call (default 16)")
-    parser.add_argument("--aoi", default=None, help="vector file: process only its bounding box")
+    parser.add_argument("--aoi", default=None, help="vector file of polygons: process their bounding box; pixels outside every polygon are nodata")
     parser.add_argument(
         "--max-nodata",
         type=float,

@@ -1,7 +1,9 @@
 """Headless raster I/O for ``mosaic predict``: a rasterio window reader and rasterio/geopandas output sinks.
 
 Reader (:class:`RasterioReader`, the engine's ``WindowReader``): the **target grid** is the grid of the finest
-S2 band (10 m), cropped to the AOI's bounding box when one is given. Per band:
+S2 band (10 m), cropped to the AOI's bounding box when one is given; pixels whose centre lies outside every AOI
+polygon then read as nodata, so tiles mostly outside the polygons are skipped (as the plugin's "selected
+polygons" extent does). The mask is rasterised per window, never for the whole scene. Per band:
 
 * on the target grid → a plain windowed read;
 * S2 band aligned with the target grid at an integer factor ``f`` (20 m: 2, 60 m: 6) with ``nearest``
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.features import geometry_mask
 from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
@@ -117,18 +120,27 @@ def resolve_bands(paths: Sequence[str | os.PathLike], bands: Sequence[str], moda
     return [BandSource(b, found[b], 1) for b in bands]
 
 
-def _aoi_window(aoi: str | os.PathLike, crs, transform, width: int, height: int) -> RioWindow:
-    """Pixel window of the AOI's bounding box on the target grid (snapped outward), cut to the raster."""
+def _aoi_polygons(aoi: str | os.PathLike, crs) -> list:
+    """The AOI's polygons (shapely, in ``crs``); one clear error for unreadable, empty or non-polygon layers."""
     import geopandas as gpd
 
     try:
         shapes = gpd.read_file(aoi)
     except Exception as exc:  # pyogrio raises its own DataSourceError / OSError types
         raise InputError(f"cannot read the AOI {aoi}: {str(exc).splitlines()[0]}.") from None
-    if shapes.empty or shapes.crs is None:
-        raise InputError(f"the AOI {aoi} is empty or has no CRS; give a vector layer with polygons and a CRS.")
-    bounds = shapes.to_crs(crs).total_bounds
-    win = from_bounds(*bounds, transform=transform)
+    if shapes.crs is None:
+        raise InputError(f"the AOI {aoi} has no CRS; give a vector layer with polygons and a CRS.")
+    geoms = [g for g in shapes.to_crs(crs).geometry if g is not None and not g.is_empty]
+    polygons = [g if g.is_valid else g.buffer(0) for g in geoms if g.geom_type in ("Polygon", "MultiPolygon")]
+    if not polygons:
+        raise InputError(f"the AOI {aoi} holds no polygons; give a vector layer with polygons and a CRS.")
+    return polygons
+
+
+def _aoi_window(polygons: list, transform, width: int, height: int, aoi: str | os.PathLike) -> RioWindow:
+    """Pixel window of the polygons' bounding box on the target grid (snapped outward), cut to the raster."""
+    b = np.array([g.bounds for g in polygons])
+    win = from_bounds(b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max(), transform=transform)
     r0, c0 = max(math.floor(win.row_off), 0), max(math.floor(win.col_off), 0)
     r1 = min(math.ceil(win.row_off + win.height), height)
     c1 = min(math.ceil(win.col_off + win.width), width)
@@ -233,8 +245,9 @@ class RasterioReader:
                 if finest is None or ds.res[0] < finest[0]:
                     finest = (ds.res[0], ds.crs, ds.transform, ds.width, ds.height)
         _, self.crs, full_transform, full_w, full_h = finest
-        if aoi is not None:
-            win = _aoi_window(aoi, self.crs, full_transform, full_w, full_h)
+        self._aoi = _aoi_polygons(aoi, self.crs) if aoi is not None else None
+        if self._aoi is not None:
+            win = _aoi_window(self._aoi, full_transform, full_w, full_h, aoi)
         else:
             win = RioWindow(0, 0, full_w, full_h)
         self.row0, self.col0 = int(win.row_off), int(win.col_off)
@@ -260,7 +273,18 @@ class RasterioReader:
         """``(s2, s1)`` float32 ``[C, h, w]`` of ``window`` on the target grid, NaN = nodata."""
         s2 = np.stack([b.read(window, self.row0, self.col0) for b in self._s2])
         s1 = np.stack([b.read(window, self.row0, self.col0) for b in self._s1])
+        if self._aoi is not None:
+            outside = ~self.aoi_mask(window)
+            s2[:, outside] = np.nan
+            s1[:, outside] = np.nan
         return s2, s1
+
+    def aoi_mask(self, window: Window) -> np.ndarray:
+        """bool ``[h, w]``: True where the pixel centre lies inside an AOI polygon (all True without an AOI)."""
+        if self._aoi is None:
+            return np.ones((window.height, window.width), dtype=bool)
+        transform = self.transform @ rasterio.Affine.translation(window.col_off, window.row_off)
+        return geometry_mask(self._aoi, out_shape=(window.height, window.width), transform=transform, invert=True)
 
     def close(self) -> None:
         for b in self._bands:

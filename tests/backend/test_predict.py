@@ -154,6 +154,58 @@ def test_stride_60_and_aoi(t33uup_mosaic, onnx_model_path, tmp_path):
     assert summary.tiles_run == grid_rows * grid_cols
 
 
+def test_aoi_masks_outside_its_polygons(mosaic_prediction, t33uup_mosaic, onnx_model_path, tmp_path):
+    """Two diagonal patches as the AOI: their 2 × 2-cell box is processed, the two cells outside are nodata."""
+    import geopandas as gpd
+
+    aoi = gpd.read_file(t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson")
+    aoi[aoi.patch_id.str.endswith(("37_88", "38_89"))].to_file(tmp_path / "aoi.gpkg")
+    summary, _ = predict(_args(_files(t33uup_mosaic, "S2A"), _files(t33uup_mosaic, "S1_"), onnx_model_path,
+                               tmp_path / "out", aoi=str(tmp_path / "aoi.gpkg")))  # fmt: skip
+    assert (summary.tiles_total, summary.tiles_run, summary.tiles_skipped) == (4, 2, 2)
+    with rasterio.open(tmp_path / "out" / "probabilities.tif") as ds, \
+            rasterio.open(mosaic_prediction / "probabilities.tif") as full:  # fmt: skip
+        assert (ds.bounds.left, ds.bounds.top) == (344400, 5295600 - 1200)  # rows 88-89 of cols 37-38
+        probs, whole = ds.read(), full.read()[:, 1:3, 0:2]
+    np.testing.assert_allclose(probs[:, [0, 1], [0, 1]], whole[:, [0, 1], [0, 1]], atol=1e-6)
+    assert np.isnan(probs[:, [0, 1], [1, 0]]).all()
+    with rasterio.open(tmp_path / "out" / "labels.tif") as ds:
+        assert ds.read(1)[0, 1] == ds.read(1)[1, 0] == LABEL_NODATA
+
+
+def test_aoi_mask_takes_pixels_whose_centre_is_inside(t33uup_mosaic, onnx_model_path, tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point, Polygon
+
+    x0, y0 = 344400 + 1000, 5295600 - 3000  # a triangle, in EPSG:4326 to exercise reprojection
+    triangle = Polygon([(x0, y0), (x0 + 1000, y0), (x0, y0 + 700)])
+    gpd.GeoDataFrame(geometry=[triangle], crs=32633).to_crs(4326).to_file(tmp_path / "aoi.gpkg")
+    meta = load_model(onnx_model_path).metadata
+    with RasterioReader(_files(t33uup_mosaic, "S2A"), _files(t33uup_mosaic, "S1_"), meta,
+                        aoi=tmp_path / "aoi.gpkg") as reader:  # fmt: skip
+        window = Window(0, 0, reader.height, reader.width)
+        mask = reader.aoi_mask(window)
+        s2, s1 = reader.read(window)
+        left, top = reader.transform.c, reader.transform.f
+    back = gpd.GeoSeries([triangle], crs=32633).to_crs(4326).to_crs(32633).iloc[0]  # the reprojected shape
+    centres = [[back.contains(Point(left + 10 * c + 5, top - 10 * r - 5)) for c in range(mask.shape[1])]
+               for r in range(mask.shape[0])]  # fmt: skip
+    assert mask.sum() > 3000 and (mask == np.array(centres)).mean() > 0.998  # boundary pixels may round either way
+    assert np.isnan(s2[:, ~mask]).all() and np.isnan(s1[:, ~mask]).all()
+    assert not np.isnan(s2[:, mask]).any()
+
+
+def test_aoi_without_polygons_is_refused(mosaic_inputs, onnx_model_path, tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    gpd.GeoDataFrame(geometry=[Point(345000, 5294000)], crs=32633).to_file(tmp_path / "points.gpkg")
+    out = tmp_path / "out"
+    proc = _run_cli("--s2", *mosaic_inputs[0], "--s1", *mosaic_inputs[1], "--model", onnx_model_path,
+                    "--out", str(out), "--aoi", str(tmp_path / "points.gpkg"))  # fmt: skip
+    _assert_clean_failure(proc, out, "holds no polygons")
+
+
 def test_ssl4eo_s1_is_warped_onto_the_s2_grid_like_rasterio_reproject(shared_data, onnx_model_path):
     root = shared_data / "ssl4eo-s12-sample"
     s2_dir = next((root / "s2a" / "0000200").iterdir())
