@@ -49,3 +49,13 @@ if [ "$(cat "$venv/.editable-stamp" 2>/dev/null || true)" != "$stamp_now" ]; the
     "$venv/bin/python" -m pip install -q -c "$constraints" -e ".[dev]"
     echo "$stamp_now" > "$venv/.editable-stamp"
 fi
+
+# Debian's python3-matplotlib (pulled in by QGIS) installs matplotlib-*-nspkg.pth, which puts ITS mpl_toolkits into
+# sys.modules at start-up, so pip matplotlib warns "Unable to import Axes3D" on every import. A .pth of the venv runs
+# first (the venv's site-packages is processed before the system's) and imports the venv's own mpl_toolkits, made a
+# regular package by an empty __init__.py; Debian's .pth then only appends its folder to that package's path.
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ -d "$site/mpl_toolkits" ] && [ ! -e "$site/00-mosaic-mpl_toolkits.pth" ]; then
+    : > "$site/mpl_toolkits/__init__.py"
+    echo "import mpl_toolkits" > "$site/00-mosaic-mpl_toolkits.pth"
+fi
