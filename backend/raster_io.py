@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.features import geometry_mask
 from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.features import geometry_mask
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window as RioWindow
@@ -141,9 +141,10 @@ def _aoi_window(polygons: list, transform, width: int, height: int, aoi: str | o
     """Pixel window of the polygons' bounding box on the target grid (snapped outward), cut to the raster."""
     b = np.array([g.bounds for g in polygons])
     win = from_bounds(b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max(), transform=transform)
-    r0, c0 = max(math.floor(win.row_off), 0), max(math.floor(win.col_off), 0)
-    r1 = min(math.ceil(win.row_off + win.height), height)
-    c1 = min(math.ceil(win.col_off + win.width), width)
+    eps = 1e-6  # pixels: a box edge reprojected to within a micro-pixel of a pixel edge snaps to that edge
+    r0, c0 = max(math.floor(win.row_off + eps), 0), max(math.floor(win.col_off + eps), 0)
+    r1 = min(math.ceil(win.row_off + win.height - eps), height)
+    c1 = min(math.ceil(win.col_off + win.width - eps), width)
     if r1 <= r0 or c1 <= c0:
         raise InputError(f"the AOI {aoi} does not overlap the S2 raster; check its location and CRS.")
     return RioWindow(c0, r0, c1 - c0, r1 - r0)

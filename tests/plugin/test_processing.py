@@ -147,6 +147,38 @@ def test_classify_with_s1_in_another_crs_matches_headless_predict(
     np.testing.assert_allclose(plugin_p, headless, rtol=0, atol=1e-5)
 
 
+def test_classify_inside_aoi_polygons_matches_headless_predict(processing_ready, test_model, t33uup_mosaic, tmp_path):
+    """Two diagonal patches as AOI (in EPSG:4326): their 2 × 2-cell box is run, the two cells outside are nodata,
+    and the result equals `mosaic predict --aoi`."""
+    import sys
+
+    import geopandas as gpd
+    import processing
+
+    footprints = gpd.read_file(t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson")
+    aoi = tmp_path / "aoi.gpkg"
+    footprints[footprints.patch_id.str.endswith(("37_88", "38_89"))].to_crs(4326).to_file(aoi)
+    out = tmp_path / "plugin"
+    out.mkdir()
+    parameters = classify_parameters(t33uup_mosaic, test_model, out) | {"AOI": str(aoi)}
+    result = processing.run("mosaic:classify", parameters)
+    plugin_p = gdal.Open(result["OUTPUT_PROBABILITIES"]).ReadAsArray()
+    assert plugin_p.shape == (19, 2, 2)
+    assert np.isfinite(plugin_p[:, [0, 1], [0, 1]]).all() and np.isnan(plugin_p[:, [0, 1], [1, 0]]).all()
+    assert ogr.Open(result["OUTPUT_TILES"]).GetLayer(0).GetFeatureCount() == 2
+
+    files = band_files(t33uup_mosaic)
+    s2 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]]
+    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *s2,
+           "--s1", str(files["VV"]), str(files["VH"]), "--model", str(test_model), "--out", str(tmp_path / "headless"),
+           "--aoi", str(aoi), "--no-progress"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    headless = gdal.Open(str(tmp_path / "headless" / "probabilities.tif")).ReadAsArray()
+    np.testing.assert_array_equal(np.isnan(headless), np.isnan(plugin_p))
+    np.testing.assert_allclose(plugin_p, headless, rtol=0, atol=1e-5)
+
+
 def test_classify_one_stacked_s2_layer_equals_band_files(processing_ready, test_model, t33uup_mosaic, tmp_path):
     """S2 as one stacked VRT (bands out of order, named by description) gives the same result as the band files."""
     import processing

@@ -5,15 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
+    QgsCoordinateTransform,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterVectorDestination,
+    QgsRectangle,
     QgsVectorLayer,
 )
 
@@ -34,6 +37,8 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         "in training.\n\n"
         "Tiles of the model's patch size are taken every STRIDE pixels (default: the patch size); outputs "
         "have one cell per stride. With STRIDE smaller than the patch, overlapping tiles are averaged.\n\n"
+        "AOI (optional polygons): only their bounding box is processed and pixels outside every polygon are "
+        "nodata, so tiles mostly outside them are skipped (as `mosaic predict --aoi`).\n\n"
         "Outputs: class probabilities (one band per class, named after it), labels (most probable class, "
         "paletted style with class names and colours), optional confidence (max probability) and tile "
         "squares (GeoPackage). Styles are written as .qml beside each file. Gives the same probabilities "
@@ -51,6 +56,12 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         self.addParameter(
             QgsProcessingParameterExtent("EXTENT", self.tr("Extent (default: the S2 layer)"), optional=True)
         )
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                "AOI", self.tr("Only inside these polygons (optional)"), [QgsProcessing.TypeVectorPolygon],
+                optional=True,
+            )
+        )  # fmt: skip
         stride = QgsProcessingParameterNumber(
             "STRIDE", self.tr("Stride in pixels (0 = patch size)"), QgsProcessingParameterNumber.Integer, 0, False, 0
         )
@@ -82,6 +93,22 @@ class ClassifyAlgorithm(MosaicAlgorithm):
                 "OUTPUT_TILES", self.tr("Tiles"), QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=False
             )
         )
+
+    def polygons(self, source, crs, context) -> tuple[list[str], QgsRectangle]:
+        """The AOI's non-empty polygons as WKT in ``crs`` and their bounding box."""
+        transform = QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext())
+        wkts, box = [], QgsRectangle()
+        box.setMinimal()
+        for feature in source.getFeatures():
+            geometry = feature.geometry()
+            if geometry.isNull() or geometry.isEmpty():
+                continue
+            geometry.transform(transform)
+            wkts.append(geometry.asWkt())
+            box.combineExtentWith(geometry.boundingBox())
+        if not wkts:
+            raise QgsProcessingException(self.tr("The AOI layer holds no polygons: choose a layer with polygons."))
+        return wkts, box
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:
         from ...deps import onnxruntime_available
@@ -132,6 +159,10 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             reference = request.s2[0].layer
             if parameters.get("EXTENT"):
                 request.extent = self.parameterAsExtent(parameters, "EXTENT", context, reference.crs())
+            aoi = self.parameterAsSource(parameters, "AOI", context) if parameters.get("AOI") else None
+            if aoi is not None:
+                request.polygons_wkt, box = self.polygons(aoi, reference.crs(), context)
+                request.extent = box if request.extent is None else box.intersect(request.extent)
             reader = classify.prepare(request, meta)
             feedback.pushInfo(
                 self.tr("{0} × {1} px grid, {2} classes, stride {3} px").format(
