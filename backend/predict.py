@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from .errors import InputError
+from .inference.s1_units import UNITS
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
@@ -28,13 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="S1 VV and VH in dB (stacked, folder or files named ..._VV.tif); any CRS or grid",
     )
+    parser.add_argument("--s1-units", choices=UNITS, default="auto",
+                        help="S1 backscatter units: auto (default: refuse S1 that looks like linear power), db, or "
+                             "linear (converted with 10·log10)")  # fmt: skip
     parser.add_argument("--model", required=True, help="ONNX model exported by `mosaic export`")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--stride", type=int, default=None,
                         help="tile step in pixels, 1..patch size (default: the patch size; smaller averages "
                              "overlapping tiles and gives finer output cells)")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=16, help="tiles per onnxruntime call (default 16)")
-    parser.add_argument("--aoi", default=None, help="vector file of polygons: process their bounding box; pixels outside every polygon are nodata")
+    parser.add_argument("--aoi", default=None,
+                        help="vector file of polygons: process their bounding box; pixels outside every polygon are "
+                             "nodata")  # fmt: skip
     parser.add_argument(
         "--max-nodata",
         type=float,
@@ -71,7 +77,7 @@ def predict(args: argparse.Namespace):
     model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
     meta = model.metadata
     stride = args.stride or meta.patch_size_px
-    with RasterioReader(args.s2, args.s1, meta, aoi=args.aoi) as reader:
+    with RasterioReader(args.s2, args.s1, meta, aoi=args.aoi, s1_units=args.s1_units) as reader:
         outputs = PredictionOutputs(args.out, reader, meta, stride, overwrite=args.overwrite)
         bar = tqdm(total=None, unit="tile", file=sys.stderr, disable=args.no_progress, desc="mosaic predict")
 

@@ -13,6 +13,9 @@ polygons" extent does). The mask is rasterised per window, never for the whole s
   target grid (S2: the model's upsampling; S1: bilinear).
 
 Nodata of each file (S2 0, S1 NaN or the file's nodata) becomes NaN; so does everything outside a file.
+S1 must be in dB: with ``s1_units="auto"`` a decimated sample of each S1 band that looks like linear power
+is refused (:mod:`~mosaic.backend.inference.s1_units`); ``"linear"`` converts every window with
+``10 · log10``; ``"db"`` takes the values as they are.
 """
 
 from __future__ import annotations
@@ -53,7 +56,9 @@ from .inference import (
     tile_polygon,
     top_class,
 )
+from .inference.bandnames import KNOWN_BANDS
 from .inference.metadata import ModelMetadata
+from .inference.s1_units import UNITS, check_units, to_db
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img")
 #: GDAL settings for prediction: a modest block cache (MB) so memory stays flat on large rasters.
@@ -104,18 +109,22 @@ def resolve_bands(paths: Sequence[str | os.PathLike], bands: Sequence[str], moda
                 f"({', '.join(bands)}) in this order."
             )
     found: dict[str, Path] = {}
+    unknown = []
     for p in paths:
         band = recognise_band(p.name, bands)
         if band is None:
+            if recognise_band(p.name, KNOWN_BANDS) is None:  # another band (e.g. B01) is fine: not used
+                unknown.append(p.name)
             continue
         if band in found:
             raise InputError(f"{modality} band {band} is given twice ({found[band].name}, {p.name}); keep one.")
         found[band] = p
     missing = [b for b in bands if b not in found]
     if missing:
+        unnamed = f" (no band name recognised in {', '.join(unknown[:3])}{', …' if len(unknown) > 3 else ''})"
         raise InputError(
-            f"{modality} band(s) {', '.join(missing)} not found; name files like ..._{missing[0]}.tif "
-            f"or give one raster with the bands {', '.join(bands)} in this order."
+            f"{modality} band(s) {', '.join(missing)} not found{unnamed if unknown else ''}; name files like "
+            f"..._{missing[0]}.tif or give one raster with the bands {', '.join(bands)} in this order."
         )
     return [BandSource(b, found[b], 1) for b in bands]
 
@@ -214,6 +223,18 @@ class _BandReader:
             a = a[r - nr0 * f : r - nr0 * f + height, c - nc0 * f : c - nc0 * f + width]
         return a.astype(np.float32, copy=False)
 
+    def sample(self, size: int = 256) -> np.ndarray:
+        """The whole band decimated to at most ``size`` × ``size`` (nearest), float32 with nodata as NaN."""
+        shape = (min(self.ds.height, size), min(self.ds.width, size))
+        try:
+            a = self.ds.read(self.source.index, out_shape=shape, resampling=Resampling.nearest).astype(np.float32)
+        except RasterioError as exc:
+            reason = str(exc.__cause__ or exc).strip().splitlines()[0]
+            raise InputError(f"reading {self.source.path.name} failed ({reason}); the file may be damaged.") from None
+        if self.nodata is not None and not math.isnan(self.nodata):
+            a[a == self.nodata] = np.nan
+        return a
+
     def close(self) -> None:
         if self.reader is not self.ds:
             self.reader.close()
@@ -224,12 +245,17 @@ class RasterioReader:
     """S2 + S1 on the S2 10 m grid (the engine's ``WindowReader``); use as a context manager."""
 
     def __init__(self, s2: Sequence[str | os.PathLike], s1: Sequence[str | os.PathLike], metadata: ModelMetadata,
-                 aoi: str | os.PathLike | None = None):  # fmt: skip
+                 aoi: str | os.PathLike | None = None, s1_units: str = "auto"):  # fmt: skip
+        if s1_units not in UNITS:
+            raise InputError(f"S1 units must be one of {', '.join(UNITS)}, not {s1_units!r}.")
         self._env = rasterio.Env(**GDAL_ENV)
         self._env.__enter__()
         self._bands: list[_BandReader] = []
+        self.s1_linear = s1_units == "linear"
         try:
             self._setup(s2, s1, metadata, aoi)
+            if s1_units == "auto":
+                self._refuse_linear_s1()
         except (RasterioError, ValueError) as exc:
             self.close()
             raise InputError(f"cannot read the input rasters: {str(exc).splitlines()[0]}.") from None
@@ -265,6 +291,17 @@ class RasterioReader:
             if not _overlaps(transform_bounds(b.ds.crs, self.crs, *b.ds.bounds), extent):
                 raise InputError(f"S1 raster {b.source.path.name} does not overlap the S2 extent; check the inputs.")
 
+    def _refuse_linear_s1(self) -> None:
+        """Stop when an S1 band looks like linear power (see :mod:`~mosaic.backend.inference.s1_units`)."""
+        for b in self._s1:
+            check = check_units(b.sample())
+            if check is not None and check.looks_linear:
+                raise InputError(
+                    f"S1 band {b.source.band} ({b.source.path.name}) looks like linear power, not dB "
+                    f"({check.describe()}); pass --s1-units linear to convert it (10·log10), or --s1-units db "
+                    "to use it as it is."
+                )
+
     @property
     def geotransform(self) -> tuple[float, ...]:
         """GDAL geotransform of the processed extent's 10 m grid."""
@@ -274,6 +311,8 @@ class RasterioReader:
         """``(s2, s1)`` float32 ``[C, h, w]`` of ``window`` on the target grid, NaN = nodata."""
         s2 = np.stack([b.read(window, self.row0, self.col0) for b in self._s2])
         s1 = np.stack([b.read(window, self.row0, self.col0) for b in self._s1])
+        if self.s1_linear:
+            s1 = to_db(s1)
         if self._aoi is not None:
             outside = ~self.aoi_mask(window)
             s2[:, outside] = np.nan
@@ -307,6 +346,41 @@ def _overlaps(a: Sequence[float], b: Sequence[float]) -> bool:
 # ---------------------------------------------------------------------------------------------- outputs
 
 OUTPUT_NAMES = ("probabilities.tif", "labels.tif", "confidence.tif", "tiles.gpkg")
+#: hidden work folder of a run in ``--out``: ``.mosaic-partial-<pid>-<random>``, renamed away on success
+PARTIAL_PREFIX = ".mosaic-partial-"
+
+
+def _remove_stale_partials(out_dir: Path) -> None:
+    """Delete work folders left in ``out_dir`` by runs that were killed (their process no longer exists)."""
+    for folder in out_dir.glob(f"{PARTIAL_PREFIX}*"):
+        pid = folder.name[len(PARTIAL_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    """Turn a failed write of ``path`` (full disk, file-size limit, I/O error) into one :class:`OutputError`."""
+    from pyogrio.errors import DataLayerError, DataSourceError
+
+    try:
+        yield
+    except (OSError, RasterioError, DataLayerError, DataSourceError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc.__cause__ or exc).strip().splitlines()[0]
+        raise OutputError(
+            f"writing {path.name} in {path.parent.parent} failed ({reason}); free some space or choose another "
+            "--out. Nothing was kept."
+        ) from None
 
 
 class GeoTiffSink:
@@ -314,20 +388,23 @@ class GeoTiffSink:
 
     def __init__(self, path: Path, profile: dict, convert: Callable[[OutputBlock], np.ndarray],
                  descriptions: Sequence[str]):  # fmt: skip
-        self.convert = convert
-        self.ds = rasterio.open(path, "w", **profile)
-        for i, d in enumerate(descriptions, start=1):
-            self.ds.set_band_description(i, d)
+        self.convert, self.path = convert, path
+        with _writing(path):
+            self.ds = rasterio.open(path, "w", **profile)
+            for i, d in enumerate(descriptions, start=1):
+                self.ds.set_band_description(i, d)
 
     def write_block(self, block: OutputBlock) -> None:
         a = self.convert(block)
-        self.ds.write(a, window=RioWindow(block.col_off, block.row_off, a.shape[2], a.shape[1]))
+        with _writing(self.path):
+            self.ds.write(a, window=RioWindow(block.col_off, block.row_off, a.shape[2], a.shape[1]))
 
     def write_tiles(self, tiles: list[TileResult]) -> None:
         """Tiles go to the GeoPackage only."""
 
     def close(self) -> None:
-        self.ds.close()
+        with _writing(self.path):
+            self.ds.close()
 
 
 class TilesSink:
@@ -364,7 +441,8 @@ class TilesSink:
             [{**r, "geometry": Polygon(r["geometry"])} for r in self.rows], columns=columns, geometry="geometry",
             crs=self.crs,
         )  # fmt: skip
-        frame.to_file(self.path, driver="GPKG", layer="tiles", mode="a" if self.written else "w", engine="pyogrio")
+        with _writing(self.path):
+            frame.to_file(self.path, driver="GPKG", layer="tiles", mode="a" if self.written else "w", engine="pyogrio")
         self.rows, self.written = [], True
 
     def close(self) -> None:
@@ -383,7 +461,8 @@ class PredictionOutputs:
             raise OutputError(f"{self.out_dir / existing[0]} exists already; pass --overwrite or choose another --out.")
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=".mosaic-partial-", dir=self.out_dir))
+            _remove_stale_partials(self.out_dir)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{os.getpid()}-", dir=self.out_dir))
         except OSError as exc:
             raise OutputError(f"cannot write to {self.out_dir} ({exc.strerror}); choose another --out.") from None
         self.sinks: list = []
@@ -413,7 +492,8 @@ class PredictionOutputs:
         styles = {"labels.qml": labels_qml(meta.class_names, meta.class_colors), "confidence.qml": confidence_qml(),
                   "probabilities.qml": probabilities_qml(meta.class_names)}  # fmt: skip
         for name, text in styles.items():
-            (self.tmp / name).write_text(text, encoding="utf-8")
+            with _writing(self.tmp / name):
+                (self.tmp / name).write_text(text, encoding="utf-8")
 
     def commit(self) -> list[Path]:
         """Close the files and move them (and their styles) into ``out_dir``; returns the final paths."""

@@ -19,7 +19,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 
 from ..backend.errors import InputError
 from .band_mapping import BandSource
-from .qgis_reader import QgisWindowReader, TargetGrid, finest_layer, grid_of_layer
+from .qgis_reader import QgisWindowReader, TargetGrid, finest_layer, grid_of_layer, read_block
 
 PRODUCTS = ("probabilities", "labels", "confidence", "tiles")
 FILE_NAMES = {"probabilities": "probabilities.tif", "labels": "labels.tif", "confidence": "confidence.tif",
@@ -44,6 +44,7 @@ class ClassifyRequest:
     batch_size: int = 8
     execution_provider: str | None = None
     threads: int | None = None
+    s1_units: str = "auto"  #: "auto" refuses S1 that looks like linear power, "linear" converts it, "db" as is
 
 
 @dataclass
@@ -77,10 +78,29 @@ def prepare(request: ClassifyRequest, metadata) -> QgisWindowReader:
                 f"the model needs {len(spec.bands)} {name} bands ({', '.join(spec.bands)}) but {len(sources)} "
                 f"were mapped; map every band."
             )
+    if request.s1_units == "auto":
+        refuse_linear_s1(request.s1)
     grid = grid_of_layer(finest_layer(request.s2), request.extent)
     return QgisWindowReader(
-        request.s2, request.s1, metadata.s2, metadata.s1, metadata.upsampling, grid, request.polygons_wkt
-    )
+        request.s2, request.s1, metadata.s2, metadata.s1, metadata.upsampling, grid, request.polygons_wkt,
+        s1_linear=request.s1_units == "linear",
+    )  # fmt: skip
+
+
+def refuse_linear_s1(sources: list[BandSource], size: int = 256) -> None:
+    """Stop when an S1 layer band looks like linear power, on a decimated read of the whole layer."""
+    from ..backend.inference.s1_units import check_units
+
+    for source in sources:
+        provider = source.layer.dataProvider()
+        width, height = min(source.layer.width(), size), min(source.layer.height(), size)
+        check = check_units(read_block(provider, source.band, source.layer.extent(), width, height))
+        if check is not None and check.looks_linear:
+            raise InputError(
+                tr("S1 layer {0} looks like linear power, not dB ({1}); to convert it (10·log10) tick \"S1 is linear "
+                   "power\" in the dock, or set S1 units to linear power in Processing.").format(
+                    source.layer.name(), check.describe())
+            )  # fmt: skip
 
 
 def _sinks(request: ClassifyRequest, metadata, grid: TargetGrid, stride: int) -> dict:

@@ -171,6 +171,10 @@ class MosaicDock(QDockWidget):
         options.addRow(tr("Output folder"), self.output_dir)
         self.write_tiles = QCheckBox(tr("Also write the tile grid (GeoPackage)"), body)
         options.addRow("", self.write_tiles)
+        self.s1_linear = QCheckBox(tr("S1 is linear power (convert to dB)"), body)
+        self.s1_linear.setToolTip(tr("Models take S1 backscatter in dB; tick this when your S1 layers hold linear "
+                                     "power (σ⁰), they are converted with 10·log10 on the fly"))  # fmt: skip
+        options.addRow("", self.s1_linear)
         layout.addLayout(options)
 
         buttons = QHBoxLayout()
@@ -401,6 +405,7 @@ class MosaicDock(QDockWidget):
             stride=self.stride.value(),
             batch_size=self.batch_size.value(),
             execution_provider=self.provider_combo.currentText() or None,
+            s1_units="linear" if self.s1_linear.isChecked() else "auto",
         )
         reader = None
         try:

@@ -34,6 +34,7 @@ from qgis.core import (
 
 from ..backend.errors import InputError
 from ..backend.inference import ModalitySpec, Window
+from ..backend.inference.s1_units import to_db
 from .band_mapping import BandSource, layer_file
 
 S1_RESAMPLING = "bilinear"  #: S1 onto the S2 grid, as ``mosaic predict`` does
@@ -228,7 +229,8 @@ class QgisWindowReader:
     """The engine's :class:`~mosaic.backend.inference.WindowReader` over QGIS layers (see the module docstring).
 
     With ``polygons_wkt`` (the selected polygons, in the grid's CRS) everything outside them reads as nodata,
-    so tiles mostly outside the polygons are skipped by the engine.
+    so tiles mostly outside the polygons are skipped by the engine. ``s1_linear`` converts S1 linear power to
+    dB (``10 · log10``) window by window.
     """
 
     def __init__(
@@ -240,8 +242,9 @@ class QgisWindowReader:
         upsampling: str,
         grid: TargetGrid,
         polygons_wkt: list[str] | None = None,
+        s1_linear: bool = False,
     ) -> None:
-        self.grid = grid
+        self.grid, self.s1_linear = grid, s1_linear
         self.mask = PolygonMask(polygons_wkt, grid) if polygons_wkt else None
         self.width, self.height = grid.width, grid.height
         self._tmp = tempfile.TemporaryDirectory(prefix="mosaic_reader_")
@@ -254,6 +257,8 @@ class QgisWindowReader:
         """``(s2 [C_s2, h, w], s1 [C_s1, h, w])`` float32 in model band order, NaN = no data."""
         s2 = np.stack([r.read(window) for r in self.s2])
         s1 = np.stack([r.read(window) for r in self.s1])
+        if self.s1_linear:
+            s1 = to_db(s1)
         if self.mask is not None:
             outside = ~self.mask.inside(window)
             s2[:, outside] = np.nan

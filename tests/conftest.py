@@ -34,3 +34,21 @@ def ben_v2(shared_data: Path) -> Path:
 def t33uup_mosaic(shared_data: Path) -> Path:
     """The 240×480 px co-registered S1+S2 mosaic of 7 reBEN patches."""
     return shared_data / "bigearthnet-v2-t33uup-mosaic"
+
+
+@pytest.fixture(scope="session")
+def t33uup_s1_linear(t33uup_mosaic: Path, tmp_path_factory) -> list[Path]:
+    """The mosaic's real S1 VV and VH converted to linear power, ``10 ** (dB / 10)`` (Float32, NaN nodata)."""
+    import numpy as np
+    import rasterio
+
+    folder = tmp_path_factory.mktemp("s1_linear")
+    out = []
+    for src_path in sorted(t33uup_mosaic.glob("S1_*.tif")):
+        with rasterio.open(src_path) as src:
+            db, profile = src.read(1).astype(np.float32), src.profile
+        path = folder / src_path.name.replace("_mosaic_", "_mosaic_linear_")
+        with rasterio.open(path, "w", **(profile | {"dtype": "float32", "nodata": np.nan})) as dst:
+            dst.write(np.power(10.0, db / 10.0).astype(np.float32), 1)
+        out.append(path)
+    return out

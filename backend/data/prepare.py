@@ -43,6 +43,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from ..errors import InputError, OutputError
+from ..inference.s1_units import UNITS, check_units, to_db
 from .bands import S1_BANDS, S2_BAND_SETS, S2_BANDS_ALL
 from .classes import NOMENCLATURES, clc_to_ben19
 from .readers import S1_DIR, S2_DIR
@@ -80,7 +81,7 @@ class PrepareOptions:
     tile: str = "own"
     country: str = ""
     s1_resampling: str = "bilinear"
-    s1_units: str = "db"
+    s1_units: str = "auto"  #: auto (refuse S1 that looks like linear power), db, or linear (converted to dB)
     overwrite: bool = False
 
 
@@ -398,6 +399,8 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
         for band, f, i in s1_inputs:
             src = opened[f]
             _check_overlap(ref, src, "Sentinel-1")
+            if options.s1_units == "auto":
+                _refuse_linear(src, i, band)
             if not _same_grid(src, ref):
                 src = stack.enter_context(
                     WarpedVRT(
@@ -457,6 +460,19 @@ def _cell_box(transform, row: int, col: int, size: int) -> shapely.Polygon:
     return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
+def _refuse_linear(src, index: int, band: str, size: int = 256) -> None:
+    """Stop when S1 ``band`` looks like linear power (decimated read; see ``inference.s1_units``)."""
+    a = src.read(index, out_shape=(min(src.height, size), min(src.width, size))).astype(np.float32)
+    if src.nodatavals[index - 1] is not None:
+        a[a == src.nodatavals[index - 1]] = np.nan
+    check = check_units(a)
+    if check is not None and check.looks_linear:
+        raise InputError(
+            f"S1 band {band} ({Path(src.name).name}) looks like linear power, not dB ({check.describe()}); pass "
+            "--s1-units linear to convert it (10·log10), or --s1-units db to use it as it is."
+        )
+
+
 def _write_patches(
     options, tmp, ref, s2_bands, s1_sources, offsets, fractions, labelled, splits, class_names, name, s1_name, tile
 ):
@@ -472,7 +488,7 @@ def _write_patches(
         s1 = {b: src.read(i, window=Window(col, row, size, size)).astype("float32")
               for b, (src, i) in s1_sources.items()}  # fmt: skip
         if options.s1_units == "linear":
-            s1 = {b: (10 * np.log10(np.where(a > 0, a, np.nan))).astype("float32") for b, a in s1.items()}
+            s1 = {b: to_db(a) for b, a in s1.items()}
         nodata = np.zeros((size, size), dtype=bool)
         for band in s2_bands:
             if band.scale == 1:
@@ -552,7 +568,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", default="own", help="tile token of the S1 patch names")
     parser.add_argument("--country", default="", help="value of the metadata 'country' column")
     parser.add_argument("--s1-resampling", default="bilinear", choices=["nearest", "bilinear", "cubic"])
-    parser.add_argument("--s1-units", default="db", choices=["db", "linear"], help="linear is converted to dB")
+    parser.add_argument("--s1-units", default="auto", choices=UNITS,
+                        help="S1 backscatter units: auto (default: refuse S1 that looks like linear power), db, or "
+                             "linear (converted with 10·log10)")  # fmt: skip
     parser.add_argument("--overwrite", action="store_true")
 
 

@@ -47,9 +47,10 @@ the part of an edge tile beyond the raster is read as nodata (NaN). The output g
 the target grid and cell size ``s`` (the stride), ``ceil(W / s)`` × ``ceil(H / s)`` cells; the last row/column
 of cells may extend past the raster by less than one stride.
 
-Tiles whose nodata fraction (pixels where any band of either modality is NaN, padding included) exceeds
-``max_nodata_fraction`` (default 0.5) are skipped and marked nodata. In kept tiles, NaN pixels are filled
-with the band's normalisation mean (0 after normalisation) before the model runs.
+Tiles whose nodata fraction (pixels where any band of either modality is NaN or ±inf, padding included)
+exceeds ``max_nodata_fraction`` (default 0.5) are skipped and marked nodata. In kept tiles, those pixels are
+filled with the band's normalisation mean (0 after normalisation) before the model runs. When every tile is
+skipped, the run raises :class:`~mosaic.backend.errors.InputError` instead of writing an all-nodata result.
 
 Averaging (stride < patch): the probability of output cell ``k`` for class ``j`` is the overlap-weighted
 mean over the kept tiles ``t`` that cover it, ``P[k, j] = Σ_t a(t, k) · p_t[j] / Σ_t a(t, k)``, where

@@ -6,6 +6,8 @@ import re
 from collections.abc import Sequence
 
 _TOKEN = re.compile(r"^(?:B(\d{1,2})(A?)|(VV|VH|HH|HV))$")
+#: every Sentinel-2 MSI and Sentinel-1 polarisation band name
+KNOWN_BANDS = (*(f"B{i:02d}" for i in range(1, 13)), "B8A", "VV", "VH", "HH", "HV")
 
 
 def normalise_band_token(token: str) -> str | None:

@@ -219,7 +219,10 @@ def run_inference(
         run_count += len(batch)
 
     def read(unit: tuple[int, int, int, Window]) -> tuple[np.ndarray, np.ndarray]:
-        return _padded_read(reader, unit[3], n_s2, n_s1)
+        s2, s1 = _padded_read(reader, unit[3], n_s2, n_s1)
+        for a in (s2, s1):  # ±inf is as unusable as NaN: nodata
+            a[np.isinf(a)] = np.nan
+        return s2, s1
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(read, units[0]) if prefetch else None
@@ -247,6 +250,11 @@ def run_inference(
                 flush(r + (c1 == grid.n_cols))
         if pending:
             run_batch(pending)
+        if not run_count:
+            raise InputError(
+                f"no tile of the processed extent has enough data: all {grid.n_tiles} tiles are more than "
+                f"{max_nodata_fraction:.0%} nodata; check the extent or AOI and the inputs' nodata values."
+            )
         flush(grid.out_height)
         report()
     return RunSummary(grid.n_tiles, run_count, grid.n_tiles - run_count, time.perf_counter() - start, model_s)

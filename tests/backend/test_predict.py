@@ -26,7 +26,7 @@ PATCHES = ("37_88", "37_89", "37_90", "38_87", "38_88", "38_89", "38_90")  # col
 def _args(s2, s1, model, out, **kw) -> argparse.Namespace:
     base = dict(s2=[str(p) for p in s2], s1=[str(p) for p in s1], model=model, out=str(out), stride=None,
                 batch_size=4, aoi=None, max_nodata=0.5, overwrite=False, threads=2, provider=None,
-                no_progress=True, prefetch=False)  # fmt: skip
+                no_progress=True, prefetch=False, s1_units="auto")  # fmt: skip
     return argparse.Namespace(**(base | kw))
 
 

@@ -22,6 +22,8 @@ from qgis.core import (
 
 from .base import MosaicAlgorithm
 
+S1_UNITS = ("auto", "db", "linear")
+S1_UNITS_LABELS = ("dB (refuse S1 that looks like linear power)", "dB (no check)", "linear power (convert to dB)")
 RASTER_OUTPUTS = {"OUTPUT_PROBABILITIES": "probabilities", "OUTPUT_LABELS": "labels", "OUTPUT_CONFIDENCE": "confidence"}
 
 
@@ -66,6 +68,11 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             "STRIDE", self.tr("Stride in pixels (0 = patch size)"), QgsProcessingParameterNumber.Integer, 0, False, 0
         )
         self.addParameter(stride)
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                "S1_UNITS", self.tr("S1 units"), [self.tr(u) for u in S1_UNITS_LABELS], defaultValue=0
+            )
+        )
         self.addParameter(
             QgsProcessingParameterNumber(
                 "BATCH_SIZE", self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 8, False, 1
@@ -143,6 +150,7 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             stride=self.parameterAsInt(parameters, "STRIDE", context) or None,
             batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
             execution_provider=provider,
+            s1_units=S1_UNITS[self.parameterAsEnum(parameters, "S1_UNITS", context)],
         )
         try:
             model = classify.load_model(request)

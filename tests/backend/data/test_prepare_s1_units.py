@@ -1,0 +1,33 @@
+"""``mosaic prepare`` with S1 in linear power: refused by default, converted on request (real T33UUP mosaic)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+
+from mosaic.backend.data.prepare import PrepareOptions, prepare_dataset
+from mosaic.backend.errors import InputError
+
+
+def _options(t33uup_mosaic, s1, output, **kw) -> PrepareOptions:
+    return PrepareOptions(
+        s2=sorted(t33uup_mosaic.glob("S2A_*.tif")), s1=s1,
+        labels=t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson", class_field="labels",
+        label_separator="; ", output=output, block_size=1, **kw,
+    )  # fmt: skip
+
+
+def test_linear_s1_is_refused_then_converted_on_request(t33uup_mosaic, t33uup_s1_linear, tmp_path):
+    with pytest.raises(InputError, match="looks like linear power, not dB .*pass --s1-units linear"):
+        prepare_dataset(_options(t33uup_mosaic, t33uup_s1_linear, tmp_path / "auto"))
+    assert not (tmp_path / "auto").exists()
+
+    prepare_dataset(_options(t33uup_mosaic, t33uup_s1_linear, tmp_path / "linear", s1_units="linear"))
+    prepare_dataset(_options(t33uup_mosaic, sorted(t33uup_mosaic.glob("S1_*.tif")), tmp_path / "db"))
+    linear = sorted((tmp_path / "linear").rglob("*_VV.tif"))
+    db = sorted((tmp_path / "db").rglob("*_VV.tif"))
+    assert len(linear) == len(db) == 7
+    for a, b in zip(linear, db):
+        with rasterio.open(a) as x, rasterio.open(b) as y:
+            np.testing.assert_allclose(x.read(1), y.read(1), atol=1e-4)  # 10·log10(10^(dB/10)) = dB
