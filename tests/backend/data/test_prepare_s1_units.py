@@ -19,7 +19,7 @@ def _options(t33uup_mosaic, s1, output, **kw) -> PrepareOptions:
 
 
 def test_linear_s1_is_refused_then_converted_on_request(t33uup_mosaic, t33uup_s1_linear, tmp_path):
-    with pytest.raises(InputError, match="looks like linear power, not dB .*pass --s1-units linear"):
+    with pytest.raises(InputError, match=r"looks like linear power, not dB .*pass --s1-units linear"):
         prepare_dataset(_options(t33uup_mosaic, t33uup_s1_linear, tmp_path / "auto"))
     assert not (tmp_path / "auto").exists()
 
