@@ -22,7 +22,7 @@ test-fast: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/bandit -q -r plugin backend __init__.py -ll -c pyproject.toml
+	.venv/bin/bandit -q -r plugin backend tools __init__.py -ll -c pyproject.toml
 	.venv/bin/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files -- ':!*.tif' ':!*.png' ':!*.mdb' ':!*.parquet' ':!*.onnx' ':!.secrets.baseline')
 
 package: setup

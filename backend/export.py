@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
+from .checkpoint_file import unsafe_checkpoint_error
 from .data import bands as band_defs
 from .data.classes import class_colors
 from .errors import InputError, ModelError, OutputError
@@ -78,7 +80,7 @@ def build_metadata(parts: dict) -> dict:
         "upsampling": upsampling,
         "strategy": str(parts["strategy"]),
         "training": dict(parts.get("training") or {}),
-        "metrics": {k: float(v) for k, v in (parts.get("metrics") or {}).items()},
+        "metrics": {k: float(v) for k, v in (parts.get("metrics") or {}).items() if math.isfinite(float(v))},
         **({"architecture": architecture} if architecture else {}),
     }
 
@@ -133,7 +135,9 @@ def load_module(checkpoint: str | os.PathLike):
         raise InputError(f"checkpoint {checkpoint} does not exist; give the path of a .ckpt file from `mosaic train`.")
     try:
         return MosaicModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True).eval()
-    except (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+    except pickle.UnpicklingError as exc:
+        raise unsafe_checkpoint_error(checkpoint, exc) from None
+    except (OSError, RuntimeError, KeyError, ValueError, EOFError) as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise InputError(
             f"cannot load checkpoint {checkpoint.name} ({reason}); give a .ckpt from `mosaic train`."

@@ -13,6 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the metadata JSON as stored in the model")
 
 
+def shown(value: object) -> str:
+    """``value`` as text with control characters escaped (ESC → ``\\x1b``): metadata strings come from the
+    model file, and a terminal must not act on escape sequences hidden in them."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(value))
+
+
 def describe(model) -> str:
     """A human summary of a validated model: graph inputs, classes with thresholds and colours, training, metrics."""
     m = model.metadata
@@ -23,16 +29,16 @@ def describe(model) -> str:
         lines.append(f"input {name}: {shape} {spec.dtype}, {spec.units}, bands {' '.join(spec.bands)}; "
                      f"nodata {spec.nodata}; normalised {where}")  # fmt: skip
     lines.append(f"grid: {m.gsd_m:g} m, patch {m.patch_size_px} px, 20/60 m bands upsampled with {m.upsampling}")
-    arch = ", ".join(f"{k} {v}" for k, v in m.raw.get("architecture", {}).items())
-    lines.append(f"strategy: {m.strategy}{'; ' + arch if arch else ''}; training: "
-                 + ", ".join(f"{k}={v}" for k, v in m.training.items()))  # fmt: skip
+    arch = ", ".join(f"{shown(k)} {shown(v)}" for k, v in m.raw.get("architecture", {}).items())
+    lines.append(f"strategy: {shown(m.strategy)}{'; ' + arch if arch else ''}; training: "
+                 + ", ".join(f"{shown(k)}={shown(v)}" for k, v in m.training.items()))  # fmt: skip
     tuned = "tuned on validation" if m.thresholds_tuned else "default 0.5, not tuned"
     lines.append(f"classes ({m.n_classes}; thresholds {tuned}):")
     lines += [
         f"  {i:2d} {c} {t:.3f} {n}" for i, (n, c, t) in enumerate(zip(m.class_names, m.class_colors, m.thresholds))
     ]
     if m.metrics:
-        lines.append("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(m.metrics.items())))
+        lines.append("metrics: " + ", ".join(f"{shown(k)}={v:.4f}" for k, v in sorted(m.metrics.items())))
     lines.append(f"execution providers: {', '.join(model.providers)}")
     return "\n".join(lines)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from .schema_check import SchemaViolationError, validate
+from .schema_check import SchemaViolationError, short_repr, validate
 
 SCHEMA_VERSION = 1  #: the newest metadata schema version this code reads
 METADATA_KEY = "mosaic"  #: key of the JSON in the ONNX ``metadata_props``
@@ -90,6 +90,9 @@ def _cross_check(d: dict) -> None:
     n = len(d["class_names"])
     if len(set(d["class_names"])) != n:
         raise SchemaViolationError("class_names holds duplicates")
+    for i, name in enumerate(d["class_names"]):
+        if not name.isprintable():  # names become band descriptions, .qml labels and GeoPackage values
+            raise SchemaViolationError(f"class_names[{i}] {short_repr(name)} holds control or line-break characters")
     for key in ("class_colors", "thresholds"):
         if len(d[key]) != n:
             raise SchemaViolationError(f"{key} has {len(d[key])} entries for {n} classes")
@@ -121,7 +124,7 @@ def parse_metadata(text: str | bytes | dict | None, source: str = "the model") -
     else:
         try:
             d = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise ModelError(
                 f"the MoSAiC metadata of {source} is not valid JSON ({exc}); re-export the model."
             ) from None

@@ -2,13 +2,15 @@
 
 Supported keywords: ``type`` (a name or a list), ``properties``, ``required``, ``additionalProperties``
 (bool or schema), ``items``, ``minItems``, ``maxItems``, ``enum``, ``const``, ``minimum``, ``maximum``,
-``exclusiveMinimum``, ``minLength``, ``pattern``, ``anyOf``, ``$ref`` (``#/$defs/NAME``). Annotations
+``exclusiveMinimum``, ``minLength``, ``pattern``, ``anyOf``, ``$ref`` (``#/$defs/NAME``). A ``number`` must
+be finite and within the float range (no NaN, Infinity or 10**400: every number is used as a float). Annotations
 (``$schema``, ``$id``, ``title``, ``description``, ``$defs``) are ignored. A schema using any other keyword is
 rejected, so the validator can never silently accept what it does not understand.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -24,12 +26,31 @@ _TYPES = {
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "number": lambda v: _finite_number(v),
 }
+
+
+def _finite_number(value: Any) -> bool:
+    """An int or float that is finite as a float: JSON has no NaN/Infinity, and ``float(10**400)`` overflows."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range
+        return False
 
 
 class SchemaViolationError(ValueError):
     """The instance does not match the schema; the message names the JSON path (e.g. ``inputs.s2.bands[3]``)."""
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages about untrusted values (never raises)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python prints
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def validate(instance: Any, schema: dict) -> None:
@@ -62,23 +83,25 @@ def _check(value: Any, schema: dict, root: dict, path: str) -> None:
     if "type" in schema:
         types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not any(_TYPES[t](value) for t in types):
+            if "number" in types and isinstance(value, (int, float)) and not isinstance(value, bool):
+                raise SchemaViolationError(f"{path} must be a finite float-range number, not {short_repr(value)}")
             raise SchemaViolationError(f"{path} must be of type {' or '.join(types)}, not {type(value).__name__}")
     if "const" in schema and value != schema["const"]:
-        raise SchemaViolationError(f"{path} must be {schema['const']!r}, not {value!r}")
+        raise SchemaViolationError(f"{path} must be {schema['const']!r}, not {short_repr(value)}")
     if "enum" in schema and value not in schema["enum"]:
-        raise SchemaViolationError(f"{path} must be one of {schema['enum']}, not {value!r}")
-    if _TYPES["number"](value):
+        raise SchemaViolationError(f"{path} must be one of {schema['enum']}, not {short_repr(value)}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # ranges apply to huge ints too
         if "minimum" in schema and value < schema["minimum"]:
-            raise SchemaViolationError(f"{path} must be >= {schema['minimum']}, not {value}")
+            raise SchemaViolationError(f"{path} must be >= {schema['minimum']}, not {short_repr(value)}")
         if "maximum" in schema and value > schema["maximum"]:
-            raise SchemaViolationError(f"{path} must be <= {schema['maximum']}, not {value}")
+            raise SchemaViolationError(f"{path} must be <= {schema['maximum']}, not {short_repr(value)}")
         if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-            raise SchemaViolationError(f"{path} must be > {schema['exclusiveMinimum']}, not {value}")
+            raise SchemaViolationError(f"{path} must be > {schema['exclusiveMinimum']}, not {short_repr(value)}")
     if isinstance(value, str):
         if "minLength" in schema and len(value) < schema["minLength"]:
             raise SchemaViolationError(f"{path} must have at least {schema['minLength']} character(s)")
         if "pattern" in schema and not re.search(schema["pattern"], value):
-            raise SchemaViolationError(f"{path} value {value!r} does not match {schema['pattern']}")
+            raise SchemaViolationError(f"{path} value {short_repr(value)} does not match {schema['pattern']}")
     if isinstance(value, list):
         if "minItems" in schema and len(value) < schema["minItems"]:
             raise SchemaViolationError(f"{path} must have at least {schema['minItems']} item(s)")
@@ -91,12 +114,12 @@ def _check(value: Any, schema: dict, root: dict, path: str) -> None:
         properties = schema.get("properties", {})
         for key in schema.get("required", []):
             if key not in value:
-                raise SchemaViolationError(f"{path} lacks the required key {key!r}")
+                raise SchemaViolationError(f"{path} lacks the required key {short_repr(key)}")
         extra = schema.get("additionalProperties", True)
         for key, item in value.items():
             if key in properties:
-                _check(item, properties[key], root, f"{path}.{key}")
+                _check(item, properties[key], root, f"{path}.{key}")  # a schema key: short and plain
             elif extra is False:
-                raise SchemaViolationError(f"{path} has an unknown key {key!r}")
+                raise SchemaViolationError(f"{path} has an unknown key {short_repr(key)}")
             elif isinstance(extra, dict):
-                _check(item, extra, root, f"{path}.{key}")
+                _check(item, extra, root, f"{path}[{short_repr(key)}]")

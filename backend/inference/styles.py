@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from xml.sax.saxutils import quoteattr
 
@@ -46,7 +47,7 @@ def _pseudocolor(band: int, label: str) -> str:
         f'    <rasterrenderer type="singlebandpseudocolor" band="{band}" opacity="1" alphaBand="-1" '
         f'classificationMin="0" classificationMax="1" nodataColor="">\n'
         "      <rasterTransparency/>\n"
-        f"      <!-- {label} -->\n"
+        f"      <!-- {re.sub('-{2,}', '-', label)} -->\n"  # '--' may not occur inside an XML comment
         "      <rastershader>\n"
         '        <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" '
         'minimumValue="0" maximumValue="1" labelPrecision="2">\n'
