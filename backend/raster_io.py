@@ -370,13 +370,17 @@ def _alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def _writing(path: Path):
-    """Turn a failed write of ``path`` (full disk, file-size limit, I/O error) into one :class:`OutputError`."""
+    """Turn a failed write of ``path`` (full disk, file-size limit, I/O error) into one :class:`OutputError`.
+
+    The reason is the OS's (``No space left on device``, ``File too large``) or, from GDAL, the first clause
+    of its message (GDAL's SQLite errors run on for lines).
+    """
     from pyogrio.errors import DataLayerError, DataSourceError
 
     try:
         yield
     except (OSError, RasterioError, DataLayerError, DataSourceError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc.__cause__ or exc).strip().splitlines()[0]
+        reason = getattr(exc, "strerror", None) or str(exc.__cause__ or exc).strip().splitlines()[0].split(": ")[0]
         raise OutputError(
             f"writing {path.name} in {path.parent.parent} failed ({reason}); free some space or choose another "
             "--out. Nothing was kept."

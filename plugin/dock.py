@@ -7,6 +7,7 @@ import re
 import shutil
 import tempfile
 from datetime import datetime
+from html import escape
 from pathlib import Path
 
 from qgis.core import (
@@ -60,18 +61,22 @@ def run_folder_name(run_name: str) -> str:
 
 
 def metadata_html(meta) -> str:
-    """Model metadata as short rich text: classes, bands, resolution, strategy, training data, metrics."""
+    """Model metadata as short rich text: classes, bands, resolution, strategy, training data, metrics.
+
+    Free-text fields come from the (untrusted) model file and are HTML-escaped: a class name like
+    ``<img src="/some/file">`` is shown as text, never rendered or loaded by Qt's rich-text engine.
+    """
     swatches = " ".join(
-        f'<span style="color:{c}">■</span>&nbsp;{n}' for n, c in zip(meta.class_names, meta.class_colors)
+        f'<span style="color:{c}">■</span>&nbsp;{escape(n)}' for n, c in zip(meta.class_names, meta.class_colors)
     )
-    metrics = ", ".join(f"{k} = {v:.3f}" for k, v in sorted(meta.metrics.items())) or tr("none recorded")
+    metrics = ", ".join(f"{escape(k)} = {v:.3f}" for k, v in sorted(meta.metrics.items())) or tr("none recorded")
     return (
         f"<b>{len(meta.class_names)} {tr('classes')}</b>: {swatches}<br>"
         f"<b>S2</b>: {' '.join(meta.s2.bands)} · <b>S1</b>: {' '.join(meta.s1.bands)}<br>"
         f"<b>{tr('Resolution')}</b>: {meta.gsd_m:g} m, {meta.patch_size_px} px {tr('patches')} "
         f"({meta.patch_size_px * meta.gsd_m / 1000:g} km), {tr('upsampling')} {meta.upsampling}<br>"
-        f"<b>{tr('Strategy')}</b>: {meta.strategy} · "
-        f"<b>{tr('Training data')}</b>: {meta.training.get('dataset', '?')}<br>"
+        f"<b>{tr('Strategy')}</b>: {escape(meta.strategy)} · "
+        f"<b>{tr('Training data')}</b>: {escape(str(meta.training.get('dataset', '?')))}<br>"
         f"<b>{tr('Metrics')}</b>: {metrics}"
     )
 
@@ -91,7 +96,8 @@ class MosaicDock(QDockWidget):
         self._build_ui()
         self._load_settings()
         QgsProject.instance().cleared.connect(self.cancel)
-        QgsProject.instance().layersAdded.connect(self.refresh_mapping)
+        # legendLayersAdded, not layersAdded: the table lists layer-tree layers, in the tree only by then
+        QgsProject.instance().legendLayersAdded.connect(self.refresh_mapping)
         QgsProject.instance().layersRemoved.connect(self.refresh_mapping)
         self.refresh_dependencies()
 
@@ -263,8 +269,10 @@ class MosaicDock(QDockWidget):
     # -- model and bands --------------------------------------------------------------------------
     def set_model_path(self, path: str) -> None:
         """Use the model at ``path`` (e.g. just trained by the training dialog)."""
-        self.model_file.setFilePath(path)
-        self.load_model_info()
+        if path == self.model_file.filePath():
+            self.load_model_info()  # the same file rewritten (retrained): fileChanged does not fire
+        else:
+            self.model_file.setFilePath(path)  # fileChanged → load_model_info, once
 
     def load_model_info(self, *_args) -> None:
         """Read and show the model's metadata, then detect the band mapping for its bands."""
@@ -335,9 +343,10 @@ class MosaicDock(QDockWidget):
         gaps = missing({f"{m} {b}": s for (m, b), s in self.mapping().items()})
         if gaps:
             self.mapping_warning.setText(
-                tr("Missing bands: {0}. Load the layers that hold them, or pick them in the table.").format(
-                    ", ".join(gaps)
-                )
+                tr(
+                    "Missing bands: {0}. Load the layers that hold them (bands are recognised by their band "
+                    "description, layer or file name, such as …_B02.tif or …_VV.tif), or pick them in the table."
+                ).format(", ".join(gaps))
             )
         else:
             self.mapping_warning.setText("")
@@ -494,7 +503,7 @@ class MosaicDock(QDockWidget):
         project = QgsProject.instance()
         for signal, slot in (
             (project.cleared, self.cancel),
-            (project.layersAdded, self.refresh_mapping),
+            (project.legendLayersAdded, self.refresh_mapping),
             (project.layersRemoved, self.refresh_mapping),
         ):
             with contextlib.suppress(TypeError):

@@ -84,8 +84,9 @@ def test_linear_power_s1_is_detected_and_refused(s2_files, t33uup_s1_linear, onn
     out = tmp_path / "out"
     proc = _run_cli("--s2", *map(str, s2_files), "--s1", *map(str, t33uup_s1_linear), "--model", onnx_model_path,
                     "--out", str(out))  # fmt: skip
-    _assert_refused(proc, out, "looks like linear power, not dB")
-    assert "pass --s1-units linear to convert it" in proc.stderr
+    _assert_refused(proc, out, "S1 band VV (")
+    assert ".tif) looks like linear power, not dB (median" in proc.stderr
+    assert ", 0% negative values); pass --s1-units linear to convert it (10·log10), or --s1-units db" in proc.stderr
 
 
 def test_linear_power_s1_converted_on_request_equals_the_db_run(s2_files, t33uup_s1_linear, onnx_model_path,
@@ -197,10 +198,27 @@ def test_nan_and_inf_are_nodata(s2_files, s1_files, onnx_model_path, reference, 
 def test_output_folder_that_cannot_be_created(s2_files, s1_files, onnx_model_path, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
+    out = blocker / "out"
     proc = _run_cli("--s2", *map(str, s2_files), "--s1", *map(str, s1_files), "--model", onnx_model_path,
-                    "--out", str(blocker / "out"))  # fmt: skip
-    _assert_refused(proc, blocker / "out", f"cannot write to {blocker / 'out'} (Not a directory); choose another --out")
+                    "--out", str(out))  # fmt: skip
+    _assert_refused(proc, out, f"cannot write to {out} (Not a directory); choose another --out.")
     assert blocker.read_text() == "not a folder"
+
+
+def test_output_folder_without_write_permission(s2_files, s1_files, onnx_model_path, tmp_path):
+    """A read-only parent (0o500); as root, where permissions do not stop writes, sysfs (refused even to root)."""
+    parent = tmp_path / "read_only"
+    parent.mkdir()
+    parent.chmod(0o500)
+    try:
+        out, reason = parent / "out", "Permission denied"
+        if os.access(parent, os.W_OK):  # root
+            out, reason = Path("/sys/mosaic-predict-out"), "Operation not permitted"
+        proc = _run_cli("--s2", *map(str, s2_files), "--s1", *map(str, s1_files), "--model", onnx_model_path,
+                        "--out", str(out))  # fmt: skip
+        _assert_refused(proc, out, f"cannot write to {out} ({reason}); choose another --out.")
+    finally:
+        parent.chmod(0o700)
 
 
 def _file_size_limit(limit: int):
@@ -220,10 +238,8 @@ def test_running_out_of_space_keeps_the_previous_outputs(s2_files, s1_files, onn
     proc = _run_cli(*args, "--overwrite", preexec_fn=_file_size_limit(40_000))  # the GeoPackage needs ~100 kB
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert (
-        lines[0].startswith("mosaic predict: error: writing ")
-        and "free some space or choose another --out" in (lines[0])
-    )
+    assert lines[0].startswith(f"mosaic predict: error: writing tiles.gpkg in {out} failed (")
+    assert lines[0].endswith("); free some space or choose another --out. Nothing was kept.")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # untouched, no partial folder
 
 

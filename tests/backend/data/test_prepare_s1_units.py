@@ -19,8 +19,11 @@ def _options(t33uup_mosaic, s1, output, **kw) -> PrepareOptions:
 
 
 def test_linear_s1_is_refused_then_converted_on_request(t33uup_mosaic, t33uup_s1_linear, tmp_path):
-    with pytest.raises(InputError, match=r"looks like linear power, not dB .*pass --s1-units linear"):
+    with pytest.raises(InputError) as refused:
         prepare_dataset(_options(t33uup_mosaic, t33uup_s1_linear, tmp_path / "auto"))
+    message = str(refused.value)
+    assert message.startswith("S1 band VV (") and ".tif) looks like linear power, not dB (median" in message
+    assert ", 0% negative values); pass --s1-units linear to convert it (10·log10), or --s1-units db" in message
     assert not (tmp_path / "auto").exists()
 
     prepare_dataset(_options(t33uup_mosaic, t33uup_s1_linear, tmp_path / "linear", s1_units="linear"))
