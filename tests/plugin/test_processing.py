@@ -179,6 +179,26 @@ def test_classify_inside_aoi_polygons_matches_headless_predict(processing_ready,
     np.testing.assert_allclose(plugin_p, headless, rtol=0, atol=1e-5)
 
 
+def test_classify_linear_s1_is_refused_then_converted_by_s1_units(processing_ready, test_model, t33uup_mosaic,
+                                                                  t33uup_s1_linear, tmp_path):  # fmt: skip
+    import processing
+
+    reference = tmp_path / "db"
+    linear = tmp_path / "linear"
+    reference.mkdir()
+    linear.mkdir()
+    parameters = classify_parameters(t33uup_mosaic, test_model, linear) | {"S1": [str(p) for p in t33uup_s1_linear]}
+    with pytest.raises(QgsProcessingException, match="looks like linear power, not dB"):
+        processing.run("mosaic:classify", parameters)
+    assert list(linear.iterdir()) == []
+    converted = processing.run("mosaic:classify", parameters | {"S1_UNITS": 2})  # linear power (convert to dB)
+    db = processing.run("mosaic:classify", classify_parameters(t33uup_mosaic, test_model, reference))
+    a = gdal.Open(converted["OUTPUT_PROBABILITIES"]).ReadAsArray()
+    b = gdal.Open(db["OUTPUT_PROBABILITIES"]).ReadAsArray()
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+
+
 def test_classify_one_stacked_s2_layer_equals_band_files(processing_ready, test_model, t33uup_mosaic, tmp_path):
     """S2 as one stacked VRT (bands out of order, named by description) gives the same result as the band files."""
     import processing
