@@ -271,7 +271,8 @@ def test_cli_refuses_a_truncated_raster_and_leaves_nothing(mosaic_inputs, onnx_m
     Path(b04).write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
     proc = _run_cli("--s2", *s2, "--s1", *mosaic_inputs[1], "--model", onnx_model_path, "--out", str(out))
-    _assert_clean_failure(proc, out, "B04")
+    _assert_clean_failure(proc, out, "_B04.tif failed (")
+    assert proc.stderr.strip().endswith("); the file may be truncated or damaged.")
 
 
 def test_cli_refuses_a_damaged_model(mosaic_inputs, onnx_model_path, tmp_path):
