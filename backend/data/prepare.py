@@ -250,7 +250,10 @@ def load_polygons(options: PrepareOptions, crs, class_names: tuple[str, ...]) ->
         classes.append(tuple(sorted(set(names))))
     if unmapped:
         shown = ", ".join(sorted(unmapped)[:10])
-        raise InputError(f"{len(unmapped)} class value(s) of {options.class_field!r} have no mapping: {shown}")
+        raise InputError(
+            f"{len(unmapped)} class value(s) of {options.class_field!r} have no mapping: {shown}; give a table "
+            "with --mapping (CSV or JSON: source value → one of the model's classes, empty to ignore) or 'corine'"
+        )
     gdf["classes"] = classes
     return gdf[["classes", gdf.geometry.name]]
 

@@ -175,9 +175,15 @@ class LmdbReader:
         """All arrays stored under ``key``."""
         with self._txn() as txn:
             blob = txn.get(key.encode())
-            if blob is None:
-                raise InputError(f"patch {key} is not in the LMDB {self.path}")
+        if blob is None:
+            raise InputError(f"patch {key} is not in the LMDB {self.path}; re-run `mosaic pack` to rebuild it")
+        try:
             return decode_safetensors(blob)
+        except (struct.error, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputError(
+                f"patch {key} in the LMDB {self.path} is damaged ({type(exc).__name__}); "
+                "re-run `mosaic pack` to rebuild it"
+            ) from None
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is stored."""

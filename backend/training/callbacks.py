@@ -74,7 +74,24 @@ def _progress(trainer: pl.Trainer) -> ProgressJsonl | None:
 
 
 class MosaicCheckpoint(ModelCheckpoint):
-    """:class:`ModelCheckpoint` that announces every file it writes on the progress stream."""
+    """:class:`ModelCheckpoint` that announces every file it writes on the progress stream and writes ``last.ckpt``
+    after every epoch (Lightning's ``save_last`` only refreshes it when a top-k checkpoint is saved, so a run
+    killed after epochs without improvement would resume from its last improvement)."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
+    def _refresh_last(self, trainer: pl.Trainer) -> None:
+        """Write ``last.ckpt`` unless this step's checkpoints were written already."""
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         super()._save_checkpoint(trainer, filepath)

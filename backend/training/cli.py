@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import itertools
+import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
-from ..errors import ConfigError, MosaicError
+from ..checkpoint_file import read_checkpoint
+from ..errors import ConfigError, InputError, MosaicError
 
 PASS_THROUGH = True
 
@@ -50,8 +55,11 @@ def _build_cli(argv: list[str], extra_callbacks: list):
     from .datamodule import MosaicDataModule
     from .module import MosaicModule
 
+    parsers = []  # the parser LightningCLI builds, kept to suggest valid keys when parsing fails
+
     class MosaicCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
+            parsers.append(parser)
             parser.add_lightning_class_args(MosaicCheckpoint, "checkpoint")
             parser.set_defaults(
                 {
@@ -68,6 +76,7 @@ def _build_cli(argv: list[str], extra_callbacks: list):
                     "early_stopping.mode": "max",
                     "early_stopping.patience": 10,
                     "early_stopping.check_finite": False,
+                    "early_stopping.strict": False,  # a run resumed from a mid-epoch interrupted.ckpt
                 }
             )
             for src, dst in (("class_names", "class_names"), ("s2_band_names", "s2_bands"),
@@ -75,6 +84,8 @@ def _build_cli(argv: list[str], extra_callbacks: list):
                              ("patch_size_px", "patch_size_px"), ("training_data", "training_data")):  # fmt: skip
                 parser.link_arguments(f"data.{src}", f"model.{dst}", apply_on="instantiate")
 
+    # "Seed set to 0" would precede an error line; the seed is in the saved config.yaml
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
     flat = " ".join(argv).replace("=", " ").split()
     on_cpu = any(a == "--trainer.accelerator" and b == "cpu" for a, b in itertools.pairwise(flat))
     cuda = torch.cuda.is_available() and not on_cpu
@@ -99,7 +110,41 @@ def _build_cli(argv: list[str], extra_callbacks: list):
         )  # fmt: skip
     except ArgumentError as exc:
         message = " ".join(str(exc).split())
-        raise ConfigError(f"invalid training configuration: {message}") from None
+        keys = [a.dest for a in parsers[0]._actions] if parsers else []
+        raise ConfigError(f"invalid training configuration: {message}{_did_you_mean(message, keys)}") from None
+
+
+_UNKNOWN_KEY = (
+    re.compile(r"Group '(?P<group>[\w.]+)' does not accept option '(?P<key>\w+)'"),
+    re.compile(r"Option '(?P<key>[\w.]+)' is not accepted"),
+    re.compile(r"unrecognized arguments: --(?P<key>[\w.]+)"),
+)
+
+
+def _did_you_mean(message: str, keys: Sequence[str]) -> str:
+    """``"; did you mean 'model.backbone'?"`` for the closest valid key (difflib ratio ≥ 0.6) of an unknown key
+    named in a jsonargparse ``message``; ``""`` when there is none."""
+    for pattern in _UNKNOWN_KEY:
+        found = pattern.search(message)
+        if found:
+            group = found.groupdict().get("group")
+            key = f"{group}.{found['key']}" if group else found["key"]
+            close = difflib.get_close_matches(key, [k for k in keys if "." in k], n=1)
+            return f"; did you mean '{close[0]}'?" if close else ""
+    return ""
+
+
+def _check_resume(path: str) -> None:
+    """Refuse a damaged or code-carrying checkpoint before building anything, naming the newest other ``.ckpt``
+    of its folder to resume from instead."""
+    try:
+        read_checkpoint(path)
+    except InputError as exc:
+        target = Path(path).resolve()
+        others = sorted((p for p in target.parent.glob("*.ckpt") if p != target), key=lambda p: p.stat().st_mtime)
+        if not others:
+            raise
+        raise InputError(f"{str(exc).rstrip('.')}, or resume from the older --resume {others[-1]}") from None
 
 
 def train(argv: Sequence[str], progress_stream=None) -> dict:
@@ -112,14 +157,24 @@ def train(argv: Sequence[str], progress_stream=None) -> dict:
 
         progress = ProgressJsonl(progress_stream)
         extra.append(progress)
+    cli = None
     try:
         if pre.resume and not os.path.isfile(pre.resume):
             raise ConfigError(f"--resume {pre.resume}: no such checkpoint file; give the path of a .ckpt file")
+        if pre.resume:
+            _check_resume(pre.resume)
+        from .checkpoint_io import AtomicCheckpointIO
+
         cli = _build_cli(rest, extra)
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=pre.resume)
+        cli.trainer.strategy.checkpoint_io = AtomicCheckpointIO()  # a kill never leaves a truncated .ckpt
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=pre.resume, weights_only=True)
     except MosaicError as exc:
         if progress is not None:
             progress.emit("error", message=str(exc))
+        raise
+    except SystemExit:
+        if cli is not None and cli.trainer.interrupted:  # Lightning exits 1 after Ctrl-C; the CLI answers 130
+            raise KeyboardInterrupt from None
         raise
     except Exception as exc:
         if progress is not None:

@@ -233,6 +233,11 @@ class MosaicModule(pl.LightningModule):
         if self.trainer.world_size > 1:
             probs = self.all_gather(probs).flatten(0, 1)
             target = self.all_gather(target).flatten(0, 1)
+        if not torch.isfinite(probs).all():  # raised before this epoch's checkpoint is written
+            raise ConfigError(
+                f"the model outputs became NaN/Inf after step {self.global_step} (epoch {self.current_epoch}): "
+                "lower model.lr or check the input data for NaN/Inf values"
+            )
         m = multilabel_metrics(probs.cpu().numpy(), target.cpu().numpy(), self.hparams.class_names)
         summary = {f"val/{k}": float(m[k]) for k in ("ap_macro", "ap_micro", "f1_macro", "f1_micro", "hamming_loss")}
         summary = {k: (v if np.isfinite(v) else 0.0) for k, v in summary.items()}

@@ -142,3 +142,18 @@ def test_cancel_stops_training_and_keeps_a_checkpoint(qgis_iface, qtbot, clean_s
     assert dialog.last_checkpoint and Path(dialog.last_checkpoint).is_file()
     assert Path(dialog.last_checkpoint).is_relative_to(tmp_path / "runs")
     assert dialog.onnx_path == ""  # no export after a cancel
+
+
+@pytest.mark.skipif(not TRAINER_PRESENT, reason="the trainer (backend/training/cli.py, configs/*.yaml) is not here yet")
+def test_backend_error_shows_its_one_line_in_the_message_bar(qgis_iface, qtbot, clean_settings, tmp_path):
+    """A folder that is not a dataset passes the dialog's checks; the backend's one-line error reaches the user."""
+    (tmp_path / "not-a-dataset").mkdir()
+    dialog = short_training_dialog(qgis_iface, qtbot, tmp_path / "not-a-dataset", tmp_path / "runs", epochs=1)
+    qgis_iface.messageBar().clear_messages()
+    dialog.start_training()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=300_000)
+    expected = f"no metadata.parquet at {tmp_path / 'not-a-dataset'}: point root at a BigEarthNet v2 dataset folder"
+    assert dialog.failed_message.startswith(expected) and "\n" not in dialog.failed_message
+    assert "Traceback" not in dialog.failed_message and dialog.status.text() == dialog.failed_message
+    assert qgis_iface.messageBar().get_messages(2) == [f"MoSAiC training:{dialog.failed_message}"]  # Critical
+    assert dialog.onnx_path == ""

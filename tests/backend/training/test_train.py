@@ -102,6 +102,19 @@ def test_terms_follow_the_strategy_and_labelled_rows(ben_v2):
         MosaicModule(strategy="supervised", modalities="s2", loss_weights={"intra_s1": 1.0})
 
 
+def test_nan_loss_stops_with_the_step_and_the_terms(ben_v2):
+    """A diverged classifier (NaN bias) on a real batch: the step refuses with the step and the loss terms."""
+    model, data = make(ben_v2, "supervised")
+    batch = next(iter(data.train_dataloader()))
+    with torch.no_grad():
+        model.net.classifier.bias.fill_(float("nan"))
+    with pytest.raises(ConfigError) as err:
+        model.training_step(batch, 0)
+    assert str(err.value) == (
+        "the loss became nan at step 0 (epoch 0; bce=nan): lower model.lr or check the input data for NaN/Inf values"
+    )
+
+
 class StopAfter(pl.Callback):
     """Ends the run cleanly after ``epochs`` epochs although it was configured for more (an interrupted run)."""
 
@@ -142,7 +155,7 @@ def test_resume_restores_exact_state(ben_v2, tmp_path):
     torch.manual_seed(123)  # a different RNG state: the checkpoint must bring back its own
     resumed, data = make(ben_v2, "mosaic1", warmup_steps=2)
     t2 = trainer(tmp_path / "c", 4, [RngState()], limit_val_batches=0)
-    t2.fit(resumed, datamodule=data, ckpt_path=ckpt)
+    t2.fit(resumed, datamodule=data, ckpt_path=ckpt, weights_only=True)
     assert t2.global_step == 4
     a, b = _weights(straight), _weights(resumed)
     assert a.keys() == b.keys()
@@ -189,7 +202,7 @@ def test_cli_progress_stream_checkpoint_and_export_parts(ben_v2, tmp_path, monke
     assert Path(result["last_checkpoint"]).is_file() and events[-1]["last_checkpoint"] == result["last_checkpoint"]
     raw = torch.load(result["last_checkpoint"], map_location="cpu", weights_only=True)
     assert raw["hyper_parameters"]["class_names"][0] == "Urban fabric"
-    module = MosaicModule.load_from_checkpoint(result["best_checkpoint"], map_location="cpu").eval()
+    module = MosaicModule.load_from_checkpoint(result["best_checkpoint"], map_location="cpu", weights_only=True).eval()
     parts = module.export_metadata()
     assert parts["s2_bands"] == ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"]
     assert parts["s1_bands"] == ["VV", "VH"] and parts["strategy"] == "supervised"
@@ -215,6 +228,7 @@ def test_cli_unknown_key_is_one_clear_line(ben_v2, tmp_path):
     # (the venv may print an unrelated matplotlib Axes3D warning first)
     lines = [line for line in proc.stderr.splitlines() if line.startswith("mosaic train:")]
     assert lines == [
-        "mosaic train: error: invalid training configuration: Group 'model' does not accept option 'backbon'"
+        "mosaic train: error: invalid training configuration: Group 'model' does not accept option 'backbon'; "
+        "did you mean 'model.backbone'?"
     ]
     assert proc.stderr.strip().endswith(lines[0])
