@@ -58,7 +58,7 @@ from .inference import (
 )
 from .inference.bandnames import KNOWN_BANDS
 from .inference.metadata import ModelMetadata
-from .inference.s1_units import UNITS, check_units, to_db
+from .inference.s1_units import UNITS, refuse_linear, to_db
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img")
 #: GDAL settings for prediction: a modest block cache (MB) so memory stays flat on large rasters.
@@ -159,6 +159,19 @@ def _aoi_window(polygons: list, transform, width: int, height: int, aoi: str | o
     return RioWindow(c0, r0, c1 - c0, r1 - r0)
 
 
+def read_sample(ds, index: int, nodata: float | None, size: int = 256) -> np.ndarray:
+    """Band ``index`` of ``ds`` whole, decimated to at most ``size`` × ``size`` (nearest), float32, nodata as NaN."""
+    shape = (min(ds.height, size), min(ds.width, size))
+    try:
+        a = ds.read(index, out_shape=shape, resampling=Resampling.nearest).astype(np.float32)
+    except RasterioError as exc:
+        reason = str(exc.__cause__ or exc).strip().splitlines()[0]
+        raise InputError(f"reading {Path(ds.name).name} failed ({reason}); the file may be damaged.") from None
+    if nodata is not None and not math.isnan(nodata):
+        a[a == nodata] = np.nan
+    return a
+
+
 class _BandReader:
     """Reads one band on the target grid (see the module docstring for the three routes)."""
 
@@ -223,18 +236,6 @@ class _BandReader:
             a = a[r - nr0 * f : r - nr0 * f + height, c - nc0 * f : c - nc0 * f + width]
         return a.astype(np.float32, copy=False)
 
-    def sample(self, size: int = 256) -> np.ndarray:
-        """The whole band decimated to at most ``size`` × ``size`` (nearest), float32 with nodata as NaN."""
-        shape = (min(self.ds.height, size), min(self.ds.width, size))
-        try:
-            a = self.ds.read(self.source.index, out_shape=shape, resampling=Resampling.nearest).astype(np.float32)
-        except RasterioError as exc:
-            reason = str(exc.__cause__ or exc).strip().splitlines()[0]
-            raise InputError(f"reading {self.source.path.name} failed ({reason}); the file may be damaged.") from None
-        if self.nodata is not None and not math.isnan(self.nodata):
-            a[a == self.nodata] = np.nan
-        return a
-
     def close(self) -> None:
         if self.reader is not self.ds:
             self.reader.close()
@@ -294,13 +295,8 @@ class RasterioReader:
     def _refuse_linear_s1(self) -> None:
         """Stop when an S1 band looks like linear power (see :mod:`~mosaic.backend.inference.s1_units`)."""
         for b in self._s1:
-            check = check_units(b.sample())
-            if check is not None and check.looks_linear:
-                raise InputError(
-                    f"S1 band {b.source.band} ({b.source.path.name}) looks like linear power, not dB "
-                    f"({check.describe()}); pass --s1-units linear to convert it (10·log10), or --s1-units db "
-                    "to use it as it is."
-                )
+            sample = read_sample(b.ds, b.source.index, b.nodata)
+            refuse_linear(sample, f"S1 band {b.source.band} ({b.source.path.name})")
 
     @property
     def geotransform(self) -> tuple[float, ...]:

@@ -89,18 +89,14 @@ def prepare(request: ClassifyRequest, metadata) -> QgisWindowReader:
 
 def refuse_linear_s1(sources: list[BandSource], size: int = 256) -> None:
     """Stop when an S1 layer band looks like linear power, on a decimated read of the whole layer."""
-    from ..backend.inference.s1_units import check_units
+    from ..backend.inference.s1_units import refuse_linear
 
+    hint = tr('to convert it (10·log10) tick "S1 is linear power" in the dock, or set S1 units to linear power in '
+              "Processing.")  # fmt: skip
     for source in sources:
-        provider = source.layer.dataProvider()
         width, height = min(source.layer.width(), size), min(source.layer.height(), size)
-        check = check_units(read_block(provider, source.band, source.layer.extent(), width, height))
-        if check is not None and check.looks_linear:
-            raise InputError(
-                tr("S1 layer {0} looks like linear power, not dB ({1}); to convert it (10·log10) tick \"S1 is linear "
-                   "power\" in the dock, or set S1 units to linear power in Processing.").format(
-                    source.layer.name(), check.describe())
-            )  # fmt: skip
+        sample = read_block(source.layer.dataProvider(), source.band, source.layer.extent(), width, height)
+        refuse_linear(sample, tr("S1 layer {0}").format(source.layer.name()), hint)
 
 
 def _sinks(request: ClassifyRequest, metadata, grid: TargetGrid, stride: int) -> dict:

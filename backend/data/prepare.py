@@ -43,7 +43,8 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from ..errors import InputError, OutputError
-from ..inference.s1_units import UNITS, check_units, to_db
+from ..inference.s1_units import UNITS, refuse_linear, to_db
+from ..raster_io import read_sample
 from .bands import S1_BANDS, S2_BAND_SETS, S2_BANDS_ALL
 from .classes import NOMENCLATURES, clc_to_ben19
 from .readers import S1_DIR, S2_DIR
@@ -403,7 +404,7 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
             src = opened[f]
             _check_overlap(ref, src, "Sentinel-1")
             if options.s1_units == "auto":
-                _refuse_linear(src, i, band)
+                refuse_linear(read_sample(src, i, src.nodatavals[i - 1]), f"S1 band {band} ({Path(src.name).name})")
             if not _same_grid(src, ref):
                 src = stack.enter_context(
                     WarpedVRT(
@@ -461,19 +462,6 @@ def _cell_box(transform, row: int, col: int, size: int) -> shapely.Polygon:
     x0, y0 = transform @ (col, row)
     x1, y1 = transform @ (col + size, row + size)
     return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-
-
-def _refuse_linear(src, index: int, band: str, size: int = 256) -> None:
-    """Stop when S1 ``band`` looks like linear power (decimated read; see ``inference.s1_units``)."""
-    a = src.read(index, out_shape=(min(src.height, size), min(src.width, size))).astype(np.float32)
-    if src.nodatavals[index - 1] is not None:
-        a[a == src.nodatavals[index - 1]] = np.nan
-    check = check_units(a)
-    if check is not None and check.looks_linear:
-        raise InputError(
-            f"S1 band {band} ({Path(src.name).name}) looks like linear power, not dB ({check.describe()}); pass "
-            "--s1-units linear to convert it (10·log10), or --s1-units db to use it as it is."
-        )
 
 
 def _write_patches(

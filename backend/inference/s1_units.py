@@ -12,9 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
+
 #: the largest share of negative values a linear-power sample may hold (speckle filters can undershoot)
 MAX_NEGATIVE_SHARE = 0.01
 UNITS = ("auto", "db", "linear")
+#: what to do about it on the command line (``mosaic predict`` and ``mosaic prepare`` share ``--s1-units``)
+CLI_HINT = "pass --s1-units linear to convert it (10·log10), or --s1-units db to use it as it is."
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,14 @@ def check_units(sample: np.ndarray) -> UnitsCheck | None:
     if values.size == 0:
         return None
     return UnitsCheck(float(np.median(values)), float((values < 0).mean()))
+
+
+def refuse_linear(sample: np.ndarray, what: str, hint: str = CLI_HINT) -> None:
+    """Raise :class:`InputError` ``"<what> looks like linear power, not dB (<stats>); <hint>"`` when ``sample``
+    (a decimated read of one S1 band, nodata as NaN) looks like linear power."""
+    check = check_units(sample)
+    if check is not None and check.looks_linear:
+        raise InputError(f"{what} looks like linear power, not dB ({check.describe()}); {hint}")
 
 
 def to_db(linear: np.ndarray) -> np.ndarray:

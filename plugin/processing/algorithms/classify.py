@@ -22,6 +22,7 @@ from qgis.core import (
 
 from .base import MosaicAlgorithm
 
+#: ``backend.inference.s1_units.UNITS``, spelt out: that package needs onnxruntime, which may not be installed yet
 S1_UNITS = ("auto", "db", "linear")
 S1_UNITS_LABELS = ("dB (refuse S1 that looks like linear power)", "dB (no check)", "linear power (convert to dB)")
 RASTER_OUTPUTS = {"OUTPUT_PROBABILITIES": "probabilities", "OUTPUT_LABELS": "labels", "OUTPUT_CONFIDENCE": "confidence"}
