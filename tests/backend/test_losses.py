@@ -185,6 +185,10 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
             loss.backward()
             results[name] = (loss.item(), model.module.weight.grad.clone().tolist())
         (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(results))
+        # gloo aborts a rank ("terminate called without an active exception") when its peer tears the group
+        # down while the DDP reducer still holds work: drop the model and meet at a barrier first
+        del model
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
