@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -169,9 +167,9 @@ def _model():
     return torch.nn.Linear(6, 4)
 
 
-def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+def _ddp_worker(rank: int, world: int, out_dir: str) -> None:
+    # a file store: no TCP port to pick, so no race with other processes for it
+    dist.init_process_group("gloo", init_method=f"file://{out_dir}/store", rank=rank, world_size=world)
     try:
         x1, x2, y = _data()
         part = slice(rank * 4, rank * 4 + 4)
@@ -193,18 +191,12 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_losses_under_ddp_equal_single_process_on_concatenated_batch(tmp_path, monkeypatch):
     # spawned children unpickle the worker by module name: import this file as the top-level module
     # "test_losses" from a path they inherit (pytest's importlib mode gives it a name they cannot import)
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     worker = importlib.import_module("test_losses")._ddp_worker
-    mp.spawn(worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(worker, args=(2, str(tmp_path)), nprocs=2, join=True)
     x1, x2, y = _data()
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     for name, fn in ALL_LOSSES.items():
