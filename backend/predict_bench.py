@@ -18,10 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .inference import OnnxModel, RunSummary
 
 MOSAIC_DIR = "bigearthnet-v2-t33uup-mosaic"
 
@@ -95,37 +100,54 @@ class _NullSink:
         """Throughput routes keep nothing."""
 
 
-def _throughput(args: argparse.Namespace, big: Path) -> dict:
-    from .inference import Window, load_model, run_inference
-    from .predict import provider_list
+Route = Callable[[], "RunSummary"]  #: one whole run (open inputs, infer, write and commit outputs)
+
+
+def headless_route(model: OnnxModel, folder: Path, stride: int, batch_size: int, prefetch: bool) -> Route:
+    """What ``mosaic predict`` runs on the band files of ``folder``: rasterio reads → engine → all four outputs."""
+    from .inference import run_inference
     from .raster_io import PredictionOutputs, RasterioReader
 
-    model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
+    s2_files, s1_files = _inputs(folder)
+
+    def route() -> RunSummary:
+        with tempfile.TemporaryDirectory() as tmp, RasterioReader(s2_files, s1_files, model.metadata) as reader:
+            outputs = PredictionOutputs(tmp, reader, model.metadata, stride)
+            summary = run_inference(model, reader, outputs.sinks, stride=stride, batch_size=batch_size,
+                                    prefetch=prefetch)  # fmt: skip
+            outputs.commit()
+        return summary
+
+    return route
+
+
+def throughput(model: OnnxModel, folder: Path, routes: dict[str, Route], repeat: int, batch_size: int) -> dict:
+    """Median wall and CPU seconds of each of ``routes`` and of onnxruntime alone on as many real tiles of
+    ``folder`` in batches of ``batch_size``; routes are interleaved in each of the ``repeat`` rounds."""
+    from .inference import Window
+    from .raster_io import RasterioReader
+
     meta = model.metadata
-    stride = args.stride or meta.patch_size_px
-    s2_files, s1_files = _inputs(big)
+    s2_files, s1_files = _inputs(folder)
     with RasterioReader(s2_files, s1_files, meta) as reader:  # real tiles for the onnxruntime-alone route
         p = meta.patch_size_px
         s2, s1 = reader.read(Window(0, 0, 4 * p, 2 * p))
     tiles = [(s2[:, r : r + p, c : c + p], s1[:, r : r + p, c : c + p]) for r in range(0, 4 * p, p)
              for c in range(0, 2 * p, p) if not np.isnan(s2[:, r : r + p, c : c + p]).all()]  # fmt: skip
-    times: dict[str, list[float]] = {"end-to-end": [], "end-to-end, prefetch": [], "onnxruntime alone": []}
-    inside: dict[str, list[float]] = {k: [] for k in times}  # share of the route's time inside session.run
-    cpu: dict[str, list[float]] = {k: [] for k in times}  # process CPU seconds (all threads): robust on a shared VM
+    names = [*routes, "onnxruntime alone"]
+    times: dict[str, list[float]] = {k: [] for k in names}
+    inside: dict[str, list[float]] = {k: [] for k in names}  # share of the route's time inside session.run
+    cpu: dict[str, list[float]] = {k: [] for k in names}  # process CPU seconds (all threads): robust on a shared VM
     n_tiles = 0
-    for _ in range(args.repeat):
-        for name, prefetch in (("end-to-end", False), ("end-to-end, prefetch", True)):
-            with tempfile.TemporaryDirectory() as tmp, RasterioReader(s2_files, s1_files, meta) as reader:
-                outputs = PredictionOutputs(tmp, reader, meta, stride)
-                t0, c0 = time.perf_counter(), time.process_time()
-                summary = run_inference(model, reader, outputs.sinks, stride=stride, batch_size=args.batch_size,
-                                        prefetch=prefetch)  # fmt: skip
-                outputs.commit()
-                times[name].append(time.perf_counter() - t0)
-                cpu[name].append(time.process_time() - c0)
-                inside[name].append(summary.model_seconds / times[name][-1])
-                n_tiles = summary.tiles_run
-        batches = [list(range(i, min(i + args.batch_size, n_tiles))) for i in range(0, n_tiles, args.batch_size)]
+    for _ in range(repeat):
+        for name, route in routes.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            summary = route()
+            times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+            inside[name].append(summary.model_seconds / times[name][-1])
+            n_tiles = summary.tiles_run
+        batches = [list(range(i, min(i + batch_size, n_tiles))) for i in range(0, n_tiles, batch_size)]
         prepared = []
         for b in batches:
             x2 = model.prepare(np.stack([tiles[i % len(tiles)][0] for i in b]), meta.s2)
@@ -142,7 +164,23 @@ def _throughput(args: argparse.Namespace, big: Path) -> dict:
             "cpu": {k: statistics.median(v) for k, v in cpu.items()}, "providers": model.providers}  # fmt: skip
 
 
-def _peak_rss(cmd: list[str]) -> tuple[float, float]:
+def throughput_table(t: dict) -> str:
+    """The Markdown table of :func:`throughput`'s result; ratios are against onnxruntime alone."""
+    med, ort_cpu = t["medians"], t["cpu"]["onnxruntime alone"]
+    ort_rate = t["tiles"] / med["onnxruntime alone"]
+    lines = [
+        "| route | wall s | tiles/s | vs onnxruntime alone | time inside session.run | CPU s "
+        "| CPU vs onnxruntime alone |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, sec in med.items():
+        rate, c = t["tiles"] / sec, t["cpu"][name]
+        lines.append(f"| {name} | {sec:.2f} | {rate:.1f} | {rate / ort_rate:.2f} | {t['inside'][name]:.0%} | {c:.1f} | "
+                     f"{ort_cpu / c:.2f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def peak_rss(cmd: list[str]) -> tuple[float, float]:
     """Run ``cmd``; (peak RSS in MiB of it and its children, seconds), sampled with psutil every 10 ms."""
     import psutil
 
@@ -173,7 +211,7 @@ def _memory(args: argparse.Namespace, small: Path, big: Path) -> dict:
                 cmd += ["--threads", str(args.threads)] if args.threads else []
                 cmd += ["--provider", args.provider] if args.provider else []
                 cmd += ["--stride", str(args.stride)] if args.stride else []
-                peaks[name].append(_peak_rss(cmd)[0])
+                peaks[name].append(peak_rss(cmd)[0])
     return {k: statistics.median(v) for k, v in peaks.items()}
 
 
@@ -193,6 +231,8 @@ def export_untrained(backbone: str, path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from .errors import InputError
+    from .inference import load_model
+    from .predict import provider_list
 
     small = (args.data or default_data_dir()) / MOSAIC_DIR
     if not small.is_dir():
@@ -203,23 +243,16 @@ def run(args: argparse.Namespace) -> int:
             args.model = str(export_untrained(args.backbone, big / f"untrained_{args.backbone}.onnx"))
         for f in sorted(small.glob("*.tif")):
             repeat_vrt(f, big / f.with_suffix(".vrt").name, args.tile_factor)
-        t = _throughput(args, big)
-        med = t["medians"]
-        ort_rate = t["tiles"] / med["onnxruntime alone"]
+        model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
+        stride = args.stride or model.metadata.patch_size_px
+        routes = {name: headless_route(model, big, stride, args.batch_size, prefetch)
+                  for name, prefetch in (("end-to-end", False), ("end-to-end, prefetch", True))}  # fmt: skip
+        t = throughput(model, big, routes, args.repeat, args.batch_size)
         print(f"model: {Path(args.model).name}; machine: {os.cpu_count()} CPU(s); providers "
               f"{', '.join(t['providers'])}; batch {args.batch_size}; threads {args.threads or 'default'}")  # fmt: skip
         print(f"raster: T33UUP mosaic repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; "
               f"medians of {args.repeat}")  # fmt: skip
-        ort_cpu = t["cpu"]["onnxruntime alone"]
-        print(
-            "| route | wall s | tiles/s | vs onnxruntime alone | time inside session.run | CPU s "
-            "| CPU vs onnxruntime alone |"
-        )
-        print("|---|---|---|---|---|---|---|")
-        for name, sec in med.items():
-            rate, c = t["tiles"] / sec, t["cpu"][name]
-            print(f"| {name} | {sec:.2f} | {rate:.1f} | {rate / ort_rate:.2f} | {t['inside'][name]:.0%} | {c:.1f} | "
-                  f"{ort_cpu / c:.2f} |")  # fmt: skip
+        print(throughput_table(t))
         if not args.skip_memory:
             mem = _memory(args, small, big)
             (n1, m1), (n2, m2) = mem.items()

@@ -1,111 +1,145 @@
-"""Benchmark of the plugin's inference route: QGIS provider reads → engine → GDAL sinks, as the dock runs it.
+"""Benchmark of the plugin's inference route against ``mosaic predict`` and onnxruntime alone, in one run.
 
-``python -m mosaic.plugin.bench --model M.onnx`` classifies the real T33UUP mosaic (14 band files loaded as
-QGIS layers) at 1× and at ``--tile-factor``² × its area (GDAL VRTs repeating every band file, i.e. repeated real
-data), writing all four outputs, and prints per run: tiles, wall time, time inside onnxruntime
-(``RunSummary.model_seconds``), their ratio (1.0 = no overhead around the model) and the process's peak RSS.
-Runs in the project's venv (QGIS is importable there); the model comes from ``mosaic export`` or any
-exported ONNX model.
+``python -m mosaic.plugin.bench [options of mosaic bench predict]`` builds the same rasters as ``mosaic bench
+predict`` (the real T33UUP mosaic, every band file repeated ``--tile-factor``² times by a VRT) and times, routes
+interleaved, medians of ``--repeat``:
+
+* **QGIS plugin**: what the dock runs on those 14 files loaded as QGIS layers — band mapping by name, the QGIS
+  window reader, the engine, all four outputs written through GDAL/OGR and committed;
+* **mosaic predict**: rasterio reads → the same engine → the same four outputs;
+* **onnxruntime alone** on as many real tiles in batches of the same size.
+
+Unless ``--skip-memory``, it also prints the peak RSS of one plugin-route run in its own process on the mosaic
+and on the repeat (medians of ``--repeat``). Runs in the project's venv (QGIS and rasterio are importable there).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import itertools
 import os
-import resource
+import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-MOSAIC_DIR = "bigearthnet-v2-t33uup-mosaic"
+from ..backend.predict_bench import (
+    MOSAIC_DIR,
+    add_arguments,
+    default_data_dir,
+    export_untrained,
+    headless_route,
+    peak_rss,
+    repeat_vrt,
+    throughput,
+    throughput_table,
+)
 
 
-def repeated(src: Path, out_dir: Path, factor: int) -> Path:
-    """A VRT of ``factor × factor`` shifted copies of ``src`` (GDAL only: each copy re-anchored, then mosaicked)."""
-    from osgeo import gdal
-
-    ds = gdal.Open(str(src))
-    x0, dx, _, y0, _, dy = ds.GetGeoTransform()
-    w, h = ds.RasterXSize * dx, ds.RasterYSize * -dy
-    copies = []
-    for j in range(factor):
-        for i in range(factor):
-            copy = out_dir / f"{src.stem}_{i}_{j}.vrt"
-            bounds = [x0 + i * w, y0 - j * h, x0 + (i + 1) * w, y0 - (j + 1) * h]
-            gdal.Translate(str(copy), ds, options=gdal.TranslateOptions(format="VRT", outputBounds=bounds))
-            copies.append(str(copy))
-    target = out_dir / f"{src.stem}.vrt"
-    gdal.BuildVRT(str(target), copies).FlushCache()
-    return target
-
-
-def classify_folder(files: list[Path], model_path: Path, out_dir: Path, stride: int | None, batch: int) -> dict:
-    """Load ``files`` as layers, map bands by name, run the dock's classification code; timings as a dict."""
+def plugin_route(model, folder: Path, out_root: Path, stride: int | None, batch_size: int):
+    """The dock's classification of the band files of ``folder`` (loaded once as layers) → a route callable."""
     from qgis.core import QgsRasterLayer
 
     from . import classify
     from .band_mapping import detect_mapping, missing
 
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".tif", ".vrt"))
     layers = [QgsRasterLayer(str(p), p.stem, "gdal") for p in files]
-    request = classify.ClassifyRequest(
-        str(model_path), [], [], classify.default_outputs(out_dir), stride=stride, batch_size=batch
-    )
-    model = classify.load_model(request)
     meta = model.metadata
-    s2 = detect_mapping(meta.s2.bands, None, layers)
-    s1 = detect_mapping(meta.s1.bands, None, layers)
+    s2, s1 = detect_mapping(meta.s2.bands, None, layers), detect_mapping(meta.s1.bands, None, layers)
     if missing(s2) + missing(s1):
-        raise SystemExit(f"bands not found: {missing(s2) + missing(s1)}")
-    request.s2, request.s1 = list(s2.values()), list(s1.values())
-    start = time.perf_counter()
-    reader = classify.prepare(request, meta)
-    result = classify.execute(request, model, reader)
-    wall = time.perf_counter() - start
-    summary = result.summary
-    return {
-        "pixels": f"{reader.grid.width}x{reader.grid.height}",
-        "tiles": summary.tiles_total,
-        "tiles_run": summary.tiles_run,
-        "wall_s": round(wall, 2),
-        "onnxruntime_s": round(summary.model_seconds, 2),
-        "ratio": round(summary.model_seconds / wall, 3),
-        "tiles_per_s": round(summary.tiles_run / wall, 2),
+        raise SystemExit(f"bands not found in {folder}: {missing(s2) + missing(s1)}")
+    runs = itertools.count()
+
+    def route():
+        out = out_root / f"plugin_{next(runs)}"
+        request = classify.ClassifyRequest(  # the model is already loaded: no path needed
+            "",
+            list(s2.values()),
+            list(s1.values()),
+            classify.default_outputs(out),
+            stride=stride,
+            batch_size=batch_size,
+        )
+        return classify.execute(request, model, classify.prepare(request, meta)).summary
+
+    return route
+
+
+def _compare(args: argparse.Namespace, big: Path, out_root: Path) -> tuple[dict, int]:
+    """The throughput table's data (QGIS must be initialised); every layer and provider is freed on return."""
+    from ..backend.inference import load_model
+    from ..backend.predict import provider_list
+
+    model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
+    stride = args.stride or model.metadata.patch_size_px
+    routes = {
+        "QGIS plugin": plugin_route(model, big, out_root, stride, args.batch_size),
+        "mosaic predict": headless_route(model, big, stride, args.batch_size, prefetch=False),
     }
+    return throughput(model, big, routes, args.repeat, args.batch_size), stride
+
+
+def _classify_once(args: argparse.Namespace, folder: Path) -> None:
+    """One plugin-route run on ``folder`` (the process whose peak RSS is measured); outputs are discarded."""
+    from ..backend.inference import load_model
+    from ..backend.predict import provider_list
+
+    model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
+    with tempfile.TemporaryDirectory(prefix="mosaic_bench_") as tmp:
+        plugin_route(model, folder, Path(tmp), args.stride, args.batch_size)()
+
+
+def _memory(args: argparse.Namespace, small: Path, big: Path) -> dict[str, float]:
+    """Median peak RSS (MiB) of a plugin-route run in its own process, on the mosaic and on the repeat."""
+    peaks: dict[str, list[float]] = {"1x": [], f"{args.tile_factor**2}x": []}
+    for _ in range(args.repeat):
+        for name, folder in zip(peaks, (small, big)):
+            cmd = [sys.executable, "-m", "mosaic.plugin.bench", "--classify-once", str(folder), "--model", args.model,
+                   "--batch-size", str(args.batch_size)]  # fmt: skip
+            cmd += ["--threads", str(args.threads)] if args.threads else []
+            cmd += ["--provider", args.provider] if args.provider else []
+            cmd += ["--stride", str(args.stride)] if args.stride else []
+            peaks[name].append(peak_rss(cmd)[0])
+    return {k: statistics.median(v) for k, v in peaks.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="exported MoSAiC ONNX model")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("MOSAIC_SHARED_DATA", "../shared/data")))
-    parser.add_argument("--tile-factor", type=int, default=6, help="VRT repeats per axis for the large run (6)")
-    parser.add_argument("--stride", type=int, default=None, help="tile stride (default: the patch size)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    add_arguments(parser)
+    parser.add_argument("--classify-once", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from qgis.core import QgsApplication
 
     app = QgsApplication([], False)
     app.initQgis()
-    folder = args.data / MOSAIC_DIR
-    files = sorted(folder.glob("*.tif"))
-    rows = []
+    if args.classify_once is not None:
+        _classify_once(args, args.classify_once)
+        app.exitQgis()
+        return 0
+    small = (args.data or default_data_dir()) / MOSAIC_DIR
     with tempfile.TemporaryDirectory(prefix="mosaic_bench_") as tmp:
         tmp_dir = Path(tmp)
-        for factor in (1, args.tile_factor):
-            inputs = files
-            if factor > 1:
-                vrt_dir = tmp_dir / f"vrt{factor}"
-                vrt_dir.mkdir()
-                inputs = [repeated(p, vrt_dir, factor) for p in files]
-            out = tmp_dir / f"out{factor}"
-            row = {"area": f"{factor * factor}x"}
-            row.update(classify_folder(inputs, args.model, out, args.stride, args.batch_size))
-            row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        big, out_root = tmp_dir / "repeat", tmp_dir / "outputs"
+        big.mkdir()
+        out_root.mkdir()
+        if args.model is None:
+            args.model = str(export_untrained(args.backbone, tmp_dir / f"untrained_{args.backbone}.onnx"))
+        for f in sorted(small.glob("*.tif")):
+            repeat_vrt(f, big / f.with_suffix(".vrt").name, args.tile_factor)
+        t, stride = _compare(args, big, out_root)
+        mem = None if args.skip_memory else _memory(args, small, big)
     app.exitQgis()
+    print(f"model: {Path(args.model).name}; machine: {os.cpu_count()} CPU(s); providers "
+          f"{', '.join(t['providers'])}; batch {args.batch_size}; stride {stride}")  # fmt: skip
+    print(f"raster: T33UUP mosaic repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; "
+          f"medians of {args.repeat}")  # fmt: skip
+    print(throughput_table(t))
+    if mem is not None:
+        (n1, m1), (n2, m2) = mem.items()
+        print(f"\nQGIS plugin route, peak RSS of its own process: {m1:.0f} MiB on the mosaic ({n1}), {m2:.0f} MiB "
+              f"on the repeat ({n2}), ratio {m2 / m1:.2f}")  # fmt: skip
     return 0
 
 

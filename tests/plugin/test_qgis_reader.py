@@ -1,0 +1,72 @@
+"""The QGIS window reader's two pixel sources (GDAL straight from the file, the QGIS provider) on real band files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qgis.core import QgsRasterLayer
+
+from mosaic.backend.inference import Window
+from mosaic.plugin.qgis_reader import BandReader, GdalPixels, ProviderPixels, grid_of_layer
+
+from .conftest import band_files
+
+
+@pytest.fixture()
+def layers(t33uup_layers) -> dict[str, QgsRasterLayer]:
+    """The 14 band files as layers of the project (it owns them: Python-owned layers outliving QGIS crash)."""
+    return t33uup_layers
+
+
+@pytest.mark.parametrize("band", ["B02", "B05", "B01", "VV"])  # 10 m, 20 m, 60 m S2 (uint16), S1 dB (float32 NaN)
+def test_gdal_and_provider_pixels_are_identical(layers, band):
+    layer = layers[band]
+    gdal_px, provider_px = GdalPixels.open(layer, 1), ProviderPixels(layer, 1)
+    assert gdal_px is not None
+    assert (gdal_px.cols, gdal_px.rows) == (provider_px.cols, provider_px.rows) == (layer.width(), layer.height())
+    assert gdal_px.extent == provider_px.extent
+    for col, row, width, height in [(0, 0, layer.width(), layer.height()), (3, 5, 7, 11), (layer.width() - 2, 1, 2, 4)]:
+        a, b = gdal_px.read(col, row, width, height), provider_px.read(col, row, width, height)
+        assert a.shape == (height, width) and a.dtype == np.float64
+        np.testing.assert_array_equal(a, b)  # NaN in the same places, every value the same
+
+
+def test_s1_nodata_cell_reads_as_nan_from_both(layers):
+    """The mosaic's empty cell (c37 r87, top-left 120 × 120 px at 10 m) is NaN nodata in the S1 files."""
+    layer = layers["VV"]
+    for pixels in (GdalPixels.open(layer, 1), ProviderPixels(layer, 1)):
+        block = pixels.read(0, 0, 120, 120)
+        assert np.isnan(block).all()
+        assert np.isfinite(pixels.read(120, 0, 120, 120)).all()
+
+
+def test_a_layer_with_open_options_is_read_through_its_provider(layers, t33uup_mosaic, tmp_path):
+    """GDAL straight from the file would ignore the layer's open options: such layers keep the provider."""
+    path = band_files(t33uup_mosaic)["B02"]
+    with_options = QgsRasterLayer(f"{path}|option:NUM_THREADS=1", "B02 options", "gdal")
+    assert with_options.isValid()
+    assert GdalPixels.open(with_options, 1) is None
+    grid = grid_of_layer(layers["B02"])
+    reader = BandReader(with_options, 1, grid, "nearest", 0.0, tmp_path)
+    assert isinstance(reader.pixels, ProviderPixels)
+    window = Window(0, 0, grid.height, grid.width)
+    plain = BandReader(layers["B02"], 1, grid, "nearest", 0.0, tmp_path)
+    assert isinstance(plain.pixels, GdalPixels)
+    np.testing.assert_array_equal(reader.read(window), plain.read(window))
+    assert GdalPixels.open(layers["B02"], 2) is None  # no such band in the file
+
+
+@pytest.mark.parametrize("band", ["B05", "VV"])
+def test_band_reader_on_either_source_reads_the_same_target_window(layers, band, tmp_path, monkeypatch):
+    """Through the whole reader (index sampling of a 20 m band onto the 10 m grid, nodata → NaN), a window that
+    sticks out of the layer reads the same from GDAL and from the provider, NaN outside."""
+    grid = grid_of_layer(layers["B02"])
+    window = Window(row_off=100, col_off=grid.width - 50, height=60, width=80)  # 30 columns beyond the right edge
+    direct = BandReader(layers[band], 1, grid, "nearest", 0.0, tmp_path).read(window)
+    monkeypatch.setattr(GdalPixels, "open", classmethod(lambda cls, layer, band: None))
+    via_provider = BandReader(layers[band], 1, grid, "nearest", 0.0, tmp_path)
+    assert isinstance(via_provider.pixels, ProviderPixels)
+    np.testing.assert_array_equal(direct, via_provider.read(window))
+    assert np.isnan(direct[:, 50:]).all() and np.isfinite(direct[:, :50]).all()
+    if band == "B05":  # nearest 20 m → 10 m: each native pixel fills 2 × 2 target pixels
+        np.testing.assert_array_equal(direct[0:60:2, 0:50:2], direct[1:60:2, 1:50:2])
