@@ -50,6 +50,7 @@ from .progress_stream import parse_line, percent
 DEVICES = ("auto", "cpu", "gpu", "mps")
 BACKBONES = ("", "resnet18", "resnet50", "convnextv2_atto", "convnextv2_tiny")  #: "" = as in the strategy
 PLOTTED_METRICS = ("val/ap_macro", "val/ap_micro")  #: epoch metrics drawn next to the loss (all go to the log)
+STEP_GRACE_MS = 15_000  #: after Cancel, the running step has this long to finish before a second interrupt
 KILL_AFTER_MS = 60_000  #: after Cancel, the backend has this long to save its checkpoint
 
 
@@ -267,8 +268,9 @@ class TrainingDialog(QDialog):
     def cancel(self, wait_ms: int = 0) -> None:
         """Stop the running step; checkpoints written so far stay on disk.
 
-        The backend gets an interrupt (Ctrl-C: it saves ``interrupted.ckpt``), then is killed after
-        :data:`KILL_AFTER_MS`. ``wait_ms`` > 0 blocks until it has stopped (used when the dialog closes).
+        The backend gets an interrupt (Ctrl-C: it finishes the running step and saves ``interrupted.ckpt``), a
+        second one after :data:`STEP_GRACE_MS` (it saves at once), and is killed after :data:`KILL_AFTER_MS`.
+        ``wait_ms`` > 0 blocks until it has stopped (used when the dialog closes).
         """
         if self.process.state() == QProcess.ProcessState.NotRunning:
             return
@@ -277,11 +279,18 @@ class TrainingDialog(QDialog):
         if sys.platform == "win32":
             self.process.terminate()
         else:
-            os.kill(int(self.process.processId()), signal.SIGINT)
+            pid = int(self.process.processId())
+            os.kill(pid, signal.SIGINT)
+            QTimer.singleShot(STEP_GRACE_MS, lambda: self._interrupt_again(pid))
         QTimer.singleShot(KILL_AFTER_MS, self.process.kill)
         if wait_ms and not self.process.waitForFinished(wait_ms):
             self.process.kill()
             self.process.waitForFinished(3000)
+
+    def _interrupt_again(self, pid: int) -> None:
+        """The step is taking long: the second Ctrl-C makes the backend save its checkpoint now."""
+        if self.is_running() and int(self.process.processId()) == pid:
+            os.kill(pid, signal.SIGINT)
 
     def is_running(self) -> bool:
         return self.process.state() != QProcess.ProcessState.NotRunning

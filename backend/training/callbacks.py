@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -149,9 +151,43 @@ class RngState(Callback):
 
 
 class InterruptCheckpoint(Callback):
-    """On Ctrl-C (KeyboardInterrupt) writes ``<checkpoint dir>/interrupted.ckpt`` and says how to resume."""
+    """Ctrl-C stops at the next step boundary and writes ``<checkpoint dir>/interrupted.ckpt``; says how to resume.
+
+    The first SIGINT only sets a flag (main thread, while training): the running step finishes and the next one
+    raises ``KeyboardInterrupt`` before it starts, so the checkpoint holds whole steps, the RNG state between two
+    steps and the number of batches done in the epoch — ``--resume`` then continues exactly as if never stopped.
+    A second Ctrl-C interrupts at once (that checkpoint resumes at the right step, not bit for bit).
+    """
+
+    def __init__(self) -> None:
+        self._requested = False
+        self._previous: Any = None
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self._requested:
+            raise KeyboardInterrupt
+        self._requested = True
+        print("mosaic train: stopping after this step (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    def _restore_handler(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._requested = False
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, idx: int) -> None:
+        if self._requested:
+            raise KeyboardInterrupt
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_handler()
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._restore_handler()
         if not isinstance(exception, KeyboardInterrupt):
             return
         ckpt = trainer.checkpoint_callback

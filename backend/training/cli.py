@@ -167,6 +167,8 @@ def train(argv: Sequence[str], progress_stream=None) -> dict:
 
         cli = _build_cli(rest, extra)
         cli.trainer.strategy.checkpoint_io = AtomicCheckpointIO()  # a kill never leaves a truncated .ckpt
+        if cli.trainer.world_size == 1:  # the data module resumes the epoch's order itself (EpochSampler)
+            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=pre.resume, weights_only=True)
     except MosaicError as exc:
         if progress is not None:

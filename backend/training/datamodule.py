@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import lightning.pytorch as pl
@@ -10,10 +11,16 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data import make_dataset
 from ..errors import ConfigError
+from .sampler import EpochSampler
 
 #: Licence recorded in exported models, per registered dataset.
 LICENCES: dict[str, str] = {"bigearthnet_v2": "CDLA-Permissive-1.0", "sen12ms": "CC-BY-4.0"}
 DATASET_TITLES: dict[str, str] = {"bigearthnet_v2": "BigEarthNet v2.0 (reBEN)", "sen12ms": "SEN12MS"}
+
+
+def _ignore_sigint(worker_id: int) -> None:
+    """Loader workers leave Ctrl-C to the training process, which stops at the next step boundary."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class MosaicDataModule(pl.LightningDataModule):
@@ -51,6 +58,8 @@ class MosaicDataModule(pl.LightningDataModule):
         self.save_hyperparameters()
         self.splits = {"train": "train", "validation": "validation", "test": "test", **(splits or {})}
         self._datasets: dict[str, Dataset] = {}
+        self.train_sampler: EpochSampler | None = None
+        self._resume: dict[str, int] | None = None
 
     def dataset(self, stage: str) -> Dataset:
         """The dataset of ``stage`` (``train``, ``validation`` or ``test``), built once."""
@@ -101,10 +110,33 @@ class MosaicDataModule(pl.LightningDataModule):
 
     def _loader(self, stage: str, train: bool) -> DataLoader:
         workers = self.hparams.num_workers
+        sampler = generator = None
+        if train:
+            resume = self._resume or {}
+            sampler = self.train_sampler = EpochSampler(len(self.dataset(stage)), resume.get("order_seed"))
+            if "epoch" in resume and self.trainer is not None and self.trainer.world_size == resume["world_size"] == 1:
+                sampler.resume(resume["epoch"], resume["batches_done"] * self.hparams.batch_size)
+            self._resume = None
+            # the loader's per-iterator seed draw then leaves the global RNG (augmentations) alone
+            generator = torch.Generator().manual_seed(sampler.seed % 2**63)
         return DataLoader(
-            self.dataset(stage), batch_size=self.hparams.batch_size, shuffle=train, drop_last=train,
+            self.dataset(stage), batch_size=self.hparams.batch_size, sampler=sampler, drop_last=train,
+            generator=generator,
             num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
+            worker_init_fn=_ignore_sigint if workers > 0 else None,
         )  # fmt: skip
+
+    def state_dict(self) -> dict[str, int]:
+        """The train order's seed and, for an exact mid-epoch resume, the epoch and its batches already trained."""
+        if self.train_sampler is None or self.trainer is None:
+            return {}
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return {"order_seed": self.train_sampler.seed, "epoch": self.trainer.current_epoch, "batches_done": done,
+                "world_size": self.trainer.world_size}  # fmt: skip
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        """Applied when the train loader is built (Lightning restores the data module first)."""
+        self._resume = dict(state_dict) or None
 
     def train_dataloader(self) -> DataLoader:
         if len(self.dataset("train")) < self.hparams.batch_size:

@@ -72,14 +72,20 @@ def resolve_backend_python(explicit: str) -> str:
     return python
 
 
-def interrupt(process: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    """Ctrl-C the backend (it saves a checkpoint and exits), kill it when it does not stop in ``timeout_s``."""
+def interrupt(process: subprocess.Popen, timeout_s: float = 60.0, grace_s: float = 15.0) -> None:
+    """Ctrl-C the backend: training finishes its step, saves a checkpoint and exits; after ``grace_s`` a second
+    Ctrl-C makes it save at once; it is killed when it has not stopped after ``timeout_s``."""
     if sys.platform == "win32":
         process.terminate()
     else:
         process.send_signal(signal.SIGINT)
+        try:
+            process.wait(grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout_s)
+        process.wait(max(timeout_s - grace_s, 1.0))
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()

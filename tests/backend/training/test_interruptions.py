@@ -210,3 +210,40 @@ def test_nan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(ben_v2, tm
     kept = torch.load(tmp_path / last, map_location="cpu", weights_only=True)
     assert kept["global_step"] == 1
     assert all(torch.isfinite(v).all() for v in kept["state_dict"].values() if v.is_floating_point())
+
+
+@pytest.mark.slow  # three real trainings of up to 6 steps: ≈ 60-90 s on 2 cores
+def test_ctrl_c_mid_epoch_then_resume_equals_the_uninterrupted_run(ben_v2, tmp_path):
+    """Batch 2 on the 6 train patches: 3 steps per epoch. Ctrl-C after the first step stops at a step boundary
+    inside epoch 0; ``--resume`` trains the rest of that epoch in the same order and ends on the same weights."""
+    argv = tiny(ben_v2, 2, "--data.batch_size", "2")
+    (tmp_path / "straight").mkdir()
+    straight, _ = _run(argv, tmp_path / "straight", tmp_path / "straight.jsonl")
+    assert _steps(straight) == [1, 2, 3, 4, 5, 6]
+
+    (tmp_path / "stopped").mkdir()
+    proc = _start(argv, tmp_path / "stopped", tmp_path / "stopped.jsonl")
+    _wait_for(proc, tmp_path / "stopped.jsonl", lambda ev: any(e["event"] == "step" for e in ev))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "mosaic train: stopping after this step (Ctrl-C again to stop at once)" in err
+    events = _events(tmp_path / "stopped.jsonl")
+    saved = next(e["path"] for e in events if e["event"] == "checkpoint" and e["path"].endswith("interrupted.ckpt"))
+    saved = tmp_path / "stopped" / saved
+    ckpt = torch.load(saved, map_location="cpu", weights_only=True)
+    step = ckpt["global_step"]
+    assert step % 3 != 0, f"stopped at step {step}: an epoch boundary, not mid-epoch"
+    order = ckpt["MosaicDataModule"]
+    assert (order["epoch"], order["batches_done"]) == (step // 3, step % 3)
+
+    resumed, _ = _run([*argv, "--resume", str(saved)], tmp_path / "stopped", tmp_path / "resumed.jsonl")
+    assert resumed[0]["start_step"] == step and _steps(resumed) == list(range(step + 1, 7))
+    losses_a = {e["step"]: e["loss"] for e in straight if e["event"] == "step"}
+    losses_b = {e["step"]: e["loss"] for e in resumed if e["event"] == "step"}
+    assert all(losses_b[s] == losses_a[s] for s in losses_b)  # same batches, same augmentations
+    a = torch.load(tmp_path / "straight" / straight[-1]["last_checkpoint"], map_location="cpu", weights_only=True)
+    b = torch.load(tmp_path / "stopped" / resumed[-1]["last_checkpoint"], map_location="cpu", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 6
+    for k in a["state_dict"]:
+        torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0, msg=k)
