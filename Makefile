@@ -5,7 +5,7 @@ VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
 export QT_QPA_PLATFORM ?= offscreen
 export MOSAIC_SHARED_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup demo test test-fast lint package qgis bench clean
+.PHONY: setup demo test test-fast lint package qgis bench screenshots clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -35,6 +35,12 @@ bench: setup
 	.venv/bin/mosaic bench data
 	.venv/bin/mosaic bench train
 	.venv/bin/mosaic bench predict
+	$(PY) -m mosaic.plugin.bench
+
+# rewrite the README screenshots in docs/img from real runs (ordinary test runs save them in a temporary folder)
+screenshots: setup
+	MOSAIC_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -p no:cacheprovider tests/plugin/test_screenshots.py \
+		tests/plugin/test_training_dialog.py::test_short_real_training_yields_onnx_model
 
 clean:
 	rm -rf dist out .pytest_cache .ruff_cache

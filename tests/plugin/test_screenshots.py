@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from osgeo import gdal
 from qgis.core import (
@@ -19,7 +17,7 @@ from qgis.PyQt.QtGui import QColor, QImage, QPainter
 
 from mosaic.plugin.dock import MosaicDock
 
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+from .screenshots import screenshot_path, show_neutral_paths
 
 
 def image_rgb(image: QImage) -> np.ndarray:
@@ -73,8 +71,7 @@ def test_render_styled_map_and_dock(qgis_iface, qtbot, clean_settings, t33uup_la
     painter.drawImage(0, 0, panels[0])
     painter.drawImage(panels[0].width() + 10, 0, panels[1])
     painter.end()
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    assert image.save(str(DOCS_IMG / "plugin_map.png"))
+    assert image.save(str(screenshot_path("plugin_map.png", tmp_path)))
 
     assert image_rgb(panels[0]).std() > 10  # real imagery on the left
     image = panels[1]
@@ -86,10 +83,11 @@ def test_render_styled_map_and_dock(qgis_iface, qtbot, clean_settings, t33uup_la
     found = colours & present
     assert len(found) >= 2, "at least two class colours appear on the map"
 
+    show_neutral_paths(dock, {test_model.parent: "~/models", tmp_path: "~/land-cover"})
     dock.show()
     qtbot.waitExposed(dock)
     shot = dock.grab()
-    assert shot.save(str(DOCS_IMG / "plugin_dock.png"))
+    assert shot.save(str(screenshot_path("plugin_dock.png", tmp_path)))
     dock_rgb = image_rgb(shot.toImage())
     assert dock_rgb.std() > 20  # a drawn form, not a blank widget
     dock.shutdown()

@@ -13,6 +13,8 @@ from mosaic.plugin.loss_plot import LossPlot
 from mosaic.plugin.progress_stream import parse_line, percent
 from mosaic.plugin.training_dialog import TrainingDialog
 
+from .screenshots import screenshot_path, show_neutral_paths
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -123,11 +125,14 @@ def test_short_real_training_yields_onnx_model(qgis_iface, qtbot, clean_settings
     meta = read_metadata(onnx_path)
     assert meta.strategy == "mosaic1" and len(meta.class_names) == 19
 
+    show_neutral_paths(
+        dialog, {ben_v2.parent: "~/data", tmp_path: "~", Path(sys.prefix): "~/mosaic-venv", REPO: "~/mosaic"}
+    )
     dialog.resize(820, 760)
     dialog.show()
     qtbot.waitExposed(dialog)
     shot = dialog.grab()
-    assert shot.save(str(REPO / "docs" / "img" / "plugin_training.png"))  # README screenshot
+    assert shot.save(str(screenshot_path("plugin_training.png", tmp_path)))  # README screenshot
     assert shot.toImage().pixelColor(0, 0).isValid()
 
 
