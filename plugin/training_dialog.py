@@ -281,7 +281,10 @@ class TrainingDialog(QDialog):
         else:
             pid = int(self.process.processId())
             os.kill(pid, signal.SIGINT)
-            QTimer.singleShot(STEP_GRACE_MS, lambda: self._interrupt_again(pid))
+            again = QTimer(self.process)  # a child timer: gone with the process object
+            again.setSingleShot(True)
+            again.timeout.connect(lambda: self._interrupt_again(pid))
+            again.start(STEP_GRACE_MS)
         QTimer.singleShot(KILL_AFTER_MS, self.process.kill)
         if wait_ms and not self.process.waitForFinished(wait_ms):
             self.process.kill()

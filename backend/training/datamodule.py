@@ -127,12 +127,15 @@ class MosaicDataModule(pl.LightningDataModule):
         )  # fmt: skip
 
     def state_dict(self) -> dict[str, int]:
-        """The train order's seed and, for an exact mid-epoch resume, the epoch and its batches already trained."""
+        """The train order's seed and, inside an epoch, that epoch and its batches already trained (exact resume)."""
         if self.train_sampler is None or self.trainer is None:
             return {}
-        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        return {"order_seed": self.train_sampler.seed, "epoch": self.trainer.current_epoch, "batches_done": done,
-                "world_size": self.trainer.world_size}  # fmt: skip
+        state = {"order_seed": self.train_sampler.seed, "world_size": self.trainer.world_size}
+        loop = self.trainer.fit_loop
+        epochs = loop.epoch_progress.current
+        if epochs.started > epochs.processed:  # saved inside an epoch (Ctrl-C): its remaining batches come next
+            state.update(epoch=epochs.processed, batches_done=loop.epoch_loop.batch_progress.current.completed)
+        return state
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         """Applied when the train loader is built (Lightning restores the data module first)."""
