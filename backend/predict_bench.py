@@ -92,14 +92,6 @@ def _inputs(folder: Path) -> tuple[list[Path], list[Path]]:
     return [p for p in files if p.name.startswith("S2")], [p for p in files if p.name.startswith("S1")]
 
 
-class _NullSink:
-    def write_block(self, block) -> None:
-        """Throughput routes keep nothing."""
-
-    def write_tiles(self, tiles) -> None:
-        """Throughput routes keep nothing."""
-
-
 Route = Callable[[], "RunSummary"]  #: one whole run (open inputs, infer, write and commit outputs)
 
 
@@ -199,20 +191,30 @@ def peak_rss(cmd: list[str]) -> tuple[float, float]:
     return peak / 2**20, time.perf_counter() - t0
 
 
-def _memory(args: argparse.Namespace, small: Path, big: Path) -> dict:
-    mosaic_cmd = str(Path(sys.executable).parent / "mosaic")
+def memory(args: argparse.Namespace, small: Path, big: Path, command: Callable[[Path, str], list[str]]) -> dict:
+    """Median peak RSS (MiB) of ``command(folder, out_dir)`` run in its own process on the mosaic (1×) and on the
+    repeat; the batch, thread, provider and stride options of ``args`` are appended to it."""
     peaks: dict[str, list[float]] = {"1x": [], f"{args.tile_factor**2}x": []}
     for _ in range(args.repeat):
         for name, folder in zip(peaks, (small, big)):
-            s2, s1 = _inputs(folder)
             with tempfile.TemporaryDirectory() as tmp:
-                cmd = [mosaic_cmd, "predict", "--s2", *map(str, s2), "--s1", *map(str, s1), "--model", args.model,
-                       "--out", tmp, "--overwrite", "--no-progress", "--batch-size", str(args.batch_size)]  # fmt: skip
+                cmd = [*command(folder, tmp), "--batch-size", str(args.batch_size)]
                 cmd += ["--threads", str(args.threads)] if args.threads else []
                 cmd += ["--provider", args.provider] if args.provider else []
                 cmd += ["--stride", str(args.stride)] if args.stride else []
                 peaks[name].append(peak_rss(cmd)[0])
     return {k: statistics.median(v) for k, v in peaks.items()}
+
+
+def _predict_command(model: str) -> Callable[[Path, str], list[str]]:
+    mosaic_cmd = str(Path(sys.executable).parent / "mosaic")
+
+    def command(folder: Path, out: str) -> list[str]:
+        s2, s1 = _inputs(folder)
+        return [mosaic_cmd, "predict", "--s2", *map(str, s2), "--s1", *map(str, s1), "--model", model, "--out", out,
+                "--overwrite", "--no-progress"]  # fmt: skip
+
+    return command
 
 
 def export_untrained(backbone: str, path: Path) -> Path:
@@ -229,32 +231,49 @@ def export_untrained(backbone: str, path: Path) -> Path:
     return export_onnx(InferenceModel(net), build_metadata(parts), path)
 
 
-def run(args: argparse.Namespace) -> int:
+def prepare(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path]:
+    """The mosaic folder and, in ``tmp``, its ``--tile-factor``² repeat VRTs; exports the untrained model into
+    ``tmp`` when ``--model`` is not given (``args.model`` is set to it)."""
     from .errors import InputError
-    from .inference import load_model
-    from .predict import provider_list
 
     small = (args.data or default_data_dir()) / MOSAIC_DIR
     if not small.is_dir():
         raise InputError(f"{small} not found; pass --data with the shared data folder.")
+    if args.model is None:
+        args.model = str(export_untrained(args.backbone, tmp / f"untrained_{args.backbone}.onnx"))
+    big = tmp / "repeat"
+    big.mkdir()
+    for f in sorted(small.glob("*.tif")):
+        repeat_vrt(f, big / f.with_suffix(".vrt").name, args.tile_factor)
+    return small, big
+
+
+def load(args: argparse.Namespace) -> OnnxModel:
+    """``--model`` with the benchmark's ``--threads`` and ``--provider``."""
+    from .inference import load_model
+    from .predict import provider_list
+
+    return load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
+
+
+def report(args: argparse.Namespace, t: dict, stride: int) -> str:
+    """The run's settings and :func:`throughput_table`."""
+    return (f"model: {Path(args.model).name}; machine: {os.cpu_count()} CPU(s); providers {', '.join(t['providers'])}; "
+            f"batch {args.batch_size}; stride {stride}; threads {args.threads or 'default'}\n"
+            f"raster: T33UUP mosaic repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; "
+            f"medians of {args.repeat}\n{throughput_table(t)}")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        big = Path(tmp)
-        if args.model is None:
-            args.model = str(export_untrained(args.backbone, big / f"untrained_{args.backbone}.onnx"))
-        for f in sorted(small.glob("*.tif")):
-            repeat_vrt(f, big / f.with_suffix(".vrt").name, args.tile_factor)
-        model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
+        small, big = prepare(args, Path(tmp))
+        model = load(args)
         stride = args.stride or model.metadata.patch_size_px
         routes = {name: headless_route(model, big, stride, args.batch_size, prefetch)
                   for name, prefetch in (("end-to-end", False), ("end-to-end, prefetch", True))}  # fmt: skip
-        t = throughput(model, big, routes, args.repeat, args.batch_size)
-        print(f"model: {Path(args.model).name}; machine: {os.cpu_count()} CPU(s); providers "
-              f"{', '.join(t['providers'])}; batch {args.batch_size}; threads {args.threads or 'default'}")  # fmt: skip
-        print(f"raster: T33UUP mosaic repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; "
-              f"medians of {args.repeat}")  # fmt: skip
-        print(throughput_table(t))
+        print(report(args, throughput(model, big, routes, args.repeat, args.batch_size), stride))
         if not args.skip_memory:
-            mem = _memory(args, small, big)
+            mem = memory(args, small, big, _predict_command(args.model))
             (n1, m1), (n2, m2) = mem.items()
             print(f"\n| raster | peak RSS (MiB) |\n|---|---|\n| mosaic {n1} | {m1:.0f} |\n| repeated {n2} | {m2:.0f} |")
             print(f"peak RSS ratio {n2}/{n1}: {m2 / m1:.2f}")

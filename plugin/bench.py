@@ -18,22 +18,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from ..backend.predict_bench import (
-    MOSAIC_DIR,
-    add_arguments,
-    default_data_dir,
-    export_untrained,
-    headless_route,
-    peak_rss,
-    repeat_vrt,
-    throughput,
-    throughput_table,
-)
+from ..backend.predict_bench import add_arguments, headless_route, load, memory, prepare, report, throughput
 
 
 def plugin_route(model, folder: Path, out_root: Path, stride: int | None, batch_size: int):
@@ -68,10 +57,7 @@ def plugin_route(model, folder: Path, out_root: Path, stride: int | None, batch_
 
 def _compare(args: argparse.Namespace, big: Path, out_root: Path) -> tuple[dict, int]:
     """The throughput table's data (QGIS must be initialised); every layer and provider is freed on return."""
-    from ..backend.inference import load_model
-    from ..backend.predict import provider_list
-
-    model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
+    model = load(args)
     stride = args.stride or model.metadata.patch_size_px
     routes = {
         "QGIS plugin": plugin_route(model, big, out_root, stride, args.batch_size),
@@ -80,62 +66,37 @@ def _compare(args: argparse.Namespace, big: Path, out_root: Path) -> tuple[dict,
     return throughput(model, big, routes, args.repeat, args.batch_size), stride
 
 
-def _classify_once(args: argparse.Namespace, folder: Path) -> None:
-    """One plugin-route run on ``folder`` (the process whose peak RSS is measured); outputs are discarded."""
-    from ..backend.inference import load_model
-    from ..backend.predict import provider_list
+def _classify_command(model: str):
+    def command(folder: Path, out: str) -> list[str]:
+        return [sys.executable, "-m", "mosaic.plugin.bench", "--classify-once", str(folder), "--out", out,
+                "--model", model]  # fmt: skip
 
-    model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
-    with tempfile.TemporaryDirectory(prefix="mosaic_bench_") as tmp:
-        plugin_route(model, folder, Path(tmp), args.stride, args.batch_size)()
-
-
-def _memory(args: argparse.Namespace, small: Path, big: Path) -> dict[str, float]:
-    """Median peak RSS (MiB) of a plugin-route run in its own process, on the mosaic and on the repeat."""
-    peaks: dict[str, list[float]] = {"1x": [], f"{args.tile_factor**2}x": []}
-    for _ in range(args.repeat):
-        for name, folder in zip(peaks, (small, big)):
-            cmd = [sys.executable, "-m", "mosaic.plugin.bench", "--classify-once", str(folder), "--model", args.model,
-                   "--batch-size", str(args.batch_size)]  # fmt: skip
-            cmd += ["--threads", str(args.threads)] if args.threads else []
-            cmd += ["--provider", args.provider] if args.provider else []
-            cmd += ["--stride", str(args.stride)] if args.stride else []
-            peaks[name].append(peak_rss(cmd)[0])
-    return {k: statistics.median(v) for k, v in peaks.items()}
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--classify-once", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from qgis.core import QgsApplication
 
     app = QgsApplication([], False)
     app.initQgis()
-    if args.classify_once is not None:
-        _classify_once(args, args.classify_once)
+    if args.classify_once is not None:  # one plugin-route run: the process whose peak RSS memory() measures
+        plugin_route(load(args), args.classify_once, args.out, args.stride, args.batch_size)()
         app.exitQgis()
         return 0
-    small = (args.data or default_data_dir()) / MOSAIC_DIR
     with tempfile.TemporaryDirectory(prefix="mosaic_bench_") as tmp:
-        tmp_dir = Path(tmp)
-        big, out_root = tmp_dir / "repeat", tmp_dir / "outputs"
-        big.mkdir()
+        small, big = prepare(args, Path(tmp))
+        out_root = Path(tmp) / "outputs"
         out_root.mkdir()
-        if args.model is None:
-            args.model = str(export_untrained(args.backbone, tmp_dir / f"untrained_{args.backbone}.onnx"))
-        for f in sorted(small.glob("*.tif")):
-            repeat_vrt(f, big / f.with_suffix(".vrt").name, args.tile_factor)
         t, stride = _compare(args, big, out_root)
-        mem = None if args.skip_memory else _memory(args, small, big)
+        mem = None if args.skip_memory else memory(args, small, big, _classify_command(args.model))
     app.exitQgis()
-    print(f"model: {Path(args.model).name}; machine: {os.cpu_count()} CPU(s); providers "
-          f"{', '.join(t['providers'])}; batch {args.batch_size}; stride {stride}")  # fmt: skip
-    print(f"raster: T33UUP mosaic repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; "
-          f"medians of {args.repeat}")  # fmt: skip
-    print(throughput_table(t))
+    print(report(args, t, stride))
     if mem is not None:
         (n1, m1), (n2, m2) = mem.items()
         print(f"\nQGIS plugin route, peak RSS of its own process: {m1:.0f} MiB on the mosaic ({n1}), {m2:.0f} MiB "

@@ -118,7 +118,7 @@ class MosaicDataModule(pl.LightningDataModule):
                 sampler.resume(resume["epoch"], resume["batches_done"] * self.hparams.batch_size)
             self._resume = None
             # the loader's per-iterator seed draw then leaves the global RNG (augmentations) alone
-            generator = torch.Generator().manual_seed(sampler.seed % 2**63)
+            generator = torch.Generator().manual_seed(sampler.seed)
         return DataLoader(
             self.dataset(stage), batch_size=self.hparams.batch_size, sampler=sampler, drop_last=train,
             generator=generator,
