@@ -276,24 +276,29 @@ class TrainingDialog(QDialog):
             return
         self._stage = "cancelled"
         self.status.setText(tr("Stopping… (saving a checkpoint)"))
+        pid = int(self.process.processId())
         if sys.platform == "win32":
             self.process.terminate()
         else:
-            pid = int(self.process.processId())
             os.kill(pid, signal.SIGINT)
-            again = QTimer(self.process)  # a child timer: gone with the process object
-            again.setSingleShot(True)
-            again.timeout.connect(lambda: self._interrupt_again(pid))
-            again.start(STEP_GRACE_MS)
-        QTimer.singleShot(KILL_AFTER_MS, self.process.kill)
+            self._later(STEP_GRACE_MS, pid, lambda: os.kill(pid, signal.SIGINT))
+        self._later(KILL_AFTER_MS, pid, self.process.kill)
         if wait_ms and not self.process.waitForFinished(wait_ms):
             self.process.kill()
             self.process.waitForFinished(3000)
 
-    def _interrupt_again(self, pid: int) -> None:
-        """The step is taking long: the second Ctrl-C makes the backend save its checkpoint now."""
-        if self.is_running() and int(self.process.processId()) == pid:
-            os.kill(pid, signal.SIGINT)
+    def _later(self, ms: int, pid: int, action) -> None:
+        """``action()`` after ``ms`` if backend ``pid`` still runs — not a later run started meanwhile (a child
+        timer of the process object, so it also goes when the dialog does)."""
+        timer = QTimer(self.process)
+        timer.setSingleShot(True)
+
+        def fire() -> None:
+            if self.is_running() and int(self.process.processId()) == pid:
+                action()
+
+        timer.timeout.connect(fire)
+        timer.start(ms)
 
     def is_running(self) -> bool:
         return self.process.state() != QProcess.ProcessState.NotRunning
