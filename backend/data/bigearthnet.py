@@ -20,7 +20,7 @@ from . import bands as band_defs
 from .bands import PATCH_SIZE_PX, S1_BANDS, Upsampling
 from .classes import BEN19_CLASSES
 from .readers import FolderReader, LmdbReader, stack_bands
-from .subsets import label_fraction_subset
+from .subsets import label_scarce_rows
 
 METADATA = "metadata.parquet"
 SNOW_CLOUD_METADATA = "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
@@ -115,16 +115,10 @@ class BigEarthNetV2(Dataset):
         if split != "all":
             meta = meta[meta["split"] == split]
         meta = meta.reset_index(drop=True)
-        labels = multi_hot(meta["labels"], self.class_names)
-        labelled = np.ones(len(meta), dtype=bool)
-        if label_fraction is not None:
-            if split != "train":
-                raise ConfigError("label_fraction applies to the train split only; drop it for other splits")
-            labelled = label_fraction_subset(labels, label_fraction, seed)
-            if not keep_unlabelled:
-                meta, labels = meta[labelled].reset_index(drop=True), labels[labelled]
-                labelled = labelled[labelled]
-            labels[~labelled] = 0.0
+        rows, labels, labelled = label_scarce_rows(
+            multi_hot(meta["labels"], self.class_names), split, label_fraction, seed, keep_unlabelled
+        )
+        meta = meta.iloc[rows].reset_index(drop=True)
         self.metadata = meta
         self.labels = labels
         self.labelled_mask = labelled

@@ -30,7 +30,7 @@ from . import bands as band_defs
 from .bands import S1_BANDS
 from .classes import SEN12MS_CLASSES, SEN12MS_IGBP_GROUPS
 from .readers import GDAL_ENV
-from .subsets import label_fraction_subset
+from .subsets import label_scarce_rows
 
 SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall", "ROIs2017_winter")
 S2_L1C_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
@@ -111,18 +111,11 @@ class Sen12MS(Dataset):
         items = [it for it in items if split == "all" or splits[f"{it[0]}/{it[1]}"] == split]
         labels = np.stack([self._labels(it, label_threshold) for it in items]) if items else np.zeros((0, 10))
         keep = labels.any(axis=1) if drop_unlabelled else np.ones(len(items), dtype=bool)
-        self._items = [it for it, k in zip(items, keep) if k]
-        self.labels = labels[keep].astype(np.float32)
-        self.labelled_mask = np.ones(len(self._items), dtype=bool)
-        if label_fraction is not None:
-            if split != "train":
-                raise ConfigError("label_fraction applies to the train split only; use split='train'")
-            mask = label_fraction_subset(self.labels, label_fraction, seed)
-            if not keep_unlabelled:
-                self._items = [it for it, k in zip(self._items, mask) if k]
-                self.labels, mask = self.labels[mask], mask[mask]
-            self.labels[~mask] = 0.0
-            self.labelled_mask = mask
+        items = [it for it, k in zip(items, keep) if k]
+        rows, self.labels, self.labelled_mask = label_scarce_rows(
+            labels[keep].astype(np.float32), split, label_fraction, seed, keep_unlabelled
+        )
+        self._items = [items[i] for i in rows]
 
     def _scan(self, seasons: Iterable[str] | None) -> list[tuple[str, str, str]]:
         """(season folder, scene, patch) of every S1 patch file present."""

@@ -49,3 +49,25 @@ def label_fraction_subset(labels: np.ndarray, fraction: float, seed: int = 0) ->
     _, keep = next(splitter.split(np.zeros((n, 1)), labels.astype(np.int64)))
     mask[keep] = True
     return mask
+
+
+def label_scarce_rows(
+    labels: np.ndarray, split: str, fraction: float | None, seed: int, keep_unlabelled: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A dataset's rows under ``label_fraction``: ``(rows, labels, labelled)``, shared by every dataset class.
+
+    ``rows`` indexes the input rows that stay, ``labels`` holds their multi-hot labels with the rows outside the
+    stratified subset (:func:`label_fraction_subset`) set to all-zero, ``labelled [len(rows)]`` marks the subset.
+    ``fraction`` None keeps every row labelled; otherwise only the ``train`` split accepts it, and the rows outside
+    the subset stay (unlabelled) only with ``keep_unlabelled``.
+    """
+    labels = np.asarray(labels)
+    if fraction is None:
+        return np.arange(len(labels)), labels, np.ones(len(labels), dtype=bool)
+    if split != "train":
+        raise ConfigError(f"label_fraction applies to the train split only (got split={split!r}); drop it here")
+    subset = label_fraction_subset(labels, fraction, seed)
+    rows = np.arange(len(labels)) if keep_unlabelled else np.flatnonzero(subset)
+    labels, labelled = labels[rows], subset[rows]
+    labels[~labelled] = 0.0
+    return rows, labels, labelled

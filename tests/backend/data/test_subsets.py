@@ -8,7 +8,7 @@ import pytest
 
 from mosaic.backend.data.bigearthnet import multi_hot
 from mosaic.backend.data.classes import BEN19_CLASSES
-from mosaic.backend.data.subsets import label_fraction_subset
+from mosaic.backend.data.subsets import label_fraction_subset, label_scarce_rows
 from mosaic.backend.errors import ConfigError
 
 
@@ -57,3 +57,22 @@ def test_fraction_one_keeps_everything():
 def test_fraction_outside_unit_interval_is_a_config_error(fraction):
     with pytest.raises(ConfigError, match=r"label_fraction must be .*\(0, 1\]"):
         label_fraction_subset(np.eye(4), fraction)
+
+
+def test_label_scarce_rows_drop_or_blank_the_rows_outside_the_subset():
+    labels = np.eye(6, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]  # three classes, two rows each
+    subset = label_fraction_subset(labels, 0.5, seed=2)
+    rows, kept, labelled = label_scarce_rows(labels, "train", 0.5, 2, keep_unlabelled=False)
+    assert np.array_equal(rows, np.flatnonzero(subset)) and labelled.all()
+    assert np.array_equal(kept, labels[subset])
+    rows, kept, labelled = label_scarce_rows(labels, "train", 0.5, 2, keep_unlabelled=True)
+    assert np.array_equal(rows, np.arange(6)) and np.array_equal(labelled, subset)
+    assert np.array_equal(kept[subset], labels[subset]) and not kept[~subset].any()
+    assert labels.sum() == 6  # the caller's labels are not blanked in place
+    rows, kept, labelled = label_scarce_rows(labels, "validation", None, 0, keep_unlabelled=False)
+    assert np.array_equal(rows, np.arange(6)) and labelled.all() and np.array_equal(kept, labels)
+
+
+def test_label_fraction_outside_the_train_split_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"train split only \(got split='test'\)"):
+        label_scarce_rows(np.eye(4), "test", 0.5, 0, keep_unlabelled=False)
