@@ -6,7 +6,9 @@ module level, so the headless backend (``mosaic.backend``) can be imported witho
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .backend.version import __version__
+
+__all__ = ["__version__", "classFactory"]
 
 
 def classFactory(iface):

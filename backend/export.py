@@ -52,7 +52,7 @@ def build_metadata(parts: dict) -> dict:
     ``thresholds`` (tuned on validation), ``class_colors``, ``backbone`` and ``modalities``. Without thresholds
     every class gets 0.5 and ``thresholds_tuned`` is false; without colours, CORINE colours (:func:`class_colors`).
     """
-    from .. import __version__
+    from .version import __version__
 
     names = list(parts["class_names"])
     upsampling = parts.get("upsampling", "nearest")

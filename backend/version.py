@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from importlib import metadata
 
-from .. import __version__
+#: The one version of MoSAiC: pyproject.toml reads it, metadata.txt must match it (tested), the package re-exports it.
+__version__ = "0.1.0"
 
 LIBRARIES = ("numpy", "onnxruntime", "torch", "torchvision", "timm", "lightning", "rasterio", "geopandas")
 

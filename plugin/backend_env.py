@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import settings
-from .main import PLUGIN_DIR
+from .paths import PLUGIN_DIR
 
 CONSTRAINTS = PLUGIN_DIR / "requirements" / "constraints.txt"
 CLI_MODULE = "mosaic.backend.cli"

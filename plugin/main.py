@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
-PLUGIN_DIR = Path(__file__).resolve().parent.parent
-ICON_PATH = PLUGIN_DIR / "resources" / "icons" / "mosaic.png"
+from .paths import ICON_PATH
+
 MENU_NAME = "&MoSAiC Land Cover"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from ..main import ICON_PATH
+from ..paths import ICON_PATH
 
 
 class MosaicProvider(QgsProcessingProvider):

@@ -9,7 +9,8 @@ from pathlib import Path
 from qgis.core import QgsApplication
 
 from mosaic import classFactory
-from mosaic.plugin.main import ICON_PATH, MENU_NAME
+from mosaic.plugin.main import MENU_NAME
+from mosaic.plugin.paths import ICON_PATH
 
 from .qgis_env import qgis_env
 

@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from ..import_graph import graph, imports, module_files, reachable
+
 REPO = Path(__file__).resolve().parents[2]
 # Fields the plugins.qgis.org validator requires (qgis-django plugins/validator.py) plus those reviewers expect.
 REQUIRED = ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email", "repository")
@@ -69,3 +71,27 @@ def test_package_is_a_valid_qgis_plugin_zip(tmp_path):
     assert "onnxruntime" in general["about"] and "PyTorch" in general["about"]
     icon = tmp_path / "unpacked" / "mosaic" / general["icon"]
     assert icon.is_file() and icon.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nothing_qgis_can_load_from_the_zip_imports_torch_or_rasterio(tmp_path):
+    """What QGIS may import is the root ``__init__.py``, every module of ``plugin/`` and whatever they import from
+    the zip, directly or through other modules, at module level or inside functions: none of it imports torch (or
+    its family) or rasterio. The backend's training, data and export modules are shipped too, because the training
+    dialog installs this folder into the backend Python; the plugin only runs them there, as a subprocess
+    (``python -m mosaic.backend.cli``), so they stay outside what QGIS loads. Benchmarks that drive QGIS next to
+    torch live in ``tools/``, outside the zip."""
+    with zipfile.ZipFile(build(tmp_path)) as archive:
+        archive.extractall(tmp_path / "unpacked")
+    modules = module_files(tmp_path / "unpacked" / "mosaic")
+    edges = graph(modules)
+    loaded = reachable(edges, {name for name in modules if name == "mosaic" or name.startswith("mosaic.plugin")})
+    heavy = {"torch", "torchvision", "timm", "lightning", "torchmetrics", "rasterio"}
+    found = [
+        f"{name}:{imp.line} imports {imp.target}"
+        for name in sorted(loaded)
+        for imp in imports(name, modules[name], modules)
+        if imp.target.split(".")[0] in heavy
+    ]
+    assert found == []
+    assert {"mosaic.plugin.dock", "mosaic.plugin.classify", "mosaic.backend.inference"} <= loaded  # the scan ran
+    assert "mosaic.backend.training.module" in modules and "mosaic.backend.training.module" not in loaded

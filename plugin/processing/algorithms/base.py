@@ -12,7 +12,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ...backend_env import backend_python, subprocess_environment
-from ...main import ICON_PATH
+from ...paths import ICON_PATH
 from ...progress_stream import parse_line, percent
 
 

@@ -1,6 +1,6 @@
 """Benchmark of the plugin's inference route against ``mosaic predict`` and onnxruntime alone, in one run.
 
-``python -m mosaic.plugin.bench [options of mosaic bench predict]`` builds the same rasters as ``mosaic bench
+``python tools/plugin_bench.py [options of mosaic bench predict]`` builds the same rasters as ``mosaic bench
 predict`` (the real T33UUP mosaic, every band file repeated ``--tile-factor``² times by a VRT) and times, routes
 interleaved, medians of ``--repeat``:
 
@@ -11,6 +11,8 @@ interleaved, medians of ``--repeat``:
 
 Unless ``--skip-memory``, it also prints the peak RSS of one plugin-route run in its own process on the mosaic
 and on the repeat (medians of ``--repeat``). Runs in the project's venv (QGIS and rasterio are importable there).
+A developer tool, not part of the plugin: it needs torch and rasterio (through :mod:`mosaic.backend.predict_bench`),
+which never enter QGIS, so it stays out of the ``plugin`` package and out of the plugin zip.
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..backend.predict_bench import add_arguments, headless_route, load, memory, prepare, report, throughput
+from mosaic.backend.predict_bench import add_arguments, headless_route, load, memory, prepare, report, throughput
 
 
 def plugin_route(model, folder: Path, out_root: Path, stride: int | None, batch_size: int):
     """The dock's classification of the band files of ``folder`` (loaded once as layers) → a route callable."""
     from qgis.core import QgsRasterLayer
 
-    from . import classify
-    from .band_mapping import detect_mapping, missing
+    from mosaic.plugin import classify
+    from mosaic.plugin.band_mapping import detect_mapping, missing
 
     files = sorted(p for p in folder.iterdir() if p.suffix in (".tif", ".vrt"))
     layers = [QgsRasterLayer(str(p), p.stem, "gdal") for p in files]
@@ -68,7 +70,7 @@ def _compare(args: argparse.Namespace, big: Path, out_root: Path) -> tuple[dict,
 
 def _classify_command(model: str):
     def command(folder: Path, out: str) -> list[str]:
-        return [sys.executable, "-m", "mosaic.plugin.bench", "--classify-once", str(folder), "--out", out,
+        return [sys.executable, str(Path(__file__).resolve()), "--classify-once", str(folder), "--out", out,
                 "--model", model]  # fmt: skip
 
     return command
