@@ -35,7 +35,7 @@ bench: setup
 	.venv/bin/mosaic bench data
 	.venv/bin/mosaic bench train
 	.venv/bin/mosaic bench predict
-	$(PY) -m mosaic.plugin.bench
+	$(PY) tools/plugin_bench.py
 
 # rewrite the README screenshots in docs/img from real runs (ordinary test runs save them in a temporary folder)
 screenshots: setup
