@@ -5,7 +5,7 @@ VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
 export QT_QPA_PLATFORM ?= offscreen
 export MOSAIC_SHARED_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup demo test test-fast lint package qgis bench screenshots clean
+.PHONY: setup demo test test-fast lint docs package qgis bench screenshots clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -13,7 +13,7 @@ setup:
 demo: setup
 	$(PY) -m mosaic.backend.demo --out out/demo
 
-test: setup lint
+test: setup lint docs
 	$(PY) -m pytest tests
 
 test-fast: setup
@@ -24,6 +24,10 @@ lint: setup
 	.venv/bin/ruff format --check .
 	.venv/bin/bandit -q -r plugin backend tools __init__.py -ll -c pyproject.toml
 	.venv/bin/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files -- ':!*.tif' ':!*.png' ':!*.mdb' ':!*.parquet' ':!*.onnx' ':!.secrets.baseline')
+
+# the documentation site (mkdocs.yml, docs/) into out/site; --strict: a broken link or anchor fails the build
+docs: setup
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict
 
 package: setup
 	$(PY) tools/package_plugin.py --out dist

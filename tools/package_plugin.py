@@ -20,7 +20,9 @@ EXCLUDED_DIRS = {
     ".git", ".ci", ".venv", ".github", "tests", "tools", "docs", "sample_data", "out", "dist", "build",
     "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "lightning_logs", ".whl", ".gl", "runs",
 }  # fmt: skip
-EXCLUDED_FILES = ("*.pyc", "*.pyo", ".gitignore", ".secrets.baseline", "Makefile", ".DS_Store", "*.egg-info", "*.onnx")
+EXCLUDED_FILES = (
+    "*.pyc", "*.pyo", ".gitignore", ".secrets.baseline", "Makefile", "mkdocs.yml", ".DS_Store", "*.egg-info", "*.onnx",
+)  # fmt: skip
 MAX_BYTES = 25 * 1024 * 1024
 
 

@@ -48,6 +48,7 @@ def test_package_is_a_valid_qgis_plugin_zip(tmp_path):
     forbidden = re.compile(r"(__pycache__|\.pyc$|(^|/)\.git(/|$)|__MACOSX|\.DS_Store|/tests/|/\.venv/|/dist/|/out/)")
     assert not [n for n in names if forbidden.search(n)]
     assert not [n for n in names if n.startswith("mosaic/sample_data/")]
+    assert not [n for n in names if n.startswith(("mosaic/docs/", "mosaic/mkdocs.yml"))]  # documentation sources
 
     # the plugin and the backend are inside
     for required_file in ("mosaic/__init__.py", "mosaic/LICENSE", "mosaic/metadata.txt", "mosaic/plugin/main.py",

@@ -1,5 +1,5 @@
-"""The README's bad-input and interruption table matches the tests: every test it names exists, and every
-message it quotes is asserted by one of those tests or written by the code."""
+"""The troubleshooting catalogue (docs/troubleshooting.md, the bad-input and interruption table) matches the tests:
+every test it names exists, and every message it quotes is asserted by one of those tests or written by the code."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTION = "## When things go wrong"
+PAGE = ROOT / "docs" / "troubleshooting.md"
+TITLE = "# When things go wrong"
 CODE = re.compile(r"`([^`]+)`")
 
 
 def _rows() -> list[list[str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert SECTION in text, f"README.md lacks the section {SECTION!r}"
-    section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Case")]
+    text = PAGE.read_text(encoding="utf-8")
+    assert text.startswith(TITLE), f"{PAGE.name} does not start with {TITLE!r}"
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Case")]
     return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows if not set(row) <= set("|- ")]
 
 
