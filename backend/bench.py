@@ -1,4 +1,4 @@
-"""``mosaic bench {data,train,predict}``: the benchmark scripts whose figures go in the README.
+"""``mosaic bench {data,train,predict}``: the benchmark scripts behind ``docs/benchmarks.md``.
 
 Each benchmark lives beside the code it measures and exposes ``add_arguments(parser)`` and ``run(args)``:
 ``data`` → :mod:`mosaic.backend.data.bench`, ``train`` → :mod:`mosaic.backend.training.bench`,
