@@ -6,14 +6,11 @@ process and keeps the checkpoints written so far; on success exports ONNX and em
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 from pathlib import Path
 
 from qgis.core import Qgis
 from qgis.gui import QgsFileWidget
-from qgis.PyQt.QtCore import QCoreApplication, QProcess, QProcessEnvironment, Qt, QTimer, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QFontDatabase
 from qgis.PyQt.QtWidgets import (
     QComboBox,
@@ -40,18 +37,16 @@ from .backend_env import (
     env_python,
     export_command,
     strategy_configs,
-    subprocess_environment,
     train_command,
 )
+from .backend_process import BackendProcess
 from .loss_plot import LossPlot
 from .process_log_dialog import ProcessLogDialog
-from .progress_stream import parse_line, percent
+from .progress_stream import percent
 
 DEVICES = ("auto", "cpu", "gpu", "mps")
 BACKBONES = ("", "resnet18", "resnet50", "convnextv2_atto", "convnextv2_tiny")  #: "" = as in the strategy
 PLOTTED_METRICS = ("val/ap_macro", "val/ap_micro")  #: epoch metrics drawn next to the loss (all go to the log)
-STEP_GRACE_MS = 15_000  #: after Cancel, the running step has this long to finish before a second interrupt
-KILL_AFTER_MS = 60_000  #: after Cancel, the backend has this long to save its checkpoint
 
 
 def tr(text: str) -> str:
@@ -73,15 +68,13 @@ class TrainingDialog(QDialog):
         self.best_checkpoint = ""
         self.onnx_path = ""
         self.failed_message = ""
-        self._stdout_buffer = b""
-        self._stage = "idle"  # idle | train | export
+        self._stage = "idle"  # idle | train | export | cancelled
         self._build_ui()
         self._load_settings()
-        self.process = QProcess(self)
-        self.process.readyReadStandardOutput.connect(self._read_stdout)
-        self.process.readyReadStandardError.connect(self._read_stderr)
-        self.process.finished.connect(self._process_finished)
-        self.process.errorOccurred.connect(self._process_error)
+        self.backend = BackendProcess(self)
+        self.backend.progress.connect(self._handle_event)
+        self.backend.output.connect(self.log.appendPlainText)
+        self.backend.ended.connect(self._process_finished)
 
     # -- UI ---------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -249,76 +242,35 @@ class TrainingDialog(QDialog):
             self.backbone.currentData(),
             self.workers.value(),
         )
-        self.process.setWorkingDirectory(out_dir)
-        self._start(argv, "train", tr("Training…"))
+        self._start(argv, "train", tr("Training…"), out_dir)
 
-    def _start(self, argv: list[str], stage: str, message: str) -> None:
-        environment = QProcessEnvironment()
-        for key, val in subprocess_environment().items():
-            environment.insert(key, val)
-        self.process.setProcessEnvironment(environment)
+    def _start(self, argv: list[str], stage: str, message: str, run_dir: str) -> None:
         self._stage = stage
-        self._stdout_buffer = b""
         self.status.setText(message)
         self.log.appendPlainText("$ " + " ".join(argv))
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.process.start(argv[0], argv[1:])
+        self.backend.start(argv, run_dir)
 
-    def cancel(self, wait_ms: int = 0) -> None:
+    def cancel(self, wait_s: float = 0) -> None:
         """Stop the running step; checkpoints written so far stay on disk.
 
-        The backend gets an interrupt (Ctrl-C: it finishes the running step and saves ``interrupted.ckpt``), a
-        second one after :data:`STEP_GRACE_MS` (it saves at once), and is killed after :data:`KILL_AFTER_MS`.
-        ``wait_ms`` > 0 blocks until it has stopped (used when the dialog closes).
+        :meth:`BackendProcess.stop <mosaic.plugin.backend_process.BackendProcess.stop>`: an interrupt (Ctrl-C: the
+        backend finishes the running step and saves ``interrupted.ckpt``), a second one after 15 s (it saves at
+        once), a kill after 60 s. ``wait_s`` > 0 blocks until it has stopped, killing it after ``wait_s`` (used
+        when the dialog closes).
         """
-        if self.process.state() == QProcess.ProcessState.NotRunning:
+        if not self.is_running():
             return
         self._stage = "cancelled"
         self.status.setText(tr("Stopping… (saving a checkpoint)"))
-        pid = int(self.process.processId())
-        if sys.platform == "win32":
-            self.process.terminate()
+        if wait_s:
+            self.backend.stop(wait=True, timeout_s=wait_s)
         else:
-            os.kill(pid, signal.SIGINT)
-            self._later(STEP_GRACE_MS, pid, lambda: os.kill(pid, signal.SIGINT))
-        self._later(KILL_AFTER_MS, pid, self.process.kill)
-        if wait_ms and not self.process.waitForFinished(wait_ms):
-            self.process.kill()
-            self.process.waitForFinished(3000)
-
-    def _later(self, ms: int, pid: int, action) -> None:
-        """``action()`` after ``ms`` if backend ``pid`` still runs — not a later run started meanwhile (a child
-        timer of the process object, so it also goes when the dialog does)."""
-        timer = QTimer(self.process)
-        timer.setSingleShot(True)
-
-        def fire() -> None:
-            if self.is_running() and int(self.process.processId()) == pid:
-                action()
-
-        timer.timeout.connect(fire)
-        timer.start(ms)
+            self.backend.stop()
 
     def is_running(self) -> bool:
-        return self.process.state() != QProcess.ProcessState.NotRunning
-
-    def _read_stdout(self) -> None:
-        self._stdout_buffer += bytes(self.process.readAllStandardOutput())
-        *lines, self._stdout_buffer = self._stdout_buffer.split(b"\n")
-        for raw in lines:
-            line = raw.decode("utf-8", errors="replace")
-            event = parse_line(line)
-            if event is None:
-                if line.strip():
-                    self.log.appendPlainText(line)
-            else:
-                self._handle_event(event)
-
-    def _read_stderr(self) -> None:
-        text = bytes(self.process.readAllStandardError()).decode("utf-8", errors="replace").rstrip("\n")
-        if text:
-            self.log.appendPlainText(text)
+        return self.backend.is_running()
 
     def _handle_event(self, event: dict) -> None:
         kind = event["event"]
@@ -348,15 +300,13 @@ class TrainingDialog(QDialog):
             self.best_checkpoint = self._in_run_folder(best) if best else ""
             if event.get("last_checkpoint"):
                 self.last_checkpoint = self._in_run_folder(event["last_checkpoint"])
-        elif kind == "error":
-            self.failed_message = event.get("message", "")
 
     def _in_run_folder(self, path: str) -> str:
         """``path`` as printed by the backend (relative to its working directory, the run folder) made absolute."""
-        return str(Path(self.process.workingDirectory() or ".") / path)
+        return str(Path(self.backend.process.workingDirectory() or ".") / path)
 
-    def _process_finished(self, exit_code: int, exit_status) -> None:
-        self._read_stdout()
+    def _process_finished(self, exit_code: int) -> None:
+        """The backend has ended (``exit_code`` -1: killed, crashed or not started): report, or go on to export."""
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         stage = self._stage
@@ -365,8 +315,8 @@ class TrainingDialog(QDialog):
             kept = self.last_checkpoint or tr("none was written yet")
             self.status.setText(tr("Cancelled. Last checkpoint: {0}").format(kept))
             return
-        if exit_status != QProcess.ExitStatus.NormalExit or exit_code != 0:
-            message = self.failed_message or tr("The backend stopped with exit status {0}: see the log.").format(
+        if exit_code != 0:
+            message = self.backend.error or tr("The backend stopped with exit status {0}: see the log.").format(
                 exit_code
             )
             self._fail(message)
@@ -378,7 +328,10 @@ class TrainingDialog(QDialog):
                 return
             self.onnx_path = str(Path(checkpoint).with_suffix(".onnx"))
             self._start(
-                export_command(self.python.filePath(), checkpoint, self.onnx_path), "export", tr("Exporting ONNX…")
+                export_command(self.python.filePath(), checkpoint, self.onnx_path),
+                "export",
+                tr("Exporting ONNX…"),
+                self.backend.process.workingDirectory(),
             )
         elif stage == "export":
             self.progress.setValue(100)
@@ -390,13 +343,6 @@ class TrainingDialog(QDialog):
                 10,
             )
             self.model_ready.emit(self.onnx_path)
-
-    def _process_error(self, error) -> None:
-        if error == QProcess.ProcessError.FailedToStart:
-            self.train_button.setEnabled(True)
-            self.cancel_button.setEnabled(False)
-            self._stage = "idle"
-            self._fail(tr("Could not start the backend Python {0}.").format(self.python.filePath()))
 
     def _fail(self, message: str) -> None:
         self.failed_message = message
@@ -411,5 +357,5 @@ class TrainingDialog(QDialog):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-            self.cancel(wait_ms=30_000)
+            self.cancel(wait_s=30)
         super().closeEvent(event)

@@ -168,16 +168,17 @@ def test_cancel_timers_only_act_on_the_run_they_were_set_for(qgis_iface, qtbot, 
     """The 15 s second interrupt and the 60 s kill of a cancelled run must not hit a run started after it."""
     dialog = TrainingDialog(qgis_iface)
     qtbot.addWidget(dialog)
-    dialog.process.start(sys.executable, ["-c", "import time; time.sleep(30)"])
+    process = dialog.backend.process
+    process.start(sys.executable, ["-c", "import time; time.sleep(30)"])
     try:
-        assert dialog.process.waitForStarted(10_000)
-        pid = int(dialog.process.processId())
+        assert process.waitForStarted(10_000)
+        pid = int(process.processId())
         fired = []
-        dialog._later(50, pid + 1, lambda: fired.append("earlier run"))  # a run that has ended since
-        dialog._later(50, pid, lambda: fired.append("this run"))
+        dialog.backend.later(50, pid + 1, lambda: fired.append("earlier run"))  # a run that has ended since
+        dialog.backend.later(50, pid, lambda: fired.append("this run"))
         qtbot.waitUntil(lambda: bool(fired), timeout=5_000)
         qtbot.wait(200)
         assert fired == ["this run"]
     finally:
-        dialog.process.kill()
-        dialog.process.waitForFinished(5_000)
+        process.kill()
+        process.waitForFinished(5_000)
