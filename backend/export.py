@@ -5,7 +5,7 @@ The graph is ``MosaicModule.inference_model()``: S2 and S1 encoders, fusion, cla
 them inside (``x' = (x − mean) / std`` per band; the statistics are also recorded in the metadata with
 ``in_graph: true``). Output ``probabilities [N, n_classes]``; the batch axis ``N`` is dynamic.
 
-The metadata (``resources/schema/model_metadata.v1.json``) is stored as JSON in ``metadata_props["mosaic"]``;
+The metadata (``resources/schema/model_metadata.v2.json``) is stored as JSON in ``metadata_props["mosaic"]``;
 it is validated with the same code the plugin uses before the file is written (temporary name, renamed when
 complete).
 """
@@ -32,7 +32,8 @@ OPSET = 18
 
 
 def _modality(bands: list[str], mean: list[float], std: list[float], s1: bool) -> dict:
-    return {
+    """One ``inputs`` entry; S2 records the training data's DN convention (``radiometry``, schema v2)."""
+    spec = {
         "bands": list(bands),
         "units": "dB" if s1 else "reflectance x 10000",
         "dtype": "float32",
@@ -41,6 +42,9 @@ def _modality(bands: list[str], mean: list[float], std: list[float], s1: bool) -
         "normalisation": {"method": "standardise", "mean": list(map(float, mean)), "std": list(map(float, std)),
                           "in_graph": True},
     }  # fmt: skip
+    if not s1:
+        spec["radiometry"] = dict(band_defs.S2_RADIOMETRY)
+    return spec
 
 
 def build_metadata(parts: dict) -> dict:

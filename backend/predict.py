@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from .errors import InputError
-from .inference.s1_units import UNITS
+from .inference.inspector import S1_ORDERS, S1_UNITS, S2_OFFSETS, InputOptions
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
@@ -29,9 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="S1 VV and VH in dB (stacked, folder or files named ..._VV.tif); any CRS or grid",
     )
-    parser.add_argument("--s1-units", choices=UNITS, default="auto",
-                        help="S1 backscatter units: auto (default: refuse S1 that looks like linear power), db, or "
-                             "linear (converted with 10·log10)")  # fmt: skip
+    add_input_arguments(parser)
     parser.add_argument("--model", required=True, help="ONNX model exported by `mosaic export`")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--stride", type=int, default=None,
@@ -58,6 +56,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cores; slower on 2)")  # fmt: skip
 
 
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """The input-identification options shared by ``mosaic predict`` and ``mosaic prepare``."""
+    parser.add_argument("--s2-offset", choices=S2_OFFSETS, default="auto",
+                        help="DN offset of the S2 values: auto (default: from the processing baseline in the product "
+                             "name, MTD_MSIL2A.xml, a STAC/metadata JSON or the GDAL metadata; refused when unclear), "
+                             "0, or 1000 (baseline 04.00 and later, products since 25 January 2022)")  # fmt: skip
+    parser.add_argument("--s2-scale", type=float, default=None, metavar="Q",
+                        help="stored S2 value of reflectance 1 (default: auto — a GDAL scale, else 1 for 0–1 float "
+                             "reflectance, else 10000)")  # fmt: skip
+    parser.add_argument(
+        "--s2-order",
+        default=None,
+        metavar="B02,B03,...",
+        help="band order of an S2 stack whose band descriptions do not name its bands",
+    )
+    parser.add_argument("--s1-units", choices=S1_UNITS, default="auto",
+                        help="S1 backscatter units: auto (default: dB; refuses S1 that looks linear), db, linear "
+                             "(power, converted with 10·log10) or amplitude (20·log10)")  # fmt: skip
+    parser.add_argument("--s1-scale", type=float, default=None, metavar="FACTOR",
+                        help="stored S1 value × FACTOR = dB (default: a GDAL scale, else 0.01 or 0.1 for integers "
+                             "that hold dB × 100 or × 10)")  # fmt: skip
+    parser.add_argument("--s1-order", choices=S1_ORDERS, default="auto",
+                        help="band order of the S1 input (default auto: band names, else VV,VH checked against "
+                             "the backscatter: VH lies 5–10 dB below VV over land)")  # fmt: skip
+
+
+def input_options(args: argparse.Namespace) -> InputOptions:
+    """The :class:`~mosaic.backend.inference.inspector.InputOptions` of parsed arguments."""
+    return InputOptions(s2_offset=args.s2_offset, s2_scale=args.s2_scale, s2_order=args.s2_order,
+                        s1_units=args.s1_units, s1_scale=args.s1_scale,
+                        s1_order=None if args.s1_order == "auto" else args.s1_order)  # fmt: skip
+
+
 def provider_list(name: str | None) -> list[str] | None:
     """``cuda`` → ``["CUDAExecutionProvider"]``; full names pass through; None → onnxruntime's default (CPU)."""
     if name is None:
@@ -70,15 +101,20 @@ def predict(args: argparse.Namespace):
     from tqdm import tqdm
 
     from .inference import load_model, run_inference
-    from .raster_io import PredictionOutputs, RasterioReader
+    from .raster_io import RasterioReader
+    from .raster_outputs import PredictionOutputs
 
     if args.stride is not None and args.stride < 1:
         raise InputError(f"--stride must be a positive number of pixels, not {args.stride}.")
     model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
     meta = model.metadata
     stride = args.stride or meta.patch_size_px
-    with RasterioReader(args.s2, args.s1, meta, aoi=args.aoi, s1_units=args.s1_units) as reader:
-        outputs = PredictionOutputs(args.out, reader, meta, stride, overwrite=args.overwrite)
+    with RasterioReader(args.s2, args.s1, meta, aoi=args.aoi, options=input_options(args)) as reader:
+        for note in reader.plan.notes:
+            print(f"mosaic predict: {note}", file=sys.stderr)
+        outputs = PredictionOutputs(
+            args.out, reader, meta, stride, overwrite=args.overwrite, model_path=args.model, tags=reader.plan.tags()
+        )
         bar = tqdm(total=None, unit="tile", file=sys.stderr, disable=args.no_progress, desc="mosaic predict")
 
         def progress(p) -> None:

@@ -1,7 +1,10 @@
 """Model metadata: the JSON in an ONNX file's ``metadata_props["mosaic"]``, parsed and validated.
 
-The schema is ``resources/schema/model_metadata.v1.json`` (versioned; documented in the README's inference
-section). Validation = the schema (checked by :mod:`.schema_check`) plus the cross-field rules a JSON schema
+The schema is ``resources/schema/model_metadata.v<N>.json`` (versioned; documented in the README's inference
+section). Version 2 adds ``inputs.s2.radiometry`` (product level and DN convention of the training data); a
+version-1 file is read with the BigEarthNet convention (L2A, quantification 10000, offset 0).
+
+Validation = the schema (checked by :mod:`.schema_check`) plus the cross-field rules a JSON schema
 cannot say: one colour and one threshold per class, unique class names, one ``gsd_m``/``mean``/``std`` per band.
 """
 
@@ -17,7 +20,8 @@ from typing import Any
 from ..errors import ModelError
 from .schema_check import SchemaViolationError, short_repr, validate
 
-SCHEMA_VERSION = 1  #: the newest metadata schema version this code reads
+SCHEMA_VERSION = 2  #: the newest metadata schema version this code reads (and writes)
+READABLE_VERSIONS = (1, 2)  #: older versions are read with their own schema
 METADATA_KEY = "mosaic"  #: key of the JSON in the ONNX ``metadata_props``
 
 
@@ -45,10 +49,14 @@ class ModalitySpec:
     mean: tuple[float, ...]  #: x' = (x - mean) / std per band
     std: tuple[float, ...]
     normalised_in_graph: bool  #: True: the ONNX graph normalises; False: the engine must
+    level: str = "L2A"  #: S2 product level of the training data
+    quantification_value: float = 10000.0  #: reflectance = (DN + add_offset) / quantification_value
+    add_offset: float = 0.0  #: ESA's BOA_ADD_OFFSET of the training data (0: processing baseline before 04.00)
 
     @classmethod
     def from_json(cls, d: dict) -> ModalitySpec:
         norm = d["normalisation"]
+        radiometry = d.get("radiometry", {})
         return cls(
             bands=tuple(d["bands"]),
             units=d["units"],
@@ -58,6 +66,9 @@ class ModalitySpec:
             mean=tuple(float(v) for v in norm["mean"]),
             std=tuple(float(v) for v in norm["std"]),
             normalised_in_graph=bool(norm["in_graph"]),
+            level=radiometry.get("level", "L2A"),
+            quantification_value=float(radiometry.get("quantification_value", 10000.0)),
+            add_offset=float(radiometry.get("add_offset", 0.0)),
         )
 
 
@@ -137,7 +148,8 @@ def parse_metadata(text: str | bytes | dict | None, source: str = "the model") -
             f"{SCHEMA_VERSION}; update the MoSAiC plugin."
         )
     try:
-        validate(d, load_schema())
+        readable = isinstance(version, int) and not isinstance(version, bool) and version in READABLE_VERSIONS
+        validate(d, load_schema(version if readable else SCHEMA_VERSION))
         _cross_check(d)
     except SchemaViolationError as exc:
         raise ModelError(f"the MoSAiC metadata of {source} is invalid: {exc}; re-export the model.") from None

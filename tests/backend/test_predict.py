@@ -26,7 +26,8 @@ PATCHES = ("37_88", "37_89", "37_90", "38_87", "38_88", "38_89", "38_90")  # col
 def _args(s2, s1, model, out, **kw) -> argparse.Namespace:
     base = dict(s2=[str(p) for p in s2], s1=[str(p) for p in s1], model=model, out=str(out), stride=None,
                 batch_size=4, aoi=None, max_nodata=0.5, overwrite=False, threads=2, provider=None,
-                no_progress=True, prefetch=False, s1_units="auto")  # fmt: skip
+                no_progress=True, prefetch=False, s1_units="auto", s1_scale=None, s1_order="auto",
+                s2_offset="auto", s2_scale=None, s2_order=None)  # fmt: skip
     return argparse.Namespace(**(base | kw))
 
 
@@ -293,7 +294,7 @@ def test_cli_does_not_overwrite_without_flag(mosaic_inputs, onnx_model_path, mos
 
 def test_cancelled_run_leaves_nothing_behind(mosaic_inputs, onnx_model_path, tmp_path):
     from mosaic.backend.inference import InferenceCancelledError, run_inference
-    from mosaic.backend.raster_io import PredictionOutputs
+    from mosaic.backend.raster_outputs import PredictionOutputs
 
     model = load_model(onnx_model_path, threads=2)
     out = tmp_path / "out"

@@ -43,7 +43,8 @@ def _assert_refused(proc: subprocess.CompletedProcess, out: Path, match: str) ->
 def _args(s2, s1, model, out, **kw) -> argparse.Namespace:
     base = dict(s2=[str(p) for p in s2], s1=[str(p) for p in s1], model=model, out=str(out), stride=None,
                 batch_size=4, aoi=None, max_nodata=0.5, overwrite=False, threads=2, provider=None,
-                no_progress=True, prefetch=False, s1_units="auto")  # fmt: skip
+                no_progress=True, prefetch=False, s1_units="auto", s1_scale=None, s1_order="auto",
+                s2_offset="auto", s2_scale=None, s2_order=None)  # fmt: skip
     return argparse.Namespace(**(base | kw))
 
 
@@ -85,8 +86,9 @@ def test_linear_power_s1_is_detected_and_refused(s2_files, t33uup_s1_linear, onn
     proc = _run_cli("--s2", *map(str, s2_files), "--s1", *map(str, t33uup_s1_linear), "--model", onnx_model_path,
                     "--out", str(out))  # fmt: skip
     _assert_refused(proc, out, "S1 band VV (")
-    assert ".tif) looks like linear power, not dB (median" in proc.stderr
-    assert ", 0% negative values); pass --s1-units linear to convert it (10·log10), or --s1-units db" in proc.stderr
+    assert ".tif) looks like linear power or amplitude, not dB (median" in proc.stderr
+    assert (", 0% negative values); pass --s1-units linear for power (10·log10), --s1-units amplitude for amplitude "
+            "(20·log10), or --s1-units db to use it as it is.") in proc.stderr  # fmt: skip
 
 
 def test_linear_power_s1_converted_on_request_equals_the_db_run(s2_files, t33uup_s1_linear, onnx_model_path,
@@ -249,7 +251,8 @@ def test_running_out_of_space_keeps_the_previous_outputs(s2_files, s1_files, onn
 @pytest.mark.parametrize("after_batches", [0, 1, 3])
 def test_cancel_at_any_batch_leaves_nothing(s2_files, s1_files, onnx_model_path, tmp_path, after_batches):
     from mosaic.backend.inference import InferenceCancelledError, load_model, run_inference
-    from mosaic.backend.raster_io import PredictionOutputs, RasterioReader
+    from mosaic.backend.raster_io import RasterioReader
+    from mosaic.backend.raster_outputs import PredictionOutputs
 
     model = load_model(onnx_model_path, threads=2)
     polls = []

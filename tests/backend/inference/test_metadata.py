@@ -27,7 +27,7 @@ def _one_sentence(exc: pytest.ExceptionInfo) -> str:
 
 def test_default_metadata_fields():
     m = parse_metadata(json.dumps(_meta()))
-    assert m.schema_version == SCHEMA_VERSION == 1
+    assert m.schema_version == SCHEMA_VERSION == 2
     assert m.class_names == BEN19_CLASSES and m.n_classes == 19
     assert m.class_colors[0] == "#e6004d"  # CORINE 111 continuous urban fabric
     assert m.thresholds == (0.5,) * 19 and m.thresholds_tuned is False
@@ -37,6 +37,27 @@ def test_default_metadata_fields():
     assert list(m.s2.mean) == band_stats(m.s2.bands, "nearest")[0]
     assert m.s2.normalised_in_graph and m.s1.normalised_in_graph
     assert (m.patch_size_px, m.gsd_m, m.upsampling) == (120, 10.0, "nearest")
+    assert (m.s2.level, m.s2.quantification_value, m.s2.add_offset) == ("L2A", 10000.0, 0.0)
+    assert m.raw["inputs"]["s2"]["radiometry"] == {"level": "L2A", "quantification_value": 10000, "add_offset": 0}
+
+
+def test_version_1_files_are_read_with_the_bigearthnet_convention():
+    d = _meta()
+    d["schema_version"] = 1
+    radiometry = d["inputs"]["s2"].pop("radiometry")
+    m = parse_metadata(d)
+    assert m.schema_version == 1
+    assert (m.s2.level, m.s2.quantification_value, m.s2.add_offset) == ("L2A", 10000.0, 0.0)
+    d["inputs"]["s2"]["radiometry"] = radiometry  # a v1 file cannot hold v2 fields
+    with pytest.raises(ModelError, match=r"unknown key 'radiometry'"):
+        parse_metadata(d)
+
+
+def test_version_2_requires_the_s2_radiometry():
+    d = _meta()
+    d["inputs"]["s2"].pop("radiometry")
+    with pytest.raises(ModelError, match=r"\$.inputs.s2 lacks the required key 'radiometry'"):
+        parse_metadata(d)
 
 
 def test_tuned_thresholds_are_flagged():
@@ -60,9 +81,9 @@ def test_missing_or_unparsable_metadata_is_refused(text, match):
 
 def test_newer_schema_version_asks_to_update_the_plugin():
     d = _meta()
-    d["schema_version"] = 2
+    d["schema_version"] = 3
     d["something_new"] = {"a": 1}
-    with pytest.raises(ModelError, match=r"schema version 2 .* reads up to version 1; update the MoSAiC plugin") as exc:
+    with pytest.raises(ModelError, match=r"schema version 3 .* reads up to version 2; update the MoSAiC plugin") as exc:
         parse_metadata(d, source="m.onnx")
     _one_sentence(exc)
 

@@ -22,10 +22,11 @@ def _valid() -> dict:
     })  # fmt: skip
 
 
-def test_schema_file_is_a_valid_draft_2020_12_schema():
-    schema = json.loads(schema_path().read_text(encoding="utf-8"))
+@pytest.mark.parametrize("version", [1, 2])
+def test_schema_files_are_valid_draft_2020_12_schemas(version):
+    schema = json.loads(schema_path(version).read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["properties"]["schema_version"]["const"] == 1
+    assert schema["properties"]["schema_version"]["const"] == version
 
 
 MUTATIONS = [
