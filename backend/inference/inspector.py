@@ -1,6 +1,6 @@
 """The input inspector: identify every input before any tile is read, then harmonise it or refuse it.
 
-``inspect_inputs(s2, s1, metadata, options, sample_s2, sample_s1)`` → :class:`InputPlan`, for ``mosaic predict``,
+``inspect_inputs(s2, s1, target, options, sample_s2, sample_s1)`` → :class:`InputPlan`, for ``mosaic predict``,
 ``mosaic prepare``, the dock and ``mosaic:classify`` alike (the front ends only gather
 :class:`~.rasters.RasterInfo` facts and read samples). It decides, in this order:
 
@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import InputError
 from .band_resolver import BandPick, Hint, cli_hint, parse_order, resolve_bands
 from .ground import GridPlan, plan_grid
-from .metadata import ModelMetadata
+from .metadata import ModalitySpec, ModelMetadata
 from .radiometry import DB_RANGE, REFLECTANCE_RANGE, Conversion, finite, frequent_fill, percentile
 from .rasters import RasterInfo, Sampler
 from .s1_units import check_units
@@ -92,14 +92,39 @@ class InputPlan:
         return {f"MOSAIC_INPUT_{k.upper().replace(' ', '_')}": v for k, v in self.applied.items()}
 
 
-def inspect_inputs(s2: Sequence[RasterInfo], s1: Sequence[RasterInfo], metadata: ModelMetadata,
-                   options: InputOptions, sample_s2: Sampler, sample_s1: Sampler,
-                   hint: Hint = cli_hint) -> InputPlan:  # fmt: skip
-    """Identify the inputs (see the module docstring); raises :class:`InputError` with one sentence."""
+@dataclass(frozen=True)
+class Target:
+    """What the inputs must become: the model's (or a dataset's) S2 and S1 specs and its grid's pixel size."""
+
+    s2: ModalitySpec
+    s1: ModalitySpec
+    gsd_m: float
+
+    @classmethod
+    def of(cls, metadata: ModelMetadata) -> Target:
+        return cls(metadata.s2, metadata.s1, metadata.gsd_m)
+
+
+def inspect_inputs(
+    s2: Sequence[RasterInfo],
+    s1: Sequence[RasterInfo],
+    target: Target | ModelMetadata,
+    options: InputOptions,
+    sample_s2: Sampler,
+    sample_s1: Sampler,
+    hint: Hint = cli_hint,
+    s2_picks: list[BandPick] | None = None,
+    s1_picks: list[BandPick] | None = None,
+) -> InputPlan:
+    """Identify the inputs (see the module docstring); raises :class:`InputError` with one sentence.
+
+    ``s2_picks``/``s1_picks``: a band mapping the user made by hand (the dock's), used instead of resolving.
+    """
+    target = target if isinstance(target, Target) else Target.of(target)
     s2_order = parse_order(options.s2_order, "S2", hint("s2_order", "…"))
     s1_order = parse_order(options.s1_order if options.s1_order != "auto" else None, "S1", hint("s1_order", "…"))
-    s2_picks = resolve_bands(s2, metadata.s2.bands, "S2", s2_order, hint)
-    s1_picks = resolve_bands(s1, metadata.s1.bands, "S1", s1_order, hint)
+    s2_picks = s2_picks or resolve_bands(s2, target.s2.bands, "S2", s2_order, hint)
+    s1_picks = s1_picks or resolve_bands(s1, target.s1.bands, "S1", s1_order, hint)
     applied: dict[str, str] = {}
     notes: list[str] = []
     for modality, picks in (("S2", s2_picks), ("S1", s1_picks)):
@@ -113,20 +138,20 @@ def inspect_inputs(s2: Sequence[RasterInfo], s1: Sequence[RasterInfo], metadata:
         )
         if how - {"name"}:
             notes.append(applied[f"{modality} bands"])
-    grid = plan_grid([s2[i] for i in sorted({p.raster for p in s2_picks})], metadata.gsd_m)
+    grid = plan_grid([s2[i] for i in sorted({p.raster for p in s2_picks})], target.gsd_m)
     applied["S2 grid"] = grid.describe()
     if grid.resample:
         notes.append(applied["S2 grid"])
-    s2_conv, s2_nodata = _s2(s2, s2_picks, metadata, options, sample_s2, hint, applied, notes)
-    s1_conv, s1_nodata = _s1(s1, s1_picks, options, sample_s1, hint, applied, notes, s1_order is not None)
+    s2_conv, s2_nodata = _s2(s2, s2_picks, target.s2, options, sample_s2, hint, applied, notes)
+    explicit = s1_order is not None or any(p.how == "order" for p in s1_picks)
+    s1_conv, s1_nodata = _s1(s1, s1_picks, options, sample_s1, hint, applied, notes, explicit)
     return InputPlan(s2_picks, s1_picks, s2_conv, s1_conv, s2_nodata, s1_nodata, grid, applied, notes)
 
 
 # -------------------------------------------------------------------------------------------- Sentinel-2
 
 
-def _s2(rasters, picks, metadata, options, sample, hint, applied, notes):
-    spec = metadata.s2
+def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, notes):
     used = [rasters[i] for i in sorted({p.raster for p in picks})]
     facts = product_facts(used)
     level = {f.level for f in facts if f.level}
