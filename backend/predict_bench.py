@@ -98,7 +98,8 @@ Route = Callable[[], "RunSummary"]  #: one whole run (open inputs, infer, write 
 def headless_route(model: OnnxModel, folder: Path, stride: int, batch_size: int, prefetch: bool) -> Route:
     """What ``mosaic predict`` runs on the band files of ``folder``: rasterio reads → engine → all four outputs."""
     from .inference import run_inference
-    from .raster_io import PredictionOutputs, RasterioReader
+    from .raster_io import RasterioReader
+    from .raster_outputs import PredictionOutputs
 
     s2_files, s1_files = _inputs(folder)
 

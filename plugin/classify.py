@@ -8,22 +8,16 @@ thread: resolves layers, clones providers) and :func:`execute` (any thread). The
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from osgeo import gdal
 from qgis.core import QgsRectangle
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..backend.errors import InputError
 from .band_mapping import BandSource
 from .qgis_reader import QgisWindowReader, TargetGrid, finest_layer, grid_of_layer, read_block
-
-PRODUCTS = ("probabilities", "labels", "confidence", "tiles")
-FILE_NAMES = {"probabilities": "probabilities.tif", "labels": "labels.tif", "confidence": "confidence.tif",
-              "tiles": "tiles.gpkg"}  # fmt: skip
 
 
 def tr(text: str) -> str:
@@ -58,7 +52,9 @@ class ClassifyResult:
 
 
 def default_outputs(folder: Path, write_tiles: bool = True) -> dict[str, Path]:
-    """The standard file names inside ``folder``."""
+    """The catalogue's file names inside ``folder`` (product → path), the tiles only with ``write_tiles``."""
+    from ..backend.inference.outputs import FILE_NAMES
+
     return {k: Path(folder) / v for k, v in FILE_NAMES.items() if write_tiles or k != "tiles"}
 
 
@@ -99,35 +95,23 @@ def refuse_linear_s1(sources: list[BandSource], size: int = 256) -> None:
         refuse_linear(sample, tr("S1 layer {0}").format(source.layer.name()), hint)
 
 
-def _sinks(request: ClassifyRequest, metadata, grid: TargetGrid, stride: int) -> dict:
-    from ..backend import inference as engine
+def _sinks(request: ClassifyRequest, metadata, grid: TargetGrid, stride: int, tags: Mapping[str, str] | None) -> dict:
+    """One GDAL/OGR sink per requested product, writing what the engine's output catalogue describes."""
+    from ..backend.inference import output_geotransform
+    from ..backend.inference.outputs import output_catalogue
     from .sinks import RasterFileSink, TileVectorSink
 
-    out_gt = engine.output_geotransform(grid.geotransform, stride)
+    catalogue = output_catalogue(metadata, request.model_path, tags)
+    out_gt = output_geotransform(grid.geotransform, stride)
     out_w, out_h = math.ceil(grid.width / stride), math.ceil(grid.height / stride)
     wkt = grid.crs.toWkt()
-    names, colors = metadata.class_names, metadata.class_colors
-    label_nodata = float(engine.products.LABEL_NODATA)
-    specs = {
-        "probabilities": (lambda p: p, names, gdal.GDT_Float32, math.nan, engine.probabilities_qml(names)),
-        "labels": (
-            lambda p: np.stack([engine.top_class(p), engine.label_bitmask(p, metadata.thresholds)]),
-            [tr("top class"), tr("classes at or above their threshold (bit c = class c)")],
-            gdal.GDT_UInt32,
-            label_nodata,
-            engine.labels_qml(names, colors),
-        ),
-        "confidence": (engine.confidence, ["confidence"], gdal.GDT_Float32, math.nan, engine.confidence_qml()),
-    }
     sinks = {}
-    for product, path in request.outputs.items():
-        if product == "tiles":
-            sinks[product] = TileVectorSink(
-                path, names, grid.geotransform, wkt, engine.top_class, engine.confidence, engine.tile_polygon
-            )
+    for key, path in request.outputs.items():
+        product = catalogue.product(key)
+        if key == catalogue.tiles.key:
+            sinks[key] = TileVectorSink(path, product, grid.geotransform, wkt)
         else:
-            fn, bands, dtype, nodata, qml = specs[product]
-            sinks[product] = RasterFileSink(path, fn, bands, dtype, nodata, out_gt, wkt, out_w, out_h, qml)
+            sinks[key] = RasterFileSink(path, product, out_gt, wkt, out_w, out_h, catalogue.tags)
     return sinks
 
 
@@ -137,15 +121,20 @@ def execute(
     reader: QgisWindowReader,
     progress: Callable | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> ClassifyResult:
-    """Run the engine; commit every output on success, discard every partial file otherwise."""
+    """Run the engine; commit every output on success, discard every partial file otherwise.
+
+    ``tags`` are written into every raster's dataset-level metadata, after the model's file name
+    (:func:`~mosaic.backend.inference.outputs.output_tags`).
+    """
     from ..backend.inference import run_inference
 
     metadata = model.metadata
     stride = request.stride or metadata.patch_size_px
     sinks = {}
     try:
-        sinks = _sinks(request, metadata, reader.grid, stride)
+        sinks = _sinks(request, metadata, reader.grid, stride, tags)
         summary = run_inference(
             model,
             reader,

@@ -23,16 +23,21 @@ def tr(text: str) -> str:
 
 
 def tile_renderer(class_names, class_colors) -> QgsCategorizedSymbolRenderer:
-    """Categorized by ``class_name``; each square's fill opacity follows its ``confidence`` (0 → clear, 1 → solid)."""
+    """Categorized by the top class's name; each square's fill opacity follows its confidence (0 → clear, 1 → solid).
+
+    Field names from the output catalogue (``top_class``, ``confidence``).
+    """
+    from ..backend.inference.outputs import CONFIDENCE_FIELD, TOP_CLASS_FIELD
+
     categories = []
     for name, color in zip(class_names, class_colors):
         symbol = QgsFillSymbol.createSimple({"color": color, "outline_color": "#333333", "outline_width": "0.1"})
+        alpha = f"set_color_part('{QColor(color).name()}', 'alpha', 255 * \"{CONFIDENCE_FIELD}\")"
         symbol.symbolLayer(0).setDataDefinedProperty(
-            QgsSymbolLayer.PropertyFillColor,
-            QgsProperty.fromExpression(f"set_color_part('{QColor(color).name()}', 'alpha', 255 * \"confidence\")"),
+            QgsSymbolLayer.PropertyFillColor, QgsProperty.fromExpression(alpha)
         )
         categories.append(QgsRendererCategory(name, symbol, name))
-    return QgsCategorizedSymbolRenderer("class_name", categories)
+    return QgsCategorizedSymbolRenderer(TOP_CLASS_FIELD, categories)
 
 
 def style_tiles(layer: QgsVectorLayer, class_names, class_colors) -> None:

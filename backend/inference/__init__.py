@@ -83,6 +83,13 @@ Sink protocol (:class:`OutputSink`)
 ``p[c] >= thresholds[c]``), both :data:`LABEL_NODATA` (``2**32 − 1``) where nodata, and ``confidence(p)``
 (max probability, NaN = nodata).
 
+Outputs (:mod:`.outputs`)
+-------------------------
+``output_catalogue(metadata, model_path=None, tags=None)`` describes every file both front ends write, once:
+per raster product its file name, dtype, nodata, band descriptions, ``values(block)`` and ``.qml`` style; the
+``tiles.gpkg`` layer's fields and ``record(tile)``; and the dataset-level tags of every raster
+(``MOSAIC_MODEL`` = the model's file name, then the caller's ``tags``). Sinks write only what it describes.
+
 Geo helpers and styles
 ----------------------
 ``output_geotransform(gt, stride)``: GDAL geotransform of the output grid from the target grid's

@@ -1,0 +1,163 @@
+"""The output catalogue: every file a classification run writes, described once for ``mosaic predict`` and the plugin.
+
+Both front ends write exactly what :func:`output_catalogue` describes and nothing else; they differ only in the
+library that writes (rasterio/pyogrio headless, GDAL/OGR in QGIS).
+
+Rasters (GeoTIFF with :data:`GEOTIFF_OPTIONS`, one cell per stride on the output grid; ``p`` = probabilities):
+
+- ``probabilities.tif``: float32, nodata NaN; one band per class ``p[c]``, band description = class name.
+- ``labels.tif``: uint32, nodata ``2**32 − 1``; band 1 "top class index" ``argmax_c p[c]``, band 2 the multi-label
+  bitmask ``Σ_c 2^c · [p[c] >= t_c]`` (``t_c`` = the model's threshold of class ``c``).
+- ``confidence.tif``: float32, nodata NaN; band 1 "max class probability" ``max_c p[c]``.
+
+Each raster carries its QGIS style (``.qml`` beside it, text from :mod:`.styles`) and the dataset-level metadata
+of :func:`output_tags` (GDAL default domain): ``MOSAIC_MODEL`` (the model's file name) and the caller's tags.
+
+``tiles.gpkg``, layer ``tiles``: one polygon (``geom``) per tile run, with the fields of :attr:`TilesProduct.fields`:
+``row``, ``col`` (tile indices, Integer), ``top_class`` (name of the most probable class), ``labels`` (names of the
+classes at or above their threshold, ``"; "``-joined, in class order), ``confidence`` (max probability, Real) and one
+Real field per class holding its probability, named after the class.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import PurePath
+
+import numpy as np
+
+from .engine import OutputBlock, TileResult
+from .metadata import ModelMetadata
+from .products import LABEL_NODATA, confidence, label_bitmask, top_class
+from .styles import confidence_qml, labels_qml, probabilities_qml
+
+#: product key → file name, in the order the products are written
+FILE_NAMES = {"probabilities": "probabilities.tif", "labels": "labels.tif", "confidence": "confidence.tif",
+              "tiles": "tiles.gpkg"}  # fmt: skip
+#: GeoTIFF creation options of every raster output (GDAL spelling; rasterio takes them as keyword arguments)
+GEOTIFF_OPTIONS = {"COMPRESS": "DEFLATE", "TILED": "YES", "BIGTIFF": "IF_SAFER"}
+TILES_LAYER = "tiles"
+TOP_CLASS_FIELD = "top_class"  #: the tiles field a categorized style keys on
+CONFIDENCE_FIELD = "confidence"
+LABELS_SEPARATOR = "; "
+MODEL_TAG = "MOSAIC_MODEL"
+#: fields of every tile record before the per-class probabilities: name → kind ("int", "str" or "float")
+_FIXED_FIELDS = (
+    ("row", "int"),
+    ("col", "int"),
+    (TOP_CLASS_FIELD, "str"),
+    ("labels", "str"),
+    (CONFIDENCE_FIELD, "float"),
+)
+#: column names the GeoPackage uses (feature id, geometry) and geopandas' geometry column
+_RESERVED = ("fid", "geom", "geometry")
+_TAG_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class RasterProduct:
+    """One GeoTIFF output: ``values(block)`` gives its bands ``[len(band_descriptions), h, w]`` in ``dtype``."""
+
+    key: str
+    file_name: str
+    dtype: str  #: numpy dtype name
+    nodata: float
+    band_descriptions: tuple[str, ...]
+    values: Callable[[OutputBlock], np.ndarray]
+    style_qml: str
+
+
+@dataclass(frozen=True)
+class TilesProduct:
+    """The GeoPackage of tile polygons: ``fields`` (name, kind) in order; ``record(tile)`` their values."""
+
+    key: str
+    file_name: str
+    layer: str
+    fields: tuple[tuple[str, str], ...]
+    record: Callable[[TileResult], dict[str, int | str | float]]
+
+
+@dataclass(frozen=True)
+class OutputCatalogue:
+    """Every output of one run: the rasters, the tiles, and the metadata tags written into every raster."""
+
+    rasters: tuple[RasterProduct, ...]
+    tiles: TilesProduct
+    tags: dict[str, str]
+
+    def product(self, key: str) -> RasterProduct | TilesProduct:
+        """The product named ``key`` (``probabilities``, ``labels``, ``confidence`` or ``tiles``)."""
+        return self.tiles if key == self.tiles.key else next(r for r in self.rasters if r.key == key)
+
+
+def output_tags(model_path: str | PurePath | None = None, tags: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Dataset-level metadata of every raster: ``MOSAIC_MODEL`` = the model's file name (when given), then ``tags``.
+
+    Keys are GDAL metadata keys (letters, digits, ``_``; not starting with a digit); ``tags`` may not redefine
+    ``MOSAIC_MODEL``. Raises ``ValueError`` otherwise (a programming error, not a user's).
+    """
+    out = {MODEL_TAG: PurePath(model_path).name} if model_path is not None else {}
+    for key, value in (tags or {}).items():
+        if not isinstance(key, str) or not _TAG_KEY.fullmatch(key) or key == MODEL_TAG:
+            raise ValueError(f"invalid output tag key {key!r}: letters, digits and _ only, and not {MODEL_TAG}")
+        if not isinstance(value, str):
+            raise ValueError(f"output tag {key} must be a string, not {type(value).__name__}")
+        out[key] = value
+    return out
+
+
+def probability_fields(class_names: Sequence[str]) -> tuple[str, ...]:
+    """The tiles field of each class's probability: its name, unless that clashes (SQLite names ignore case) with
+    an earlier field or a GeoPackage column, in which case `` #c`` is appended until it does not."""
+    taken = {name.casefold() for name, _ in _FIXED_FIELDS} | set(_RESERVED)
+    fields = []
+    for c, name in enumerate(class_names):
+        field = name
+        while field.casefold() in taken:
+            field = f"{field} #{c}"
+        taken.add(field.casefold())
+        fields.append(field)
+    return tuple(fields)
+
+
+def _labels_values(block: OutputBlock, thresholds: Sequence[float]) -> np.ndarray:
+    p = block.probabilities
+    return np.stack([top_class(p), label_bitmask(p, thresholds)])
+
+
+def _tile_record(tile: TileResult, meta: ModelMetadata, columns: tuple[str, ...]) -> dict[str, int | str | float]:
+    p = np.asarray(tile.probabilities, dtype=np.float32)
+    cell = p[:, None, None]
+    bits = int(label_bitmask(cell, meta.thresholds)[0, 0])
+    record: dict[str, int | str | float] = {
+        "row": int(tile.row),
+        "col": int(tile.col),
+        TOP_CLASS_FIELD: meta.class_names[int(top_class(cell)[0, 0])],
+        "labels": LABELS_SEPARATOR.join(n for c, n in enumerate(meta.class_names) if bits >> c & 1),
+        CONFIDENCE_FIELD: float(confidence(cell)[0, 0]),
+    }
+    record.update({column: float(v) for column, v in zip(columns, p, strict=True)})
+    return record
+
+
+def output_catalogue(meta: ModelMetadata, model_path: str | PurePath | None = None,
+                     tags: Mapping[str, str] | None = None) -> OutputCatalogue:  # fmt: skip
+    """The outputs of a run of the model described by ``meta`` (see the module docstring for the table)."""
+    names = meta.class_names
+    rasters = (
+        RasterProduct("probabilities", FILE_NAMES["probabilities"], "float32", float("nan"), tuple(names),
+                      lambda b: b.probabilities.astype(np.float32, copy=False), probabilities_qml(names)),
+        RasterProduct("labels", FILE_NAMES["labels"], "uint32", float(LABEL_NODATA),
+                      ("top class index", "multi-label bitmask (bit c set: class c at or above its threshold)"),
+                      partial(_labels_values, thresholds=meta.thresholds), labels_qml(names, meta.class_colors)),
+        RasterProduct("confidence", FILE_NAMES["confidence"], "float32", float("nan"), ("max class probability",),
+                      lambda b: confidence(b.probabilities)[None], confidence_qml()),
+    )  # fmt: skip
+    columns = probability_fields(names)
+    tiles = TilesProduct("tiles", FILE_NAMES["tiles"], TILES_LAYER, (*_FIXED_FIELDS, *((c, "float") for c in columns)),
+                         partial(_tile_record, meta=meta, columns=columns))  # fmt: skip
+    return OutputCatalogue(rasters, tiles, output_tags(model_path, tags))

@@ -1,0 +1,113 @@
+"""The output catalogue: files, dtypes, nodata, band descriptions, values from engine blocks, styles, tile records,
+tags."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mosaic.backend.data.classes import BEN19_CLASSES
+from mosaic.backend.export import build_metadata
+from mosaic.backend.inference import LABEL_NODATA, OutputBlock, TileResult, Window, parse_metadata
+from mosaic.backend.inference.outputs import (
+    FILE_NAMES,
+    output_catalogue,
+    output_tags,
+    probability_fields,
+)
+from mosaic.backend.inference.styles import confidence_qml, labels_qml, probabilities_qml
+
+TRAINING = {"dataset": "BigEarthNet v2.0", "licence": "CDLA-Permissive-1.0"}
+
+
+def _meta(names, thresholds):
+    parts = {"class_names": list(names), "class_colors": ["#112233", "#445566", "#778899"][: len(names)],
+             "thresholds": thresholds, "strategy": "supervised", "training": TRAINING}  # fmt: skip
+    return parse_metadata(build_metadata(parts))
+
+
+META = _meta(("Water", "Forest", "Urban"), [0.5, 0.6, 0.7])
+
+
+def _block() -> OutputBlock:
+    """3 classes on 1 × 3 cells; the last cell is nodata."""
+    p = np.array([[0.9, 0.2, np.nan], [0.6, 0.7, np.nan], [0.1, 0.75, np.nan]], dtype=np.float32)
+    return OutputBlock(row_off=4, col_off=0, probabilities=p[:, None, :])
+
+
+def test_rasters_files_dtypes_nodata_and_band_descriptions():
+    catalogue = output_catalogue(META)
+    described = [(r.key, r.file_name, r.dtype, r.band_descriptions) for r in catalogue.rasters]
+    assert described == [
+        ("probabilities", "probabilities.tif", "float32", ("Water", "Forest", "Urban")),
+        ("labels", "labels.tif", "uint32",
+         ("top class index", "multi-label bitmask (bit c set: class c at or above its threshold)")),
+        ("confidence", "confidence.tif", "float32", ("max class probability",)),
+    ]  # fmt: skip
+    nodata = [r.nodata for r in catalogue.rasters]
+    assert math.isnan(nodata[0]) and nodata[1] == 2**32 - 1 == LABEL_NODATA and math.isnan(nodata[2])
+    assert list(FILE_NAMES) == ["probabilities", "labels", "confidence", "tiles"]
+    assert (catalogue.tiles.file_name, catalogue.tiles.layer) == ("tiles.gpkg", "tiles")
+    assert catalogue.product("tiles") is catalogue.tiles and catalogue.product("labels") is catalogue.rasters[1]
+
+
+def test_raster_values_from_an_engine_block():
+    probabilities, labels, confidence = (r.values(_block()) for r in output_catalogue(META).rasters)
+    assert probabilities.dtype == np.float32 and probabilities.shape == (3, 1, 3)
+    np.testing.assert_array_equal(probabilities, _block().probabilities)
+    assert labels.dtype == np.uint32 and labels.shape == (2, 1, 3)
+    # cell 0: top class 0; 0.9 >= 0.5 and 0.6 >= 0.6 -> bits 0, 1 = 3. cell 1: top class 2; 0.7 >= 0.6, 0.75 >= 0.7 -> 6
+    assert labels.tolist() == [[[0, 2, 2**32 - 1]], [[3, 6, 2**32 - 1]]]
+    assert confidence.dtype == np.float32 and confidence.shape == (1, 1, 3)
+    np.testing.assert_array_equal(confidence[0, 0, :2], np.array([0.9, 0.75], dtype=np.float32))
+    assert np.isnan(confidence[0, 0, 2])
+
+
+def test_styles_are_the_shared_qml_texts():
+    styles = [r.style_qml for r in output_catalogue(META).rasters]
+    assert styles == [probabilities_qml(META.class_names), labels_qml(META.class_names, META.class_colors),
+                      confidence_qml()]  # fmt: skip
+    assert 'label="Forest"' in styles[1] and 'color="#445566"' in styles[1]
+
+
+def test_tile_fields_and_record():
+    tiles = output_catalogue(META).tiles
+    assert tiles.fields == (
+        ("row", "int"), ("col", "int"), ("top_class", "str"), ("labels", "str"), ("confidence", "float"),
+        ("Water", "float"), ("Forest", "float"), ("Urban", "float"),
+    )  # fmt: skip
+    p = np.array([0.2, 0.7, 0.75], dtype=np.float32)
+    record = tiles.record(TileResult(row=3, col=5, window=Window(360, 600, 120, 120), probabilities=p))
+    assert list(record) == [name for name, _ in tiles.fields]
+    assert record == {"row": 3, "col": 5, "top_class": "Urban", "labels": "Forest; Urban",
+                      "confidence": float(np.float32(0.75)), "Water": float(np.float32(0.2)),
+                      "Forest": float(np.float32(0.7)), "Urban": float(np.float32(0.75))}  # fmt: skip
+    assert all(type(record[n]) is {"int": int, "str": str, "float": float}[k] for n, k in tiles.fields)
+    below = tiles.record(TileResult(0, 0, Window(0, 0, 120, 120), np.array([0.4, 0.5, 0.1], dtype=np.float32)))
+    assert below["labels"] == "" and below["top_class"] == "Forest"
+
+
+def test_ben19_tile_fields_are_the_class_names():
+    meta = parse_metadata(build_metadata({"class_names": list(BEN19_CLASSES), "strategy": "x", "training": TRAINING}))
+    assert [name for name, _ in output_catalogue(meta).tiles.fields[5:]] == list(BEN19_CLASSES)
+
+
+def test_probability_fields_never_clash_with_other_columns_ignoring_case():
+    assert probability_fields(["Forest", "Labels", "forest", "geom", "FID", "Forest #2"]) == (
+        "Forest", "Labels #1", "forest #2", "geom #3", "FID #4", "Forest #2 #5")  # fmt: skip
+
+
+def test_tags_name_the_model_then_the_callers_tags():
+    tags = {"MOSAIC_S2_OFFSET": "1000 DN subtracted (product name N0509)"}
+    assert output_catalogue(META, "/runs/models/resnet18.onnx", tags).tags == {
+        "MOSAIC_MODEL": "resnet18.onnx", "MOSAIC_S2_OFFSET": "1000 DN subtracted (product name N0509)"}  # fmt: skip
+    assert output_tags() == {} and output_tags(tags=tags) == tags
+
+
+@pytest.mark.parametrize("tags", [{"MOSAIC_MODEL": "x"}, {"A=B": "x"}, {"": "x"}, {"1ST": "x"}, {"A B": "x"},
+                                  {"OK": 1}])  # fmt: skip
+def test_invalid_tags_are_refused(tags):
+    with pytest.raises(ValueError, match="tag"):
+        output_tags("m.onnx", tags)

@@ -1,0 +1,144 @@
+"""One model, the same inputs, three front ends: ``mosaic predict``, Processing ``mosaic:classify`` and the dock
+write identical files (rasters, band descriptions, nodata, tags, styles, tiles.gpkg schema and values), all as
+the output catalogue (:mod:`mosaic.backend.inference.outputs`) describes them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from mosaic.backend.data.bands import S2_BAND_SETS
+from mosaic.backend.data.classes import BEN19_CLASSES
+from mosaic.backend.inference import read_metadata
+from mosaic.backend.inference.outputs import FILE_NAMES, output_catalogue
+from mosaic.plugin.dock import MosaicDock
+
+from .conftest import band_files
+
+STRIDE, BATCH = 60, 8
+
+
+def _predict(model: Path, folder: Path, out: Path) -> dict[str, Path]:
+    files = band_files(folder)
+    s2, s1 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]], [str(files["VV"]), str(files["VH"])]
+    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *s2, "--s1", *s1,
+           "--model", str(model), "--out", str(out),
+           "--stride", str(STRIDE), "--batch-size", str(BATCH), "--no-progress"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return {k: out / name for k, name in FILE_NAMES.items()}
+
+
+def _processing(model: Path, folder: Path, out: Path) -> dict[str, Path]:
+    import processing
+
+    files = band_files(folder)
+    out.mkdir()
+    keys = {"probabilities": "OUTPUT_PROBABILITIES", "labels": "OUTPUT_LABELS", "confidence": "OUTPUT_CONFIDENCE",
+            "tiles": "OUTPUT_TILES"}  # fmt: skip
+    parameters = {"S2": [str(files[b]) for b in S2_BAND_SETS["s2_10"]], "S1": [str(files["VV"]), str(files["VH"])],
+                  "MODEL": str(model), "STRIDE": STRIDE, "BATCH_SIZE": BATCH,
+                  **{keys[k]: str(out / name) for k, name in FILE_NAMES.items()}}  # fmt: skip
+    result = processing.run("mosaic:classify", parameters)
+    return {k: Path(result[keys[k]]) for k in FILE_NAMES}
+
+
+def _dock(qgis_iface, qtbot, layers, model: Path, out: Path) -> dict[str, Path]:
+    dock = MosaicDock(qgis_iface)
+    qtbot.addWidget(dock)
+    try:
+        dock.s2_combo.setLayer(layers["B02"])
+        dock.s1_combo.setLayer(layers["VV"])
+        dock.set_model_path(str(model))
+        dock.output_dir.setFilePath(str(out))
+        dock.write_tiles.setChecked(True)
+        dock.stride.setValue(STRIDE)
+        dock.batch_size.setValue(BATCH)
+        assert dock.run() is not None
+        qtbot.waitUntil(lambda: dock.task is None, timeout=120_000)
+        assert dock.last_error == "", dock.last_error
+        return dict(dock.last_result.outputs)
+    finally:
+        dock.shutdown()
+
+
+def _raster(path: Path) -> dict:
+    ds = gdal.Open(str(path))
+    bands = [ds.GetRasterBand(i + 1) for i in range(ds.RasterCount)]
+    srs = osr.SpatialReference(wkt=ds.GetProjection())
+    srs.AutoIdentifyEPSG()
+    return {
+        "size": (ds.RasterXSize, ds.RasterYSize),
+        "geotransform": ds.GetGeoTransform(),
+        "epsg": srs.GetAuthorityCode(None),
+        "dtypes": [gdal.GetDataTypeName(b.DataType) for b in bands],
+        "nodata": [b.GetNoDataValue() for b in bands],
+        "descriptions": [b.GetDescription() for b in bands],
+        "tags": ds.GetMetadata(),
+        "values": ds.ReadAsArray(),
+        "style": path.with_suffix(".qml").read_text(encoding="utf-8"),
+    }
+
+
+def _tiles(path: Path) -> dict:
+    ds = ogr.Open(str(path))
+    assert ds.GetLayerCount() == 1
+    layer = ds.GetLayer(0)
+    definition = layer.GetLayerDefn()
+    fields = [(definition.GetFieldDefn(i).GetName(), definition.GetFieldDefn(i).GetTypeName())
+              for i in range(definition.GetFieldCount())]  # fmt: skip
+    features = sorted(
+        (tuple(f.GetField(i) for i in range(definition.GetFieldCount())), f.GetGeometryRef().ExportToWkt())
+        for f in layer
+    )
+    geometry = (layer.GetGeometryColumn(), ogr.GeometryTypeToName(layer.GetGeomType()))
+    return {"layer": layer.GetName(), "geometry": geometry, "epsg": layer.GetSpatialRef().GetAuthorityCode(None),
+            "fields": fields, "features": features}  # fmt: skip
+
+
+def test_predict_processing_and_dock_write_identical_files(
+    processing_ready, qgis_iface, qtbot, clean_settings, t33uup_layers, test_model, t33uup_mosaic, tmp_path
+):
+    runs = {
+        "mosaic predict": _predict(test_model, t33uup_mosaic, tmp_path / "predict"),
+        "mosaic:classify": _processing(test_model, t33uup_mosaic, tmp_path / "processing"),
+        "dock": _dock(qgis_iface, qtbot, t33uup_layers, test_model, tmp_path / "dock"),
+    }
+    catalogue = output_catalogue(read_metadata(str(test_model)), test_model)
+    for name, outputs in runs.items():
+        assert {k: p.name for k, p in outputs.items()} == FILE_NAMES, name
+
+    reference = runs["mosaic predict"]
+    for product in catalogue.rasters:
+        expected = _raster(reference[product.key])
+        # what the catalogue describes, on the 480 × 240 px mosaic at stride 60: 4 × 8 cells
+        assert expected["size"] == (4, 8) and expected["epsg"] == "32633"
+        assert expected["descriptions"] == list(product.band_descriptions)
+        assert expected["dtypes"] == [{"float32": "Float32", "uint32": "UInt32"}[product.dtype]] * len(
+            product.band_descriptions
+        )
+        assert np.array_equal(expected["nodata"], [product.nodata] * len(product.band_descriptions), equal_nan=True)
+        assert expected["tags"] == {"AREA_OR_POINT": "Area", "MOSAIC_MODEL": "resnet18_test.onnx"}
+        assert expected["style"] == product.style_qml
+        for name in ("mosaic:classify", "dock"):
+            got = _raster(runs[name][product.key])
+            for key in ("size", "geotransform", "epsg", "dtypes", "descriptions", "tags", "style"):
+                assert got[key] == expected[key], (name, product.key, key)
+            assert np.array_equal(got["nodata"], expected["nodata"], equal_nan=True), (name, product.key)
+            np.testing.assert_array_equal(got["values"], expected["values"], err_msg=f"{name} {product.key}")
+    probabilities = _raster(reference["probabilities"])["values"]
+    assert probabilities.shape == (19, 8, 4) and np.isfinite(probabilities).any() and np.isnan(probabilities).any()
+    assert _raster(reference["probabilities"])["descriptions"] == list(BEN19_CLASSES)
+
+    tiles = _tiles(reference["tiles"])
+    assert tiles["layer"] == catalogue.tiles.layer and tiles["geometry"] == ("geom", "Polygon")
+    types = {"int": "Integer", "str": "String", "float": "Real"}
+    assert tiles["fields"] == [(n, types[k]) for n, k in catalogue.tiles.fields]
+    assert [n for n, _ in tiles["fields"][:5]] == ["row", "col", "top_class", "labels", "confidence"]
+    assert len(tiles["features"]) == 20  # 3 × 7 tiles at stride 60, one skipped as nodata
+    for name in ("mosaic:classify", "dock"):
+        assert _tiles(runs[name]["tiles"]) == tiles, name
