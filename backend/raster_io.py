@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError, RasterioError, RasterioIOError
@@ -47,16 +48,17 @@ from .inference.band_resolver import BandPick
 from .inference.inspector import InputOptions, InputPlan, inspect_inputs
 from .inference.metadata import ModelMetadata
 from .inference.radiometry import convert
-from .inference.rasters import BandInfo, RasterInfo, ground_pixel_m
+from .inference.rasters import BandInfo, RasterInfo, Sampler, ground_pixel_m
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img")
 #: GDAL settings for prediction: a modest block cache (MB) so memory stays flat on large rasters.
 GDAL_ENV = {"GDAL_CACHEMAX": 64, "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_NUM_THREADS": "1"}
 #: errors of PROJ/GDAL when a CRS cannot be understood or transformed
-CRS_ERRORS = (CRSError, RasterioError, ValueError)
+CRS_ERRORS = (CRSError, RasterioError, CPLE_BaseError, ValueError)
 
 
-def _open(path: Path):
+def open_raster(path: Path):
+    """``rasterio.open(path)``; an unreadable file is an :class:`InputError` in one sentence."""
     try:
         return rasterio.open(path)
     except RasterioIOError as exc:
@@ -156,6 +158,12 @@ def _aoi_window(polygons: list, transform, width: int, height: int, aoi: str | o
     if r1 <= r0 or c1 <= c0:
         raise InputError(f"the AOI {aoi} does not overlap the S2 raster; check its location and CRS.")
     return RioWindow(c0, r0, c1 - c0, r1 - r0)
+
+
+def sampler(datasets: Sequence, infos: Sequence[RasterInfo]) -> Sampler:
+    """The inspector's :data:`~mosaic.backend.inference.rasters.Sampler` over open ``datasets`` (their
+    :func:`raster_info` facts ``infos``): :func:`read_sample` with each band's declared nodata."""
+    return lambda r, i: read_sample(datasets[r], i, infos[r].bands[i - 1].nodata)
 
 
 def read_sample(ds, index: int, nodata: float | None, size: int = 256) -> np.ndarray:
@@ -262,16 +270,13 @@ class RasterioReader:
     def _open_all(self, paths, modality: str) -> tuple[list, list[RasterInfo]]:
         datasets = []
         for p in input_files(paths, modality):
-            datasets.append(_open(p))
+            datasets.append(open_raster(p))
             self._files.append(datasets[-1])
         return datasets, [raster_info(ds) for ds in datasets]
 
     def _setup(self, s2, s1, metadata: ModelMetadata, aoi, options: InputOptions) -> None:
         s2_ds, s2_info = self._open_all(s2, "S2")
         s1_ds, s1_info = self._open_all(s1, "S1")
-
-        def sampler(datasets, infos):
-            return lambda r, i: read_sample(datasets[r], i, infos[r].bands[i - 1].nodata)
 
         self.plan: InputPlan = inspect_inputs(s2_info, s1_info, metadata, options, sampler(s2_ds, s2_info),
                                               sampler(s1_ds, s1_info))  # fmt: skip

@@ -348,7 +348,8 @@ def _check_order(picks: list[BandPick], db: list[np.ndarray], explicit: bool, hi
     names = [p.band for p in picks]
     co = next((n for n in ("VV", "HH") if n in names), None)
     cross = next((n for n in ("VH", "HV") if n in names), None)
-    applied["S1 order"] = ", ".join(names) + (" (given)" if explicit else "")
+    stored = [p.band for p in sorted(picks, key=lambda p: (p.raster, p.index))]  # the input's own order
+    applied["S1 order"] = ", ".join(stored) + (" (given)" if explicit else "")
     if explicit or co is None or cross is None:
         return
     m_co, m_cross = (percentile(db[names.index(n)], 50) for n in (co, cross))
