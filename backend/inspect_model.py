@@ -28,6 +28,8 @@ def describe(model) -> str:
         shape = f"[N, {len(spec.bands)}, {m.patch_size_px}, {m.patch_size_px}]"
         lines.append(f"input {name}: {shape} {spec.dtype}, {spec.units}, bands {' '.join(spec.bands)}; "
                      f"nodata {spec.nodata}; normalised {where}")  # fmt: skip
+    lines.append(f"s2 radiometry: Level-{m.s2.level[1:]}, reflectance = (DN + {m.s2.add_offset:g}) / "
+                 f"{m.s2.quantification_value:g}; inputs are harmonised to it")  # fmt: skip
     lines.append(f"grid: {m.gsd_m:g} m, patch {m.patch_size_px} px, 20/60 m bands upsampled with {m.upsampling}")
     arch = ", ".join(f"{shown(k)} {shown(v)}" for k, v in m.raw.get("architecture", {}).items())
     lines.append(f"strategy: {shown(m.strategy)}{'; ' + arch if arch else ''}; training: "
