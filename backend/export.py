@@ -31,22 +31,6 @@ from .inference.model import read_metadata
 OPSET = 18
 
 
-def _modality(bands: list[str], mean: list[float], std: list[float], s1: bool) -> dict:
-    """One ``inputs`` entry; S2 records the training data's DN convention (``radiometry``, schema v2)."""
-    spec = {
-        "bands": list(bands),
-        "units": "dB" if s1 else "reflectance x 10000",
-        "dtype": "float32",
-        "nodata": "nan" if s1 else band_defs.S2_NODATA,
-        "gsd_m": [band_defs.GSD_M[b] for b in bands],
-        "normalisation": {"method": "standardise", "mean": list(map(float, mean)), "std": list(map(float, std)),
-                          "in_graph": True},
-    }  # fmt: skip
-    if not s1:
-        spec["radiometry"] = dict(band_defs.S2_RADIOMETRY)
-    return spec
-
-
 def build_metadata(parts: dict) -> dict:
     """Complete metadata (schema v1) from the model-specific ``parts`` (``MosaicModule.export_metadata()``).
 
@@ -66,7 +50,7 @@ def build_metadata(parts: dict) -> dict:
         mean, std = band_defs.band_stats(bands, upsampling)
         mean = parts.get("norm_mean", {}).get(key, mean)
         std = parts.get("norm_std", {}).get(key, std)
-        inputs[key] = _modality(bands, mean, std, s1=key == "s1")
+        inputs[key] = band_defs.input_spec(bands, mean, std, s1=key == "s1")
     thresholds = parts.get("thresholds")
     architecture = {k: parts[k] for k in ("backbone", "modalities") if k in parts}
     return {

@@ -93,3 +93,20 @@ def band_stats(bands: tuple[str, ...] | list[str], upsampling: Upsampling = "nea
     """Per-band ``(means, stds)`` lists for ``bands`` in the given order, matching ``upsampling``."""
     table = STATS[upsampling]
     return [table[b][0] for b in bands], [table[b][1] for b in bands]
+
+
+def input_spec(bands: list[str], mean: list[float], std: list[float], s1: bool) -> dict:
+    """The data convention of ``bands`` as a model-metadata ``inputs`` entry (JSON-ready; S2 records the DN
+    convention, ``radiometry``, schema v2): written by ``mosaic export``, the target of ``mosaic prepare``."""
+    spec = {
+        "bands": list(bands),
+        "units": "dB" if s1 else "reflectance x 10000",
+        "dtype": "float32",
+        "nodata": "nan" if s1 else S2_NODATA,
+        "gsd_m": [GSD_M[b] for b in bands],
+        "normalisation": {"method": "standardise", "mean": list(map(float, mean)), "std": list(map(float, std)),
+                          "in_graph": True},
+    }  # fmt: skip
+    if not s1:
+        spec["radiometry"] = dict(S2_RADIOMETRY)
+    return spec

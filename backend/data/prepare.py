@@ -1,10 +1,17 @@
 """``mosaic prepare``: build a training dataset in the BigEarthNet v2 layout from your own rasters and polygons.
 
-Inputs: Sentinel-2 (one stacked raster, or one file per band at native 10/20/60 m, band names taken from file
-names such as ``..._B02.tif`` or ``B8A.tif``), Sentinel-1 VV/VH (one 2-band raster or two files; any CRS or grid:
-resampled onto the S2 10 m grid through a rasterio ``WarpedVRT``), and a land-cover polygon layer (any OGR format)
-whose ``class_field`` is mapped to the model's classes (CSV/JSON table, ``corine`` for CLC level-3 codes, or the
-class names themselves).
+Inputs: Sentinel-2 (one stacked raster, or one file per band at native 10/20/60 m, or a folder of them),
+Sentinel-1 VV/VH (one 2-band raster or two files; any CRS or grid: resampled onto the S2 10 m grid through a
+rasterio ``WarpedVRT``), and a land-cover polygon layer (any OGR format) whose ``class_field`` is mapped to the
+model's classes (CSV/JSON table, ``corine`` for CLC level-3 codes, or the class names themselves).
+
+Identification: the engine's input inspector (:func:`~mosaic.backend.inference.inspector.inspect_inputs`, the
+rules and options of ``mosaic predict``: ``--s2-offset``, ``--s2-scale``, ``--s2-order``, ``--s1-units``,
+``--s1-scale``, ``--s1-order``) with the training convention as its target (:func:`dataset_target`: the
+``s2_12`` bands when all twelve are given, else ``s2_10``; L2A reflectance × 10000 without offset; S1 VV, VH
+in dB; 10 m). It refuses what it cannot use, and an S2 grid that is not ~10 m square pixels, before the
+output folder exists. Each window is harmonised through the plan's conversions: S2 ``DN = round(ρ · 10000)``
+clipped to 1…65535 (0 = nodata: fill, NaN and physically impossible values), S1 ``σ⁰`` in dB (NaN = nodata).
 
 Steps: cut a grid of ``patch_size`` px cells every ``stride`` px on the S2 10 m grid; label each cell with every
 class whose polygons cover ``> 0`` and ``≥ min_class_fraction`` of it; drop cells whose nodata fraction exceeds
@@ -15,7 +22,8 @@ patch count), dropping cells that straddle blocks of different splits, so no two
 Output (built in a hidden temporary folder, renamed when complete):
 ``BigEarthNet-S2/<name>/<name>_<col>_<row>/<..>_<band>.tif`` at the input's native resolution (UInt16, nodata 0),
 ``BigEarthNet-S1/<s1 name>/<s1 name>_<tile>_<col>_<row>/<..>_<VV|VH>.tif`` (Float32 dB), ``metadata.parquet`` with the
-official columns (``col`` / ``row`` count cells from the raster's upper-left corner), and ``prepare_report.json``.
+official columns (``col`` / ``row`` count cells from the raster's upper-left corner), and ``prepare_report.json``
+(with ``inputs``: what the inspector applied to the scene and why, per topic).
 """
 
 from __future__ import annotations
@@ -43,9 +51,13 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from ..errors import InputError, OutputError
-from ..inference.s1_units import UNITS, refuse_linear, to_db
-from ..raster_io import read_sample
-from .bands import S1_BANDS, S2_BAND_SETS, S2_BANDS_ALL
+from ..inference.band_resolver import cli_hint, parse_order, resolve_bands
+from ..inference.inspector import InputOptions, InputPlan, Target, inspect_inputs
+from ..inference.metadata import ModalitySpec
+from ..inference.radiometry import Conversion
+from ..predict import add_input_arguments, input_options
+from ..raster_io import input_files, open_raster, raster_info, sampler
+from .bands import S1_BANDS, S2_NODATA, TARGET_GSD_M, band_stats, input_spec, s2_bands
 from .classes import NOMENCLATURES, clc_to_ben19
 from .readers import S1_DIR, S2_DIR
 
@@ -68,7 +80,7 @@ class PrepareOptions:
     label_separator: str | None = None  #: split one attribute value into several classes (e.g. "; ")
     nomenclature: str = "ben19"
     layer: str | None = None
-    s2_band_names: list[str] | None = None  #: band order of a stacked S2 raster when its descriptions lack it
+    inputs: InputOptions = field(default_factory=InputOptions)  #: how the inputs are identified (as predict's)
     patch_size: int = 120
     stride: int | None = None
     min_class_fraction: float = 0.0
@@ -82,7 +94,6 @@ class PrepareOptions:
     tile: str = "own"
     country: str = ""
     s1_resampling: str = "bilinear"
-    s1_units: str = "auto"  #: auto (refuse S1 that looks like linear power), db, or linear (converted to dB)
     overwrite: bool = False
 
 
@@ -96,6 +107,7 @@ class PrepareReport:
     dropped: dict[str, int] = field(default_factory=dict)
     splits: dict[str, int] = field(default_factory=dict)
     class_counts: dict[str, int] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)  #: the inspector's ``applied``: topic → what and why
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -105,70 +117,38 @@ def _stem(path: Path) -> str:
     return path.name.split(".")[0]
 
 
-def open_raster(path: Path):
-    """``rasterio.open(path)`` with a one-sentence :class:`InputError` for a missing, unreadable or CRS-less file."""
+def dataset_target(band_set: str = "s2_10") -> Target:
+    """The training convention (:mod:`.bands`) as the input inspector's target: the S2 bands of ``band_set``
+    (L2A, reflectance × 10000, offset 0, nodata 0), S1 VV, VH in dB, on a ``TARGET_GSD_M`` grid."""
+    specs = [ModalitySpec.from_json(input_spec(list(bands), *band_stats(bands), s1=s1))
+             for bands, s1 in ((s2_bands(band_set), False), (S1_BANDS, True))]  # fmt: skip
+    return Target(*specs, float(TARGET_GSD_M))
+
+
+def identify_inputs(s2: list, s1: list, options: InputOptions) -> InputPlan:
+    """The inspector's plan for the open S2 and S1 datasets, with :func:`dataset_target` of ``s2_12`` when the
+    S2 input holds all twelve bands, else of ``s2_10`` (B01/B09 are then left out)."""
+    s2_info, s1_info = [raster_info(ds) for ds in s2], [raster_info(ds) for ds in s1]
+    order = parse_order(options.s2_order, "S2", cli_hint("s2_order", "…"))
     try:
-        src = rasterio.open(path)
-    except rasterio.errors.RasterioIOError:
-        raise InputError(f"cannot open the raster {path}: check the path and that GDAL can read it") from None
-    if src.crs is None:
-        src.close()
-        raise InputError(f"the raster {path} has no CRS; assign one (e.g. gdal_edit.py -a_srs) and run again")
-    return src
+        band_set, picks = "s2_12", resolve_bands(s2_info, s2_bands("s2_12"), "S2", order)
+    except InputError:  # not all twelve: the s2_10 bands, resolved (or refused) by the inspector
+        band_set, picks = "s2_10", None
+    return inspect_inputs(s2_info, s1_info, dataset_target(band_set), options, sampler(s2, s2_info),
+                          sampler(s1, s1_info), s2_picks=picks)  # fmt: skip
 
 
-def identify_s2(paths: list[Path], band_names: list[str] | None) -> list[tuple[str, Path, int]]:
-    """``(band, file, band index)`` per S2 band, in ESA order, from band files or one stacked raster."""
-    if len(paths) == 1:
-        with open_raster(paths[0]) as src:
-            count, desc = src.count, [d or "" for d in src.descriptions]
-        if count > 1:
-            names = band_names or [(_S2_NAME.search(d) or [""])[0].upper() for d in desc]
-            if not all(names) and not band_names:
-                names = {12: list(S2_BANDS_ALL), 10: list(S2_BAND_SETS["s2_10"])}.get(count, [])
-            if len(names) != count or not set(names) <= set(S2_BANDS_ALL):
-                raise InputError(
-                    f"cannot tell the bands of the {count}-band S2 raster {paths[0].name}; give --s2-bands B02,B03,..."
-                )
-            found = {n: (paths[0], i + 1) for i, n in enumerate(names)}
-            return [(b, *found[b]) for b in S2_BANDS_ALL if b in found]
-    found = {}
-    for path in paths:
-        if re.search(r"(?<![A-Za-z0-9])B10(?![A-Za-z0-9])", _stem(path), re.IGNORECASE):
-            raise InputError(
-                f"{path.name} looks like B10 (cirrus, L1C only), which the model does not use: leave it out"
-            )
-        matches = {m.upper() for m in _S2_NAME.findall(_stem(path))}
-        if len(matches) != 1:
-            raise InputError(f"cannot tell which S2 band {path.name} holds; name band files like ..._B02.tif")
-        band = matches.pop()
-        if band in found:
-            raise InputError(f"S2 band {band} is given twice ({found[band][0].name} and {path.name})")
-        found[band] = (path, 1)
-    missing = [b for b in S2_BAND_SETS["s2_10"] if b not in found]
-    if missing:
-        raise InputError(f"the S2 input lacks band(s) {', '.join(missing)}; the model needs at least the s2_10 set")
-    return [(b, *found[b]) for b in S2_BANDS_ALL if b in found]
-
-
-def identify_s1(paths: list[Path]) -> list[tuple[str, Path, int]]:
-    """``(band, file, band index)`` for VV and VH, from one 2-band raster (VV, VH order) or two named files."""
-    if len(paths) == 1:
-        with open_raster(paths[0]) as src:
-            if src.count != 2:
-                raise InputError(f"the S1 raster {paths[0].name} has {src.count} band(s); give VV and VH")
-            desc = [(d or "").upper() for d in src.descriptions]
-        order = [1, 2] if desc != ["VH", "VV"] else [2, 1]
-        return [("VV", paths[0], order[0]), ("VH", paths[0], order[1])]
-    found = {}
-    for path in paths:
-        matches = {m.upper() for m in _S1_NAME.findall(_stem(path))}
-        if len(matches) != 1:
-            raise InputError(f"cannot tell whether {path.name} is VV or VH; put _VV or _VH in its file name")
-        found[matches.pop()] = (path, 1)
-    if set(found) != set(S1_BANDS):
-        raise InputError("the S1 input needs exactly one VV and one VH raster")
-    return [(b, *found[b]) for b in S1_BANDS]
+def refuse_resampling(plan: InputPlan) -> None:
+    """``prepare`` cuts patches on the S2 input's own grid: refuse one the inspector would resample."""
+    if not plan.grid.resample:
+        return
+    x, y = plan.grid.source_m
+    crs = f" -t_srs EPSG:{plan.grid.epsg}" if plan.grid.epsg else ""
+    raise InputError(
+        f"the S2 pixels are {x:.3g} × {y:.3g} m on the ground, not {TARGET_GSD_M} m squares, and mosaic prepare cuts "
+        f"patches on the input's own grid; resample the S2 input first, e.g. gdalwarp{crs} -tr {TARGET_GSD_M} "
+        f"{TARGET_GSD_M} -r bilinear IN.tif OUT.tif"
+    )
 
 
 def load_mapping(mapping: str | None, class_names: tuple[str, ...]) -> dict[str, str | None] | None:
@@ -331,10 +311,13 @@ def block_splits(
 
 
 class _Band:
-    """One input band read by windows aligned with the 10 m reference grid (integer scale ``s`` = res / 10 m)."""
+    """One S2 input band read by windows aligned with the 10 m reference grid (integer scale ``s`` = res / 10 m),
+    harmonised with its ``conversion`` (stored → reflectance × 10000; ``nodata``: its source nodata or fill)."""
 
-    def __init__(self, name: str, src, index: int, ref, exact_grid: bool):
+    def __init__(self, name: str, src, index: int, ref, exact_grid: bool, conversion: Conversion,
+                 nodata: float | None):  # fmt: skip
         self.name, self.src, self.index = name, src, index
+        self.conversion, self.nodata = conversion, nodata
         self.scale = 1
         if exact_grid:
             res = src.res[0]
@@ -349,15 +332,28 @@ class _Band:
             self.scale = round(scale)
 
     def read(self, row: int, col: int, size: int) -> np.ndarray:
+        """UInt16 DN of the training convention (:func:`training_dn`) of the patch at ``row, col``."""
         s = self.scale
         window = Window(col // s, row // s, size // s, size // s)
         inside = window.col_off + window.width <= self.src.width and window.row_off + window.height <= self.src.height
         if inside:
-            return self.src.read(self.index, window=window)
-        return self.src.read(self.index, window=window, boundless=True, fill_value=self.src.nodata or 0)
+            stored = self.src.read(self.index, window=window)
+        else:
+            fill = self.nodata if self.nodata is not None else S2_NODATA
+            stored = self.src.read(self.index, window=window, boundless=True, fill_value=fill)
+        return training_dn(self.conversion.apply(stored))
 
     def window_transform(self, ref_transform, row: int, col: int):
         return ref_transform @ rasterio.Affine.translation(col, row) @ rasterio.Affine.scale(self.scale)
+
+
+def training_dn(model: np.ndarray) -> np.ndarray:
+    """S2 model values (reflectance × 10000, NaN = nodata) → UInt16 DN of the training data: rounded, valid
+    values clipped to 1…65535, nodata ``S2_NODATA`` (0)."""
+    valid = np.isfinite(model)
+    out = np.full(model.shape, S2_NODATA, dtype=np.uint16)
+    out[valid] = np.clip(np.rint(model[valid]), S2_NODATA + 1, np.iinfo(np.uint16).max)
+    return out
 
 
 def _check_overlap(ref, src, what: str) -> None:
@@ -384,35 +380,37 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
     output = Path(options.output)
     if output.exists() and not options.overwrite:
         raise OutputError(f"{output} exists already; choose another output folder or pass --overwrite")
-    s2_inputs = identify_s2([Path(p) for p in options.s2], options.s2_band_names)
-    s1_inputs = identify_s1([Path(p) for p in options.s1])
-    name = options.name or _product_name(s2_inputs)
-    s1_name = options.s1_name or _product_name(s1_inputs)
+    s2_paths, s1_paths = input_files(options.s2, "S2"), input_files(options.s1, "S1")
     tile = re.sub(r"[^A-Za-z0-9-]+", "-", options.tile) or "own"  # no "_": S1 names end in _<tile>_<col>_<row>
     with ExitStack() as stack:
-        opened = {p: stack.enter_context(open_raster(p)) for p in {f for _, f, _ in s2_inputs + s1_inputs}}
-        ref = min((opened[f] for _, f, _ in s2_inputs), key=lambda s: s.res[0])
-        if abs(ref.res[0] - 10) > 0.01 and ref.crs.is_projected:
-            print(f"mosaic prepare: note: the finest S2 band is {ref.res[0]:g} m, not 10 m", file=sys.stderr)
-        stacked = len({f for _, f, _ in s2_inputs}) == 1
-        s2_bands = [_Band(b, opened[f], i, ref, exact_grid=not stacked) for b, f, i in s2_inputs]
+        s2_ds = [stack.enter_context(open_raster(p)) for p in s2_paths]
+        s1_ds = [stack.enter_context(open_raster(p)) for p in s1_paths]
+        plan = identify_inputs(s2_ds, s1_ds, options.inputs)
+        refuse_resampling(plan)
+        for note in plan.notes:
+            print(f"mosaic prepare: {note}", file=sys.stderr)
+        name = options.name or _product_name(s2_paths[plan.s2_picks[0].raster])
+        s1_name = options.s1_name or _product_name(s1_paths[plan.s1_picks[0].raster])
+        ref = min((s2_ds[p.raster] for p in plan.s2_picks), key=lambda s: s.res[0])
+        stacked = len({p.raster for p in plan.s2_picks}) == 1
+        s2_bands = [_Band(p.band, s2_ds[p.raster], p.index, ref, not stacked, conv, nodata)
+                    for p, conv, nodata in zip(plan.s2_picks, plan.s2, plan.s2_nodata)]  # fmt: skip
         lcm = math.lcm(*(band.scale for band in s2_bands))
         if options.patch_size % lcm or stride % lcm:
             raise InputError(f"patch size and stride must be multiples of {lcm} px to keep every band on whole pixels")
         s1_sources = {}
-        for band, f, i in s1_inputs:
-            src = opened[f]
+        for pick, conv, nodata in zip(plan.s1_picks, plan.s1, plan.s1_nodata):
+            src = s1_ds[pick.raster]
             _check_overlap(ref, src, "Sentinel-1")
-            if options.s1_units == "auto":
-                refuse_linear(read_sample(src, i, src.nodatavals[i - 1]), f"S1 band {band} ({Path(src.name).name})")
             if not _same_grid(src, ref):
                 src = stack.enter_context(
                     WarpedVRT(
                         src, crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height,
                         resampling=Resampling[options.s1_resampling], dtype="float32", nodata=float("nan"),
+                        src_nodata=nodata if nodata is not None else src.nodata,
                     )
                 )  # fmt: skip
-            s1_sources[band] = (src, i)
+            s1_sources[pick.band] = (src, pick.index, conv)
         polygons = load_polygons(options, ref.crs, class_names)
         if not polygons.total_bounds.size or not shapely.box(*ref.bounds).intersects(
             shapely.box(*polygons.total_bounds)
@@ -440,7 +438,7 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
                     "polygons cover the same area, or relax --max-nodata / --max-unlabelled"
                 )
             pd.DataFrame(rows).to_parquet(tmp / "metadata.parquet", index=False)
-            report.output = str(output)
+            report.output, report.inputs = str(output), dict(plan.applied)
             (tmp / "prepare_report.json").write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -451,9 +449,9 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
     return report
 
 
-def _product_name(inputs: list[tuple[str, Path, int]]) -> str:
-    """A product name from the input file names: the stem with the band token removed."""
-    stem = _stem(inputs[0][1])
+def _product_name(path: Path) -> str:
+    """A product name from an input file name: the stem with the band token removed."""
+    stem = _stem(path)
     stem = _S2_NAME.sub("", _S1_NAME.sub("", stem)).strip("_-. ")
     return re.sub(r"[^A-Za-z0-9-]+", "_", stem).strip("_") or "own"
 
@@ -476,14 +474,12 @@ def _write_patches(
         list(zip(offsets, fractions, labelled, splits)), desc="prepare", unit="patch", disable=len(offsets) < 64
     ):
         s2 = {band.name: band.read(row, col, size) for band in s2_bands}
-        s1 = {b: src.read(i, window=Window(col, row, size, size)).astype("float32")
-              for b, (src, i) in s1_sources.items()}  # fmt: skip
-        if options.s1_units == "linear":
-            s1 = {b: to_db(a) for b, a in s1.items()}
+        s1 = {b: conv.apply(src.read(i, window=Window(col, row, size, size)))
+              for b, (src, i, conv) in s1_sources.items()}  # fmt: skip
         nodata = np.zeros((size, size), dtype=bool)
         for band in s2_bands:
             if band.scale == 1:
-                nodata |= s2[band.name] == (band.src.nodata or 0)
+                nodata |= s2[band.name] == S2_NODATA
         for a in s1.values():
             nodata |= ~np.isfinite(a)
         present = [class_names[k] for k in np.flatnonzero((frac > _SLIVER) & (frac >= options.min_class_fraction))]
@@ -533,7 +529,8 @@ def _write_tif(path: Path, array: np.ndarray, crs, transform, nodata=None) -> No
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mosaic prepare``."""
-    parser.add_argument("--s2", nargs="+", required=True, help="a stacked S2 raster, or a file per band (…_B02.tif)")
+    parser.add_argument("--s2", nargs="+", required=True,
+                        help="a stacked S2 raster, a file per band (…_B02.tif), or a folder of them")  # fmt: skip
     parser.add_argument("--s1", nargs="+", required=True, help="one 2-band VV,VH raster, or two files (…_VV, …_VH)")
     parser.add_argument("--labels", required=True, help="land-cover polygon layer (any OGR format)")
     parser.add_argument("--layer", default=None, help="layer name inside a multi-layer source (GeoPackage)")
@@ -544,7 +541,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-separator", default=None, help="split one attribute value into several classes")
     parser.add_argument("--nomenclature", default="ben19", choices=sorted(NOMENCLATURES))
     parser.add_argument("--output", "-o", required=True, help="dataset folder to create")
-    parser.add_argument("--s2-bands", default=None, help="band order of a stacked S2 raster, e.g. B02,B03,B04,...")
     parser.add_argument("--patch-size", type=int, default=120, help="patch side in 10 m pixels (120)")
     parser.add_argument("--stride", type=int, default=None, help="grid step in pixels (default: patch size)")
     parser.add_argument("--min-class-fraction", type=float, default=0.0, help="minimum area fraction of a label")
@@ -559,9 +555,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", default="own", help="tile token of the S1 patch names")
     parser.add_argument("--country", default="", help="value of the metadata 'country' column")
     parser.add_argument("--s1-resampling", default="bilinear", choices=["nearest", "bilinear", "cubic"])
-    parser.add_argument("--s1-units", default="auto", choices=UNITS,
-                        help="S1 backscatter units: auto (default: refuse S1 that looks like linear power), db, or "
-                             "linear (converted with 10·log10)")  # fmt: skip
+    add_input_arguments(parser)
     parser.add_argument("--overwrite", action="store_true")
 
 
@@ -571,11 +565,11 @@ def run(args: argparse.Namespace) -> int:
         s2=[Path(p) for p in args.s2], s1=[Path(p) for p in args.s1], labels=Path(args.labels),
         class_field=args.class_field, output=Path(args.output), mapping=args.mapping,
         label_separator=args.label_separator, nomenclature=args.nomenclature, layer=args.layer,
-        s2_band_names=args.s2_bands.split(",") if args.s2_bands else None, patch_size=args.patch_size,
+        inputs=input_options(args), patch_size=args.patch_size,
         stride=args.stride, min_class_fraction=args.min_class_fraction, max_unlabelled=args.max_unlabelled,
         max_nodata=args.max_nodata, block_size=args.block_size, split_fractions=tuple(args.split_fractions),
         seed=args.seed, name=args.name, s1_name=args.s1_name, tile=args.tile, country=args.country,
-        s1_resampling=args.s1_resampling, s1_units=args.s1_units, overwrite=args.overwrite,
+        s1_resampling=args.s1_resampling, overwrite=args.overwrite,
     )  # fmt: skip
     report = prepare_dataset(options)
     print(json.dumps(asdict(report), indent=2))

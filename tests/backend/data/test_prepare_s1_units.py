@@ -8,6 +8,7 @@ import rasterio
 
 from mosaic.backend.data.prepare import PrepareOptions, prepare_dataset
 from mosaic.backend.errors import InputError
+from mosaic.backend.inference.inspector import InputOptions
 
 
 def _options(t33uup_mosaic, s1, output, **kw) -> PrepareOptions:
@@ -22,11 +23,15 @@ def test_linear_s1_is_refused_then_converted_on_request(t33uup_mosaic, t33uup_s1
     with pytest.raises(InputError) as refused:
         prepare_dataset(_options(t33uup_mosaic, t33uup_s1_linear, tmp_path / "auto"))
     message = str(refused.value)
-    assert message.startswith("S1 band VV (") and ".tif) looks like linear power, not dB (median" in message
-    assert ", 0% negative values); pass --s1-units linear to convert it (10·log10), or --s1-units db" in message
-    assert not (tmp_path / "auto").exists()
+    assert message.startswith("S1 band VV (")
+    assert ".tif) looks like linear power or amplitude, not dB (median" in message
+    assert ", 0% negative values); pass --s1-units linear for power (10·log10), --s1-units amplitude" in message
+    assert not (tmp_path / "auto").exists() and not (tmp_path / ".auto.partial").exists()
 
-    prepare_dataset(_options(t33uup_mosaic, t33uup_s1_linear, tmp_path / "linear", s1_units="linear"))
+    linear_run = prepare_dataset(
+        _options(t33uup_mosaic, t33uup_s1_linear, tmp_path / "linear", inputs=InputOptions(s1_units="linear"))
+    )
+    assert linear_run.inputs["S1 units"] == "linear power → dB (10·log10)"
     prepare_dataset(_options(t33uup_mosaic, sorted(t33uup_mosaic.glob("S1_*.tif")), tmp_path / "db"))
     linear = sorted((tmp_path / "linear").rglob("*_VV.tif"))
     db = sorted((tmp_path / "db").rglob("*_VV.tif"))
