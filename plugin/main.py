@@ -34,8 +34,11 @@ class MosaicPlugin:
         from .processing.provider import MosaicProvider
 
         if self.provider is None:
-            self.provider = MosaicProvider()
-            QgsApplication.processingRegistry().addProvider(self.provider)
+            provider = MosaicProvider()
+            # QGIS deletes a provider it refuses (a "mosaic" provider is registered already, e.g. by a second
+            # plugin instance): keep only one it accepted, so that unload never touches a deleted object
+            if QgsApplication.processingRegistry().addProvider(provider):
+                self.provider = provider
 
     # -- GUI --------------------------------------------------------------------------------------
     def initGui(self) -> None:

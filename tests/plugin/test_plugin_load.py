@@ -24,17 +24,19 @@ def test_icon_is_a_real_image():
 
 
 def test_class_factory_init_processing_registers_provider(qgis_app, qgis_iface):
+    before = QgsApplication.processingRegistry().providerById("mosaic")  # set up by an earlier Processing test
     plugin = classFactory(qgis_iface)
     plugin.initProcessing()
     provider = QgsApplication.processingRegistry().providerById("mosaic")
-    assert provider is not None
+    assert provider is not None and (before is None) == (plugin.provider is provider)
     assert provider.name() == "MoSAiC land cover"
     assert not provider.icon().isNull()
     plugin.unload()
-    assert QgsApplication.processingRegistry().providerById("mosaic") is None
+    assert QgsApplication.processingRegistry().providerById("mosaic") is before
 
 
 def test_init_gui_and_unload_with_pytest_qgis_iface(qgis_app, qgis_iface):
+    before = QgsApplication.processingRegistry().providerById("mosaic")
     plugin = classFactory(qgis_iface)
     plugin.initGui()
     assert plugin.action is not None and not plugin.action.icon().isNull()
@@ -42,7 +44,7 @@ def test_init_gui_and_unload_with_pytest_qgis_iface(qgis_app, qgis_iface):
     assert QgsApplication.processingRegistry().providerById("mosaic") is not None
     plugin.unload()
     assert plugin.action is None and plugin.toolbar is None
-    assert QgsApplication.processingRegistry().providerById("mosaic") is None
+    assert QgsApplication.processingRegistry().providerById("mosaic") is before
 
 
 def test_real_qgis_desktop_loads_and_unloads(tmp_path):
@@ -73,3 +75,13 @@ def test_real_qgis_desktop_loads_and_unloads(tmp_path):
     assert not [e for e in report["after_unload"]["menu"] if e["menu"] == MENU_NAME]
     assert report["after_unload"]["toolbar"] == []
     assert "mosaic" not in report["after_unload"]["providers"]
+
+
+def test_a_second_instance_leaves_the_registered_provider_alone(qgis_app, qgis_iface, processing_ready):
+    """QGIS deletes a provider it refuses as a duplicate; unloading must not touch it (it crashed with
+    "MosaicProvider has been deleted" when Processing was set up first)."""
+    plugin = classFactory(qgis_iface)
+    plugin.initGui()
+    assert plugin.provider is None
+    plugin.unload()
+    assert QgsApplication.processingRegistry().providerById("mosaic") is processing_ready
