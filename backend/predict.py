@@ -89,6 +89,15 @@ def input_options(args: argparse.Namespace) -> InputOptions:
                         s1_order=None if args.s1_order == "auto" else args.s1_order)  # fmt: skip
 
 
+def arguments(s2, s1, model, out, **overrides) -> argparse.Namespace:
+    """The parsed arguments of ``mosaic predict --s2 S2... --s1 S1... --model MODEL --out OUT --no-progress`` with
+    every other option at its command-line default, then ``overrides`` (e.g. ``s2_offset="1000"``)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = ["--s2", *map(str, s2), "--s1", *map(str, s1), "--model", str(model), "--out", str(out), "--no-progress"]
+    return argparse.Namespace(**(vars(parser.parse_args(argv)) | overrides))
+
+
 def provider_list(name: str | None) -> list[str] | None:
     """``cuda`` → ``["CUDAExecutionProvider"]``; full names pass through; None → onnxruntime's default (CPU)."""
     if name is None:

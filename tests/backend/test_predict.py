@@ -16,7 +16,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from mosaic.backend.inference import LABEL_NODATA, Window, load_model
-from mosaic.backend.predict import predict
+from mosaic.backend.predict import arguments, predict
 from mosaic.backend.raster_io import RasterioReader
 
 MOSAIC = str(Path(sys.executable).parent / "mosaic")
@@ -24,11 +24,7 @@ PATCHES = ("37_88", "37_89", "37_90", "38_87", "38_88", "38_89", "38_90")  # col
 
 
 def _args(s2, s1, model, out, **kw) -> argparse.Namespace:
-    base = dict(s2=[str(p) for p in s2], s1=[str(p) for p in s1], model=model, out=str(out), stride=None,
-                batch_size=4, aoi=None, max_nodata=0.5, overwrite=False, threads=2, provider=None,
-                no_progress=True, prefetch=False, s1_units="auto", s1_scale=None, s1_order="auto",
-                s2_offset="auto", s2_scale=None, s2_order=None)  # fmt: skip
-    return argparse.Namespace(**(base | kw))
+    return arguments(s2, s1, model, out, **({"batch_size": 4, "threads": 2} | kw))
 
 
 def _files(folder: Path, prefix: str) -> list[Path]:

@@ -21,7 +21,7 @@ import pytest
 import rasterio
 
 from mosaic.backend.errors import InputError
-from mosaic.backend.predict import predict
+from mosaic.backend.predict import arguments, predict
 
 MOSAIC = str(Path(sys.executable).parent / "mosaic")
 
@@ -41,11 +41,7 @@ def _assert_refused(proc: subprocess.CompletedProcess, out: Path, match: str) ->
 
 
 def _args(s2, s1, model, out, **kw) -> argparse.Namespace:
-    base = dict(s2=[str(p) for p in s2], s1=[str(p) for p in s1], model=model, out=str(out), stride=None,
-                batch_size=4, aoi=None, max_nodata=0.5, overwrite=False, threads=2, provider=None,
-                no_progress=True, prefetch=False, s1_units="auto", s1_scale=None, s1_order="auto",
-                s2_offset="auto", s2_scale=None, s2_order=None)  # fmt: skip
-    return argparse.Namespace(**(base | kw))
+    return arguments(s2, s1, model, out, **({"batch_size": 4, "threads": 2} | kw))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-from mosaic.backend.predict import predict
+from mosaic.backend.predict import arguments, predict
 
 MOSAIC = str(Path(sys.executable).parent / "mosaic")
 PRODUCT_0509 = "S2B_MSIL2A_20240612T101031_N0509_R022_T33UUP_20240612T140000"
@@ -26,11 +26,7 @@ BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 
 
 def _args(s2, s1, model, out, **kw) -> argparse.Namespace:
-    base = dict(s2=[str(p) for p in s2], s1=[str(p) for p in s1], model=model, out=str(out), stride=None,
-                batch_size=4, aoi=None, max_nodata=0.5, overwrite=False, threads=2, provider=None,
-                no_progress=True, prefetch=False, s1_units="auto", s1_scale=None, s1_order="auto",
-                s2_offset="auto", s2_scale=None, s2_order=None)  # fmt: skip
-    return argparse.Namespace(**(base | kw))
+    return arguments(s2, s1, model, out, **({"batch_size": 4, "threads": 2} | kw))
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -100,14 +96,22 @@ def reference(s2_files, s1_files, onnx_model_path, tmp_path_factory) -> np.ndarr
     return probs
 
 
-def _s2_copies(s2_files: dict[str, Path], folder: Path, name: str, edit, bands=BANDS, **changes) -> list[Path]:
-    """Every model band of the mosaic written as ``<folder>/<name>_<band>.tif`` with ``edit(values)`` applied."""
+def _copies(files: dict[str, Path], folder: Path, name: str, edit, bands, **changes) -> list[Path]:
+    """Bands ``bands`` of the mosaic written as ``<folder>/<name>_<band>.tif`` with ``edit(values)`` applied."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for band in bands:
-        a, profile = _read(s2_files[band])
+        a, profile = _read(files[band])
         paths.append(_write(folder / f"{name}_{band}.tif", edit(a), profile, **changes))
     return paths
+
+
+def _s2_copies(s2_files: dict[str, Path], folder: Path, name: str, edit, **changes) -> list[Path]:
+    return _copies(s2_files, folder, name, edit, BANDS, **changes)
+
+
+def _s1_copies(s1_files: dict[str, Path], folder: Path, edit, **changes) -> list[Path]:
+    return _copies(s1_files, folder, "s1", edit, ("VV", "VH"), **changes)
 
 
 def _plus_1000(a: np.ndarray) -> np.ndarray:
@@ -206,15 +210,6 @@ def test_s2_values_that_are_no_reflectance_are_refused(s2_files, s1_files, onnx_
     proc = _cli("--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path,
                 "--out", str(out))  # fmt: skip
     _refused(proc, out, "do not look like reflectance × 10000", "pass --s2-scale Q")
-
-
-def _s1_copies(s1_files: dict[str, Path], folder: Path, edit, order=("VV", "VH"), **changes) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for band in order:
-        a, profile = _read(s1_files[band])
-        out.append(_write(folder / f"s1_{band}.tif", edit(a), profile, **changes))
-    return out
 
 
 def test_s1_db_times_100_with_a_gdal_scale_and_without(s1_files, s2_files, onnx_model_path, tmp_path):
