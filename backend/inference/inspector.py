@@ -201,7 +201,7 @@ def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, note
     for conv, a, fill in zip(trial, raw, base_fill):
         with np.errstate(invalid="ignore"):
             model = conv.apply(a)
-            impossible = np.isfinite(a) & np.isnan(model)
+            impossible = np.isfinite(a) & ~np.isin(a, fill) & np.isnan(model)  # not counting known nodata
         extra = frequent_fill(a, impossible)
         fills.append(fill + ((extra,) if extra is not None and extra not in fill else ()))
         if extra is not None and extra not in fill:
@@ -315,7 +315,7 @@ def _s1(rasters, picks, options, sample, hint, applied, notes, explicit_order: b
     if units != "db" or scale_text:
         notes.append(applied["S1 units"])
     _check_order(picks, [c.apply(a) for c, a in zip(conv, raw)], explicit_order, hint, applied, notes)
-    return conv, [f[0] if f else None for f in fills]
+    return conv, [f[0] if f else b.nodata for f, b in zip(fills, infos)]  # a declared NaN stays the source nodata
 
 
 def _s1_fill(nodata: float | None) -> tuple[float, ...]:
