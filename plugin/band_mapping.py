@@ -1,16 +1,43 @@
-"""Which band of which QGIS raster layer feeds each model band (S2 may be one stack or one layer per band).
+"""Which band of which QGIS raster layer feeds each model band, decided by the engine's one band resolver.
 
-Band names are recognised by the engine's :func:`~mosaic.backend.inference.recognise_band` from the band
-description, then (single-band layers) the file name, then the layer name. Candidates are searched in the
-picked layer first, then layers in the same folder, then every other raster layer of the project.
+The plugin only gathers facts: :func:`raster_info` describes a layer as the engine's
+:class:`~mosaic.backend.inference.rasters.RasterInfo` (as ``mosaic predict`` describes a file), and
+:func:`detect_mapping` hands layers to :func:`~mosaic.backend.inference.band_resolver.resolve_bands` (band
+descriptions, file and layer names incl. STAC common names, a stack in the model's order, partial names). The
+layers tried, widest last: the picked layer alone, with the layers of its folder, with every other layer.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from qgis.core import QgsProject, QgsRasterLayer
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsCsException,
+    QgsPointXY,
+    QgsProject,
+    QgsRasterLayer,
+    QgsUnitTypes,
+)
+
+from ..backend.errors import InputError
+
+#: QGIS raster data types → numpy types (the stored values)
+NUMPY_TYPES = {
+    Qgis.DataType.Byte: "uint8",
+    Qgis.DataType.UInt16: "uint16",
+    Qgis.DataType.Int16: "int16",
+    Qgis.DataType.UInt32: "uint32",
+    Qgis.DataType.Int32: "int32",
+    Qgis.DataType.Float32: "float32",
+    Qgis.DataType.Float64: "float64",
+}
+_GENERIC_BAND_NAME = re.compile(r"\w+ 0*(\d+)")  #: QGIS's own band names ("Band 1"): no information
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,24 +59,90 @@ def layer_file(layer: QgsRasterLayer) -> str:
     return layer.source().split("|")[0]
 
 
-def band_texts(layer: QgsRasterLayer, band: int) -> list[str]:
-    """Texts that may name band ``band`` of ``layer``, most specific first."""
+def gdal_dataset(layer: QgsRasterLayer):
+    """The GDAL dataset of ``layer`` when it is a plain file GDAL opens alike (no open options), else None."""
+    from osgeo import gdal
+
+    if layer.providerType() != "gdal" or "|" in layer.source():
+        return None
+    dataset = gdal.OpenEx(layer.source(), gdal.OF_RASTER | gdal.OF_READONLY)
+    if dataset is None or (dataset.RasterXSize, dataset.RasterYSize) != (layer.width(), layer.height()):
+        return None
+    return dataset
+
+
+def _band_name(layer: QgsRasterLayer, band: int) -> str:
+    """QGIS's name of the band when it says more than "Band 1" (e.g. "Band 1: B02"), else ""."""
+    name = layer.bandName(band)
+    generic = _GENERIC_BAND_NAME.fullmatch(name)
+    return "" if generic is not None and int(generic.group(1)) == band else name
+
+
+def _bands(layer: QgsRasterLayer, dataset) -> tuple[list, str, dict[str, str]]:
+    """``(BandInfo per band, numpy dtype name, dataset metadata)``: from GDAL for a plain file (the stored
+    values' facts, as ``mosaic predict`` reads them), else from the QGIS provider."""
+    from ..backend.inference.rasters import BandInfo
+
+    if dataset is not None:
+        from osgeo import gdal_array
+
+        bands = []
+        for b in range(1, dataset.RasterCount + 1):
+            band = dataset.GetRasterBand(b)
+            scale, offset = band.GetScale(), band.GetOffset()
+            scale, offset = 1.0 if scale is None else float(scale), 0.0 if offset is None else float(offset)
+            bands.append(BandInfo(band.GetDescription() or _band_name(layer, b), band.GetNoDataValue(), scale, offset))
+        numeric = gdal_array.GDALTypeCodeToNumericTypeCode(dataset.GetRasterBand(1).DataType)
+        return bands, _np_name(numeric), dict(dataset.GetMetadata() or {})
     provider = layer.dataProvider()
-    texts = [provider.bandDescription(band) if hasattr(provider, "bandDescription") else "", layer.bandName(band)]
-    if layer.bandCount() == 1:
-        texts += [Path(layer_file(layer)).name, layer.name()]
-    return [t for t in texts if t]
+    bands = [
+        BandInfo(_band_name(layer, b), provider.sourceNoDataValue(b) if provider.sourceHasNoDataValue(b) else None,
+                 provider.bandScale(b), provider.bandOffset(b))
+        for b in range(1, layer.bandCount() + 1)
+    ]  # fmt: skip
+    return bands, NUMPY_TYPES.get(provider.sourceDataType(1), "complex64"), {}
 
 
-def recognised_name(layer: QgsRasterLayer, band: int, names: tuple[str, ...]) -> str | None:
-    """The model band name (one of ``names``) that band ``band`` of ``layer`` holds, or None."""
-    from ..backend.inference import recognise_band  # the engine needs onnxruntime: import it late
+def _np_name(numeric) -> str:
+    """numpy's name of a numpy type (``uint16``), ``complex64`` for anything else."""
+    import numpy as np
 
-    for text in band_texts(layer, band):
-        found = recognise_band(text, names)
-        if found is not None:
-            return found
-    return None
+    return np.dtype(numeric).name if numeric is not None else "complex64"
+
+
+def raster_info(layer: QgsRasterLayer):
+    """The facts the engine's input inspector needs about ``layer`` (a
+    :class:`~mosaic.backend.inference.rasters.RasterInfo`): bands, stored type, CRS, ground pixel size in metres
+    at the centre (projected: × the unit's metres; geographic: ``ground_pixel_m`` at the centre latitude; None
+    when the CRS cannot be placed on the Earth), the centre in WGS 84 and GDAL metadata."""
+    from ..backend.inference.rasters import RasterInfo, ground_pixel_m
+
+    dataset = gdal_dataset(layer)
+    bands, dtype, tags = _bands(layer, dataset)
+    crs = layer.crs()
+    dx, dy = layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY()
+    extent = layer.extent()
+    # the centre of pixel (height // 2, width // 2), as rasterio's ds.xy does
+    x = extent.xMinimum() + (layer.width() // 2 + 0.5) * dx
+    y = extent.yMaximum() - (layer.height() // 2 + 0.5) * dy
+    centre = None
+    if crs.isValid():
+        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+        try:
+            point = QgsCoordinateTransform(crs, wgs84, QgsProject.instance()).transform(QgsPointXY(x, y))
+            if math.isfinite(point.x()) and math.isfinite(point.y()):
+                centre = (point.x(), point.y())
+        except QgsCsException:
+            centre = None
+    pixel_m, metres = None, False
+    if centre is not None and crs.isGeographic():
+        pixel_m = ground_pixel_m(dx, dy, centre[1])
+    elif centre is not None:
+        factor = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceMeters)
+        if QgsUnitTypes.unitType(crs.mapUnits()) == QgsUnitTypes.Standard and math.isfinite(factor) and factor > 0:
+            pixel_m, metres = (dx * factor, dy * factor), crs.mapUnits() == QgsUnitTypes.DistanceMeters
+    name = (crs.authid() or crs.description()) if crs.isValid() else ""
+    return RasterInfo(layer_file(layer), layer.name(), tuple(bands), dtype, name, pixel_m, metres, centre, tags)
 
 
 def project_rasters(project: QgsProject | None = None) -> list[QgsRasterLayer]:
@@ -79,15 +172,44 @@ def candidate_layers(picked: QgsRasterLayer | None, layers: list[QgsRasterLayer]
 def detect_mapping(
     names: tuple[str, ...], picked: QgsRasterLayer | None, layers: list[QgsRasterLayer] | None = None
 ) -> dict[str, BandSource | None]:
-    """Model band name → the first recognised source among ``layers`` (default: the project's rasters)
-    searched in :func:`candidate_layers` order; None when not found."""
+    """Model band name → its source among ``layers`` (default: the project's rasters), as the engine's band
+    resolver decides on the picked layer alone, then with the layers of its folder, then with all of them; when
+    none of these resolves, the bands whose names are recognised (first in :func:`candidate_layers` order) and
+    None for the others."""
+    from ..backend.inference.band_resolver import resolve_bands
+    from ..backend.inference.bandnames import KNOWN_BANDS, recognise_band
+
+    candidates = candidate_layers(picked, project_rasters() if layers is None else layers)
+    modality = "S1" if set(names) <= {"VV", "VH", "HH", "HV"} else "S2"
+    infos = {layer.id(): raster_info(layer) for layer in candidates}
+    for group in _widening(picked, candidates):
+        try:
+            picks = resolve_bands([infos[layer.id()] for layer in group], names, modality)
+        except InputError:
+            continue
+        return {p.band: BandSource(group[p.raster], p.index) for p in picks}
     mapping: dict[str, BandSource | None] = dict.fromkeys(names)
-    for layer in candidate_layers(picked, project_rasters() if layers is None else layers):
-        for band in range(1, layer.bandCount() + 1):
-            name = recognised_name(layer, band, names)
-            if name is not None and mapping[name] is None:
+    for layer in candidates:
+        info = infos[layer.id()]
+        for band in range(1, info.count + 1):
+            name = next((n for n in (recognise_band(t, KNOWN_BANDS) for t in info.texts(band)) if n), None)
+            if name in mapping and mapping[name] is None:
                 mapping[name] = BandSource(layer, band)
     return mapping
+
+
+def _widening(picked: QgsRasterLayer | None, candidates: list[QgsRasterLayer]) -> list[list[QgsRasterLayer]]:
+    """The layer sets tried in turn: ``picked`` alone, with the layers of its folder, every candidate."""
+    if picked is None:
+        return [candidates]
+    folder = Path(layer_file(picked)).parent
+    same_folder = [lyr for lyr in candidates if lyr.id() == picked.id() or Path(layer_file(lyr)).parent == folder]
+    groups, ids = [], []
+    for group in ([picked], same_folder, candidates):
+        if [lyr.id() for lyr in group] not in ids:
+            groups.append(group)
+            ids.append([lyr.id() for lyr in group])
+    return groups
 
 
 def missing(mapping: dict[str, BandSource | None]) -> list[str]:

@@ -1,7 +1,9 @@
 """One classification run over QGIS layers: QGIS window reader → inference engine → GDAL/OGR sinks.
 
 The dock's background task and the ``mosaic:classify`` Processing algorithm both call :func:`prepare` (main
-thread: resolves layers, clones providers) and :func:`execute` (any thread). The engine itself
+thread: the engine's input inspector identifies the layers' bands, radiometry, units and grid, as for
+``mosaic predict``; the reader clones providers) and :func:`execute` (any thread; the front ends pass
+``reader.plan.tags()`` as ``tags`` so the outputs record what was applied). The engine itself
 (:mod:`mosaic.backend.inference`) is imported lazily, because it needs onnxruntime.
 """
 
@@ -11,13 +13,24 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from qgis.core import QgsRectangle
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsCsException,
+    QgsGeometry,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..backend.errors import InputError
-from .band_mapping import BandSource
-from .qgis_reader import QgisWindowReader, TargetGrid, finest_layer, grid_of_layer, read_block
+from .band_mapping import BandSource, raster_info
+from .qgis_reader import QgisWindowReader, TargetGrid, crop_grid, finest_layer, planned_grid, read_sample
+
+if TYPE_CHECKING:
+    from ..backend.inference.inspector import InputOptions
 
 
 def tr(text: str) -> str:
@@ -26,11 +39,16 @@ def tr(text: str) -> str:
 
 @dataclass
 class ClassifyRequest:
-    """What to classify and where the outputs go (``outputs``: product → path; a product left out is not written)."""
+    """What to classify and where the outputs go (``outputs``: product → path; a product left out is not written).
+
+    ``s2``/``s1``: the input layers; the engine's band resolver finds each model band among them, unless
+    ``s2_bands``/``s1_bands`` give a band mapping made by hand (one source per model band, in model order).
+    ``input_options``: the user's :class:`~mosaic.backend.inference.inspector.InputOptions` (None: all auto).
+    """
 
     model_path: str
-    s2: list[BandSource]
-    s1: list[BandSource]
+    s2: list[QgsRasterLayer]
+    s1: list[QgsRasterLayer]
     outputs: dict[str, Path]
     extent: QgsRectangle | None = None  #: in the CRS of the finest S2 layer; None = whole layer
     polygons_wkt: list[str] | None = None  #: only inside these polygons (same CRS); None = the whole extent
@@ -38,7 +56,9 @@ class ClassifyRequest:
     batch_size: int = 8
     execution_provider: str | None = None
     threads: int | None = None
-    s1_units: str = "auto"  #: "auto" refuses S1 that looks like linear power, "linear" converts it, "db" as is
+    s2_bands: list[BandSource] | None = None
+    s1_bands: list[BandSource] | None = None
+    input_options: InputOptions | None = None
 
 
 @dataclass
@@ -66,33 +86,60 @@ def load_model(request: ClassifyRequest):
     return engine_load(request.model_path, threads=request.threads, providers=providers)
 
 
-def prepare(request: ClassifyRequest, metadata) -> QgisWindowReader:
-    """Check the band mapping against the model and build the reader (call in the main thread)."""
-    for name, sources, spec in (("S2", request.s2, metadata.s2), ("S1", request.s1, metadata.s1)):
-        if len(sources) != len(spec.bands):
-            raise InputError(
-                f"the model needs {len(spec.bands)} {name} bands ({', '.join(spec.bands)}) but {len(sources)} "
-                f"were mapped; map every band."
-            )
-    if request.s1_units == "auto":
-        refuse_linear_s1(request.s1)
-    grid = grid_of_layer(finest_layer(request.s2), request.extent)
-    return QgisWindowReader(
-        request.s2, request.s1, metadata.s2, metadata.s1, metadata.upsampling, grid, request.polygons_wkt,
-        s1_linear=request.s1_units == "linear",
-    )  # fmt: skip
+def prepare(request: ClassifyRequest, metadata, hint: Callable[[str, str], str] | None = None) -> QgisWindowReader:
+    """Identify the inputs with the engine's input inspector and build the reader (call in the main thread).
+
+    Raises :class:`InputError` (one sentence, options worded by ``hint(option, value)``; default: Processing's)
+    before anything is written. The reader's ``plan`` says what was applied (``plan.applied``, ``plan.tags()``).
+    """
+    from ..backend.inference.inspector import InputOptions, inspect_inputs
+    from .input_options import processing_hint
+
+    s2_layers, s2_infos, s2_sample, s2_picks = _inputs("S2", request.s2, request.s2_bands, metadata.s2.bands)
+    s1_layers, s1_infos, s1_sample, s1_picks = _inputs("S1", request.s1, request.s1_bands, metadata.s1.bands)
+    plan = inspect_inputs(s2_infos, s1_infos, metadata, request.input_options or InputOptions(), s2_sample, s1_sample,
+                          hint or processing_hint, s2_picks, s1_picks)  # fmt: skip
+    s2 = [BandSource(s2_layers[p.raster], p.index) for p in plan.s2_picks]
+    s1 = [BandSource(s1_layers[p.raster], p.index) for p in plan.s1_picks]
+    finest = finest_layer([s.layer for s in s2])
+    full = planned_grid(finest, plan.grid)
+    extent, polygons = request.extent, request.polygons_wkt
+    if full.crs != finest.crs():  # resampled in a UTM zone: the extent and polygons follow
+        transform = QgsCoordinateTransform(finest.crs(), full.crs, QgsProject.instance())
+        try:
+            extent = transform.transformBoundingBox(extent) if extent is not None else None
+            polygons = [_transformed(wkt, transform) for wkt in polygons] if polygons else polygons
+        except QgsCsException as exc:
+            raise InputError(f"the chosen extent cannot be transformed to {full.crs.authid()} ({exc}).") from None
+    grid = crop_grid(full, extent, finest.name())
+    return QgisWindowReader(s2, s1, plan, metadata.upsampling, grid, polygons)
 
 
-def refuse_linear_s1(sources: list[BandSource], size: int = 256) -> None:
-    """Stop when an S1 layer band looks like linear power, on a decimated read of the whole layer."""
-    from ..backend.inference.s1_units import refuse_linear
+def _inputs(modality: str, given: list[QgsRasterLayer], mapped: list[BandSource] | None, bands: tuple[str, ...]):
+    """``(layers, RasterInfo per layer, sampler, hand-made picks or None)`` of one modality for the inspector."""
+    from ..backend.inference.band_resolver import BandPick
 
-    hint = tr('to convert it (10·log10) tick "S1 is linear power" in the dock, or set S1 units to linear power in '
-              "Processing.")  # fmt: skip
-    for source in sources:
-        width, height = min(source.layer.width(), size), min(source.layer.height(), size)
-        sample = read_block(source.layer.dataProvider(), source.band, source.layer.extent(), width, height)
-        refuse_linear(sample, tr("S1 layer {0}").format(source.layer.name()), hint)
+    layers = list({lyr.id(): lyr for lyr in [*given, *(s.layer for s in mapped or [])]}.values())
+    picks = None
+    if mapped is not None:
+        if len(mapped) != len(bands) or None in mapped:
+            found = len([s for s in mapped if s is not None])
+            raise InputError(tr("the model needs {0} {1} bands ({2}) but {3} were mapped; map every band.").format(
+                len(bands), modality, ", ".join(bands), found))  # fmt: skip
+        index = {lyr.id(): i for i, lyr in enumerate(layers)}
+        picks = [BandPick(b, index[s.layer.id()], s.band, "order") for b, s in zip(bands, mapped)]
+    infos = [raster_info(lyr) for lyr in layers]
+
+    def sample(r: int, band: int):
+        return read_sample(layers[r], band, infos[r].bands[band - 1].nodata)
+
+    return layers, infos, sample, picks
+
+
+def _transformed(wkt: str, transform: QgsCoordinateTransform) -> str:
+    geometry = QgsGeometry.fromWkt(wkt)
+    geometry.transform(transform)
+    return geometry.asWkt()
 
 
 def _sinks(request: ClassifyRequest, metadata, grid: TargetGrid, stride: int, tags: Mapping[str, str] | None) -> dict:

@@ -46,6 +46,7 @@ from qgis.PyQt.QtWidgets import (
 from ..backend.errors import MosaicError
 from . import deps, settings
 from .band_mapping import BandSource, detect_mapping, missing
+from .input_options import LABELS, S1_ORDERS, S1_UNITS, S2_OFFSETS, dock_hint, value_text
 
 EXTENT_MODES = ("layer", "canvas", "selection")
 MESSAGE_TITLE = "MoSAiC"
@@ -93,6 +94,7 @@ class MosaicDock(QDockWidget):
         self.last_result = None
         self.last_error = ""
         self._run_dir: Path | None = None
+        self._detected: dict[tuple[str, str], BandSource | None] = {}  #: the mapping as detected, before edits
         self._build_ui()
         self._load_settings()
         QgsProject.instance().cleared.connect(self.cancel)
@@ -177,10 +179,22 @@ class MosaicDock(QDockWidget):
         options.addRow(tr("Output folder"), self.output_dir)
         self.write_tiles = QCheckBox(tr("Also write the tile grid (GeoPackage)"), body)
         options.addRow("", self.write_tiles)
-        self.s1_linear = QCheckBox(tr("S1 is linear power (convert to dB)"), body)
-        self.s1_linear.setToolTip(tr("Models take S1 backscatter in dB; tick this when your S1 layers hold linear "
-                                     "power (σ⁰), they are converted with 10·log10 on the fly"))  # fmt: skip
-        options.addRow("", self.s1_linear)
+        self.input_choices = {}  #: option → its combo box (data: the engine's value)
+        tips = {
+            "s2_offset": tr("DN offset of the S2 values: auto reads the processing baseline (04.00 and later, "
+                            "products since 25 January 2022, add 1000) from the product name or metadata"),
+            "s1_units": tr("Models take S1 backscatter in dB; linear power (σ⁰) and amplitude are converted on the "
+                           "fly (10·log10, 20·log10); auto refuses S1 that looks linear"),
+            "s1_order": tr("Band order of an S1 stack without band names; auto checks VV,VH against the "
+                           "backscatter (VH lies 5–10 dB below VV over land)"),
+        }  # fmt: skip
+        for option, values in (("s2_offset", S2_OFFSETS), ("s1_units", S1_UNITS), ("s1_order", S1_ORDERS)):
+            combo = QComboBox(body)
+            for value in values:
+                combo.addItem(tr("auto") if value == "auto" else value_text(option, value), value)
+            combo.setToolTip(tips[option])
+            options.addRow(LABELS[option], combo)
+            self.input_choices[option] = combo
         layout.addLayout(options)
 
         buttons = QHBoxLayout()
@@ -217,6 +231,8 @@ class MosaicDock(QDockWidget):
         self.write_tiles.setChecked(settings.value("write_tiles"))
         self.extent_combo.setCurrentIndex(max(self.extent_combo.findData(settings.value("extent_mode")), 0))
         self.model_file.setFilePath(settings.value("model_path"))
+        for option, combo in self.input_choices.items():
+            combo.setCurrentIndex(max(combo.findData(settings.value(option)), 0))
 
     def _save_settings(self) -> None:
         settings.set_value("stride_px", self.stride.value())
@@ -226,6 +242,8 @@ class MosaicDock(QDockWidget):
         settings.set_value("extent_mode", self.extent_combo.currentData())
         settings.set_value("model_path", self.model_file.filePath())
         settings.set_value("provider", self.provider_combo.currentText())
+        for option, combo in self.input_choices.items():
+            settings.set_value(option, combo.currentData())
 
     # -- dependencies -----------------------------------------------------------------------------
     def refresh_dependencies(self) -> None:
@@ -305,6 +323,7 @@ class MosaicDock(QDockWidget):
         s2 = detect_mapping(self.metadata.s2.bands, self.s2_combo.currentLayer())
         s1 = detect_mapping(self.metadata.s1.bands, self.s1_combo.currentLayer())
         self._fill_mapping({**{("S2", k): v for k, v in s2.items()}, **{("S1", k): v for k, v in s1.items()}})
+        self._detected = self.mapping()  # as the band resolver found it: a run resolves these layers alike
 
     def _fill_mapping(self, mapping: dict) -> None:
         table = self.mapping_table
@@ -402,27 +421,31 @@ class MosaicDock(QDockWidget):
         self._save_settings()
         s2 = [mapping[("S2", b)] for b in self.metadata.s2.bands]
         s1 = [mapping[("S1", b)] for b in self.metadata.s1.bands]
+        edited = {m for (m, b), source in mapping.items() if self._detected.get((m, b)) != source}
         model_path = self.model_file.filePath()
         run_name = f"MoSAiC {Path(model_path).stem} {datetime.now():%Y-%m-%d %H.%M.%S}"
         base = self.output_dir.filePath().strip() or str(Path(tempfile.gettempdir()) / "mosaic_runs")
         self._run_dir = Path(base) / run_folder_name(run_name)
         request = classify.ClassifyRequest(
             model_path=model_path,
-            s2=s2,
-            s1=s1,
+            s2=list({source.layer.id(): source.layer for source in s2}.values()),
+            s1=list({source.layer.id(): source.layer for source in s1}.values()),
             outputs=classify.default_outputs(self._run_dir, self.write_tiles.isChecked()),
             stride=self.stride.value(),
             batch_size=self.batch_size.value(),
             execution_provider=self.provider_combo.currentText() or None,
-            s1_units="linear" if self.s1_linear.isChecked() else "auto",
+            # bands mapped by hand are used as they are; detected ones are resolved again with the S1 order
+            s2_bands=s2 if "S2" in edited else None,
+            s1_bands=s1 if "S1" in edited else None,
         )
         reader = None
         try:
             from .qgis_reader import finest_layer
 
-            request.extent, request.polygons_wkt = self.extent_in(finest_layer(s2))
+            request.input_options = self.input_options()
+            request.extent, request.polygons_wkt = self.extent_in(finest_layer(request.s2))
             model = classify.load_model(request)
-            reader = classify.prepare(request, model.metadata)
+            reader = classify.prepare(request, model.metadata, dock_hint)
             self._run_dir.mkdir(parents=True, exist_ok=False)
         except (MosaicError, OSError) as exc:
             if reader is not None:
@@ -441,6 +464,15 @@ class MosaicDock(QDockWidget):
         self.cancel_button.setEnabled(True)
         QgsApplication.taskManager().addTask(self.task)
         return self.task
+
+    def input_options(self):
+        """The engine's ``InputOptions`` of the dock's input choices."""
+        from ..backend.inference.inspector import InputOptions
+
+        s1_order = self.input_choices["s1_order"].currentData()
+        return InputOptions(s2_offset=self.input_choices["s2_offset"].currentData(),
+                            s1_units=self.input_choices["s1_units"].currentData(),
+                            s1_order=None if s1_order == "auto" else s1_order)  # fmt: skip
 
     def cancel(self, *_args) -> None:
         """Ask the running task to stop after the current batch (its partial files are removed)."""
@@ -462,7 +494,8 @@ class MosaicDock(QDockWidget):
             text = tr("{0}: {1} tiles classified ({2} skipped as nodata) in {3:.1f} s; outputs in {4}").format(
                 task.run_name, summary.tiles_run, summary.tiles_skipped, summary.seconds, self._run_dir
             )
-            self.status.setText(text)
+            applied = task.result.extra["plan"].applied
+            self.status.setText(text + "\n" + "\n".join(f"{topic}: {what}" for topic, what in applied.items()))
             self._message(text, Qgis.MessageLevel.Success)
             return
         task.reader.close()

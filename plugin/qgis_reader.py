@@ -1,16 +1,18 @@
 """The QGIS window reader of the inference engine: reads through QGIS raster data providers.
 
 Every model band is read from its own ``(layer, band)`` (one S2 stack, or one layer per band at 10/20/60 m)
-and presented on ONE target grid, the 10 m S2 grid of the processed extent (see the engine's reader
-protocol in :mod:`mosaic.backend.inference`):
+and presented on ONE target grid, the 10 m S2 grid of the processed extent — or, when the engine's input
+inspector plans it (:func:`planned_grid`), a square 10 m grid over the finest S2 layer in its CRS or a UTM zone
+(see the engine's reader protocol in :mod:`mosaic.backend.inference`):
 
 * a band on a grid aligned with the target (same CRS, pixel size an integer multiple ``f``, edges on the
   target grid) with nearest upsampling: the source pixels covering the window are read 1:1 with
   ``QgsRasterDataProvider.block`` and sampled at the target pixel centres, source index
   ``⌊(x_centre − x₀) / Δx⌋`` (output pixel ``i`` takes native pixel ``i // f``, as the training loader);
-* anything else (bilinear upsampling; S1 on another CRS or grid, always bilinear): the layer is warped onto
-  the target grid with a GDAL warped VRT, which QGIS then reads 1:1 — the same GDAL warper, resampling and
-  grid as ``mosaic predict``'s rasterio ``WarpedVRT``, so both give the same probabilities.
+* anything else (bilinear upsampling; S1 on another CRS or grid, always bilinear; ``average`` from finer
+  pixels; a resampled S2 grid): the layer is warped onto the target grid with a GDAL warped VRT, which QGIS
+  then reads 1:1 — the same GDAL warper, resampling and grid as ``mosaic predict``'s rasterio ``WarpedVRT``, so
+  both give the same probabilities.
 
 Pixels come from the file through GDAL (:class:`GdalPixels`) when the layer is a plain GDAL file — faster than
 ``QgsRasterDataProvider.block`` (a whole ResNet-18 run of the plugin benchmark: 3.4 s instead of 4.1 s) — and
@@ -18,8 +20,10 @@ through a clone of the layer's provider otherwise (:class:`ProviderPixels`: open
 give the same values: the raw band values, no scale/offset, as ``mosaic predict`` reads them, the file's nodata
 as NaN.
 
-Values equal to the file's nodata, the model's nodata (S2 ``0``) or non-finite become NaN, as do pixels
-outside a layer. Every source is opened in the constructor, so the reader can run in a background thread.
+Values equal to the file's nodata, the source nodata the input inspector found (S2 ``0``, S1 zeros, an untagged
+fill) or non-finite become NaN, as do pixels outside a layer; then the plan's conversions bring each window to
+model units (:func:`~mosaic.backend.inference.radiometry.convert`). Every source is opened in the constructor, so
+the reader can run in a background thread.
 """
 
 from __future__ import annotations
@@ -31,29 +35,25 @@ from pathlib import Path
 
 import numpy as np
 from qgis.core import (
-    Qgis,
     QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsCsException,
+    QgsProject,
     QgsRasterDataProvider,
     QgsRasterLayer,
     QgsRectangle,
+    QgsUnitTypes,
 )
 
 from ..backend.errors import InputError
-from ..backend.inference import ModalitySpec, Window
-from ..backend.inference.s1_units import to_db
-from .band_mapping import BandSource, layer_file
+from ..backend.inference import Window
+from ..backend.inference.ground import GridPlan
+from ..backend.inference.inspector import InputPlan
+from ..backend.inference.radiometry import convert
+from .band_mapping import NUMPY_TYPES, BandSource, gdal_dataset, layer_file
 
 S1_RESAMPLING = "bilinear"  #: S1 onto the S2 grid, as ``mosaic predict`` does
-
-NUMPY_TYPES = {
-    Qgis.DataType.Byte: np.uint8,
-    Qgis.DataType.UInt16: np.uint16,
-    Qgis.DataType.Int16: np.int16,
-    Qgis.DataType.UInt32: np.uint32,
-    Qgis.DataType.Int32: np.int32,
-    Qgis.DataType.Float32: np.float32,
-    Qgis.DataType.Float64: np.float64,
-}
+SAMPLE_PX = 256  #: the input inspector's samples: the whole layer decimated to at most this many pixels a side
 
 
 @dataclass(frozen=True)
@@ -88,19 +88,47 @@ def grid_of_layer(layer: QgsRasterLayer, extent: QgsRectangle | None = None) -> 
     """The pixel grid of ``layer`` restricted to ``extent`` (layer CRS; snapped outwards to whole pixels)."""
     full = layer.extent()
     dx, dy = layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY()
+    grid = TargetGrid(layer.crs(), full.xMinimum(), full.yMaximum(), dx, dy, layer.width(), layer.height())
+    return crop_grid(grid, extent, layer.name())
+
+
+def crop_grid(grid: TargetGrid, extent: QgsRectangle | None, name: str) -> TargetGrid:
+    """``grid`` restricted to ``extent`` (the grid's CRS; snapped outwards to whole pixels); None: all of it."""
+    full, dx, dy = grid.extent, grid.dx, grid.dy
     area = full if extent is None else full.intersect(extent)
     if area.isEmpty() or area.width() < dx or area.height() < dy:
-        raise InputError(f"the chosen extent does not overlap the layer {layer.name()}; choose another extent.")
+        raise InputError(f"the chosen extent does not overlap the layer {name}; choose another extent.")
     c0 = math.floor((area.xMinimum() - full.xMinimum()) / dx + 1e-6)
     c1 = math.ceil((area.xMaximum() - full.xMinimum()) / dx - 1e-6)
     r0 = math.floor((full.yMaximum() - area.yMaximum()) / dy + 1e-6)
     r1 = math.ceil((full.yMaximum() - area.yMinimum()) / dy - 1e-6)
-    return TargetGrid(layer.crs(), full.xMinimum() + c0 * dx, full.yMaximum() - r0 * dy, dx, dy, c1 - c0, r1 - r0)
+    return TargetGrid(grid.crs, full.xMinimum() + c0 * dx, full.yMaximum() - r0 * dy, dx, dy, c1 - c0, r1 - r0)
 
 
-def finest_layer(sources: list[BandSource]) -> QgsRasterLayer:
-    """The mapped layer with the smallest pixels: its grid is the target grid."""
-    return min((s.layer for s in sources), key=lambda lyr: lyr.rasterUnitsPerPixelX())
+def planned_grid(layer: QgsRasterLayer, plan: GridPlan) -> TargetGrid:
+    """The full target grid the input inspector planned: ``layer``'s own grid, or a square ``plan.pixel_m``
+    grid over its extent in its CRS (metres) or in ``EPSG:plan.epsg`` (the extent transformed), as
+    ``mosaic predict`` builds it."""
+    if not plan.resample:
+        return grid_of_layer(layer)
+    crs, bounds = layer.crs(), layer.extent()
+    size = plan.pixel_m / QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceMeters)
+    if plan.epsg:
+        crs = QgsCoordinateReferenceSystem(f"EPSG:{plan.epsg}")
+        try:
+            bounds = QgsCoordinateTransform(layer.crs(), crs, QgsProject.instance()).transformBoundingBox(bounds)
+        except QgsCsException as exc:
+            reason = f"{layer.name()} cannot be transformed to EPSG:{plan.epsg} ({exc})"
+            raise InputError(f"{reason}; check its CRS.") from None
+        size = plan.pixel_m
+    width = max(1, math.ceil(bounds.width() / size - 1e-6))
+    height = max(1, math.ceil(bounds.height() / size - 1e-6))
+    return TargetGrid(crs, bounds.xMinimum(), bounds.yMaximum(), size, size, width, height)
+
+
+def finest_layer(layers: list[QgsRasterLayer]) -> QgsRasterLayer:
+    """The S2 layer with the smallest pixels (area, as ``mosaic predict``): its grid is the target grid."""
+    return min(layers, key=lambda lyr: lyr.rasterUnitsPerPixelX() * lyr.rasterUnitsPerPixelY())
 
 
 def read_block(provider: QgsRasterDataProvider, band: int, extent: QgsRectangle, width: int, height: int) -> np.ndarray:
@@ -116,6 +144,36 @@ def read_block(provider: QgsRasterDataProvider, band: int, extent: QgsRectangle,
     values = np.frombuffer(bytes(block.data()), dtype=dtype).reshape(height, width).astype(np.float64)
     if block.hasNoDataValue():
         values[values == block.noDataValue()] = np.nan
+    return values
+
+
+def read_sample(layer: QgsRasterLayer, band: int, nodata: float | None, size: int = SAMPLE_PX) -> np.ndarray:
+    """The input inspector's sample: band ``band`` of the whole layer decimated (nearest) to at most ``size`` ×
+    ``size`` pixels, float64 stored values (no scale/offset), ``nodata`` (the declared one) as NaN.
+
+    A plain GDAL file is read as ``mosaic predict`` reads it (GDAL's nearest decimation, the same pixels); other
+    layers through their provider, whose GDAL scale/offset is undone."""
+    width, height = min(layer.width(), size), min(layer.height(), size)
+    pixels = GdalPixels.open(layer, band)
+    if pixels is not None:
+        from osgeo import gdal
+
+        try:
+            values = pixels.band_obj.ReadAsArray(0, 0, pixels.cols, pixels.rows, buf_xsize=width, buf_ysize=height,
+                                                 resample_alg=gdal.GRIORA_NearestNeighbour)  # fmt: skip
+        except RuntimeError:  # GDAL with exceptions enabled
+            values = None
+        if values is None:
+            raise InputError(f"reading {layer.name()} failed; the file may be truncated or damaged.")
+        values = values.astype(np.float64)
+    else:
+        provider = layer.dataProvider()
+        values = read_block(provider, band, provider.extent(), width, height)
+        scale, offset = provider.bandScale(band), provider.bandOffset(band)
+        if scale != 1.0 or offset != 0.0:
+            values = (values - offset) / scale
+    if nodata is not None and not math.isnan(nodata):
+        values[values == nodata] = np.nan
     return values
 
 
@@ -157,15 +215,11 @@ class GdalPixels:
         """The GDAL reader of ``layer``'s band, or None when the layer is not a plain file GDAL opens alike."""
         from osgeo import gdal
 
-        if layer.providerType() != "gdal" or "|" in layer.source():
-            return None
-        dataset = gdal.OpenEx(layer.source(), gdal.OF_RASTER | gdal.OF_READONLY)
+        dataset = gdal_dataset(layer)
         if dataset is None or dataset.RasterCount < band:
             return None
         if gdal.DataTypeIsComplex(dataset.GetRasterBand(band).DataType):
             return None  # the provider route refuses it with its message
-        if (dataset.RasterXSize, dataset.RasterYSize) != (layer.width(), layer.height()):
-            return None
         return cls(dataset, layer, band)
 
     def read(self, col: int, row: int, width: int, height: int) -> np.ndarray:
@@ -184,10 +238,12 @@ class GdalPixels:
 
 
 class BandReader:
-    """Reads one band of one layer onto the target grid with ``resampling`` (``nearest`` or ``bilinear``)."""
+    """Reads one band of one layer onto the target grid with ``resampling`` (``nearest`` or ``bilinear``;
+    ``average`` when a layer of the grid's CRS has finer pixels than the grid), ``nodata`` (the source nodata
+    the input inspector planned, None: none) as NaN."""
 
     def __init__(
-        self, layer: QgsRasterLayer, band: int, grid: TargetGrid, resampling: str, nodata: float, workdir: Path
+        self, layer: QgsRasterLayer, band: int, grid: TargetGrid, resampling: str, nodata: float | None, workdir: Path
     ) -> None:
         self.band, self.grid, self.resampling, self.nodata = band, grid, resampling, nodata
         if not self._aligned(layer):
@@ -218,13 +274,17 @@ class BandReader:
         src = layer_file(layer)
         vrt = workdir / f"warped_{len(list(workdir.iterdir()))}.vrt"
         g = self.grid
+        resampling = "bilinear" if self.resampling == "bilinear" else "near"
+        if layer.crs() == g.crs and layer.rasterUnitsPerPixelX() < g.dx:  # finer pixels than the grid
+            resampling = "average"
         options = gdal.WarpOptions(
             format="VRT",
             dstSRS=g.crs.toWkt(),
             outputBounds=(g.x0, g.y0 - g.height * g.dy, g.x0 + g.width * g.dx, g.y0),
             width=g.width,
             height=g.height,
-            resampleAlg="bilinear" if self.resampling == "bilinear" else "near",
+            resampleAlg=resampling,
+            srcNodata=self.nodata,
             dstNodata=float("nan"),
             outputType=gdal.GDT_Float32,
         )
@@ -258,7 +318,7 @@ class BandReader:
                 out[np.ix_(np.nonzero(row_ok)[0], np.nonzero(col_ok)[0])] = src[
                     np.ix_(rows[row_ok] - r0, cols[col_ok] - c0)
                 ]
-        if self.nodata is not None and not math.isnan(self.nodata):  # the model's nodata (the file's is NaN already)
+        if self.nodata is not None and not math.isnan(self.nodata):  # the planned nodata (the file's is NaN already)
             out[out == self.nodata] = np.nan
         out[~np.isfinite(out)] = np.nan
         return out.astype(np.float32)
@@ -292,37 +352,34 @@ class PolygonMask:
 class QgisWindowReader:
     """The engine's :class:`~mosaic.backend.inference.WindowReader` over QGIS layers (see the module docstring).
 
-    With ``polygons_wkt`` (the selected polygons, in the grid's CRS) everything outside them reads as nodata,
-    so tiles mostly outside the polygons are skipped by the engine. ``s1_linear`` converts S1 linear power to
-    dB (``10 · log10``) window by window.
+    ``s2``/``s1``: the source of each model band in model order, as the input inspector's ``plan`` picked them;
+    each band is read with the plan's source nodata and converted to model units with the plan's conversions
+    (S2 offset and scale, S1 scale and units). With ``polygons_wkt`` (the selected polygons, in the grid's CRS)
+    everything outside them reads as nodata, so tiles mostly outside the polygons are skipped by the engine.
     """
 
     def __init__(
         self,
         s2: list[BandSource],
         s1: list[BandSource],
-        s2_spec: ModalitySpec,
-        s1_spec: ModalitySpec,
+        plan: InputPlan,
         upsampling: str,
         grid: TargetGrid,
         polygons_wkt: list[str] | None = None,
-        s1_linear: bool = False,
     ) -> None:
-        self.grid, self.s1_linear = grid, s1_linear
+        self.grid, self.plan = grid, plan
         self.mask = PolygonMask(polygons_wkt, grid) if polygons_wkt else None
         self.width, self.height = grid.width, grid.height
         self._tmp = tempfile.TemporaryDirectory(prefix="mosaic_reader_")
         workdir = Path(self._tmp.name)
 
-        self.s2 = [BandReader(s.layer, s.band, grid, upsampling, s2_spec.nodata, workdir) for s in s2]
-        self.s1 = [BandReader(s.layer, s.band, grid, S1_RESAMPLING, s1_spec.nodata, workdir) for s in s1]
+        self.s2 = [BandReader(s.layer, s.band, grid, upsampling, nd, workdir) for s, nd in zip(s2, plan.s2_nodata)]
+        self.s1 = [BandReader(s.layer, s.band, grid, S1_RESAMPLING, nd, workdir) for s, nd in zip(s1, plan.s1_nodata)]
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """``(s2 [C_s2, h, w], s1 [C_s1, h, w])`` float32 in model band order, NaN = no data."""
-        s2 = np.stack([r.read(window) for r in self.s2])
-        s1 = np.stack([r.read(window) for r in self.s1])
-        if self.s1_linear:
-            s1 = to_db(s1)
+        """``(s2 [C_s2, h, w], s1 [C_s1, h, w])`` float32 in model band order and units, NaN = no data."""
+        s2 = convert(np.stack([r.read(window) for r in self.s2]), self.plan.s2)
+        s1 = convert(np.stack([r.read(window) for r in self.s1]), self.plan.s1)
         if self.mask is not None:
             outside = ~self.mask.inside(window)
             s2[:, outside] = np.nan

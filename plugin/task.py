@@ -49,7 +49,8 @@ class ClassifyTask(QgsTask):
     def run(self) -> bool:
         start = time.perf_counter()
         try:
-            self.result = classify.execute(self.request, self.model, self.reader, self._progress, self.isCanceled)
+            self.result = classify.execute(self.request, self.model, self.reader, self._progress, self.isCanceled,
+                                           tags=self.reader.plan.tags())  # fmt: skip
         except MosaicError as exc:
             self.error = str(exc)
             self.cancelled_by_user = self.isCanceled()
@@ -58,6 +59,7 @@ class ClassifyTask(QgsTask):
             self.error = tr("Unexpected error: {0}").format(repr(exc))
             return False
         self.result.extra["seconds"] = time.perf_counter() - start
+        self.result.extra["plan"] = self.reader.plan  # what the input inspector applied, shown by the dock
         return True
 
     def finished(self, ok: bool) -> None:

@@ -32,27 +32,24 @@ def plugin_route(model, folder: Path, out_root: Path, stride: int | None, batch_
     from qgis.core import QgsRasterLayer
 
     from mosaic.plugin import classify
-    from mosaic.plugin.band_mapping import detect_mapping, missing
 
     files = sorted(p for p in folder.iterdir() if p.suffix in (".tif", ".vrt"))
     layers = [QgsRasterLayer(str(p), p.stem, "gdal") for p in files]
     meta = model.metadata
-    s2, s1 = detect_mapping(meta.s2.bands, None, layers), detect_mapping(meta.s1.bands, None, layers)
-    if missing(s2) + missing(s1):
-        raise SystemExit(f"bands not found in {folder}: {missing(s2) + missing(s1)}")
     runs = itertools.count()
 
     def route():
         out = out_root / f"plugin_{next(runs)}"
-        request = classify.ClassifyRequest(  # the model is already loaded: no path needed
-            "",
-            list(s2.values()),
-            list(s1.values()),
+        request = classify.ClassifyRequest(  # the model is already loaded: no path needed; the engine's band
+            "",  # resolver finds the S2 and the S1 bands among the folder's files by name
+            layers,
+            layers,
             classify.default_outputs(out),
             stride=stride,
             batch_size=batch_size,
         )
-        return classify.execute(request, model, classify.prepare(request, meta)).summary
+        reader = classify.prepare(request, meta)
+        return classify.execute(request, model, reader, tags=reader.plan.tags()).summary
 
     return route
 

@@ -78,11 +78,12 @@ def test_linear_s1_is_refused_then_converted_on_request(dock, qtbot, qgis_iface,
     qgis_iface.messageBar().clear_messages()
     layers_before = len(QgsProject.instance().mapLayers())
     assert dock.run() is None
-    text = assert_refused(qgis_iface, layers_before, tmp_path / "out", "looks like linear power, not dB (median")
-    assert ", 0% negative values); to convert it (10·log10)" in text
-    assert 'tick "S1 is linear power" in the dock, or set S1 units to linear power in Processing.' in text
+    text = assert_refused(qgis_iface, layers_before, tmp_path / "out", "looks like linear power or amplitude, not dB")
+    assert '(median 0.103, 0% negative values); pass set "S1 units" to linear power in the dock for power' in text
+    assert 'set "S1 units" to amplitude in the dock for amplitude (20·log10)' in text
 
-    dock.s1_linear.setChecked(True)
+    choice = dock.input_choices["s1_units"]
+    choice.setCurrentIndex(choice.findData("linear"))
     assert dock.run() is not None
     wait_for_task(qtbot, dock)
     assert dock.last_error == ""
@@ -156,7 +157,7 @@ def test_damaged_model_is_reported_and_blocks_run(dock, qgis_iface, test_model, 
 
 
 def test_unreadable_layer_is_reported(dock, qtbot, qgis_iface, t33uup_mosaic, tmp_path):  # noqa: F811
-    """A B04 file cut short after QGIS opened it: reading its blocks fails during the run."""
+    """A B04 file cut short after QGIS opened it: the input inspector's first read of it fails, before the run."""
     b04 = next(t33uup_mosaic.glob("S2A*_B04.tif"))
     copy = float_copy(b04, tmp_path / "cut", lambda a: None)
     layer = add_layer(copy)
@@ -166,9 +167,9 @@ def test_unreadable_layer_is_reported(dock, qtbot, qgis_iface, t33uup_mosaic, tm
     layer.dataProvider().reloadData()
     qgis_iface.messageBar().clear_messages()
     layers_before = len(QgsProject.instance().mapLayers())
-    assert dock.run() is not None
-    wait_for_task(qtbot, dock)
-    assert_refused(qgis_iface, layers_before, tmp_path / "out", "check that the file is readable")
+    assert dock.run() is None  # the input inspector's sample read fails: refused before the run starts
+    text = assert_refused(qgis_iface, layers_before, tmp_path / "out", "the file may be truncated or damaged.")
+    assert text.endswith(f"reading {layer.name()} failed; the file may be truncated or damaged.")
 
 
 def test_layers_without_band_names_block_run(dock, qgis_iface, t33uup_layers, t33uup_mosaic, tmp_path):  # noqa: F811

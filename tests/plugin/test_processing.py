@@ -86,8 +86,9 @@ def test_classify_reports_missing_bands(processing_ready, test_model, t33uup_mos
 
     parameters = classify_parameters(t33uup_mosaic, test_model, tmp_path)
     parameters["S1"] = parameters["S1"][:1]  # VH only
-    with pytest.raises(QgsProcessingException, match="VV"):
+    with pytest.raises(QgsProcessingException) as refusal:
         processing.run("mosaic:classify", parameters)
+    assert str(refusal.value).startswith("S1 band(s) VV not found; name files like ..._VV.tif")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -188,7 +189,8 @@ def test_classify_linear_s1_is_refused_then_converted_by_s1_units(processing_rea
     reference.mkdir()
     linear.mkdir()
     parameters = classify_parameters(t33uup_mosaic, test_model, linear) | {"S1": [str(p) for p in t33uup_s1_linear]}
-    with pytest.raises(QgsProcessingException, match="looks like linear power, not dB"):
+    with pytest.raises(QgsProcessingException, match=r'looks like linear power or amplitude, not dB .*; pass set "S1 '
+                                                      r'units" to linear power for power'):  # fmt: skip
         processing.run("mosaic:classify", parameters)
     assert list(linear.iterdir()) == []
     converted = processing.run("mosaic:classify", parameters | {"S1_UNITS": 2})  # linear power (convert to dB)

@@ -70,3 +70,41 @@ def test_band_reader_on_either_source_reads_the_same_target_window(layers, band,
     assert np.isnan(direct[:, 50:]).all() and np.isfinite(direct[:, :50]).all()
     if band == "B05":  # nearest 20 m → 10 m: each native pixel fills 2 × 2 target pixels
         np.testing.assert_array_equal(direct[0:60:2, 0:50:2], direct[1:60:2, 1:50:2])
+
+
+@pytest.mark.parametrize("band", ["B02", "B05", "VV"])  # decimated rows (480 → 256), whole, Float32 NaN nodata
+def test_inspector_sample_is_mosaic_predicts(layers, t33uup_mosaic, band):
+    """The input inspector sees the same decimated pixels from the layer as from the file in `mosaic predict`."""
+    import rasterio
+
+    from mosaic.backend.raster_io import read_sample as rasterio_sample
+    from mosaic.plugin.qgis_reader import read_sample
+
+    with rasterio.open(band_files(t33uup_mosaic)[band]) as ds:
+        expected = rasterio_sample(ds, 1, ds.nodata)
+    got = read_sample(layers[band], 1, layers[band].dataProvider().sourceNoDataValue(1))
+    assert got.shape == expected.shape == (min(layers[band].height(), 256), min(layers[band].width(), 256))
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(got).any()  # the empty cell 37_87
+
+
+@pytest.mark.parametrize(("crs", "pixel", "epsg"), [("EPSG:32633", 20.0, None), ("EPSG:4326", 1e-4, 32633)])
+def test_resampled_grid_is_mosaic_predicts(t33uup_mosaic, tmp_path, crs, pixel, epsg):
+    """A 20 m S2 band, and one in EPSG:4326: the square 10 m grid the inspector plans, as `mosaic predict` builds it."""
+    import rasterio
+    from osgeo import gdal
+
+    from mosaic.backend.inference.ground import GridPlan
+    from mosaic.backend.raster_io import RasterioReader
+    from mosaic.plugin.qgis_reader import planned_grid
+
+    path = tmp_path / "b02.tif"
+    gdal.Warp(str(path), str(band_files(t33uup_mosaic)["B02"]), dstSRS=crs, xRes=pixel, yRes=pixel)
+    plan = GridPlan(True, 10.0, (20.0, 20.0), epsg)
+    grid = planned_grid(QgsRasterLayer(str(path), "b02", "gdal"), plan)
+    with rasterio.open(path) as ds:
+        crs_r, transform, width, height = RasterioReader._target(ds, type("Plan", (), {"grid": plan}))
+    assert grid.crs.authid() == f"EPSG:{crs_r.to_epsg()}" == f"EPSG:{epsg or 32633}"
+    assert (grid.width, grid.height) == (width, height)
+    np.testing.assert_allclose(grid.geotransform, transform.to_gdal(), rtol=0, atol=1e-6 if epsg is None else 1.0)
+    assert grid.dx == grid.dy == 10.0

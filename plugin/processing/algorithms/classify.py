@@ -8,6 +8,7 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
@@ -15,16 +16,20 @@ from qgis.core import (
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsRectangle,
     QgsVectorLayer,
 )
 
+from ...input_options import LABELS, S1_ORDERS, S1_UNITS, S2_OFFSETS
 from .base import MosaicAlgorithm
 
-#: ``backend.inference.s1_units.UNITS``, spelt out: that package needs onnxruntime, which may not be installed yet
-S1_UNITS = ("auto", "db", "linear")
-S1_UNITS_LABELS = ("dB (refuse S1 that looks like linear power)", "dB (no check)", "linear power (convert to dB)")
+S2_OFFSET_LABELS = ("auto (from the product's processing baseline)", "0 (no offset)",
+                    "1000 (baseline 04.00 and later: products since 25 January 2022)")  # fmt: skip
+S1_UNITS_LABELS = ("dB (refuse S1 that looks like linear power)", "dB (no check)", "linear power (convert to dB)",
+                   "amplitude (convert to dB)")  # fmt: skip
+S1_ORDER_LABELS = ("auto (band names, else VV,VH checked against the backscatter)", "VV,VH", "VH,VV")
 RASTER_OUTPUTS = {"OUTPUT_PROBABILITIES": "probabilities", "OUTPUT_LABELS": "labels", "OUTPUT_CONFIDENCE": "confidence"}
 
 
@@ -40,6 +45,13 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         "in training.\n\n"
         "Tiles of the model's patch size are taken every STRIDE pixels (default: the patch size); outputs "
         "have one cell per stride. With STRIDE smaller than the patch, overlapping tiles are averaged.\n\n"
+        "Every input is identified first, as `mosaic predict` does, and harmonised or refused in one sentence "
+        "naming the parameter that decides: band names (descriptions, file names, STAC common names), or a stack "
+        "without names in the model's order (S2 band order: e.g. B02,B03,B04,B05,B06,B07,B08,B8A,B11,B12 for "
+        "another order); the S2 DN offset of processing baseline 04.00 and later (+1000, read from the product "
+        "name, MTD_MSIL2A.xml, sidecars or GDAL metadata), the reflectance scale, untagged fill values, the ground "
+        "resolution (resampled to the model's 10 m grid when it differs); S1 units (dB, linear power, amplitude, "
+        "scaled integers) and VV/VH order. What was applied is logged and written into the outputs' metadata.\n\n"
         "AOI (optional polygons): only their bounding box is processed and pixels outside every polygon are "
         "nodata, so tiles mostly outside them are skipped (as `mosaic predict --aoi`).\n\n"
         "Outputs: class probabilities (one band per class, named after it), labels (most probable class, "
@@ -69,11 +81,25 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             "STRIDE", self.tr("Stride in pixels (0 = patch size)"), QgsProcessingParameterNumber.Integer, 0, False, 0
         )
         self.addParameter(stride)
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                "S1_UNITS", self.tr("S1 units"), [self.tr(u) for u in S1_UNITS_LABELS], defaultValue=0
+        for key, labels in (
+            ("S2_OFFSET", S2_OFFSET_LABELS),
+            ("S1_UNITS", S1_UNITS_LABELS),
+            ("S1_ORDER", S1_ORDER_LABELS),
+        ):
+            self.addParameter(
+                QgsProcessingParameterEnum(key, LABELS[key.lower()], [self.tr(u) for u in labels], defaultValue=0)
             )
-        )
+        advanced = (
+            QgsProcessingParameterNumber("S2_SCALE", LABELS["s2_scale"] + self.tr(" (stored value of reflectance 1; "
+                                         "0 = auto)"), QgsProcessingParameterNumber.Double, 0.0, False, 0.0),
+            QgsProcessingParameterString("S2_ORDER", LABELS["s2_order"] + self.tr(" of a stack without band names "
+                                         "(e.g. B02,B03,B04,…)"), optional=True),
+            QgsProcessingParameterNumber("S1_SCALE", LABELS["s1_scale"] + self.tr(" (stored value × scale = dB; "
+                                         "0 = auto)"), QgsProcessingParameterNumber.Double, 0.0, False, 0.0),
+        )  # fmt: skip
+        for parameter in advanced:
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
         self.addParameter(
             QgsProcessingParameterNumber(
                 "BATCH_SIZE", self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 8, False, 1
@@ -118,6 +144,22 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             raise QgsProcessingException(self.tr("The AOI layer holds no polygons: choose a layer with polygons."))
         return wkts, box
 
+    def input_options(self, parameters, context):
+        """The engine's ``InputOptions`` of the input parameters (0 = auto for the scales)."""
+        from ....backend.inference.inspector import InputOptions
+
+        s2_scale = self.parameterAsDouble(parameters, "S2_SCALE", context)
+        s1_scale = self.parameterAsDouble(parameters, "S1_SCALE", context)
+        s1_order = S1_ORDERS[self.parameterAsEnum(parameters, "S1_ORDER", context)]
+        return InputOptions(
+            s2_offset=S2_OFFSETS[self.parameterAsEnum(parameters, "S2_OFFSET", context)],
+            s2_scale=s2_scale or None,
+            s2_order=self.parameterAsString(parameters, "S2_ORDER", context).strip() or None,
+            s1_units=S1_UNITS[self.parameterAsEnum(parameters, "S1_UNITS", context)],
+            s1_scale=s1_scale or None,
+            s1_order=None if s1_order == "auto" else s1_order,
+        )
+
     def processAlgorithm(self, parameters, context, feedback) -> dict:
         from ...deps import onnxruntime_available
 
@@ -125,8 +167,8 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             raise QgsProcessingException(self.tr("onnxruntime is missing: install it from the MoSAiC dock."))
         from ....backend.errors import MosaicError
         from ... import classify
-        from ...band_mapping import detect_mapping, missing
         from ...layers import style_tiles
+        from ...qgis_reader import finest_layer
 
         s2_layers = self.parameterAsLayerList(parameters, "S2", context)
         s1_layers = self.parameterAsLayerList(parameters, "S1", context)
@@ -145,34 +187,28 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         provider = self.providers[self.parameterAsEnum(parameters, "EXECUTION_PROVIDER", context)]
         request = classify.ClassifyRequest(
             model_path=self.parameterAsFile(parameters, "MODEL", context),
-            s2=[],
-            s1=[],
+            s2=s2_layers,
+            s1=s1_layers,
             outputs=outputs,
             stride=self.parameterAsInt(parameters, "STRIDE", context) or None,
             batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
             execution_provider=provider,
-            s1_units=S1_UNITS[self.parameterAsEnum(parameters, "S1_UNITS", context)],
         )
         try:
+            request.input_options = self.input_options(parameters, context)
             model = classify.load_model(request)
             meta = model.metadata
-            s2 = detect_mapping(meta.s2.bands, s2_layers[0] if s2_layers else None, s2_layers)
-            s1 = detect_mapping(meta.s1.bands, s1_layers[0] if s1_layers else None, s1_layers)
-            gaps = missing(s2) + missing(s1)
-            if gaps:
-                raise QgsProcessingException(
-                    self.tr("No layer holds the band(s) {0}: add them to S2/S1 (band description or file name such as "
-                            "…_B02.tif).").format(", ".join(gaps))
-                )  # fmt: skip
-            request.s2, request.s1 = list(s2.values()), list(s1.values())
-            reference = request.s2[0].layer
-            if parameters.get("EXTENT"):
-                request.extent = self.parameterAsExtent(parameters, "EXTENT", context, reference.crs())
-            aoi = self.parameterAsSource(parameters, "AOI", context) if parameters.get("AOI") else None
-            if aoi is not None:
-                request.polygons_wkt, box = self.polygons(aoi, reference.crs(), context)
-                request.extent = box if request.extent is None else box.intersect(request.extent)
+            if s2_layers:
+                reference = finest_layer(s2_layers)
+                if parameters.get("EXTENT"):
+                    request.extent = self.parameterAsExtent(parameters, "EXTENT", context, reference.crs())
+                aoi = self.parameterAsSource(parameters, "AOI", context) if parameters.get("AOI") else None
+                if aoi is not None:
+                    request.polygons_wkt, box = self.polygons(aoi, reference.crs(), context)
+                    request.extent = box if request.extent is None else box.intersect(request.extent)
             reader = classify.prepare(request, meta)
+            for topic, text in reader.plan.applied.items():
+                feedback.pushInfo(f"{topic}: {text}")
             feedback.pushInfo(
                 self.tr("{0} × {1} px grid, {2} classes, stride {3} px").format(
                     reader.grid.width, reader.grid.height, meta.n_classes, request.stride or meta.patch_size_px
@@ -182,7 +218,7 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             def progress(p) -> None:
                 feedback.setProgress(100.0 * p.done / max(p.total, 1))
 
-            result = classify.execute(request, model, reader, progress, feedback.isCanceled)
+            result = classify.execute(request, model, reader, progress, feedback.isCanceled, reader.plan.tags())
         except MosaicError as exc:
             raise QgsProcessingException(str(exc)) from None
         if "tiles" in result.outputs:

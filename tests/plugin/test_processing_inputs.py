@@ -1,0 +1,234 @@
+"""Inputs identified by the engine's inspector through ``mosaic:classify`` and the dock, as ``mosaic predict`` does
+(issues 16 and 18), on files derived from the real T33UUP mosaic: description-less stacks, the +1000 DN offset of
+processing baseline 05.09 products, a VH,VV stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from osgeo import gdal
+from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProject, QgsRasterLayer
+
+from mosaic.backend.data.bands import S2_BAND_SETS
+
+from .conftest import band_files
+
+BANDS = S2_BAND_SETS["s2_10"]
+PRODUCT_0509 = "S2B_MSIL2A_20240612T101031_N0509_R022_T33UUP_20240612T140000"
+
+
+class Feedback(QgsProcessingFeedback):
+    """Keeps the algorithm's info lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def pushInfo(self, info: str) -> None:
+        self.lines.append(info)
+        super().pushInfo(info)
+
+
+def stack(paths: list[Path], target: Path) -> Path:
+    """One multi-band VRT of ``paths`` in this order (20 m bands on the 10 m grid), without band descriptions."""
+    gdal.BuildVRT(str(target), [str(p) for p in paths], separate=True, resolution="highest").FlushCache()
+    ds = gdal.Open(str(target))
+    assert ds.RasterCount == len(paths) and ds.GetGeoTransform()[1] == 10.0
+    assert all(ds.GetRasterBand(i + 1).GetDescription() == "" for i in range(ds.RasterCount))
+    return target
+
+
+def offset_copies(folder: Path, out: Path, name: str) -> list[Path]:
+    """The model's S2 bands as ``<out>/<name>_<band>.tif`` with +1000 DN on every valid pixel (nodata 0 kept)."""
+    out.mkdir(parents=True, exist_ok=True)
+    files, paths = band_files(folder), []
+    for band in BANDS:
+        with rasterio.open(files[band]) as src:
+            a, profile = src.read(1), src.profile
+        path = out / f"{name}_{band}.tif"
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(np.where(a == 0, 0, a + 1000).astype(np.uint16), 1)
+        paths.append(path)
+    return paths
+
+
+def parameters_of(s2: list[Path], s1: list[Path], model: Path, out: Path) -> dict:
+    return {"S2": [str(p) for p in s2], "S1": [str(p) for p in s1], "MODEL": str(model), "STRIDE": 60,
+            "OUTPUT_PROBABILITIES": str(out / "p.tif"), "OUTPUT_LABELS": str(out / "l.tif")}  # fmt: skip
+
+
+def classify(s2: list[Path], s1: list[Path], model: Path, out: Path, **options) -> tuple[np.ndarray, dict, list]:
+    """``mosaic:classify`` → (probabilities, their GDAL metadata, the info lines)."""
+    import processing
+
+    out.mkdir(parents=True)
+    feedback = Feedback()
+    parameters = parameters_of(s2, s1, model, out) | options
+    result = processing.run("mosaic:classify", parameters, feedback=feedback)
+    ds = gdal.Open(result["OUTPUT_PROBABILITIES"])
+    return ds.ReadAsArray(), ds.GetMetadata(), feedback.lines
+
+
+def refused(s2: list[Path], s1: list[Path], model: Path, out: Path, **options) -> str:
+    """The refusal of ``mosaic:classify``; nothing written."""
+    import processing
+
+    out.mkdir(parents=True)
+    parameters = parameters_of(s2, s1, model, out) | options
+    with pytest.raises(QgsProcessingException) as refusal:
+        processing.run("mosaic:classify", parameters)
+    assert list(out.iterdir()) == []
+    return str(refusal.value)
+
+
+def predict(s2: list[Path], s1: list[Path], model: Path, out: Path, *options: str) -> np.ndarray:
+    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *map(str, s2), "--s1", *map(str, s1),
+           "--model", str(model), "--out", str(out), "--stride", "60", "--no-progress", *options]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return gdal.Open(str(out / "probabilities.tif")).ReadAsArray()
+
+
+def assert_same(a: np.ndarray, b: np.ndarray, atol: float) -> None:
+    assert a.shape == (19, 8, 4) and np.isfinite(a).any()
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(a, b, rtol=0, atol=atol)
+
+
+@pytest.fixture(scope="module")
+def stacks(t33uup_mosaic, tmp_path_factory) -> dict[str, Path]:
+    """The description-less stacks: S2 (10 bands, model order), S1 VV,VH and S1 VH,VV."""
+    files, folder = band_files(t33uup_mosaic), tmp_path_factory.mktemp("stacks")
+    return {
+        "s2": stack([files[b] for b in BANDS], folder / "s2.vrt"),
+        "s1": stack([files["VV"], files["VH"]], folder / "s1.vrt"),
+        "s1_swapped": stack([files["VH"], files["VV"]], folder / "s1_swapped.vrt"),
+    }
+
+
+@pytest.fixture(scope="module")
+def original(processing_ready, test_model, t33uup_mosaic, tmp_path_factory) -> np.ndarray:
+    """``mosaic:classify`` on the untouched band files."""
+    files = band_files(t33uup_mosaic)
+    out = tmp_path_factory.mktemp("original") / "out"
+    probabilities, tags, lines = classify([files[b] for b in BANDS], [files["VV"], files["VH"]], test_model, out)
+    assert tags["MOSAIC_INPUT_S2_RADIOMETRY"].startswith("reflectance × 10000 (integer reflectance × 10000); "
+                                                         "no DN offset (no processing baseline found;")  # fmt: skip
+    assert any(line.startswith("S2 bands: B02, B03") and "named by band descriptions or file names" in line
+               for line in lines), lines  # fmt: skip
+    return probabilities
+
+
+def test_description_less_stacks_equal_mosaic_predict(processing_ready, test_model, stacks, original, tmp_path):
+    """Issue 16: a 10-band S2 stack and a VV,VH stack without band descriptions, in the model's order."""
+    plugin, tags, lines = classify([stacks["s2"]], [stacks["s1"]], test_model, tmp_path / "plugin")
+    assert tags["MOSAIC_INPUT_S2_BANDS"] == ("B02, B03, B04, B05, B06, B07, B08, B8A, B11, B12: a stack without band "
+                                             "names, taken in the model's order")  # fmt: skip
+    assert "S1 order: VV, VH; VV 5.9 dB above VH" in lines
+    headless = predict([stacks["s2"]], [stacks["s1"]], test_model, tmp_path / "headless")
+    assert_same(plugin, headless, 1e-5)
+    assert_same(plugin, original, 1e-4)  # the VRT's nearest 20 m → 10 m is the reader's nearest upsampling
+
+
+def test_explicit_s2_order_of_a_stack(processing_ready, test_model, t33uup_mosaic, original, tmp_path):
+    """S2_ORDER names the bands of a stack in another order; a wrong count is refused with the parameter's name."""
+    files = band_files(t33uup_mosaic)
+    order = list(reversed(BANDS))
+    s2 = stack([files[b] for b in order], tmp_path / "reversed.vrt")
+    s1 = [files["VV"], files["VH"]]
+    plugin, tags, _ = classify([s2], s1, test_model, tmp_path / "ordered", S2_ORDER=",".join(order))
+    assert tags["MOSAIC_INPUT_S2_BANDS"].endswith(": in the order given")
+    assert_same(plugin, original, 1e-4)
+    text = refused([s2], s1, test_model, tmp_path / "short", S2_ORDER="B12,B11")
+    assert "the S2 band order B12,B11 names 2 bands but the S2 input holds 10" in text
+
+
+def test_baseline_05_09_names_remove_the_offset(processing_ready, test_model, t33uup_mosaic, original, tmp_path):
+    """Issue 18: +1000 DN in files named as a baseline 05.09 product give the original run, with no option."""
+    files = band_files(t33uup_mosaic)
+    s2 = offset_copies(t33uup_mosaic, tmp_path / "product", PRODUCT_0509)
+    plugin, tags, lines = classify(s2, [files["VV"], files["VH"]], test_model, tmp_path / "out")
+    assert_same(plugin, original, 1e-4)
+    radiometry = "1000 DN offset removed (processing baseline 05.09 (product name S2B_MSIL2A_20240612T101031_N0509"
+    assert radiometry in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
+    assert any(line.startswith("S2 radiometry: ") and radiometry in line for line in lines), lines
+
+
+def test_offset_in_neutral_names_is_refused_then_taken_with_s2_offset(processing_ready, test_model, t33uup_mosaic,
+                                                                      original, tmp_path):  # fmt: skip
+    files = band_files(t33uup_mosaic)
+    s2, s1 = offset_copies(t33uup_mosaic, tmp_path / "neutral", "scene"), [files["VV"], files["VH"]]
+    text = refused(s2, s1, test_model, tmp_path / "refused")
+    assert "the S2 input names no processing baseline and the darkest pixels of" in text
+    assert (
+        'pass set "S2 DN offset" to 1000 to remove it, or set "S2 DN offset" to 0 if the values have no offset.' in text
+    )
+    plugin, tags, _ = classify(s2, s1, test_model, tmp_path / "out", S2_OFFSET=2)  # 1000
+    assert_same(plugin, original, 1e-4)
+    assert '1000 DN offset removed (set "S2 DN offset" to 1000 (given))' in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
+
+
+def test_vh_vv_stack_is_refused_then_read_with_s1_order(processing_ready, test_model, t33uup_mosaic, stacks,
+                                                        original, tmp_path):  # fmt: skip
+    files = band_files(t33uup_mosaic)
+    s2 = [files[b] for b in BANDS]
+    text = refused(s2, [stacks["s1_swapped"]], test_model, tmp_path / "refused")
+    assert "the S1 band read as VV is 5.9 dB weaker than the one read as VH" in text
+    assert 'the bands look swapped; pass set "S1 band order" to VH,VV' in text
+    plugin, tags, _ = classify(s2, [stacks["s1_swapped"]], test_model, tmp_path / "out", S1_ORDER=2)  # vh,vv
+    assert tags["MOSAIC_INPUT_S1_ORDER"] == "VH, VV (given)"  # the stack's own order
+    assert_same(plugin, original, 1e-4)
+
+
+def test_dock_reads_the_stacks_and_the_s1_order(qgis_iface, qtbot, clean_settings, test_model, stacks, tmp_path):
+    """The dock detects the description-less stacks by position, equals `mosaic predict` on them, refuses the
+    VH,VV stack in its own words and reads it with its "S1 band order" choice."""
+    from mosaic.plugin.dock import MosaicDock
+
+    project = QgsProject.instance()
+    project.clear()
+    layers = {}
+    for key, path in stacks.items():
+        layers[key] = QgsRasterLayer(str(path), path.stem, "gdal")
+        project.addMapLayer(layers[key])
+    dock = MosaicDock(qgis_iface)
+    qtbot.addWidget(dock)
+    try:
+        dock.s2_combo.setLayer(layers["s2"])
+        dock.s1_combo.setLayer(layers["s1"])
+        dock.set_model_path(str(test_model))
+        dock.output_dir.setFilePath(str(tmp_path / "dock"))
+        dock.stride.setValue(60)
+        mapping = dock.mapping()
+        assert [(mapping[("S2", b)].layer.id(), mapping[("S2", b)].band) for b in BANDS] == [
+            (layers["s2"].id(), i + 1) for i in range(10)
+        ]
+        assert dock.run() is not None
+        qtbot.waitUntil(lambda: dock.task is None, timeout=120_000)
+        assert dock.last_error == "", dock.last_error
+        assert "a stack without band names, taken in the model's order" in dock.status.text()
+        plugin = gdal.Open(str(dock.last_result.outputs["probabilities"])).ReadAsArray()
+        headless = predict([stacks["s2"]], [stacks["s1"]], test_model, tmp_path / "headless")
+        assert_same(plugin, headless, 1e-5)
+
+        dock.s1_combo.setLayer(layers["s1_swapped"])
+        qgis_iface.messageBar().clear_messages()
+        assert dock.run() is None
+        critical = qgis_iface.messageBar().get_messages(2)  # Qgis.MessageLevel.Critical
+        assert len(critical) == 1 and 'pass set "S1 band order" to VH,VV in the dock' in critical[0], critical
+        choice = dock.input_choices["s1_order"]
+        choice.setCurrentIndex(choice.findData("vh,vv"))
+        assert dock.run() is not None
+        qtbot.waitUntil(lambda: dock.task is None, timeout=120_000)
+        assert dock.last_error == "", dock.last_error
+        assert "S1 order: VH, VV (given)" in dock.status.text()
+        swapped = gdal.Open(str(dock.last_result.outputs["probabilities"])).ReadAsArray()
+        assert_same(swapped, plugin, 1e-4)
+    finally:
+        dock.shutdown()
+        project.clear()
