@@ -232,3 +232,48 @@ def test_dock_reads_the_stacks_and_the_s1_order(qgis_iface, qtbot, clean_setting
     finally:
         dock.shutdown()
         project.clear()
+
+
+@pytest.mark.parametrize(
+    ("crs", "resolution", "grid"),
+    [
+        ("EPSG:32633", 20.0, "S2 resampled from 20 m pixels to 10 m in its CRS"),
+        ("EPSG:4326", 1.5e-4, "S2 resampled from 11.2 × 16.6 m pixels to 10 m in EPSG:32633"),
+    ],
+)
+def test_s2_off_the_10_m_grid_is_resampled_as_mosaic_predict_does(processing_ready, test_model, t33uup_mosaic,
+                                                                 tmp_path, crs, resolution, grid):  # fmt: skip
+    """Issue 18: S2 at 20 m, or in degrees, is read on the square 10 m grid the inspector plans (in its CRS, or in
+    the UTM zone): the same grid and probabilities as `mosaic predict` on the same files."""
+    files = band_files(t33uup_mosaic)
+    s2 = []
+    for band in BANDS:
+        s2.append(tmp_path / files[band].name)
+        gdal.Warp(str(s2[-1]), str(files[band]), dstSRS=crs, xRes=resolution, yRes=resolution, resampleAlg="average")
+    s1 = [files["VV"], files["VH"]]
+    plugin, tags, _ = classify(s2, s1, test_model, tmp_path / "plugin")
+    assert tags["MOSAIC_INPUT_S2_GRID"] == grid
+    headless = predict(s2, s1, test_model, tmp_path / "headless")
+    assert plugin.shape == headless.shape and np.isfinite(plugin).any()
+    np.testing.assert_array_equal(np.isnan(plugin), np.isnan(headless))
+    np.testing.assert_allclose(plugin, headless, rtol=0, atol=1e-5)
+
+
+def test_s1_amplitude_is_refused_then_converted_with_s1_units(processing_ready, test_model, t33uup_mosaic, original,
+                                                              tmp_path):  # fmt: skip
+    """S1 as amplitude (√ linear power): refused with both conversions named, then S1_UNITS=amplitude (20·log10)
+    gives the dB run."""
+    files = band_files(t33uup_mosaic)
+    s1 = []
+    for band in ("VV", "VH"):
+        with rasterio.open(files[band]) as src:
+            db, profile = src.read(1), src.profile
+        s1.append(tmp_path / f"amplitude_{band}.tif")
+        with rasterio.open(s1[-1], "w", **profile) as dst:
+            dst.write(np.power(10.0, db / 20.0).astype(np.float32), 1)
+    s2 = [files[b] for b in BANDS]
+    text = refused(s2, s1, test_model, tmp_path / "refused")
+    assert 'set "S1 units" to linear power for power (10·log10), set "S1 units" to amplitude for amplitude' in text
+    plugin, tags, _ = classify(s2, s1, test_model, tmp_path / "out", S1_UNITS=3)  # amplitude
+    assert tags["MOSAIC_INPUT_S1_UNITS"] == "amplitude → dB (20·log10)"
+    assert_same(plugin, original, 1e-4)
