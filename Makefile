@@ -5,7 +5,7 @@ VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
 export QT_QPA_PLATFORM ?= offscreen
 export MOSAIC_SHARED_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup demo test test-fast lint docs package qgis bench screenshots clean
+.PHONY: setup demo test test-fast lint docs package qgis qgis-matrix bench screenshots clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -15,6 +15,7 @@ demo: setup
 
 test: setup lint docs
 	$(PY) -m pytest tests
+	bash tools/qgis_matrix.sh
 
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow"
@@ -34,6 +35,11 @@ package: setup
 
 qgis: setup
 	bash tools/run_qgis.sh
+
+# the plugin's real-QGIS checks in QGIS 3.40 (Debian 13) and 3.44 (Debian unstable) roots, cached under
+# ~/.cache/mosaic-qgis/roots (root; first run about 4 min, then about 30 s)
+qgis-matrix: setup
+	bash tools/qgis_matrix.sh
 
 bench: setup
 	.venv/bin/mosaic bench data

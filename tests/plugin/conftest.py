@@ -9,6 +9,7 @@ import pytest
 from qgis.core import QgsProject, QgsRasterLayer, QgsSettings
 
 from .model_fixture import export_test_model
+from .processing_case import band_files
 
 PROCESSING_PLUGINS = "/usr/share/qgis/python/plugins"
 
@@ -40,11 +41,6 @@ def clean_settings(qgis_app):
     QgsSettings().remove("mosaic")
     yield
     QgsSettings().remove("mosaic")
-
-
-def band_files(folder: Path) -> dict[str, Path]:
-    """Band name → file of the T33UUP mosaic (``..._B02.tif``, ``..._VV.tif``)."""
-    return {p.stem.rsplit("_", 1)[-1]: p for p in sorted(folder.glob("*.tif"))}
 
 
 @pytest.fixture()

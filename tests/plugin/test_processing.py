@@ -14,10 +14,8 @@ from qgis.core import QgsApplication, QgsProcessingException
 from mosaic.backend.data.bands import S2_BAND_SETS
 from mosaic.backend.data.classes import BEN19_CLASSES
 
-from .conftest import band_files
+from .processing_case import ALGORITHMS, band_files, classify_parameters
 from .qgis_env import qgis_env
-
-ALGORITHMS = ("mosaic:classify", "mosaic:prepare", "mosaic:train", "mosaic:inspect_model")
 
 
 def test_every_algorithm_registered_with_help(processing_ready):
@@ -47,21 +45,6 @@ def test_inspect_model_refuses_a_file_without_metadata(processing_ready, tmp_pat
     broken.write_bytes(b"not an onnx model")
     with pytest.raises(QgsProcessingException, match="not a readable ONNX model"):
         processing.run("mosaic:inspect_model", {"MODEL": str(broken)})
-
-
-def classify_parameters(folder, model, out) -> dict:
-    files = band_files(folder)
-    return {
-        # all 12 S2 band files in reverse order: the algorithm must pick the model's 10 by name
-        "S2": [str(files[b]) for b in reversed(["B01", *S2_BAND_SETS["s2_10"], "B09"])],
-        "S1": [str(files["VH"]), str(files["VV"])],
-        "MODEL": str(model),
-        "STRIDE": 120,
-        "OUTPUT_PROBABILITIES": str(out / "p.tif"),
-        "OUTPUT_LABELS": str(out / "l.tif"),
-        "OUTPUT_CONFIDENCE": str(out / "c.tif"),
-        "OUTPUT_TILES": str(out / "t.gpkg"),
-    }
 
 
 def test_classify_via_processing_run(processing_ready, test_model, t33uup_mosaic, tmp_path):

@@ -62,10 +62,14 @@ class ClassifyAlgorithm(MosaicAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(
-            QgsProcessingParameterMultipleLayers("S2", self.tr("Sentinel-2 layer(s)"), QgsProcessing.TypeRaster)
+            QgsProcessingParameterMultipleLayers(
+                "S2", self.tr("Sentinel-2 layer(s)"), QgsProcessing.SourceType.TypeRaster
+            )
         )
         self.addParameter(
-            QgsProcessingParameterMultipleLayers("S1", self.tr("Sentinel-1 layer(s)"), QgsProcessing.TypeRaster)
+            QgsProcessingParameterMultipleLayers(
+                "S1", self.tr("Sentinel-1 layer(s)"), QgsProcessing.SourceType.TypeRaster
+            )
         )
         self.addParameter(QgsProcessingParameterFile("MODEL", self.tr("MoSAiC model (.onnx)"), extension="onnx"))
         self.addParameter(
@@ -73,12 +77,17 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFeatureSource(
-                "AOI", self.tr("Only inside these polygons (optional)"), [QgsProcessing.TypeVectorPolygon],
+                "AOI", self.tr("Only inside these polygons (optional)"), [QgsProcessing.SourceType.TypeVectorPolygon],
                 optional=True,
             )
         )  # fmt: skip
         stride = QgsProcessingParameterNumber(
-            "STRIDE", self.tr("Stride in pixels (0 = patch size)"), QgsProcessingParameterNumber.Integer, 0, False, 0
+            "STRIDE",
+            self.tr("Stride in pixels (0 = patch size)"),
+            QgsProcessingParameterNumber.Type.Integer,
+            0,
+            False,
+            0,
         )
         self.addParameter(stride)
         for key, labels in (
@@ -91,18 +100,18 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             )
         advanced = (
             QgsProcessingParameterNumber("S2_SCALE", LABELS["s2_scale"] + self.tr(" (stored value of reflectance 1; "
-                                         "0 = auto)"), QgsProcessingParameterNumber.Double, 0.0, False, 0.0),
+                                         "0 = auto)"), QgsProcessingParameterNumber.Type.Double, 0.0, False, 0.0),
             QgsProcessingParameterString("S2_ORDER", LABELS["s2_order"] + self.tr(" of a stack without band names "
                                          "(e.g. B02,B03,B04,…)"), optional=True),
             QgsProcessingParameterNumber("S1_SCALE", LABELS["s1_scale"] + self.tr(" (stored value × scale = dB; "
-                                         "0 = auto)"), QgsProcessingParameterNumber.Double, 0.0, False, 0.0),
+                                         "0 = auto)"), QgsProcessingParameterNumber.Type.Double, 0.0, False, 0.0),
         )  # fmt: skip
         for parameter in advanced:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
             self.addParameter(parameter)
         self.addParameter(
             QgsProcessingParameterNumber(
-                "BATCH_SIZE", self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 8, False, 1
+                "BATCH_SIZE", self.tr("Batch size"), QgsProcessingParameterNumber.Type.Integer, 8, False, 1
             )
         )
         from ...deps import available_providers
@@ -124,7 +133,11 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterVectorDestination(
-                "OUTPUT_TILES", self.tr("Tiles"), QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=False
+                "OUTPUT_TILES",
+                self.tr("Tiles"),
+                QgsProcessing.SourceType.TypeVectorPolygon,
+                optional=True,
+                createByDefault=False,
             )
         )
 

@@ -42,14 +42,18 @@ class PrepareAlgorithm(MosaicAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(
-            QgsProcessingParameterMultipleLayers("S2", self.tr("Sentinel-2 raster(s)"), QgsProcessing.TypeRaster)
+            QgsProcessingParameterMultipleLayers(
+                "S2", self.tr("Sentinel-2 raster(s)"), QgsProcessing.SourceType.TypeRaster
+            )
         )
         self.addParameter(
-            QgsProcessingParameterMultipleLayers("S1", self.tr("Sentinel-1 raster(s)"), QgsProcessing.TypeRaster)
+            QgsProcessingParameterMultipleLayers(
+                "S1", self.tr("Sentinel-1 raster(s)"), QgsProcessing.SourceType.TypeRaster
+            )
         )
         self.addParameter(
             QgsProcessingParameterVectorLayer(
-                "LABELS", self.tr("Land-cover polygons"), [QgsProcessing.TypeVectorPolygon]
+                "LABELS", self.tr("Land-cover polygons"), [QgsProcessing.SourceType.TypeVectorPolygon]
             )
         )
         self.addParameter(
@@ -63,7 +67,7 @@ class PrepareAlgorithm(MosaicAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "PATCH_SIZE", self.tr("Patch size (px)"), QgsProcessingParameterNumber.Integer, 120, False, 8
+                "PATCH_SIZE", self.tr("Patch size (px)"), QgsProcessingParameterNumber.Type.Integer, 120, False, 8
             )
         )
         self.add_backend_python_parameter()

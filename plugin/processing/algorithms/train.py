@@ -37,22 +37,28 @@ class TrainAlgorithm(MosaicAlgorithm):
     def initAlgorithm(self, config=None) -> None:
         self.strategies = list(strategy_configs())
         self.addParameter(
-            QgsProcessingParameterFile("DATASET", self.tr("Dataset folder"), QgsProcessingParameterFile.Folder)
+            QgsProcessingParameterFile("DATASET", self.tr("Dataset folder"), QgsProcessingParameterFile.Behavior.Folder)
         )
         self.addParameter(QgsProcessingParameterEnum("STRATEGY", self.tr("Strategy"), self.strategies, defaultValue=0))
         self.addParameter(
             QgsProcessingParameterNumber(
-                "LABEL_FRACTION", self.tr("Label fraction"), QgsProcessingParameterNumber.Double, 0.1, False, 0.001, 1.0
+                "LABEL_FRACTION",
+                self.tr("Label fraction"),
+                QgsProcessingParameterNumber.Type.Double,
+                0.1,
+                False,
+                0.001,
+                1.0,
             )
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "EPOCHS", self.tr("Epochs"), QgsProcessingParameterNumber.Integer, 10, False, 1
+                "EPOCHS", self.tr("Epochs"), QgsProcessingParameterNumber.Type.Integer, 10, False, 1
             )
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "BATCH_SIZE", self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 32, False, 1
+                "BATCH_SIZE", self.tr("Batch size"), QgsProcessingParameterNumber.Type.Integer, 32, False, 1
             )
         )
         self.addParameter(QgsProcessingParameterEnum("DEVICE", self.tr("Device"), list(DEVICES), defaultValue=0))
@@ -63,7 +69,7 @@ class TrainAlgorithm(MosaicAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "WORKERS", self.tr("Data-loader workers"), QgsProcessingParameterNumber.Integer, 2, False, 0
+                "WORKERS", self.tr("Data-loader workers"), QgsProcessingParameterNumber.Type.Integer, 2, False, 0
             )
         )
         self.add_backend_python_parameter()

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# `make qgis-matrix`: the plugin's real-QGIS checks in the QGIS versions users run, each in its own Debian root.
+#
+#   QGIS 3.40 LTR  Debian 13 "trixie"   (Python 3.13, numpy 2.2, Debian's python3-onnxruntime)
+#   QGIS 3.44      Debian unstable "sid" (Python 3.14, numpy 2.4)
+#
+# Needs root (debootstrap, chroot, mount namespaces). Each root is built once with `debootstrap --variant=minbase`
+# and apt (Debian packages only, no pip) and cached under ${MOSAIC_CACHE:-~/.cache/mosaic-qgis}/roots; a root whose
+# package list changed is rebuilt. On the host, the project's venv exports a test network (torch) and runs
+# `mosaic predict` on the real T33UUP band files as the reference. Inside each root, in a private mount namespace
+# (the checkout and the data bind-mounted read-only, nothing left mounted afterwards),
+# tools/qgis_matrix_check.py runs qgis_process.bin and a qgis.core + processing script and compares their
+# probabilities with the reference (1e-5). A failure prints one line naming the QGIS version; exit status 1.
+#
+# Environment: MOSAIC_CACHE (cache folder), MOSAIC_SHARED_DATA (default ../shared/data),
+# MOSAIC_DEBIAN_MIRROR (default http://deb.debian.org/debian), MOSAIC_MATRIX (roots to run, default "trixie sid").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd -P)
+cache=${MOSAIC_CACHE:-$HOME/.cache/mosaic-qgis}
+data=$(realpath -m "${MOSAIC_SHARED_DATA:-../shared/data}")/bigearthnet-v2-t33uup-mosaic
+mirror=${MOSAIC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+matrix=${MOSAIC_MATRIX:-trixie sid}
+packages=(qgis python3-qgis qgis-providers python3-gdal python3-numpy python3-onnxruntime xvfb xauth python3-pytest)
+declare -A expected_qgis=([trixie]=3.40 [sid]=3.44)
+py=.venv/bin/python
+
+fail() { echo "qgis-matrix: FAIL: $*" >&2; exit 1; }
+say() { printf 'qgis-matrix: %s\n' "$*"; }
+# run "$@", up to 3 tries 10 s apart (mirrors and networks fail transiently)
+retry() {
+    local try
+    for try in 1 2 3; do
+        "$@" && return 0
+        [ "$try" = 3 ] || { say "try $try of 3 failed: $*; retrying in 10 s" >&2; sleep 10; }
+    done
+    return 1
+}
+# step NAME CMD...: run a step, print its duration in seconds
+step() {
+    local name=$1 start=$SECONDS
+    shift
+    "$@"
+    say "$name: $((SECONDS - start)) s"
+}
+# in_root ROOT CMD...: run CMD chrooted in ROOT inside a private mount namespace (/proc, /dev and the bind mounts
+# in $binds exist only for this command)
+binds=()
+in_root() {
+    local root=$1
+    shift
+    # shellcheck disable=SC2016  # $-expressions are expanded by the inner shell
+    unshare --mount --propagation private bash -euc '
+        root=$1; shift; nbinds=$1; shift
+        mount -t proc proc "$root/proc"
+        mount --rbind /dev "$root/dev"
+        while [ "$nbinds" -gt 0 ]; do
+            mkdir -p "$root$2"
+            mount --bind "$1" "$root$2"
+            [ "$3" = ro ] && mount -o remount,bind,ro "$root$2"
+            shift 3; nbinds=$((nbinds - 1))
+        done
+        exec chroot "$root" "$@"
+    ' in_root "$root" $((${#binds[@]} / 3)) "${binds[@]}" "$@"
+}
+
+[ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot, mount namespaces): run it with sudo"
+if ! command -v debootstrap >/dev/null; then
+    say "installing debootstrap (apt)"
+    { retry apt-get update -qq && DEBIAN_FRONTEND=noninteractive retry apt-get install -y -qq debootstrap; } >/dev/null ||
+        fail "could not install debootstrap with apt-get"
+fi
+for tool in unshare chroot; do
+    command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install util-linux coreutils)"
+done
+[ -x "$py" ] || fail "no project venv at .venv: run 'make setup' first"
+[ -d "$data" ] || fail "T33UUP band files not found at $data (set MOSAIC_SHARED_DATA)"
+
+# build_root SUITE ROOT: debootstrap + apt into ROOT.new, then move it into place with a stamp of the package list
+build_root() {
+    local suite=$1 root=$2 stamp=$3 new=$2.new
+    rm -rf "$new"
+    retry debootstrap --variant=minbase "$suite" "$new" "$mirror" >"$new.log" 2>&1 ||
+        fail "QGIS ${expected_qgis[$suite]} ($suite): debootstrap failed, see $new.log"
+    # sid's Release file may be past its Valid-Until on a frozen mirror; no recommends; no docs, man pages, locales
+    {
+        echo 'APT::Install-Recommends "false"; Acquire::Retries "5";'
+        [ "$suite" = sid ] && echo 'Acquire::Check-Valid-Until "false";'
+    } >"$new/etc/apt/apt.conf.d/90mosaic"
+    printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' \
+        'path-exclude=/usr/share/locale/*' >"$new/etc/dpkg/dpkg.cfg.d/90mosaic"
+    printf '#!/bin/sh\nexit 101\n' >"$new/usr/sbin/policy-rc.d" && chmod +x "$new/usr/sbin/policy-rc.d"
+    cp /etc/resolv.conf "$new/etc/resolv.conf"
+    binds=()
+    retry in_root "$new" apt-get update >>"$new.log" 2>&1 ||
+        fail "QGIS ${expected_qgis[$suite]} ($suite): apt-get update failed, see $new.log"
+    retry in_root "$new" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${packages[@]}" >>"$new.log" 2>&1 ||
+        fail "QGIS ${expected_qgis[$suite]} ($suite): apt-get install failed, see $new.log"
+    in_root "$new" apt-get clean
+    rm -rf "$root" && mv "$new" "$root" && mv "$new.log" "$root.log"
+    echo "$stamp" >"$root/.mosaic-packages"
+}
+
+mkdir -p "$cache/roots"
+stamp="${packages[*]}"
+for suite in $matrix; do
+    [ -n "${expected_qgis[$suite]:-}" ] || fail "unknown root '$suite' in MOSAIC_MATRIX (known: ${!expected_qgis[*]})"
+    root=$cache/roots/$suite
+    if [ "$(cat "$root/.mosaic-packages" 2>/dev/null)" = "$stamp" ]; then
+        say "root $suite: cached at $root"
+    else
+        step "root $suite (debootstrap + apt, first run)" build_root "$suite" "$root" "$stamp"
+    fi
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/mosaic-qgis-matrix.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"
+s2=() s1=()
+for band in B02 B03 B04 B05 B06 B07 B08 B8A B11 B12; do s2+=("$(echo "$data"/*_"$band".tif)"); done
+for band in VV VH; do s1+=("$(echo "$data"/*_"$band".tif)"); done
+reference() {
+    "$py" -c 'import sys; from pathlib import Path; sys.path.insert(0, "tests/plugin")
+from model_fixture import export_test_model; export_test_model(Path(sys.argv[1]))' "$work/model.onnx" \
+        >"$work/export.log" 2>&1 || fail "host: exporting the test model failed: $(tail -1 "$work/export.log")"
+    .venv/bin/mosaic predict --s2 "${s2[@]}" --s1 "${s1[@]}" --model "$work/model.onnx" --out "$work/headless" \
+        --stride 120 --no-progress >"$work/predict.log" 2>&1 || fail "host mosaic predict failed: $(tail -1 "$work/predict.log")"
+}
+step "host: export test model + mosaic predict (reference)" reference
+
+status=0
+for suite in $matrix; do
+    root=$cache/roots/$suite
+    binds=("$repo" /mosaic/plugins/mosaic ro "$data" /mosaic/data ro "$work" /mosaic/work rw)
+    start=$SECONDS
+    if in_root "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
+        PYTHONDONTWRITEBYTECODE=1 python3 /mosaic/plugins/mosaic/tools/qgis_matrix_check.py \
+        --plugins /mosaic/plugins --data /mosaic/data --model /mosaic/work/model.onnx \
+        --reference /mosaic/work/headless/probabilities.tif --work "/mosaic/work/$suite" \
+        --expect-version "${expected_qgis[$suite]}"; then
+        say "root $suite checks: $((SECONDS - start)) s"
+    else
+        status=1
+    fi
+done
+[ "$status" = 0 ] && say "all passed ($matrix)"
+exit "$status"

@@ -1,0 +1,245 @@
+"""The plugin's real-QGIS checks inside one Debian root of `make qgis-matrix` (tools/qgis_matrix.sh).
+
+Runs with the root's own ``python3`` (its QGIS, GDAL, numpy and Debian's onnxruntime; no torch, no project venv).
+The caller bind-mounts the checkout as plugin ``mosaic`` in ``--plugins``, the T33UUP band files in ``--data``, and
+the test network and the host's ``mosaic predict`` probabilities in ``--model`` / ``--reference``. The algorithm ids
+and the ``mosaic:classify`` parameters are the host tests' (``tests/plugin/processing_case.py``). Checks:
+
+1. ``qgis_process.bin`` enables the plugin and lists the four ``mosaic:`` algorithms;
+2. ``mosaic:inspect_model`` through ``qgis_process.bin`` reports 19 classes and 120 px patches;
+3. ``mosaic:classify`` through ``qgis_process.bin``: the same NaN cells as the reference and
+   max |p_plugin − p_predict| ≤ 1e-5 over the finite probabilities;
+4. the same two algorithms through ``qgis.core`` + ``processing.run`` in a standalone Python process;
+5. the QGIS desktop under Xvfb runs the host tests' probe (``tests/plugin/qgis_desktop_probe.py``): the plugin
+   loads, adds its menu entries and toolbar action and the ``mosaic`` provider, opens its dock, and unloads
+   leaving none of them behind.
+
+A failure prints one line naming the QGIS version and exits with status 1. QGIS 3.40 dies with signal 11 at exit
+once raster layers were loaded (with or without this plugin, not ours): on 3.40 such an exit is accepted and the
+run is judged by the outputs it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TOLERANCE = 1e-5  #: max |Δp| against `mosaic predict`, as the host tests require
+KNOWN_EXIT_CRASH = ("3.40.",)  #: QGIS versions that die with SIGSEGV at exit after loading rasters
+QGIS_PYTHON_PLUGINS = "/usr/share/qgis/python/plugins"  #: Debian's home of the Processing framework
+
+
+class CheckError(Exception):
+    """A check failed; the message is the one-line reason."""
+
+
+def qgis_version() -> str:
+    from qgis.core import Qgis
+
+    return Qgis.QGIS_VERSION
+
+
+def qgis_env(plugins: str, work: Path) -> dict[str, str]:
+    """A private HOME/profile and runtime folder, offscreen Qt, the checkout as plugin ``mosaic``."""
+    home, runtime = work / "home", work / "runtime"
+    home.mkdir(parents=True, exist_ok=True)
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    return dict(os.environ, HOME=str(home), XDG_RUNTIME_DIR=str(runtime), QGIS_PLUGINPATH=plugins)
+
+
+def run(args: list[str], env: dict[str, str], what: str, version: str, outputs: tuple[Path, ...] = ()) -> str:
+    """Run a QGIS command; its stdout. A SIGSEGV exit counts as success only on a QGIS with the known exit crash
+    and only when every path in ``outputs`` was written."""
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603 - our argv
+    if done.returncode == 0:
+        return done.stdout
+    crashed_at_exit = done.returncode in (-signal.SIGSEGV, 128 + signal.SIGSEGV) and version.startswith(
+        KNOWN_EXIT_CRASH
+    )
+    if crashed_at_exit and outputs and all(p.is_file() for p in outputs):
+        print(f"qgis-matrix: note: {what} died with signal 11 at exit, the known QGIS {version} crash; "
+              "judged by the outputs it wrote", flush=True)  # fmt: skip
+        return done.stdout
+    last = (done.stderr.strip() or done.stdout.strip() or "(no output)").splitlines()[-1]
+    raise CheckError(f"{what} exited with status {done.returncode}: {last}")
+
+
+def compare(probabilities: Path, reference: Path, what: str) -> float:
+    """max |Δp| between the plugin's and the reference probabilities; raises when cells or values differ."""
+    import numpy as np
+    from osgeo import gdal
+
+    gdal.UseExceptions()
+    ours, theirs = (gdal.Open(str(p)).ReadAsArray() for p in (probabilities, reference))
+    if ours.shape != theirs.shape:
+        raise CheckError(f"{what}: probabilities {ours.shape} but mosaic predict {theirs.shape}")
+    if not np.array_equal(np.isnan(ours), np.isnan(theirs)):
+        raise CheckError(f"{what}: nodata cells differ from mosaic predict")
+    finite = np.isfinite(theirs)
+    if not finite.any():
+        raise CheckError(f"{what}: no finite probability to compare")
+    delta = float(np.abs(ours[finite] - theirs[finite]).max())
+    if delta > TOLERANCE:
+        raise CheckError(f"{what}: probabilities differ from mosaic predict by {delta:.2e} > {TOLERANCE:g}")
+    return delta
+
+
+def check_inspect(result: dict, what: str) -> None:
+    if int(result["N_CLASSES"]) != 19 or int(result["PATCH_SIZE_PX"]) != 120:
+        raise CheckError(f"{what}: {result['N_CLASSES']} classes, {result['PATCH_SIZE_PX']} px (want 19, 120)")
+
+
+def qgis_process_json(stdout: str, what: str) -> dict:
+    """The JSON document ``qgis_process.bin --json`` printed (QGIS may print log lines before it)."""
+    start = stdout.find("{")
+    if start < 0:
+        raise CheckError(f"{what}: no JSON in the output of qgis_process.bin")
+    return json.loads(stdout[start:])
+
+
+def check_qgis_process(args: argparse.Namespace, version: str) -> list[str]:
+    """Checks 1–3; one note per check."""
+    from mosaic.tests.plugin.processing_case import ALGORITHMS, classify_parameters
+
+    env = qgis_env(args.plugins, args.work)
+    run(["qgis_process.bin", "plugins", "enable", "mosaic"], env, "qgis_process.bin plugins enable mosaic", version)
+    listing = run(["qgis_process.bin", "list"], env, "qgis_process.bin list", version)
+    missing = [a for a in ALGORITHMS if a not in listing.split()]
+    if missing:
+        raise CheckError(f"qgis_process.bin list: {', '.join(missing)} missing")
+    notes = [f"qgis_process.bin lists {len(ALGORITHMS)} mosaic: algorithms"]
+
+    what = "qgis_process.bin run mosaic:inspect_model"
+    inspected = run(["qgis_process.bin", "--json", "run", "mosaic:inspect_model", "--", f"MODEL={args.model}"],
+                    env, what, version)  # fmt: skip
+    check_inspect(qgis_process_json(inspected, what)["results"], what)
+    notes.append("mosaic:inspect_model: 19 classes, 120 px")
+
+    out = args.work / "qgis_process"
+    out.mkdir(parents=True, exist_ok=True)
+    parameters = classify_parameters(args.data, args.model, out)
+    command = ["qgis_process.bin", "run", "mosaic:classify", "--"]
+    for key, value in parameters.items():
+        command += [f"{key}={item}" for item in (value if isinstance(value, list) else [value])]
+    what = "qgis_process.bin run mosaic:classify"
+    written = tuple(Path(str(parameters[k])) for k in ("OUTPUT_PROBABILITIES", "OUTPUT_LABELS", "OUTPUT_TILES"))
+    run(command, env, what, version, outputs=written)
+    delta = compare(out / "p.tif", args.reference, what)
+    notes.append(f"qgis_process.bin mosaic:classify = mosaic predict (max |Δp| {delta:.1e})")
+    return notes
+
+
+def check_processing_run(args: argparse.Namespace, version: str) -> list[str]:
+    """Check 4: a standalone qgis.core + processing script in its own process (it may crash at exit on 3.40)."""
+    out = args.work / "processing_run"
+    out.mkdir(parents=True, exist_ok=True)
+    result = out / "result.json"
+    command = [sys.executable, __file__, "--processing-script", "--plugins", args.plugins, "--data", str(args.data),
+               "--model", str(args.model), "--reference", str(args.reference), "--work", str(out)]  # fmt: skip
+    what = "qgis.core + processing.run script"
+    run(command, qgis_env(args.plugins, args.work), what, version, outputs=(result, out / "p.tif"))
+    outcome = json.loads(result.read_text())
+    check_inspect(outcome["inspect_model"], f"{what} mosaic:inspect_model")
+    delta = compare(Path(outcome["classify"]["OUTPUT_PROBABILITIES"]), args.reference, f"{what} mosaic:classify")
+    return [f"processing.run inspect_model + classify = mosaic predict (max |Δp| {delta:.1e})"]
+
+
+def check_desktop(args: argparse.Namespace, version: str) -> list[str]:
+    """Check 5: the real desktop (``qgis --code`` under ``xvfb-run``) loads, shows and unloads the plugin."""
+    out = args.work / "desktop"
+    out.mkdir(parents=True, exist_ok=True)
+    report_path = out / "probe.json"
+    env = qgis_env(args.plugins, args.work)
+    env.pop("QT_QPA_PLATFORM", None)  # the desktop needs the (virtual) X display
+    env["MOSAIC_PROBE_OUT"] = str(report_path)
+    probe = Path(args.plugins, "mosaic", "tests", "plugin", "qgis_desktop_probe.py")
+    command = ["xvfb-run", "-a", "qgis", "--nologo", "--noversioncheck", "--noplugins",
+               "--profiles-path", str(out / "profiles"), "--code", str(probe)]  # fmt: skip
+    what = "QGIS desktop (xvfb-run qgis --code qgis_desktop_probe.py)"
+    run(command, env, what, version, outputs=(report_path,))
+    report = json.loads(report_path.read_text())
+    if "error" in report:
+        raise CheckError(f"{what}: {report['error'].strip().splitlines()[-1]}")
+    loaded, unloaded = report["after_load"], report["after_unload"]
+    menu = {e["name"] for e in loaded["menu"]}
+    left = unloaded["toolbar"] or "mosaic" in unloaded["providers"] or menu & {e["name"] for e in unloaded["menu"]}
+    failed = {
+        "not loaded": report["loaded"] is not True,
+        "Raster menu entries missing": not {"mosaicClassifyAction", "mosaicTrainAction"} <= menu,
+        "no toolbar action": not loaded["toolbar"],
+        "no mosaic Processing provider": "mosaic" not in loaded["providers"],
+        "the dock did not open": report["dock_visible"] is not True,
+        "unload failed": report["unloaded"] is not True,
+        "menu entries, toolbar action or provider left after unload": bool(left),
+    }
+    problems = [problem for problem, happened in failed.items() if happened]
+    if problems:
+        raise CheckError(f"{what}: {'; '.join(problems)}")
+    return ["desktop loads the plugin, opens the dock, unloads cleanly"]
+
+
+def processing_script(args: argparse.Namespace) -> None:
+    """The standalone script: QgsApplication, Processing, the plugin's provider, two processing.run calls;
+    writes their results to ``work/result.json``."""
+    sys.path.append(QGIS_PYTHON_PLUGINS)
+    from qgis.core import QgsApplication
+
+    QgsApplication.setPrefixPath("/usr", True)
+    app = QgsApplication([], False)
+    app.initQgis()
+    import processing
+    from processing.core.Processing import Processing
+
+    from mosaic.plugin.processing.provider import MosaicProvider
+    from mosaic.tests.plugin.processing_case import classify_parameters
+
+    Processing.initialize()
+    provider = MosaicProvider()  # kept referenced: its algorithms' Python objects must outlive addProvider
+    QgsApplication.processingRegistry().addProvider(provider)
+    inspected = processing.run("mosaic:inspect_model", {"MODEL": str(args.model)})
+    classified = processing.run("mosaic:classify", classify_parameters(args.data, args.model, args.work))
+    outcome = {
+        "inspect_model": {k: inspected[k] for k in ("N_CLASSES", "PATCH_SIZE_PX")},
+        "classify": {k: str(v) for k, v in classified.items()},
+    }
+    (args.work / "result.json").write_text(json.dumps(outcome))
+    app.exitQgis()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plugins", required=True, help="QGIS plugin folder holding the checkout as 'mosaic'")
+    parser.add_argument("--data", type=Path, required=True, help="folder of the T33UUP band files")
+    parser.add_argument("--model", type=Path, required=True, help="the test network (.onnx)")
+    parser.add_argument("--reference", type=Path, required=True, help="probabilities.tif of mosaic predict")
+    parser.add_argument("--work", type=Path, required=True, help="folder for profiles and outputs")
+    parser.add_argument("--expect-version", default="", help="QGIS version prefix this root must have (3.40)")
+    parser.add_argument("--processing-script", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.path.insert(0, args.plugins)  # the checkout as package ``mosaic``: the plugin and tests/plugin/processing_case
+    if args.processing_script:
+        processing_script(args)
+        return 0
+    version = qgis_version()
+    label = f"QGIS {version} (Python {sys.version.split()[0]})"
+    try:
+        if not version.startswith(f"{args.expect_version}."):
+            raise CheckError(f"this root has QGIS {version}, expected {args.expect_version}")
+        for check in (check_qgis_process, check_processing_run, check_desktop):
+            start = time.monotonic()
+            notes = check(args, version)
+            print(f"qgis-matrix: {label}: ok: {'; '.join(notes)} ({time.monotonic() - start:.0f} s)", flush=True)
+    except (CheckError, subprocess.TimeoutExpired, OSError, KeyError, ValueError) as error:
+        print(f"qgis-matrix: FAIL: {label}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
