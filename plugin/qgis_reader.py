@@ -132,7 +132,11 @@ def finest_layer(layers: list[QgsRasterLayer]) -> QgsRasterLayer:
 
 
 def read_block(provider: QgsRasterDataProvider, band: int, extent: QgsRectangle, width: int, height: int) -> np.ndarray:
-    """``provider.block`` as a float64 array ``[height, width]`` (the block must outlive the buffer copy)."""
+    """``provider.block`` as a float64 array ``[height, width]`` of stored values: the provider applies the band's
+    GDAL scale/offset, which is undone here (``stored = (value − offset) / scale``), because the input inspector's
+    conversions apply it (the block must outlive the buffer copy). QGIS leaves nodata pixels unscaled, so a valid
+    pixel whose scaled value equals the nodata value also reads as nodata on this route (plain GDAL files do not
+    take it)."""
     block = provider.block(band, extent, width, height)
     if not block.isValid() or block.width() != width or block.height() != height:
         raise InputError(f"could not read band {band} of {provider.dataSourceUri()}; check that the file is readable.")
@@ -144,6 +148,9 @@ def read_block(provider: QgsRasterDataProvider, band: int, extent: QgsRectangle,
     values = np.frombuffer(bytes(block.data()), dtype=dtype).reshape(height, width).astype(np.float64)
     if block.hasNoDataValue():
         values[values == block.noDataValue()] = np.nan
+    scale, offset = provider.bandScale(band), provider.bandOffset(band)
+    if scale != 1.0 or offset != 0.0:
+        values = (values - offset) / scale
     return values
 
 
@@ -152,7 +159,7 @@ def read_sample(layer: QgsRasterLayer, band: int, nodata: float | None, size: in
     ``size`` pixels, float64 stored values (no scale/offset), ``nodata`` (the declared one) as NaN.
 
     A plain GDAL file is read as ``mosaic predict`` reads it (GDAL's nearest decimation, the same pixels); other
-    layers through their provider, whose GDAL scale/offset is undone."""
+    layers through their provider (:func:`read_block`)."""
     width, height = min(layer.width(), size), min(layer.height(), size)
     pixels = GdalPixels.open(layer, band)
     if pixels is not None:
@@ -169,9 +176,6 @@ def read_sample(layer: QgsRasterLayer, band: int, nodata: float | None, size: in
     else:
         provider = layer.dataProvider()
         values = read_block(provider, band, provider.extent(), width, height)
-        scale, offset = provider.bandScale(band), provider.bandOffset(band)
-        if scale != 1.0 or offset != 0.0:
-            values = (values - offset) / scale
     if nodata is not None and not math.isnan(nodata):
         values[values == nodata] = np.nan
     return values

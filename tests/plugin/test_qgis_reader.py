@@ -108,3 +108,23 @@ def test_resampled_grid_is_mosaic_predicts(t33uup_mosaic, tmp_path, crs, pixel, 
     assert (grid.width, grid.height) == (width, height)
     np.testing.assert_allclose(grid.geotransform, transform.to_gdal(), rtol=0, atol=1e-6 if epsg is None else 1.0)
     assert grid.dx == grid.dy == 10.0
+
+
+def test_a_gdal_scale_is_undone_on_the_provider_route(t33uup_mosaic, tmp_path):
+    """QGIS providers apply a band's GDAL scale/offset; the reader reads stored values on both routes (the input
+    inspector's conversions apply the scale), as `mosaic predict` does."""
+    from osgeo import gdal
+
+    from mosaic.plugin.qgis_reader import read_sample
+
+    path = tmp_path / "b02_scaled.tif"
+    ds = gdal.Translate(str(path), str(band_files(t33uup_mosaic)["B02"]))
+    ds.GetRasterBand(1).SetScale(0.0001)  # no offset: a QGIS block keeps nodata pixels unscaled, so a valid
+    ds = None  # pixel scaled onto the nodata value (1000 · 0.0001 − 0.1 = 0) would read as nodata there
+    plain = QgsRasterLayer(str(path), "scaled", "gdal")
+    with_options = QgsRasterLayer(f"{path}|option:NUM_THREADS=1", "scaled options", "gdal")
+    stored = GdalPixels.open(plain, 1).read(120, 0, 120, 240)
+    via_provider = ProviderPixels(with_options, 1).read(120, 0, 120, 240)
+    assert np.nanmax(stored) > 1000  # digital numbers, not reflectance
+    np.testing.assert_allclose(via_provider, stored, rtol=1e-6, atol=0.01)
+    np.testing.assert_allclose(read_sample(with_options, 1, 0.0), read_sample(plain, 1, 0.0), rtol=1e-6, atol=0.01)
