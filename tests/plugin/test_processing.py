@@ -27,6 +27,9 @@ def test_every_algorithm_registered_with_help(processing_ready):
     classify = QgsApplication.processingRegistry().algorithmById("mosaic:classify")
     names = {p.name() for p in classify.parameterDefinitions()}
     assert {"S2", "S1", "MODEL", "OUTPUT_PROBABILITIES", "OUTPUT_LABELS", "OUTPUT_CONFIDENCE", "OUTPUT_TILES"} <= names
+    assert {"S2_OFFSET", "S2_SCALE", "S2_ORDER", "S1_UNITS", "S1_SCALE", "S1_ORDER"} <= names
+    units = classify.parameterDefinition("S1_UNITS").options()
+    assert [u.split(" ")[0] for u in units] == ["dB", "dB", "linear", "amplitude"]  # indices kept, amplitude last
 
 
 def test_inspect_model(processing_ready, test_model):
