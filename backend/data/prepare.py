@@ -51,7 +51,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from ..errors import InputError, OutputError
-from ..inference.band_resolver import cli_hint, parse_order, resolve_bands
+from ..inference.band_resolver import parse_order, resolve_bands
 from ..inference.inspector import InputOptions, InputPlan, Target, inspect_inputs
 from ..inference.metadata import ModalitySpec
 from ..inference.radiometry import Conversion
@@ -129,7 +129,7 @@ def identify_inputs(s2: list, s1: list, options: InputOptions) -> InputPlan:
     """The inspector's plan for the open S2 and S1 datasets, with :func:`dataset_target` of ``s2_12`` when the
     S2 input holds all twelve bands, else of ``s2_10`` (B01/B09 are then left out)."""
     s2_info, s1_info = [raster_info(ds) for ds in s2], [raster_info(ds) for ds in s1]
-    order = parse_order(options.s2_order, "S2", cli_hint("s2_order", "…"))
+    order = parse_order(options.s2_order, "S2")
     try:
         band_set, picks = "s2_12", resolve_bands(s2_info, s2_bands("s2_12"), "S2", order)
     except InputError:  # not all twelve: the s2_10 bands, resolved (or refused) by the inspector

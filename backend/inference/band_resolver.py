@@ -26,13 +26,14 @@ from .rasters import RasterInfo
 
 #: how a band was identified
 HOW = ("order", "name", "position", "inferred")
-#: ``hint(option, value)`` → the words a front end uses for setting ``option`` (e.g. ``s2_order``) to ``value``
+#: ``hint(option, value)`` → how a front end tells the user to set ``option`` (e.g. ``s2_order``) to ``value``, as
+#: an imperative that completes "…; <hint> to remove it" (``pass --s2-offset 1000``, ``set "S2 DN offset" to 1000``)
 Hint = Callable[[str, str], str]
 
 
 def cli_hint(option: str, value: str) -> str:
-    """``cli_hint("s2_offset", "1000")`` → ``"--s2-offset 1000"``."""
-    return f"--{option.replace('_', '-')} {value}"
+    """``cli_hint("s2_offset", "1000")`` → ``"pass --s2-offset 1000"``."""
+    return f"pass --{option.replace('_', '-')} {value}"
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class BandPick:
     how: str
 
 
-def parse_order(order: str | Sequence[str] | None, modality: str, option: str) -> tuple[str, ...] | None:
+def parse_order(order: str | Sequence[str] | None, modality: str) -> tuple[str, ...] | None:
     """``"vh,vv"`` or ``["VH", "VV"]`` → ``("VH", "VV")``; None stays None; an unknown name is refused."""
     if order is None or order == "" or (not isinstance(order, str) and not list(order)):
         return None
@@ -53,8 +54,9 @@ def parse_order(order: str | Sequence[str] | None, modality: str, option: str) -
     parsed = tuple(normalise_band_token(n) for n in names)
     bad = [n for n, p in zip(names, parsed) if p is None or p not in KNOWN_BANDS]
     if bad:
-        raise InputError(f"{option} names {', '.join(map(repr, bad))}, which is no {modality} band; use names such "
-                         f"as {'VV,VH' if modality == 'S1' else 'B02,B03,B04'}.")  # fmt: skip
+        example = "VV,VH" if modality == "S1" else "B02,B03,B04"
+        raise InputError(f"the {modality} band order names {', '.join(map(repr, bad))}, which is no {modality} band; "
+                         f"use names such as {example}.")  # fmt: skip
     return parsed
 
 
@@ -65,7 +67,7 @@ def resolve_bands(rasters: Sequence[RasterInfo], bands: Sequence[str], modality:
         raise InputError(f"no {modality} raster given; give the {modality} bands {', '.join(bands)}.")
     option = f"{modality.lower()}_order"
     if order is not None:
-        return _from_order(rasters, bands, modality, order, hint(option, ",".join(order).lower()))
+        return _from_order(rasters, bands, modality, order)
     named: dict[str, tuple[int, int]] = {}
     for r, raster in enumerate(rasters):
         for i in range(1, raster.count + 1):
@@ -114,13 +116,13 @@ def _complete_stack(raster: RasterInfo, bands: Sequence[str], modality: str, nam
         return [BandPick(b, 0, at[b], "inferred" if b == missing[0] else "name") for b in bands]
     raise InputError(
         f"{raster.name} names {len(at)} of its {raster.count} bands, not in the model's order, so the bands "
-        f"{', '.join(missing)} cannot be placed; name every band in the descriptions or pass {option} with the "
+        f"{', '.join(missing)} cannot be placed; name every band in the descriptions or {option} with the "
         "stack's real order."
     )
 
 
-def _from_order(rasters: Sequence[RasterInfo], bands: Sequence[str], modality: str, order: Sequence[str],
-                option: str) -> list[BandPick]:  # fmt: skip
+def _from_order(rasters: Sequence[RasterInfo], bands: Sequence[str], modality: str,
+                order: Sequence[str]) -> list[BandPick]:  # fmt: skip
     """Rule 1: ``order`` names every input band, rasters in the given order."""
     slots = [(r, i) for r, raster in enumerate(rasters) for i in range(1, raster.count + 1)]
     if len(order) != len(slots):
@@ -131,5 +133,5 @@ def _from_order(rasters: Sequence[RasterInfo], bands: Sequence[str], modality: s
     missing = [b for b in bands if b not in order]
     if missing:
         raise InputError(f"the {modality} band order {','.join(order)} lacks {', '.join(missing)}, which the model "
-                         f"needs; check {option.split()[0]}.")  # fmt: skip
+                         "needs; name every band of the input, in order.")  # fmt: skip
     return [BandPick(b, *slots[order.index(b)], "order") for b in bands]

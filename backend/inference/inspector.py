@@ -47,6 +47,7 @@ S1_UNITS = ("auto", "db", "linear", "amplitude")
 S1_ORDERS = ("auto", "vv,vh", "vh,vv")
 LOOKS_OFFSET_DN = 900.0  #: min over bands of the 1st percentile (model DN, no offset removed) above this: +1000 DN
 ORDER_MARGIN_DB = 2.0  #: co-pol minus cross-pol median below −this: swapped; within ±this: undecidable
+CHOSEN = "chosen by the user"  #: why, in ``applied``, when an option decided
 FLOAT_REFLECTANCE_P99 = 2.5  #: float S2 whose 99th percentile is at most this is 0–1 reflectance
 
 
@@ -121,8 +122,8 @@ def inspect_inputs(
     ``s2_picks``/``s1_picks``: a band mapping the user made by hand (the dock's), used instead of resolving.
     """
     target = target if isinstance(target, Target) else Target.of(target)
-    s2_order = parse_order(options.s2_order, "S2", hint("s2_order", "…"))
-    s1_order = parse_order(options.s1_order if options.s1_order != "auto" else None, "S1", hint("s1_order", "…"))
+    s2_order = parse_order(options.s2_order, "S2")
+    s1_order = parse_order(options.s1_order if options.s1_order != "auto" else None, "S1")
     s2_picks = s2_picks or resolve_bands(s2, target.s2.bands, "S2", s2_order, hint)
     s1_picks = s1_picks or resolve_bands(s1, target.s1.bands, "S1", s1_order, hint)
     applied: dict[str, str] = {}
@@ -171,7 +172,7 @@ def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, note
 
     # quantification Q and where it came from
     if options.s2_scale is not None:
-        q, q_source = float(options.s2_scale), f"{hint('s2_scale', f'{options.s2_scale:g}')} (given)"
+        q, q_source = float(options.s2_scale), CHOSEN
     elif gdal_scaled:
         q, q_source = 1.0 / infos[0].scale, "the GDAL scale/offset of the files"
     elif any(f.quantification for f in facts):
@@ -219,7 +220,7 @@ def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, note
 
     # DN offset
     if options.s2_offset != "auto":
-        offset, why = float(options.s2_offset), f"{hint('s2_offset', options.s2_offset)} (given)"
+        offset, why = float(options.s2_offset), CHOSEN
     elif gdal_scaled:
         offset, why = 0.0, q_source
     else:
@@ -229,7 +230,7 @@ def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, note
     rho = None if median is None else (median + spec.add_offset) / q_m
     if options.s2_scale is None and rho is not None and not 0.005 <= rho <= 1.2:
         raise InputError(f"the S2 values do not look like reflectance × {q:g} (median reflectance {rho:.3g} as read "
-                         f"with {q_source}); pass {hint('s2_scale', 'Q')} with the stored value of reflectance 1 "
+                         f"with {q_source}); {hint('s2_scale', 'Q')} with the stored value of reflectance 1 "
                          "(10000 for L2A digital numbers, 1 for 0–1 reflectance).")  # fmt: skip
     offset_text = f"{offset:g} DN offset removed" if offset else "no DN offset"
     applied["S2 radiometry"] = f"reflectance × {q:g} ({q_source}); {offset_text} ({why})"
@@ -247,24 +248,24 @@ def _offset_from_facts(facts: list[ProductFacts], looks_offset: bool, darkest: f
     dark = f"the darkest pixels of {band} sit at {darkest * 10000.0 / q_m:.0f} DN"
     if len(values) > 1:
         a, b = said[0][0], next(f for f, o in said if o != said[0][1])
-        raise InputError(f"the S2 files disagree on their DN offset ({a.describe()} vs {b.describe()}); pass "
+        raise InputError(f"the S2 files disagree on their DN offset ({a.describe()} vs {b.describe()}); "
                          f"{hint('s2_offset', '0')} or {hint('s2_offset', '1000')}.")  # fmt: skip
     if not said:
         if looks_offset:
             raise InputError(
                 f"the S2 input names no processing baseline and {dark}, as in products of baseline 04.00 or later "
-                f"(since 25 January 2022: +1000 DN); pass {hint('s2_offset', '1000')} to remove it, or "
+                f"(since 25 January 2022: +1000 DN); {hint('s2_offset', '1000')} to remove it, or "
                 f"{hint('s2_offset', '0')} if the values have no offset."
             )
         return 0.0, f"no processing baseline found; {dark}, as without an offset"
     source, offset = said[0][0], -said[0][1]
     if offset and not looks_offset:
         raise InputError(f"the S2 input is of {source.describe()}, whose values carry +1000 DN, but {dark}: they "
-                         f"look harmonised already; pass {hint('s2_offset', '0')} if so, or "
+                         f"look harmonised already; {hint('s2_offset', '0')} if so, or "
                          f"{hint('s2_offset', '1000')}.")  # fmt: skip
     if not offset and looks_offset:
         raise InputError(f"the S2 input is of {source.describe()}, without a DN offset, but {dark}, as with +1000 "
-                         f"DN; pass {hint('s2_offset', '1000')} if so, or {hint('s2_offset', '0')}.")  # fmt: skip
+                         f"DN; {hint('s2_offset', '1000')} if so, or {hint('s2_offset', '0')}.")  # fmt: skip
     return offset, source.describe()
 
 
@@ -284,7 +285,7 @@ def _s1(rasters, picks, options, sample, hint, applied, notes, explicit_order: b
     # scale
     if options.s1_scale is not None:
         gains = [(float(options.s1_scale), 0.0)] * len(picks)
-        scale_text = f"scaled by {options.s1_scale:g} ({hint('s1_scale', f'{options.s1_scale:g}')}, given)"
+        scale_text = f"scaled by {options.s1_scale:g} ({CHOSEN})"
     elif all(b.scaled for b in infos):
         gains = [(b.scale, b.offset) for b in infos]
         scale_text = f"scaled by {infos[0].scale:g} (the GDAL scale of the files)"
@@ -303,7 +304,7 @@ def _s1(rasters, picks, options, sample, hint, applied, notes, explicit_order: b
             if check is not None and check.looks_linear:
                 raise InputError(
                     f"S1 band {p.band} ({rasters[p.raster].name}) looks like linear power or amplitude, not dB "
-                    f"({check.describe()}); pass {hint('s1_units', 'linear')} for power (10·log10), "
+                    f"({check.describe()}); {hint('s1_units', 'linear')} for power (10·log10), "
                     f"{hint('s1_units', 'amplitude')} for amplitude (20·log10), or {hint('s1_units', 'db')} to use "
                     "it as it is."
                 )
@@ -337,7 +338,7 @@ def _integer_scale(values: np.ndarray, hint: Hint) -> tuple[tuple[float, float],
     if len(fits) == 1 and (values < 0).mean() > 0.5:
         return (fits[0], 0.0), f"integers scaled by {fits[0]:g} (dB × {1 / fits[0]:g}, median {median:.0f})"
     raise InputError(
-        f"the S1 values are integers with median {median:.0f}, not dB; pass {hint('s1_scale', '0.01')} "
+        f"the S1 values are integers with median {median:.0f}, not dB; {hint('s1_scale', '0.01')} "
         f"for dB × 100 (or {hint('s1_scale', '0.1')} for dB × 10), or give calibrated σ⁰ in dB."
     )
 
@@ -349,7 +350,7 @@ def _check_order(picks: list[BandPick], db: list[np.ndarray], explicit: bool, hi
     co = next((n for n in ("VV", "HH") if n in names), None)
     cross = next((n for n in ("VH", "HV") if n in names), None)
     stored = [p.band for p in sorted(picks, key=lambda p: (p.raster, p.index))]  # the input's own order
-    applied["S1 order"] = ", ".join(stored) + (" (given)" if explicit else "")
+    applied["S1 order"] = ", ".join(stored) + (f" ({CHOSEN})" if explicit else "")
     if explicit or co is None or cross is None:
         return
     m_co, m_cross = (percentile(db[names.index(n)], 50) for n in (co, cross))
@@ -360,12 +361,12 @@ def _check_order(picks: list[BandPick], db: list[np.ndarray], explicit: bool, hi
     if diff < -ORDER_MARGIN_DB:
         raise InputError(
             f"the S1 band read as {co} is {-diff:.1f} dB weaker than the one read as {cross} (medians {m_co:.1f} "
-            f"and {m_cross:.1f} dB), but {cross} lies 5–10 dB below {co} over land: the bands look swapped; pass "
+            f"and {m_cross:.1f} dB), but {cross} lies 5–10 dB below {co} over land: the bands look swapped; "
             f"{hint('s1_order', swapped)} (or {hint('s1_order', ','.join(names).lower())} to keep them)."
         )
     if diff < ORDER_MARGIN_DB and any(p.how != "name" for p in picks):
         raise InputError(
             f"the S1 stack names no bands and its two bands are {abs(diff):.1f} dB apart, too close to tell {co} "
-            f"from {cross}; pass {hint('s1_order', ','.join(names).lower())} or {hint('s1_order', swapped)}."
+            f"from {cross}; {hint('s1_order', ','.join(names).lower())} or {hint('s1_order', swapped)}."
         )
     applied["S1 order"] += f"; {co} {diff:.1f} dB above {cross}"

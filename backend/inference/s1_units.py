@@ -1,4 +1,4 @@
-"""Sentinel-1 backscatter units: the models take dB; some processors write linear power instead.
+"""Sentinel-1 backscatter units: the models take dB; some processors write linear power (or amplitude) instead.
 
 ``σ⁰_dB = 10 · log10(σ⁰_linear)``. Land backscatter is about −25…+5 dB, i.e. about 0.003…3 in linear power.
 A sample **looks linear** when under 1 % of its finite values are negative and its median is in ``[0, 1]``:
@@ -12,13 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
-
 #: the largest share of negative values a linear-power sample may hold (speckle filters can undershoot)
 MAX_NEGATIVE_SHARE = 0.01
-UNITS = ("auto", "db", "linear")
-#: what to do about it on the command line (``mosaic predict`` and ``mosaic prepare`` share ``--s1-units``)
-CLI_HINT = "pass --s1-units linear to convert it (10·log10), or --s1-units db to use it as it is."
 
 
 @dataclass(frozen=True)
@@ -43,18 +38,3 @@ def check_units(sample: np.ndarray) -> UnitsCheck | None:
     if values.size == 0:
         return None
     return UnitsCheck(float(np.median(values)), float((values < 0).mean()))
-
-
-def refuse_linear(sample: np.ndarray, what: str, hint: str = CLI_HINT) -> None:
-    """Raise :class:`InputError` ``"<what> looks like linear power, not dB (<stats>); <hint>"`` when ``sample``
-    (a decimated read of one S1 band, nodata as NaN) looks like linear power."""
-    check = check_units(sample)
-    if check is not None and check.looks_linear:
-        raise InputError(f"{what} looks like linear power, not dB ({check.describe()}); {hint}")
-
-
-def to_db(linear: np.ndarray) -> np.ndarray:
-    """``10 · log10(x)`` as float32; values ≤ 0 (no power) and NaN become NaN (nodata)."""
-    x = np.asarray(linear, dtype=np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x > 0, 10.0 * np.log10(x), np.nan).astype(np.float32)

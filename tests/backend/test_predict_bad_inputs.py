@@ -83,8 +83,8 @@ def test_linear_power_s1_is_detected_and_refused(s2_files, t33uup_s1_linear, onn
                     "--out", str(out))  # fmt: skip
     _assert_refused(proc, out, "S1 band VV (")
     assert ".tif) looks like linear power or amplitude, not dB (median" in proc.stderr
-    assert (", 0% negative values); pass --s1-units linear for power (10·log10), --s1-units amplitude for amplitude "
-            "(20·log10), or --s1-units db to use it as it is.") in proc.stderr  # fmt: skip
+    assert (", 0% negative values); pass --s1-units linear for power (10·log10), pass --s1-units amplitude for "
+            "amplitude (20·log10), or pass --s1-units db to use it as it is.") in proc.stderr  # fmt: skip
 
 
 def test_linear_power_s1_converted_on_request_equals_the_db_run(s2_files, t33uup_s1_linear, onnx_model_path,

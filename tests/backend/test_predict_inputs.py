@@ -138,10 +138,10 @@ def test_offset_values_in_neutral_names_are_refused_then_taken_with_the_option(s
     proc = _cli("--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path,
                 "--out", str(out))  # fmt: skip
     _refused(proc, out, "names no processing baseline", "as in products of baseline 04.00 or later",
-             "pass --s2-offset 1000 to remove it, or --s2-offset 0")  # fmt: skip
+             "pass --s2-offset 1000 to remove it, or pass --s2-offset 0")  # fmt: skip
     probs, tags = _run(tmp_path, s2, s1_files.values(), onnx_model_path, s2_offset="1000")
     _assert_same(probs, reference)
-    assert "1000 DN offset removed (--s2-offset 1000 (given))" in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
+    assert "1000 DN offset removed (chosen by the user)" in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
 
 
 def test_a_baseline_name_on_harmonised_values_is_refused(s2_files, s1_files, onnx_model_path, tmp_path):
@@ -267,7 +267,7 @@ def test_vh_vv_stack_without_names_is_refused_then_taken_with_s1_order(s1_files,
     _refused(proc, out, "the S1 band read as VV is 5.9 dB weaker than the one read as VH", "--s1-order vh,vv")
     probs, tags = _run(tmp_path, s2_files.values(), [vh_vv], onnx_model_path, s1_order="vh,vv")
     _assert_same(probs, reference)
-    assert tags["MOSAIC_INPUT_S1_ORDER"] == "VH, VV (given)"
+    assert tags["MOSAIC_INPUT_S1_ORDER"] == "VH, VV (chosen by the user)"
 
 
 def test_mislabelled_s1_descriptions_are_caught_by_the_backscatter(s1_files, s2_files, onnx_model_path, tmp_path):

@@ -79,7 +79,7 @@ def test_linear_s1_is_refused_then_converted_on_request(dock, qtbot, qgis_iface,
     layers_before = len(QgsProject.instance().mapLayers())
     assert dock.run() is None
     text = assert_refused(qgis_iface, layers_before, tmp_path / "out", "looks like linear power or amplitude, not dB")
-    assert '(median 0.103, 0% negative values); pass set "S1 units" to linear power in the dock for power' in text
+    assert '(median 0.103, 0% negative values); set "S1 units" to linear power in the dock for power' in text
     assert 'set "S1 units" to amplitude in the dock for amplitude (20·log10)' in text
 
     choice = dock.input_choices["s1_units"]

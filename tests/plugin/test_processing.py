@@ -175,7 +175,7 @@ def test_classify_linear_s1_is_refused_then_converted_by_s1_units(processing_rea
     reference.mkdir()
     linear.mkdir()
     parameters = classify_parameters(t33uup_mosaic, test_model, linear) | {"S1": [str(p) for p in t33uup_s1_linear]}
-    with pytest.raises(QgsProcessingException, match=r'looks like linear power or amplitude, not dB .*; pass set "S1 '
+    with pytest.raises(QgsProcessingException, match=r'looks like linear power or amplitude, not dB .*; set "S1 '
                                                       r'units" to linear power for power'):  # fmt: skip
         processing.run("mosaic:classify", parameters)
     assert list(linear.iterdir()) == []

@@ -166,11 +166,11 @@ def test_offset_in_neutral_names_is_refused_then_taken_with_s2_offset(processing
     text = refused(s2, s1, test_model, tmp_path / "refused")
     assert "the S2 input names no processing baseline and the darkest pixels of" in text
     assert (
-        'pass set "S2 DN offset" to 1000 to remove it, or set "S2 DN offset" to 0 if the values have no offset.' in text
+        'set "S2 DN offset" to 1000 to remove it, or set "S2 DN offset" to 0 if the values have no offset.' in text
     )
     plugin, tags, _ = classify(s2, s1, test_model, tmp_path / "out", S2_OFFSET=2)  # 1000
     assert_same(plugin, original, 1e-4)
-    assert '1000 DN offset removed (set "S2 DN offset" to 1000 (given))' in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
+    assert "1000 DN offset removed (chosen by the user)" in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
 
 
 def test_vh_vv_stack_is_refused_then_read_with_s1_order(processing_ready, test_model, t33uup_mosaic, stacks,
@@ -179,9 +179,9 @@ def test_vh_vv_stack_is_refused_then_read_with_s1_order(processing_ready, test_m
     s2 = [files[b] for b in BANDS]
     text = refused(s2, [stacks["s1_swapped"]], test_model, tmp_path / "refused")
     assert "the S1 band read as VV is 5.9 dB weaker than the one read as VH" in text
-    assert 'the bands look swapped; pass set "S1 band order" to VH,VV' in text
+    assert 'the bands look swapped; set "S1 band order" to VH,VV' in text
     plugin, tags, _ = classify(s2, [stacks["s1_swapped"]], test_model, tmp_path / "out", S1_ORDER=2)  # vh,vv
-    assert tags["MOSAIC_INPUT_S1_ORDER"] == "VH, VV (given)"  # the stack's own order
+    assert tags["MOSAIC_INPUT_S1_ORDER"] == "VH, VV (chosen by the user)"  # the stack's own order
     assert_same(plugin, original, 1e-4)
 
 
@@ -220,13 +220,13 @@ def test_dock_reads_the_stacks_and_the_s1_order(qgis_iface, qtbot, clean_setting
         qgis_iface.messageBar().clear_messages()
         assert dock.run() is None
         critical = qgis_iface.messageBar().get_messages(2)  # Qgis.MessageLevel.Critical
-        assert len(critical) == 1 and 'pass set "S1 band order" to VH,VV in the dock' in critical[0], critical
+        assert len(critical) == 1 and 'set "S1 band order" to VH,VV in the dock' in critical[0], critical
         choice = dock.input_choices["s1_order"]
         choice.setCurrentIndex(choice.findData("vh,vv"))
         assert dock.run() is not None
         qtbot.waitUntil(lambda: dock.task is None, timeout=120_000)
         assert dock.last_error == "", dock.last_error
-        assert "S1 order: VH, VV (given)" in dock.status.text()
+        assert "S1 order: VH, VV (chosen by the user)" in dock.status.text()
         swapped = gdal.Open(str(dock.last_result.outputs["probabilities"])).ReadAsArray()
         assert_same(swapped, plugin, 1e-4)
     finally:

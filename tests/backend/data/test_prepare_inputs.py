@@ -134,13 +134,13 @@ def test_neutrally_named_offset_is_refused_before_writing_then_removed_on_reques
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mosaic prepare: error: the S2 input names no processing baseline")
-    assert "pass --s2-offset 1000 to remove it, or --s2-offset 0 if the values have no offset." in err[0]
+    assert "pass --s2-offset 1000 to remove it, or pass --s2-offset 0 if the values have no offset." in err[0]
     assert not out.exists() and not (tmp_path / ".ds.partial").exists()
 
     assert main([*argv, "--s2-offset", "1000"]) == 0
     _assert_same_s2(out, original)
     report = json.loads((out / "prepare_report.json").read_text())
-    assert report["inputs"]["S2 radiometry"].endswith("1000 DN offset removed (--s2-offset 1000 (given))")
+    assert report["inputs"]["S2 radiometry"].endswith("1000 DN offset removed (chosen by the user)")
 
 
 @pytest.mark.parametrize(

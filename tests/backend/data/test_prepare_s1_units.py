@@ -25,7 +25,7 @@ def test_linear_s1_is_refused_then_converted_on_request(t33uup_mosaic, t33uup_s1
     message = str(refused.value)
     assert message.startswith("S1 band VV (")
     assert ".tif) looks like linear power or amplitude, not dB (median" in message
-    assert ", 0% negative values); pass --s1-units linear for power (10·log10), --s1-units amplitude" in message
+    assert ", 0% negative values); pass --s1-units linear for power (10·log10), pass --s1-units amplitude" in message
     assert not (tmp_path / "auto").exists() and not (tmp_path / ".auto.partial").exists()
 
     linear_run = prepare_dataset(

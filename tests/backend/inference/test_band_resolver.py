@@ -65,7 +65,7 @@ def test_ambiguous_partial_names_are_refused_with_the_order_option():
 
 def test_explicit_order_wins_over_names():
     stack = _raster("s1.tif", ["VV", "VH"])
-    placed = _placed(resolve_bands([stack], ("VV", "VH"), "S1", parse_order("vh,vv", "S1", "--s1-order")))
+    placed = _placed(resolve_bands([stack], ("VV", "VH"), "S1", parse_order("vh,vv", "S1")))
     assert placed == {"VV": (0, 2, "order"), "VH": (0, 1, "order")}
 
 
@@ -76,12 +76,14 @@ def test_explicit_order_wins_over_names():
 )  # fmt: skip
 def test_bad_explicit_orders_are_refused(order, match):
     with pytest.raises(InputError, match=match):
-        resolve_bands([_raster("s1.tif", ["", ""])], ("VV", "VH"), "S1", parse_order(order, "S1", "--s1-order"))
+        resolve_bands([_raster("s1.tif", ["", ""])], ("VV", "VH"), "S1", parse_order(order, "S1"))
 
 
 def test_unknown_names_in_an_order_are_refused():
-    with pytest.raises(InputError, match=r"--s1-order names 'xx', which is no S1 band; use names such as VV,VH\."):
-        parse_order("vv,xx", "S1", "--s1-order")
+    with pytest.raises(
+        InputError, match=r"the S1 band order names 'xx', which is no S1 band; use names such as VV,VH\."
+    ):
+        parse_order("vv,xx", "S1")
 
 
 def test_a_band_given_twice_and_missing_bands_are_named():

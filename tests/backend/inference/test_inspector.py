@@ -62,10 +62,10 @@ def test_db_times_10_integers_and_the_tags():
 
 def test_an_unnamed_s1_stack_with_bands_too_close_is_refused_and_an_order_decides():
     args = (_files(S2, "uint16"), _stack("float32"), _target())
-    with pytest.raises(InputError, match=r"names no bands and its two bands are 0\.\d dB apart.*--s1-order vv,vh"):
+    with pytest.raises(InputError, match=r"names no bands and its two bands are 0\.\d dB apart.*pass --s1-order vv,vh"):
         inspect_inputs(*args, InputOptions(), _s2_sample(), _s1_sample(-12, -12.5))
     plan = inspect_inputs(*args, InputOptions(s1_order="vv,vh"), _s2_sample(), _s1_sample(-12, -12.5))
-    assert plan.applied["S1 order"] == "VV, VH (given)"
+    assert plan.applied["S1 order"] == "VV, VH (chosen by the user)"
 
 
 @pytest.mark.parametrize(
