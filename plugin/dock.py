@@ -46,7 +46,7 @@ from qgis.PyQt.QtWidgets import (
 from ..backend.errors import MosaicError
 from . import deps, settings
 from .band_mapping import BandSource, detect_mapping, missing
-from .input_options import LABELS, S1_ORDERS, S1_UNITS, S2_OFFSETS, dock_hint, value_text
+from .input_options import LABELS, S1_ORDERS, S1_UNITS, S2_OFFSETS, S2_SCALES, dock_hint, value_text
 
 EXTENT_MODES = ("layer", "canvas", "selection")
 MESSAGE_TITLE = "MoSAiC"
@@ -183,12 +183,15 @@ class MosaicDock(QDockWidget):
         tips = {
             "s2_offset": tr("DN offset of the S2 values: auto reads the processing baseline (04.00 and later, "
                             "products since 25 January 2022, add 1000) from the product name or metadata"),
+            "s2_scale": tr("Stored S2 value of reflectance 1: auto reads a GDAL scale, else takes float values up to "
+                           "~2.5 as 0–1 reflectance and anything else as digital numbers (× 10000)"),
             "s1_units": tr("Models take S1 backscatter in dB; linear power (σ⁰) and amplitude are converted on the "
                            "fly (10·log10, 20·log10); auto refuses S1 that looks linear"),
             "s1_order": tr("Band order of an S1 stack without band names; auto checks VV,VH against the "
                            "backscatter (VH lies 5–10 dB below VV over land)"),
         }  # fmt: skip
-        for option, values in (("s2_offset", S2_OFFSETS), ("s1_units", S1_UNITS), ("s1_order", S1_ORDERS)):
+        choices = (("s2_offset", S2_OFFSETS), ("s2_scale", S2_SCALES), ("s1_units", S1_UNITS), ("s1_order", S1_ORDERS))
+        for option, values in choices:
             combo = QComboBox(body)
             for value in values:
                 combo.addItem(tr("auto") if value == "auto" else value_text(option, value), value)
@@ -470,7 +473,9 @@ class MosaicDock(QDockWidget):
         from ..backend.inference.inspector import InputOptions
 
         s1_order = self.input_choices["s1_order"].currentData()
+        s2_scale = self.input_choices["s2_scale"].currentData()
         return InputOptions(s2_offset=self.input_choices["s2_offset"].currentData(),
+                            s2_scale=None if s2_scale == "auto" else float(s2_scale),
                             s1_units=self.input_choices["s1_units"].currentData(),
                             s1_order=None if s1_order == "auto" else s1_order)  # fmt: skip
 

@@ -15,6 +15,8 @@ from qgis.PyQt.QtCore import QCoreApplication
 S2_OFFSETS = ("auto", "0", "1000")
 S1_UNITS = ("auto", "db", "linear", "amplitude")
 S1_ORDERS = ("auto", "vv,vh", "vh,vv")
+#: the dock's S2 scale choices (Processing takes any number): the stored value of reflectance 1
+S2_SCALES = ("auto", "10000", "1")
 
 
 def tr(text: str) -> str:
@@ -34,9 +36,10 @@ LABELS = {
 VALUE_TEXTS = {
     "s1_units": {"db": tr("dB"), "linear": tr("linear power"), "amplitude": tr("amplitude")},
     "s1_order": {"vv,vh": "VV,VH", "vh,vv": "VH,VV"},
+    "s2_scale": {"10000": tr("10000 (digital numbers)"), "1": tr("1 (0–1 reflectance)")},
 }
 #: the options the dock shows; the others are Processing parameters only
-DOCK_OPTIONS = ("s2_offset", "s1_units", "s1_order")
+DOCK_OPTIONS = ("s2_offset", "s2_scale", "s1_units", "s1_order")
 
 
 def value_text(option: str, value: str) -> str:

@@ -16,6 +16,7 @@ DEFAULTS: dict[str, object] = {
     "extent_mode": "layer",
     "write_tiles": True,
     "s2_offset": "auto",
+    "s2_scale": "auto",
     "s1_units": "auto",
     "s1_order": "auto",
     "backend_python": "",

@@ -189,3 +189,23 @@ def test_layers_without_band_names_block_run(dock, qgis_iface, t33uup_layers, t3
     warnings = qgis_iface.messageBar().get_messages(WARNING)
     assert len(warnings) == 1 and "Map every model band first; missing: S2 B02" in warnings[0], warnings
     assert not (tmp_path / "out").exists()
+
+
+def test_s2_scale_choice_reaches_the_engine(dock, qtbot, t33uup_mosaic, test_model, tmp_path):  # noqa: F811
+    """0–1 float reflectance with the dock's S2 scale set to 1 equals ``mosaic predict --s2-scale 1``."""
+    s2 = [float_copy(p, tmp_path / "s2", lambda a: np.divide(a, 10000.0, out=a)) for p in
+          sorted(t33uup_mosaic.glob("S2A*_B*.tif"))]  # fmt: skip
+    layers = [add_layer(p) for p in s2]
+    dock.s2_combo.setLayer(layers[1])
+    choice = dock.input_choices["s2_scale"]
+    choice.setCurrentIndex(choice.findData("1"))
+    assert dock.input_options().s2_scale == 1.0
+    assert dock.run() is not None
+    wait_for_task(qtbot, dock)
+    assert dock.last_error == "", dock.last_error
+    assert "S2 radiometry: reflectance × 1 (chosen by the user); no DN offset" in dock.status.text()
+    got = gdal.Open(str(dock.last_result.outputs["probabilities"])).ReadAsArray()
+    s1 = sorted(t33uup_mosaic.glob("S1_*.tif"))
+    expected = headless_probabilities(s2, s1, test_model, tmp_path / "headless", "--s2-scale", "1")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)

@@ -26,4 +26,5 @@ def test_dock_wording(qgis_app):
     assert dock_hint("s1_units", "amplitude") == 'set "S1 units" to amplitude in the dock'
     assert dock_hint("s1_order", "vh,vv") == 'set "S1 band order" to VH,VV in the dock'
     assert dock_hint("s2_order", "…") == "pick each S2 band in the dock's band mapping table"
-    assert dock_hint("s2_scale", "Q") == 'run "Classify land cover" in Processing with "S2 reflectance scale" set to Q'
+    assert dock_hint("s2_scale", "1") == 'set "S2 reflectance scale" to 1 (0–1 reflectance) in the dock'
+    assert dock_hint("s1_scale", "0.01") == 'run "Classify land cover" in Processing with "S1 scale" set to 0.01'
