@@ -165,9 +165,7 @@ def test_offset_in_neutral_names_is_refused_then_taken_with_s2_offset(processing
     s2, s1 = offset_copies(t33uup_mosaic, tmp_path / "neutral", "scene"), [files["VV"], files["VH"]]
     text = refused(s2, s1, test_model, tmp_path / "refused")
     assert "the S2 input names no processing baseline and the darkest pixels of" in text
-    assert (
-        'set "S2 DN offset" to 1000 to remove it, or set "S2 DN offset" to 0 if the values have no offset.' in text
-    )
+    assert 'set "S2 DN offset" to 1000 to remove it, or set "S2 DN offset" to 0 if the values have no offset.' in text
     plugin, tags, _ = classify(s2, s1, test_model, tmp_path / "out", S2_OFFSET=2)  # 1000
     assert_same(plugin, original, 1e-4)
     assert "1000 DN offset removed (chosen by the user)" in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
