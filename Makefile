@@ -37,7 +37,7 @@ qgis: setup
 	bash tools/run_qgis.sh
 
 # the plugin's real-QGIS checks in QGIS 3.40 (Debian 13) and 3.44 (Debian unstable) roots, cached under
-# ~/.cache/mosaic-qgis/roots (root; first run about 4 min, then about 30 s)
+# ~/.cache/mosaic-qgis/roots (root; first run about 4 min, then about 35 s)
 qgis-matrix: setup
 	bash tools/qgis_matrix.sh
 

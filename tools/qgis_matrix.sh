@@ -4,7 +4,7 @@
 #   QGIS 3.40 LTR  Debian 13 "trixie"   (Python 3.13, numpy 2.2, Debian's python3-onnxruntime)
 #   QGIS 3.44      Debian unstable "sid" (Python 3.14, numpy 2.4)
 #
-# Needs root (debootstrap, chroot, mount namespaces). Each root is built once with `debootstrap --variant=minbase`
+# Needs root (debootstrap, chroot, mount namespaces; run again through sudo otherwise). Each root is built once with `debootstrap --variant=minbase`
 # and apt (Debian packages only, no pip) and cached under ${MOSAIC_CACHE:-~/.cache/mosaic-qgis}/roots; a root whose
 # package list changed is rebuilt. On the host, the project's venv exports a test network (torch) and runs
 # `mosaic predict` on the real T33UUP band files as the reference. Inside each root, in a private mount namespace
@@ -17,11 +17,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd -P)
-cache=${MOSAIC_CACHE:-$HOME/.cache/mosaic-qgis}
-data=$(realpath -m "${MOSAIC_SHARED_DATA:-../shared/data}")/bigearthnet-v2-t33uup-mosaic
+cache=${MOSAIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mosaic-qgis}
+shared=$(realpath -m "${MOSAIC_SHARED_DATA:-../shared/data}")
+data=$shared/bigearthnet-v2-t33uup-mosaic
 mirror=${MOSAIC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 matrix=${MOSAIC_MATRIX:-trixie sid}
-packages=(qgis python3-qgis qgis-providers python3-gdal python3-numpy python3-onnxruntime xvfb xauth python3-pytest)
+packages=(qgis python3-qgis qgis-providers python3-gdal python3-numpy python3-onnxruntime xvfb xauth)
 declare -A expected_qgis=([trixie]=3.40 [sid]=3.44)
 py=.venv/bin/python
 
@@ -64,7 +65,11 @@ in_root() {
     ' in_root "$root" $((${#binds[@]} / 3)) "${binds[@]}" "$@"
 }
 
-[ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot, mount namespaces): run it with sudo"
+if [ "$(id -u)" != 0 ]; then  # debootstrap, chroot and mount namespaces need root: again through sudo
+    command -v sudo >/dev/null || fail "needs root (debootstrap, chroot, mount namespaces) and there is no sudo"
+    exec sudo MOSAIC_CACHE="$cache" MOSAIC_SHARED_DATA="$shared" MOSAIC_DEBIAN_MIRROR="$mirror" \
+        MOSAIC_MATRIX="$matrix" bash "$repo/tools/qgis_matrix.sh"
+fi
 if ! command -v debootstrap >/dev/null; then
     say "installing debootstrap (apt)"
     { retry apt-get update -qq && DEBIAN_FRONTEND=noninteractive retry apt-get install -y -qq debootstrap; } >/dev/null ||

@@ -1,0 +1,93 @@
+"""Runs inside the real QGIS desktop (``qgis --code``) for ``make qgis-matrix``: the dock classifies the T33UUP band
+layers into styled layers; reports JSON to $MOSAIC_PROBE_OUT.
+
+Started by ``tools/qgis_matrix_check.py`` (check 6) with $MOSAIC_PROBE_DATA (the band files), $MOSAIC_PROBE_MODEL
+(the test network) and $MOSAIC_PROBE_RESULTS (the output folder). As a user would: the 14 band files added to the
+project, the plugin loaded as QGIS loads it, its dock opened from the toolbar action, the S2 and S1 layer, the model
+and stride 120 set, *Run* — then, once the background task is done, the layer group it added is described.
+"""
+
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import QTimer
+from qgis.utils import loadPlugin, plugins, startPlugin, updateAvailablePlugins
+
+TIMEOUT_S = 300  #: the longest the dock's task may run
+
+
+def finish(report: dict) -> None:
+    """Write the report and quit. The project is closed first: QGIS 3.40 and 3.44 die with signal 11 at exit while
+    raster layers added by ``--code`` are still loaded (a plain script adding one layer, without this plugin, too)."""
+    with open(os.environ["MOSAIC_PROBE_OUT"], "w", encoding="utf-8") as fh:
+        json.dump(report, fh)
+    QgsProject.instance().clear()
+    QgsApplication.instance().exit(0)
+
+
+def describe(dock, report: dict) -> None:
+    """The finished run: its error or outputs, and the layers of the group it added at the top of the tree."""
+    report["error"] = dock.last_error or None
+    if dock.last_result is not None:
+        report["outputs"] = {key: str(path) for key, path in dock.last_result.outputs.items()}
+    group = QgsProject.instance().layerTreeRoot().children()[0]
+    report["layers"] = []
+    for node in group.findLayers():
+        renderer = node.layer().renderer()
+        report["layers"].append(
+            {
+                "name": node.layer().name(),
+                "renderer": type(renderer).__name__,
+                "classes": len(renderer.classes()) if hasattr(renderer, "classes") else 0,
+            }
+        )
+
+
+def wait(dock, report: dict, deadline: float) -> None:
+    try:
+        if dock.task is not None and time.monotonic() < deadline:
+            QTimer.singleShot(200, lambda: wait(dock, report, deadline))
+            return
+        if dock.task is not None:
+            report["error"] = f"the dock's task ran longer than {TIMEOUT_S} s"
+        else:
+            describe(dock, report)
+    except Exception:  # report anything to the check instead of hanging QGIS
+        report["error"] = traceback.format_exc()
+    finish(report)
+
+
+def probe() -> None:
+    report = {}
+    try:
+        updateAvailablePlugins()  # --noplugins skips the scan of QGIS_PLUGINPATH
+        if not (loadPlugin("mosaic") and startPlugin("mosaic")):
+            raise RuntimeError("the plugin did not load")
+        from mosaic.tests.plugin.processing_case import band_files
+
+        layers = {}
+        for band, path in band_files(Path(os.environ["MOSAIC_PROBE_DATA"])).items():
+            layers[band] = QgsRasterLayer(str(path), path.stem, "gdal")
+            QgsProject.instance().addMapLayer(layers[band])
+        plugin = plugins["mosaic"]
+        plugin.action.trigger()
+        dock = plugin.dock
+        dock.s2_combo.setLayer(layers["B02"])
+        dock.s1_combo.setLayer(layers["VV"])
+        dock.set_model_path(os.environ["MOSAIC_PROBE_MODEL"])
+        dock.output_dir.setFilePath(os.environ["MOSAIC_PROBE_RESULTS"])
+        dock.stride.setValue(120)
+        if dock.run() is None:
+            raise RuntimeError(f"the dock refused to run: {dock.mapping_warning.text() or dock.last_error}")
+    except Exception:
+        report["error"] = traceback.format_exc()
+        finish(report)
+        return
+    wait(dock, report, time.monotonic() + TIMEOUT_S)
+
+
+QTimer.singleShot(200, probe)
