@@ -84,8 +84,9 @@ done
 # build_root SUITE ROOT: debootstrap + apt into ROOT.new, then move it into place with a stamp of the package list
 build_root() {
     local suite=$1 root=$2 stamp=$3 new=$2.new
-    rm -rf "$new"
-    retry debootstrap --variant=minbase "$suite" "$new" "$mirror" >"$new.log" 2>&1 ||
+    # shellcheck disable=SC2317  # called through retry
+    fresh_debootstrap() { rm -rf "$new" && debootstrap --variant=minbase "$suite" "$new" "$mirror"; }
+    retry fresh_debootstrap >"$new.log" 2>&1 ||
         fail "QGIS ${expected_qgis[$suite]} ($suite): debootstrap failed, see $new.log"
     # sid's Release file may be past its Valid-Until on a frozen mirror; no recommends; no docs, man pages, locales
     {
@@ -107,6 +108,8 @@ build_root() {
 }
 
 mkdir -p "$cache/roots"
+exec 9>"$cache/roots/.lock"  # one matrix run at a time on this machine (roots are rebuilt in place)
+flock 9
 stamp="${packages[*]}"
 for suite in $matrix; do
     [ -n "${expected_qgis[$suite]:-}" ] || fail "unknown root '$suite' in MOSAIC_MATRIX (known: ${!expected_qgis[*]})"
