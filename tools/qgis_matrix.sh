@@ -141,8 +141,9 @@ for suite in $matrix; do
     root=$cache/roots/$suite
     binds=("$repo" /mosaic/plugins/mosaic ro "$data" /mosaic/data ro "$work" /mosaic/work rw)
     start=$SECONDS
+    mkdir -m 1777 -p "$work/tmp-$suite"  # QGIS's and Xvfb's temporary files go with $work, not into the cached root
     if in_root "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
-        PYTHONDONTWRITEBYTECODE=1 python3 /mosaic/plugins/mosaic/tools/qgis_matrix_check.py \
+        TMPDIR="/mosaic/work/tmp-$suite" PYTHONDONTWRITEBYTECODE=1 python3 /mosaic/plugins/mosaic/tools/qgis_matrix_check.py \
         --plugins /mosaic/plugins --data /mosaic/data --model /mosaic/work/model.onnx \
         --reference /mosaic/work/headless/probabilities.tif --work "/mosaic/work/$suite" \
         --expect-version "${expected_qgis[$suite]}"; then
