@@ -23,7 +23,7 @@ data=$shared/bigearthnet-v2-t33uup-mosaic
 mirror=${MOSAIC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 matrix=${MOSAIC_MATRIX:-trixie sid}
 packages=(qgis python3-qgis qgis-providers python3-gdal python3-numpy python3-onnxruntime xvfb xauth)
-declare -A expected_qgis=([trixie]=3.40 [sid]=3.44)
+declare -A expected_qgis=([trixie]=3.40 [sid]=3.44)  # the oldest accepted: unstable moves on, and its newer QGIS is then tested
 py=.venv/bin/python
 
 fail() { echo "qgis-matrix: FAIL: $*" >&2; exit 1; }

@@ -10,7 +10,7 @@ import pytest
 from osgeo import gdal
 
 from mosaic.tests.plugin.processing_case import band_files
-from mosaic.tools.qgis_matrix_check import TOLERANCE, CheckError, compare, qgis_process_json
+from mosaic.tools.qgis_matrix_check import TOLERANCE, CheckError, _major_minor, compare, qgis_process_json
 
 
 def variant(source: Path, path: Path, change) -> Path:
@@ -64,3 +64,8 @@ def test_qgis_process_json_skips_log_lines_before_the_document():
     assert qgis_process_json(stdout, "run")["results"] == {"N_CLASSES": 19}
     with pytest.raises(CheckError, match="no JSON"):
         qgis_process_json("Schema error: ...\n", "run")
+
+
+def test_versions_compare_by_major_and_minor():
+    assert _major_minor("3.44.15-Solothurn") == (3, 44) and _major_minor("3.40") == (3, 40)
+    assert _major_minor("3.46.0-Basel") >= _major_minor("3.44") > _major_minor("3.40.6-Bratislava")
