@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,7 +59,7 @@ GDAL_ENV = {"GDAL_CACHEMAX": 64, "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "G
 CRS_ERRORS = (CRSError, RasterioError, CPLE_BaseError, ValueError)
 
 
-def open_raster(path: Path):
+def open_raster(path: str | Path):
     """``rasterio.open(path)``; an unreadable file is an :class:`InputError` in one sentence."""
     try:
         return rasterio.open(path)
@@ -65,17 +67,52 @@ def open_raster(path: Path):
         raise InputError(f"cannot read raster {path}: {str(exc).splitlines()[0]}; check the file.") from None
 
 
-def input_files(paths: Sequence[str | os.PathLike], modality: str) -> list[Path]:
-    """The raster files of one modality: the files given, or the raster files of one folder."""
+def input_files(paths: Sequence[str | os.PathLike], modality: str) -> list[str]:
+    """The raster files of one modality: the files given, the raster files of one folder, or the band files of a
+    Sentinel-2 ``.SAFE`` folder or zip (:func:`safe_band_files`)."""
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.exists():
             raise InputError(f"{modality} input {p} does not exist.")
+    if len(paths) == 1 and (safe := safe_band_files(paths[0])) is not None:
+        return safe
     if len(paths) == 1 and paths[0].is_dir():
         paths = sorted(f for f in paths[0].iterdir() if f.suffix.lower() in RASTER_SUFFIXES)
         if not paths:
             raise InputError(f"the {modality} folder holds no raster files ({', '.join(RASTER_SUFFIXES)}).")
-    return paths
+    return [str(p) for p in paths]
+
+
+#: a band file of a Sentinel-2 product: L2A ``…_B02_10m.jp2`` (one per resolution), L1C ``…_B02.jp2``
+_SAFE_BAND = re.compile(r"IMG_DATA/(?:R(?:10|20|60)m/)?[^/]*_(B(?:0[1-9]|1[0-2]|8A))(?:_(10|20|60)m)?\.jp2$")
+
+
+def safe_band_files(path: Path) -> list[str] | None:
+    """The band files of a Sentinel-2 ``.SAFE`` folder or zip, each band once at its native resolution (the finest
+    one a Level-2A product holds it at), as paths GDAL opens (``/vsizip/…`` inside a zip); None for other paths."""
+    if path.is_dir() and path.name.upper().endswith(".SAFE"):
+        members = [f.relative_to(path).as_posix() for f in path.glob("GRANULE/*/IMG_DATA/**/*.jp2")]
+        prefix = str(path)
+    elif path.is_file() and path.suffix.lower() == ".zip" and ".SAFE" in path.name.upper():
+        try:
+            with zipfile.ZipFile(path) as z:
+                members = z.namelist()
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise InputError(f"cannot read the zip {path.name} ({exc}); download the product again.") from None
+        prefix = f"/vsizip/{path}"
+    else:
+        return None
+    finest: dict[str, tuple[int, str]] = {}
+    for member in members:
+        m = _SAFE_BAND.search(member)
+        if m:
+            resolution = int(m.group(2) or 0)
+            if m.group(1) not in finest or resolution < finest[m.group(1)][0]:
+                finest[m.group(1)] = (resolution, member)
+    if not finest:
+        raise InputError(f"{path.name} holds no Sentinel-2 band files (GRANULE/*/IMG_DATA/…_B02….jp2); give the "
+                         "product as ESA distributes it, or its band files.")  # fmt: skip
+    return [f"{prefix}/{member}" for _, member in sorted(finest.values(), key=lambda v: v[1])]
 
 
 def raster_info(ds) -> RasterInfo:

@@ -389,8 +389,8 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
         refuse_resampling(plan)
         for note in plan.notes:
             print(f"mosaic prepare: {note}", file=sys.stderr)
-        name = options.name or _product_name(s2_paths[plan.s2_picks[0].raster])
-        s1_name = options.s1_name or _product_name(s1_paths[plan.s1_picks[0].raster])
+        name = options.name or _product_name(Path(s2_paths[plan.s2_picks[0].raster]))
+        s1_name = options.s1_name or _product_name(Path(s1_paths[plan.s1_picks[0].raster]))
         ref = min((s2_ds[p.raster] for p in plan.s2_picks), key=lambda s: s.res[0])
         stacked = len({p.raster for p in plan.s2_picks}) == 1
         s2_bands = [_Band(p.band, s2_ds[p.raster], p.index, ref, not stacked, conv, nodata)

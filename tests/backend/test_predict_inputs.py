@@ -10,6 +10,7 @@ import argparse
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -410,3 +411,58 @@ def test_a_refusal_after_reading_started_leaves_no_out_folder(s2_files, s1_files
                 "--out", str(out))  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert not (tmp_path / "new").exists()
+
+
+# ------------------------------------------------------------------------------------------- .SAFE products
+
+
+def _safe(s2_files: dict[str, Path], root: Path) -> Path:
+    """A Level-2A ``.SAFE`` of baseline 05.09 (+1000 DN) in ESA's layout, lossless JPEG 2000: each band at its native
+    resolution and at the coarser ones (as L2A products hold them), an SCL layer, and ``MTD_MSIL2A.xml``."""
+    safe = root / f"{PRODUCT_0509}.SAFE"
+    img = safe / "GRANULE" / "L2A_T33UUP_A037800_20240612T101031" / "IMG_DATA"
+    for band, path in s2_files.items():
+        with rasterio.open(path) as src:
+            native = int(src.res[0])
+            for res in (r for r in (10, 20, 60) if r >= native):
+                shape = (src.height * native // res, src.width * native // res)
+                a = src.read(1, out_shape=shape, resampling=Resampling.average)
+                profile = {"driver": "JP2OpenJPEG", "width": shape[1], "height": shape[0], "count": 1,
+                           "dtype": "uint16", "crs": src.crs, "transform": src.transform * src.transform.scale(
+                               res / native), "QUALITY": 100, "REVERSIBLE": "YES"}  # fmt: skip
+                (img / f"R{res}m").mkdir(parents=True, exist_ok=True)
+                with rasterio.open(img / f"R{res}m" / f"T33UUP_20240612T101031_{band}_{res}m.jp2", "w", **profile) as d:
+                    d.write(_plus_1000(a), 1)
+                if band == "B05" and res == 20:
+                    with rasterio.open(img / "R20m" / "T33UUP_20240612T101031_SCL_20m.jp2", "w", **profile) as d:
+                        d.write(np.full(shape, 4, dtype=np.uint16), 1)
+    (safe / "MTD_MSIL2A.xml").write_text(
+        "<Level-2A_User_Product><PROCESSING_BASELINE>05.09</PROCESSING_BASELINE>"
+        + "".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13))
+        + "</Level-2A_User_Product>",
+        encoding="utf-8",
+    )
+    return safe
+
+
+def test_a_safe_folder_and_its_zip_are_read_at_native_resolution(s2_files, s1_files, onnx_model_path, reference,
+                                                                  tmp_path):  # fmt: skip
+    safe = _safe(s2_files, tmp_path / "product")
+    probs, tags = _run(tmp_path, [safe], s1_files.values(), onnx_model_path)
+    _assert_same(probs, reference)
+    assert "1000 DN offset removed (processing baseline 05.09 (MTD_MSIL2A.xml of" in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
+    archive = tmp_path / f"{safe.name}.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(safe.rglob("*")):
+            z.write(f, f.relative_to(safe.parent).as_posix())
+    probs, tags = _run(tmp_path, [archive], s1_files.values(), onnx_model_path)
+    _assert_same(probs, reference)
+    assert f"(MTD_MSIL2A.xml in {archive.name})" in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
+
+
+def test_a_safe_without_band_files_is_refused(s1_files, onnx_model_path, tmp_path):
+    (tmp_path / f"{PRODUCT_0509}.SAFE" / "GRANULE").mkdir(parents=True)
+    out = tmp_path / "out"
+    proc = _cli("--s2", str(tmp_path / f"{PRODUCT_0509}.SAFE"), "--s1", *map(str, s1_files.values()), "--model",
+                onnx_model_path, "--out", str(out))  # fmt: skip
+    _refused(proc, out, "holds no Sentinel-2 band files (GRANULE/*/IMG_DATA/…_B02….jp2)")
