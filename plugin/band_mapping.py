@@ -138,9 +138,10 @@ def raster_info(layer: QgsRasterLayer):
     if centre is not None and crs.isGeographic():
         pixel_m = ground_pixel_m(dx, dy, centre[1])
     elif centre is not None:
-        factor = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceMeters)
-        if QgsUnitTypes.unitType(crs.mapUnits()) == QgsUnitTypes.Standard and math.isfinite(factor) and factor > 0:
-            pixel_m, metres = (dx * factor, dy * factor), crs.mapUnits() == QgsUnitTypes.DistanceMeters
+        factor = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceUnit.DistanceMeters)
+        standard = QgsUnitTypes.DistanceUnitType.Standard
+        if QgsUnitTypes.unitType(crs.mapUnits()) == standard and math.isfinite(factor) and factor > 0:
+            pixel_m, metres = (dx * factor, dy * factor), crs.mapUnits() == QgsUnitTypes.DistanceUnit.DistanceMeters
     name = (crs.authid() or crs.description()) if crs.isValid() else ""
     return RasterInfo(layer_file(layer), layer.name(), tuple(bands), dtype, name, pixel_m, metres, centre, tags)
 

@@ -34,7 +34,7 @@ def tile_renderer(class_names, class_colors) -> QgsCategorizedSymbolRenderer:
         symbol = QgsFillSymbol.createSimple({"color": color, "outline_color": "#333333", "outline_width": "0.1"})
         alpha = f"set_color_part('{QColor(color).name()}', 'alpha', 255 * \"{CONFIDENCE_FIELD}\")"
         symbol.symbolLayer(0).setDataDefinedProperty(
-            QgsSymbolLayer.PropertyFillColor, QgsProperty.fromExpression(alpha)
+            QgsSymbolLayer.Property.PropertyFillColor, QgsProperty.fromExpression(alpha)
         )
         categories.append(QgsRendererCategory(name, symbol, name))
     return QgsCategorizedSymbolRenderer(TOP_CLASS_FIELD, categories)

@@ -112,7 +112,7 @@ def planned_grid(layer: QgsRasterLayer, plan: GridPlan) -> TargetGrid:
     if not plan.resample:
         return grid_of_layer(layer)
     crs, bounds = layer.crs(), layer.extent()
-    size = plan.pixel_m / QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceMeters)
+    size = plan.pixel_m / QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceUnit.DistanceMeters)
     if plan.epsg:
         crs = QgsCoordinateReferenceSystem(f"EPSG:{plan.epsg}")
         try:
