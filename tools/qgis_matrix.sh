@@ -10,7 +10,10 @@
 # `mosaic predict` on the real T33UUP band files as the reference. Inside each root, in a private mount namespace
 # (the checkout and the data bind-mounted read-only, nothing left mounted afterwards),
 # tools/qgis_matrix_check.py runs qgis_process.bin and a qgis.core + processing script and compares their
-# probabilities with the reference (1e-5). A failure prints one line naming the QGIS version; exit status 1.
+# probabilities with the reference (1e-5). Then, in a throw-away overlay of the Debian 13 root without Debian's
+# python3-onnxruntime and with python3-pip (the cached root stays as it is), the dock's one-click onnxruntime install
+# runs pip with QGIS's Python (PyPI; pip trusts the host's CA bundle) and the dock's run must equal the reference.
+# A failure prints one line naming the QGIS version; exit status 1.
 #
 # Environment: MOSAIC_CACHE (cache folder), MOSAIC_SHARED_DATA (default ../shared/data),
 # MOSAIC_DEBIAN_MIRROR (default http://deb.debian.org/debian), MOSAIC_MATRIX (roots to run, default "trixie sid").
@@ -45,14 +48,21 @@ step() {
     say "$name: $((SECONDS - start)) s"
 }
 # in_root ROOT CMD...: run CMD chrooted in ROOT inside a private mount namespace (/proc, /dev and the bind mounts
-# in $binds exist only for this command)
+# in $binds exist only for this command); with $overlay set (a folder), chrooted in an overlay of ROOT whose changes
+# go to $overlay/upper and outlive the command, ROOT itself unchanged
 binds=()
+overlay=
 in_root() {
     local root=$1
     shift
     # shellcheck disable=SC2016  # $-expressions are expanded by the inner shell
     unshare --mount --propagation private bash -euc '
-        root=$1; shift; nbinds=$1; shift
+        root=$1; overlay=$2; shift 2; nbinds=$1; shift
+        if [ -n "$overlay" ]; then
+            mkdir -p "$overlay/upper" "$overlay/work" "$overlay/root"
+            mount -t overlay overlay -o "lowerdir=$root,upperdir=$overlay/upper,workdir=$overlay/work" "$overlay/root"
+            root=$overlay/root
+        fi
         mount -t proc proc "$root/proc"
         mount --rbind /dev "$root/dev"
         while [ "$nbinds" -gt 0 ]; do
@@ -62,7 +72,7 @@ in_root() {
             shift 3; nbinds=$((nbinds - 1))
         done
         exec chroot "$root" "$@"
-    ' in_root "$root" $((${#binds[@]} / 3)) "${binds[@]}" "$@"
+    ' in_root "$root" "$overlay" $((${#binds[@]} / 3)) "${binds[@]}" "$@"
 }
 
 if [ "$(id -u)" != 0 ]; then  # debootstrap, chroot and mount namespaces need root: again through sudo
@@ -136,21 +146,55 @@ from model_fixture import export_test_model; export_test_model(Path(sys.argv[1])
 }
 step "host: export test model + mosaic predict (reference)" reference
 
+# check_root SUITE NAME [ARG...]: tools/qgis_matrix_check.py with the root's python3 in the root of SUITE (or its
+# $overlay), its files in $work/NAME, the variables in $check_env (VAR=VALUE...) added to its environment
+check_env=()
+check_root() {
+    local suite=$1 name=$2
+    shift 2
+    binds+=("$repo" /mosaic/plugins/mosaic ro "$data" /mosaic/data ro "$work" /mosaic/work rw)
+    mkdir -m 1777 -p "$work/tmp-$name"  # QGIS's and Xvfb's temporary files go with $work, not into the cached root
+    in_root "$cache/roots/$suite" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
+        TMPDIR="/mosaic/work/tmp-$name" PYTHONDONTWRITEBYTECODE=1 "${check_env[@]}" \
+        python3 /mosaic/plugins/mosaic/tools/qgis_matrix_check.py \
+        --plugins /mosaic/plugins --data /mosaic/data --model /mosaic/work/model.onnx \
+        --reference /mosaic/work/headless/probabilities.tif --work "/mosaic/work/$name" \
+        --expect-version "${expected_qgis[$suite]}" "$@"
+}
+
 status=0
 for suite in $matrix; do
-    root=$cache/roots/$suite
-    binds=("$repo" /mosaic/plugins/mosaic ro "$data" /mosaic/data ro "$work" /mosaic/work rw)
-    start=$SECONDS
-    mkdir -m 1777 -p "$work/tmp-$suite"  # QGIS's and Xvfb's temporary files go with $work, not into the cached root
-    if in_root "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
-        TMPDIR="/mosaic/work/tmp-$suite" PYTHONDONTWRITEBYTECODE=1 python3 /mosaic/plugins/mosaic/tools/qgis_matrix_check.py \
-        --plugins /mosaic/plugins --data /mosaic/data --model /mosaic/work/model.onnx \
-        --reference /mosaic/work/headless/probabilities.tif --work "/mosaic/work/$suite" \
-        --expect-version "${expected_qgis[$suite]}"; then
+    start=$SECONDS binds=()
+    if check_root "$suite" "$suite"; then
         say "root $suite checks: $((SECONDS - start)) s"
     else
         status=1
     fi
 done
+
+# the one-click onnxruntime install where onnxruntime is absent, in QGIS 3.40 (trixie): an overlay of the cached root
+# without Debian's python3-onnxruntime, with python3-pip (its package list, if stale, refreshed); pip reaches PyPI and
+# trusts the host's CA bundle (a TLS-inspecting proxy's CA included)
+install_suite=trixie
+if [[ " $matrix " == *" $install_suite "* ]]; then
+    start=$SECONDS binds=() overlay=$work/overlay-$install_suite
+    apt_pip() { in_root "$cache/roots/$install_suite" env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-pip; }
+    if ! { in_root "$cache/roots/$install_suite" dpkg --purge python3-onnxruntime &&
+        { apt_pip || { in_root "$cache/roots/$install_suite" apt-get update && apt_pip; }; }; } >"$work/overlay.log" 2>&1; then
+        echo "qgis-matrix: FAIL: QGIS ${expected_qgis[$install_suite]} ($install_suite): removing onnxruntime or" \
+            "installing python3-pip in the overlay failed: $(tail -1 "$work/overlay.log")" >&2
+        status=1
+    else
+        if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+            binds=(/etc/ssl/certs /mosaic/host-certs ro) check_env=(PIP_CERT=/mosaic/host-certs/ca-certificates.crt)
+        fi
+        if check_root "$install_suite" "$install_suite-install" --onnxruntime-install; then
+            say "root $install_suite without onnxruntime, the dock's install: $((SECONDS - start)) s"
+        else
+            status=1
+        fi
+    fi
+    overlay= check_env=()
+fi
 [ "$status" = 0 ] && say "all passed ($matrix)"
 exit "$status"

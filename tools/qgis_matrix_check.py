@@ -14,7 +14,10 @@ and the ``mosaic:classify`` parameters are the host tests' (``tests/plugin/proce
    loads, adds its menu entries and toolbar action and the ``mosaic`` provider, opens its dock, and unloads
    leaving none of them behind;
 6. in the desktop, the dock classifies the T33UUP band layers (``tools/qgis_matrix_dock_probe.py``): a label layer
-   styled with the 19 classes, probabilities equal to the reference within 1e-5.
+   styled with the 19 classes, probabilities equal to the reference within 1e-5;
+7. only with ``--onnxruntime-install``, in a root without onnxruntime (and instead of 1–6): the dock offers its
+   install, *Install onnxruntime* runs pip with QGIS's Python into the profile's ``python/mosaic_deps``, QGIS then
+   imports that onnxruntime with its own numpy, and the dock run of check 6 equals the reference.
 
 A failure prints one line naming the QGIS version and exits with status 1; every QGIS run must exit cleanly.
 (QGIS 3.40 and 3.44 die with signal 11 at exit while raster layers added by ``--code`` are loaded, with or without
@@ -189,19 +192,40 @@ def check_desktop(args: argparse.Namespace) -> list[str]:
     return ["desktop loads the plugin, opens the dock, unloads cleanly"]
 
 
-def check_dock(args: argparse.Namespace) -> list[str]:
-    """Check 6: in the real desktop, the dock classifies the T33UUP band layers into styled layers whose
-    probabilities equal the reference (tools/qgis_matrix_dock_probe.py)."""
-    results = args.work / "dock_results"
-    report = run_desktop(args, Path(__file__).with_name("qgis_matrix_dock_probe.py"), "dock",
+def dock_run(args: argparse.Namespace, name: str, what: str, **env_extra: str) -> tuple[dict, float]:
+    """In the real desktop, the dock classifies the T33UUP band layers (tools/qgis_matrix_dock_probe.py): the probe's
+    report and max |Δp| against the reference; raises unless a label layer is styled with the 19 classes."""
+    report = run_desktop(args, Path(__file__).with_name("qgis_matrix_dock_probe.py"), name,
                          MOSAIC_PROBE_DATA=str(args.data), MOSAIC_PROBE_MODEL=str(args.model),
-                         MOSAIC_PROBE_RESULTS=str(results))  # fmt: skip
-    what = "QGIS desktop dock run"
+                         MOSAIC_PROBE_RESULTS=str(args.work / f"{name}_results"), **env_extra)  # fmt: skip
     styled = [layer for layer in report["layers"] if layer["renderer"] == "QgsPalettedRasterRenderer"]
     if not any(layer["classes"] == 19 for layer in styled):
         raise CheckError(f"{what}: no label layer styled with the 19 classes among {report['layers']}")
-    delta = compare(Path(report["outputs"]["probabilities"]), args.reference, what)
+    return report, compare(Path(report["outputs"]["probabilities"]), args.reference, what)
+
+
+def check_dock(args: argparse.Namespace) -> list[str]:
+    """Check 6: the dock's run into styled layers whose probabilities equal the reference."""
+    report, delta = dock_run(args, "dock", "QGIS desktop dock run")
     return [f"dock run adds {len(report['layers'])} styled layers, = mosaic predict (max |Δp| {delta:.1e})"]
+
+
+def check_onnxruntime_install(args: argparse.Namespace) -> list[str]:
+    """Check 7: where onnxruntime is absent, the dock's one-click install (pip into the profile's mosaic_deps) gives
+    QGIS an onnxruntime that classifies like the reference, QGIS's own numpy kept."""
+    import importlib.util
+
+    what = "QGIS desktop onnxruntime install + dock run"
+    if importlib.util.find_spec("onnxruntime") is not None:
+        raise CheckError(f"{what}: this root has onnxruntime already; the install cannot be checked")
+    report, delta = dock_run(args, "install", what, MOSAIC_PROBE_INSTALL="1")
+    installed = report["install"]
+    if "/python/mosaic_deps/onnxruntime/" not in installed["onnxruntime"]:
+        raise CheckError(f"{what}: QGIS imported onnxruntime from {installed['onnxruntime']}, not mosaic_deps")
+    if "/mosaic_deps/" in installed["numpy"] or not installed["run_enabled"]:
+        raise CheckError(f"{what}: numpy from {installed['numpy']}, Run enabled: {installed['run_enabled']}")
+    return [f"the dock installs onnxruntime {installed['version']} into mosaic_deps (QGIS's numpy kept); its dock run "
+            f"= mosaic predict (max |Δp| {delta:.1e})"]  # fmt: skip
 
 
 def processing_script(args: argparse.Namespace) -> None:
@@ -242,6 +266,8 @@ def main() -> int:
     parser.add_argument("--expect-version", default="0.0",
                         help="the oldest QGIS version this root may have (3.40); Debian unstable moves on to "
                              "newer ones, which are then the ones tested")  # fmt: skip
+    parser.add_argument("--onnxruntime-install", action="store_true",
+                        help="only check 7: the dock's onnxruntime install in a root without onnxruntime")  # fmt: skip
     parser.add_argument("--processing-script", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, args.plugins)  # the checkout as package ``mosaic``: the plugin and tests/plugin/processing_case
@@ -253,7 +279,8 @@ def main() -> int:
     try:
         if _major_minor(version) < _major_minor(args.expect_version):
             raise CheckError(f"this root has QGIS {version}, expected {args.expect_version} or later")
-        for check in (check_qgis_process, check_processing_run, check_desktop, check_dock):
+        checks = (check_qgis_process, check_processing_run, check_desktop, check_dock)
+        for check in (check_onnxruntime_install,) if args.onnxruntime_install else checks:
             start = time.monotonic()
             notes = check(args)
             print(f"qgis-matrix: {label}: ok: {'; '.join(notes)} ({time.monotonic() - start:.0f} s)", flush=True)

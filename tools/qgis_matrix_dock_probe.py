@@ -5,6 +5,10 @@ Started by ``tools/qgis_matrix_check.py`` (check 6) with $MOSAIC_PROBE_DATA (the
 (the test network) and $MOSAIC_PROBE_RESULTS (the output folder). As a user would: the 14 band files added to the
 project, the plugin loaded as QGIS loads it, its dock opened from the toolbar action, the S2 and S1 layer, the model
 and stride 120 set, *Run* — then, once the background task is done, the layer group it added is described.
+
+With $MOSAIC_PROBE_INSTALL (a root without onnxruntime, check 7): the dock must show its install box with *Run*
+disabled; *Install onnxruntime* is clicked (pip into the profile's ``python/mosaic_deps``) and, once pip is done, the
+modules QGIS then imports are reported before the run.
 """
 
 import json
@@ -18,6 +22,7 @@ from qgis.PyQt.QtCore import QTimer
 from qgis.utils import loadPlugin, plugins, startPlugin, updateAvailablePlugins
 
 TIMEOUT_S = 300  #: the longest the dock's task may run
+INSTALL_LOG_CHARS = 800  #: the end of pip's log reported when the install fails
 
 
 def finish(report: dict) -> None:
@@ -61,6 +66,44 @@ def wait(dock, report: dict, deadline: float) -> None:
     finish(report)
 
 
+def run(dock, layers: dict, report: dict) -> None:
+    """Set the S2 and S1 layer, the model, the output folder and stride 120; *Run*; wait for the task."""
+    dock.s2_combo.setLayer(layers["B02"])
+    dock.s1_combo.setLayer(layers["VV"])
+    dock.set_model_path(os.environ["MOSAIC_PROBE_MODEL"])
+    dock.output_dir.setFilePath(os.environ["MOSAIC_PROBE_RESULTS"])
+    dock.stride.setValue(120)
+    if dock.run() is None:
+        raise RuntimeError(f"the dock refused to run: {dock.mapping_warning.text() or dock.last_error}")
+    wait(dock, report, time.monotonic() + TIMEOUT_S)
+
+
+def install_then_run(dock, layers: dict, report: dict) -> None:
+    """onnxruntime is absent: the dock's install box, *Install onnxruntime*, then :func:`run` once pip is done."""
+    from mosaic.plugin.process_log_dialog import ProcessLogDialog
+
+    if dock.deps_box.isHidden() or dock.run_button.isEnabled():
+        raise RuntimeError("onnxruntime is absent but the dock shows no install box or leaves Run enabled")
+    dock.install_button.click()
+    dialog = dock.findChildren(ProcessLogDialog)[-1]
+
+    def installed(ok: bool) -> None:
+        try:
+            if not ok:
+                raise RuntimeError(f"installing onnxruntime failed: {dialog.log.toPlainText()[-INSTALL_LOG_CHARS:]}")
+            import numpy
+            import onnxruntime
+
+            report["install"] = {"onnxruntime": onnxruntime.__file__, "version": onnxruntime.__version__,
+                                 "numpy": numpy.__file__, "run_enabled": dock.run_button.isEnabled()}  # fmt: skip
+            run(dock, layers, report)
+        except Exception:  # report anything to the check instead of hanging QGIS
+            report["error"] = traceback.format_exc()
+            finish(report)
+
+    dialog.finished_all.connect(installed)
+
+
 def probe() -> None:
     report = {}
     try:
@@ -75,19 +118,13 @@ def probe() -> None:
             QgsProject.instance().addMapLayer(layers[band])
         plugin = plugins["mosaic"]
         plugin.action.trigger()
-        dock = plugin.dock
-        dock.s2_combo.setLayer(layers["B02"])
-        dock.s1_combo.setLayer(layers["VV"])
-        dock.set_model_path(os.environ["MOSAIC_PROBE_MODEL"])
-        dock.output_dir.setFilePath(os.environ["MOSAIC_PROBE_RESULTS"])
-        dock.stride.setValue(120)
-        if dock.run() is None:
-            raise RuntimeError(f"the dock refused to run: {dock.mapping_warning.text() or dock.last_error}")
+        if os.environ.get("MOSAIC_PROBE_INSTALL"):
+            install_then_run(plugin.dock, layers, report)
+        else:
+            run(plugin.dock, layers, report)
     except Exception:
         report["error"] = traceback.format_exc()
         finish(report)
-        return
-    wait(dock, report, time.monotonic() + TIMEOUT_S)
 
 
 QTimer.singleShot(200, probe)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,14 @@ import pytest
 from osgeo import gdal
 
 from mosaic.tests.plugin.processing_case import band_files
-from mosaic.tools.qgis_matrix_check import TOLERANCE, CheckError, _major_minor, compare, qgis_process_json
+from mosaic.tools.qgis_matrix_check import (
+    TOLERANCE,
+    CheckError,
+    _major_minor,
+    check_onnxruntime_install,
+    compare,
+    qgis_process_json,
+)
 
 
 def variant(source: Path, path: Path, change) -> Path:
@@ -69,3 +77,10 @@ def test_qgis_process_json_skips_log_lines_before_the_document():
 def test_versions_compare_by_major_and_minor():
     assert _major_minor("3.44.15-Solothurn") == (3, 44) and _major_minor("3.40") == (3, 40)
     assert _major_minor("3.46.0-Basel") >= _major_minor("3.44") > _major_minor("3.40.6-Bratislava")
+
+
+def test_the_install_check_refuses_a_python_that_has_onnxruntime(tmp_path):
+    """Check 7 needs a root without onnxruntime; this host's Python has it, so the check fails before QGIS starts."""
+    args = argparse.Namespace(plugins=str(tmp_path), work=tmp_path)
+    with pytest.raises(CheckError, match="has onnxruntime already"):
+        check_onnxruntime_install(args)
