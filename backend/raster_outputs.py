@@ -2,7 +2,8 @@
 
 What is written (files, dtypes, nodata, band descriptions, styles, tile fields, tags) comes from
 :func:`~mosaic.backend.inference.outputs.output_catalogue`; this module only writes it, all in a hidden work
-folder inside ``--out`` that is moved into place at the end.
+folder inside ``--out`` that is moved into place at the end. Each raster is written block by block into a tiled
+work GeoTIFF there and copied to its Cloud-Optimised GeoTIFF (GDAL's COG driver) when the run is complete.
 """
 
 from __future__ import annotations
@@ -17,13 +18,22 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.shutil
+from rasterio._err import CPLE_BaseError  # what rasterio.shutil.copy raises: GDAL's error, not a RasterioError
 from rasterio.errors import RasterioError
 from rasterio.windows import Window as RioWindow
 
 from .errors import OutputError
 from .inference import OutputBlock, TileResult, output_geotransform, tile_polygon
 from .inference.metadata import ModelMetadata
-from .inference.outputs import FILE_NAMES, GEOTIFF_OPTIONS, RasterProduct, TilesProduct, output_catalogue
+from .inference.outputs import (
+    FILE_NAMES,
+    GEOPACKAGE_OPTIONS,
+    GEOTIFF_OPTIONS,
+    RasterProduct,
+    TilesProduct,
+    output_catalogue,
+)
 from .raster_io import RasterioReader
 
 #: hidden work folder of a run in ``--out``: ``.mosaic-partial-<pid>-<random>``, renamed away on success
@@ -61,7 +71,7 @@ def _writing(path: Path):
 
     try:
         yield
-    except (OSError, RasterioError, DataLayerError, DataSourceError) as exc:
+    except (OSError, RasterioError, CPLE_BaseError, DataLayerError, DataSourceError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc.__cause__ or exc).strip().splitlines()[0].split(": ")[0]
         raise OutputError(
             f"writing {path.name} in {path.parent.parent} failed ({reason}); free some space or choose another "
@@ -70,14 +80,16 @@ def _writing(path: Path):
 
 
 class GeoTiffSink:
-    """Writes one raster product of the catalogue: its bands, descriptions, nodata and the run's tags."""
+    """Writes one raster product of the catalogue: its bands, descriptions, nodata and the run's tags, block by
+    block into the work GeoTIFF ``.<stem>.blocks.tif`` beside ``path``; :meth:`finish` makes ``path`` the COG."""
 
     def __init__(self, path: Path, product: RasterProduct, base_profile: dict, tags: Mapping[str, str]):
         self.product, self.path = product, path
+        self.blocks = path.with_name(f".{path.stem}.blocks{path.suffix}")
         profile = {**base_profile, "count": len(product.band_descriptions), "dtype": product.dtype,
                    "nodata": product.nodata}  # fmt: skip
         with _writing(path):
-            self.ds = rasterio.open(path, "w", **profile)
+            self.ds = rasterio.open(self.blocks, "w", **profile)
             for i, d in enumerate(product.band_descriptions, start=1):
                 self.ds.set_band_description(i, d)
             self.ds.update_tags(**tags)
@@ -93,6 +105,13 @@ class GeoTiffSink:
     def close(self) -> None:
         with _writing(self.path):
             self.ds.close()
+
+    def finish(self) -> None:
+        """Close the work file and copy it to ``path`` as a Cloud-Optimised GeoTIFF (overviews included)."""
+        self.close()
+        with _writing(self.path):
+            rasterio.shutil.copy(self.blocks, self.path, driver="COG", **self.product.cog_options())
+        self.blocks.unlink()
 
 
 class TilesSink:
@@ -124,11 +143,13 @@ class TilesSink:
         frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=self.crs), crs=self.crs)
         with _writing(self.path):
             frame.to_file(self.path, driver="GPKG", layer=self.product.layer, mode="a" if self.written else "w",
-                          engine="pyogrio")  # fmt: skip
+                          engine="pyogrio", dataset_options=None if self.written else GEOPACKAGE_OPTIONS)  # fmt: skip
         self.rows, self.written = [], True
 
     def close(self) -> None:
         self._flush()
+
+    finish = close
 
 
 class PredictionOutputs:
@@ -178,9 +199,10 @@ class PredictionOutputs:
                 style.write_text(r.style_qml, encoding="utf-8")
 
     def commit(self) -> list[Path]:
-        """Close the files and move them (and their styles) into ``out_dir``; returns the final paths."""
+        """Finish the files (the rasters become COGs) and move them and their styles into ``out_dir``; returns the
+        final paths."""
         for s in self.sinks:
-            s.close()
+            s.finish()
         final = []
         for f in sorted(self.tmp.iterdir()):
             os.replace(f, self.out_dir / f.name)

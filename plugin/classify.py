@@ -191,6 +191,8 @@ def execute(
             progress=progress,
             is_cancelled=is_cancelled,
         )
+        for sink in sinks.values():  # every file complete (rasters as COGs) before the first is renamed into place
+            sink.finish()
         outputs = {product: sink.commit() for product, sink in sinks.items()}
     except BaseException:
         for sink in sinks.values():

@@ -2,8 +2,10 @@
 
 What is written (band values, dtypes, nodata, band descriptions, styles, tile fields, tags) comes from the
 engine's output catalogue (:mod:`mosaic.backend.inference.outputs`), as in ``mosaic predict``; these sinks only
-write it. Each sink writes to ``.<stem>.part<suffix>`` beside its final path and renames it only in
-:meth:`commit`, so a cancelled or failed run leaves no file that looks valid (:meth:`discard` removes it).
+write it. Each sink writes to ``.<stem>.part<suffix>`` beside its final path, :meth:`finish` completes it (a
+raster's tiled work GeoTIFF, written block by block, is copied to a Cloud-Optimised GeoTIFF with GDAL's COG driver)
+and :meth:`commit` renames it, so a cancelled or failed run leaves no file that looks valid (:meth:`discard` removes
+what was written).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from osgeo import gdal, gdal_array, ogr, osr
 
 from ..backend.errors import OutputError
 from ..backend.inference import tile_polygon
-from ..backend.inference.outputs import GEOTIFF_OPTIONS, RasterProduct, TilesProduct
+from ..backend.inference.outputs import GEOPACKAGE_OPTIONS, GEOTIFF_OPTIONS, RasterProduct, TilesProduct
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -29,6 +31,11 @@ FIELD_TYPES = {"int": ogr.OFTInteger, "str": ogr.OFTString, "float": ogr.OFTReal
 def partial_path(path: Path) -> Path:
     """The temporary name a file is written under until it is complete."""
     return path.with_name(f".{path.stem}.part{path.suffix}")
+
+
+def _options(options: Mapping[str, str]) -> list[str]:
+    """GDAL's ``KEY=VALUE`` spelling of creation options."""
+    return [f"{k}={v}" for k, v in options.items()]
 
 
 class RasterFileSink:
@@ -47,13 +54,13 @@ class RasterFileSink:
         """``tags``: the run's dataset-level metadata (GDAL default domain), ``OutputCatalogue.tags``."""
         self.path, self.product = Path(path), product
         self.tmp = partial_path(self.path)
+        self.blocks = self.path.with_name(f".{self.path.stem}.blocks{self.path.suffix}")  #: the tiled work file
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        options = [f"{k}={v}" for k, v in GEOTIFF_OPTIONS.items()]
         gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(product.dtype))
         try:
             driver = gdal.GetDriverByName("GTiff")
             bands = len(product.band_descriptions)
-            self.dataset = driver.Create(str(self.tmp), width, height, bands, gdal_type, options)
+            self.dataset = driver.Create(str(self.blocks), width, height, bands, gdal_type, _options(GEOTIFF_OPTIONS))
         except RuntimeError as exc:
             raise OutputError(f"cannot write {self.path} ({exc}); choose a writable output folder.") from None
         self.dataset.SetGeoTransform(tuple(geotransform))
@@ -72,16 +79,28 @@ class RasterFileSink:
     def write_tiles(self, tiles) -> None:
         """Raster sinks ignore per-tile results."""
 
-    def commit(self) -> Path:
-        """Close, rename to the final name and write the ``.qml`` style beside it."""
+    def finish(self) -> None:
+        """Close the work file and copy it to the partial file as a Cloud-Optimised GeoTIFF (overviews included);
+        raises :class:`OutputError` (one line) when GDAL cannot."""
         self.dataset.FlushCache()
         self.dataset = None
+        try:
+            gdal.Translate(str(self.tmp), str(self.blocks), format="COG",
+                           creationOptions=_options(self.product.cog_options()))  # fmt: skip
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "GDAL gave no reason"
+            raise OutputError(f"cannot write {self.path} as a Cloud-Optimised GeoTIFF ({reason}).") from None
+        self.blocks.unlink()
+
+    def commit(self) -> Path:
+        """Rename the finished file to the final name and write the ``.qml`` style beside it."""
         os.replace(self.tmp, self.path)
         self.path.with_suffix(".qml").write_text(self.product.style_qml, encoding="utf-8")
         return self.path
 
     def discard(self) -> None:
         self.dataset = None
+        self.blocks.unlink(missing_ok=True)
         self.tmp.unlink(missing_ok=True)
 
 
@@ -94,7 +113,7 @@ class TileVectorSink:
         self.geotransform = tuple(geotransform)
         self.tmp.unlink(missing_ok=True)
         try:
-            self.dataset = ogr.GetDriverByName("GPKG").CreateDataSource(str(self.tmp))
+            self.dataset = ogr.GetDriverByName("GPKG").CreateDataSource(str(self.tmp), _options(GEOPACKAGE_OPTIONS))
         except RuntimeError as exc:
             raise OutputError(f"cannot write {self.path} ({exc}); choose a writable output folder.") from None
         srs = osr.SpatialReference()
@@ -120,10 +139,13 @@ class TileVectorSink:
             feature.SetGeometry(polygon)
             self.layer.CreateFeature(feature)
 
-    def commit(self) -> Path:
+    def finish(self) -> None:
+        """Commit the features and close the GeoPackage."""
         self.layer.CommitTransaction()
         self.layer = None
         self.dataset = None
+
+    def commit(self) -> Path:
         os.replace(self.tmp, self.path)
         return self.path
 

@@ -104,6 +104,41 @@ def test_tiles_layer_and_styles(mosaic_prediction, onnx_model_path):
     assert not list(mosaic_prediction.glob(".mosaic-partial-*"))
 
 
+def test_rasters_are_cloud_optimised_geotiffs(mosaic_prediction):
+    """GDAL's own COG validator; one 512 px tile holds the 2 × 4 cells, so no overviews are needed."""
+    from osgeo import gdal
+    from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
+
+    for name in ("probabilities.tif", "labels.tif", "confidence.tif"):
+        path = str(mosaic_prediction / name)
+        assert validate(path, full_check=True)[:2] == ([], []), name
+        ds = gdal.Open(path)
+        structure = ds.GetMetadata("IMAGE_STRUCTURE")
+        assert (structure["LAYOUT"], structure["COMPRESSION"]) == ("COG", "DEFLATE"), name
+        band = ds.GetRasterBand(1)
+        assert band.GetBlockSize() == [512, 512] and band.GetOverviewCount() == 0, name
+    assert not list(mosaic_prediction.glob(".*"))  # no work file left
+
+
+def test_tiles_geopackage_opens_without_a_warning_in_the_system_gdal(mosaic_prediction):
+    """Debian 12's GDAL 3.6 (QGIS 3.22's) warns about GeoPackage 1.4, pyogrio's GDAL's default; 1.2 reads quietly."""
+    import sqlite3
+
+    from osgeo import gdal, ogr
+
+    messages = []
+    gdal.PushErrorHandler(lambda level, number, text: messages.append(text))
+    try:
+        ds = ogr.Open(str(mosaic_prediction / "tiles.gpkg"))
+        assert ds.GetLayerByName("tiles").GetFeatureCount() == 7
+        ds = None
+    finally:
+        gdal.PopErrorHandler()
+    assert messages == []
+    with sqlite3.connect(mosaic_prediction / "tiles.gpkg") as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (10200,)  # GeoPackage 1.2
+
+
 def test_stacked_rasters_give_the_same_result(mosaic_prediction, t33uup_mosaic, onnx_model_path, tmp_path):
     """One raster in model band order; one in reversed order whose band descriptions name the bands."""
     bands = load_model(onnx_model_path).metadata.s2.bands
@@ -297,7 +332,8 @@ def test_cancelled_run_leaves_nothing_behind(mosaic_inputs, onnx_model_path, tmp
     calls = []
     with RasterioReader(*mosaic_inputs, model.metadata) as reader:
         outputs = PredictionOutputs(out, reader, model.metadata, 120)
-        assert len(list(out.glob(".mosaic-partial-*/*"))) == 6  # 3 rasters + 3 styles (the GeoPackage comes later)
+        # 3 raster work files (.<name>.blocks.tif, copied to the COGs at commit) + 3 styles (the GeoPackage comes later)
+        assert len(list(out.glob(".mosaic-partial-*/*"))) == 6
         with pytest.raises(InferenceCancelledError):
             try:
                 run_inference(

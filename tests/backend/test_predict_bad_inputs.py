@@ -271,7 +271,7 @@ def _start_long_run(s2_files, s1_files, model: str, out: Path) -> subprocess.Pop
             "--stride", "30", "--batch-size", "1", "--threads", "1", "--no-progress"]  # fmt: skip
     proc = subprocess.Popen([MOSAIC, "predict", *args], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not list(out.glob(".mosaic-partial-*/probabilities.tif")):  # outputs are open: the run is under way
+    while not list(out.glob(".mosaic-partial-*/*.qml")):  # outputs are open (styles last): the run is under way
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
         time.sleep(0.05)
     time.sleep(1.0)

@@ -1,15 +1,18 @@
 """One model, the same inputs, three front ends: ``mosaic predict``, Processing ``mosaic:classify`` and the dock
-write identical files (rasters, band descriptions, nodata, tags, styles, tiles.gpkg schema and values), all as
-the output catalogue (:mod:`mosaic.backend.inference.outputs`) describes them."""
+write identical files (rasters as valid Cloud-Optimised GeoTIFFs with their band descriptions, nodata, tags, styles
+and overviews; tiles.gpkg version, schema and values), all as the output catalogue
+(:mod:`mosaic.backend.inference.outputs`) describes them."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 from osgeo import gdal, ogr, osr
+from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
 from mosaic.backend.data.bands import S2_BAND_SETS
 from mosaic.backend.data.classes import BEN19_CLASSES
@@ -81,6 +84,10 @@ def _raster(path: Path) -> dict:
         "tags": ds.GetMetadata(),
         "values": ds.ReadAsArray(),
         "style": path.with_suffix(".qml").read_text(encoding="utf-8"),
+        "cog": validate(str(path), full_check=True)[:2],  # (warnings, errors) of GDAL's COG validator
+        "structure": ds.GetMetadata("IMAGE_STRUCTURE"),
+        "blocks": [b.GetBlockSize() for b in bands],
+        "overviews": [[b.GetOverview(o).ReadAsArray() for o in range(b.GetOverviewCount())] for b in bands],
     }
 
 
@@ -96,8 +103,10 @@ def _tiles(path: Path) -> dict:
         for f in layer
     )
     geometry = (layer.GetGeometryColumn(), ogr.GeometryTypeToName(layer.GetGeomType()))
+    with sqlite3.connect(path) as db:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
     return {"layer": layer.GetName(), "geometry": geometry, "epsg": layer.GetSpatialRef().GetAuthorityCode(None),
-            "fields": fields, "features": features}  # fmt: skip
+            "fields": fields, "features": features, "version": version}  # fmt: skip
 
 
 def test_predict_processing_and_dock_write_identical_files(
@@ -125,18 +134,29 @@ def test_predict_processing_and_dock_write_identical_files(
         # the model's name, then the record of how the inputs were harmonised (MOSAIC_INPUT_*)
         assert expected["tags"]["MOSAIC_MODEL"] == "resnet18_test.onnx" and expected["tags"]["AREA_OR_POINT"] == "Area"
         assert expected["style"] == product.style_qml
+        # a valid COG: DEFLATE in one 512 px tile; 4 × 8 cells need no overviews (test_sinks.py: larger rasters)
+        assert expected["cog"] == ([], []) and expected["structure"]["LAYOUT"] == "COG"
+        assert expected["structure"]["COMPRESSION"] == "DEFLATE"
+        assert expected["blocks"] == [[512, 512]] * len(product.band_descriptions)
+        assert expected["overviews"] == [[]] * len(product.band_descriptions)
         for name in ("mosaic:classify", "dock"):
             got = _raster(runs[name][product.key])
-            for key in ("size", "geotransform", "epsg", "dtypes", "descriptions", "tags", "style"):
+            for key in ("size", "geotransform", "epsg", "dtypes", "descriptions", "tags", "style", "cog", "structure",
+                        "blocks"):  # fmt: skip
                 assert got[key] == expected[key], (name, product.key, key)
             assert np.array_equal(got["nodata"], expected["nodata"], equal_nan=True), (name, product.key)
             np.testing.assert_array_equal(got["values"], expected["values"], err_msg=f"{name} {product.key}")
+            assert [len(o) for o in got["overviews"]] == [len(o) for o in expected["overviews"]], (name, product.key)
+            for got_levels, expected_levels in zip(got["overviews"], expected["overviews"], strict=True):
+                for a, b in zip(got_levels, expected_levels, strict=True):
+                    np.testing.assert_array_equal(a, b, err_msg=f"{name} {product.key} overview")
     probabilities = _raster(reference["probabilities"])["values"]
     assert probabilities.shape == (19, 8, 4) and np.isfinite(probabilities).any() and np.isnan(probabilities).any()
     assert _raster(reference["probabilities"])["descriptions"] == list(BEN19_CLASSES)
 
     tiles = _tiles(reference["tiles"])
     assert tiles["layer"] == catalogue.tiles.layer and tiles["geometry"] == ("geom", "Polygon")
+    assert tiles["version"] == 10200  # GeoPackage 1.2: read without a version warning by QGIS 3.22's GDAL 3.6
     types = {"int": "Integer", "str": "String", "float": "Real"}
     assert tiles["fields"] == [(n, types[k]) for n, k in catalogue.tiles.fields]
     assert [n for n, _ in tiles["fields"][:5]] == ["row", "col", "top_class", "labels", "confidence"]

@@ -1,5 +1,5 @@
 """The output catalogue: files, dtypes, nodata, band descriptions, values from engine blocks, styles, tile records,
-tags."""
+tags, COG and GeoPackage creation options."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from mosaic.backend.export import build_metadata
 from mosaic.backend.inference import LABEL_NODATA, OutputBlock, TileResult, Window, parse_metadata
 from mosaic.backend.inference.outputs import (
     FILE_NAMES,
+    GEOPACKAGE_OPTIONS,
     output_catalogue,
     output_tags,
     probability_fields,
@@ -63,6 +64,16 @@ def test_raster_values_from_an_engine_block():
     assert confidence.dtype == np.float32 and confidence.shape == (1, 1, 3)
     np.testing.assert_array_equal(confidence[0, 0, :2], np.array([0.9, 0.75], dtype=np.float32))
     assert np.isnan(confidence[0, 0, 2])
+
+
+def test_rasters_are_cogs_with_overviews_resampled_as_their_data_allow():
+    """Class indices and bitmasks are nominal: MODE (never a mean of classes); probabilities average."""
+    options = {r.key: r.cog_options() for r in output_catalogue(META).rasters}
+    assert {k: o["OVERVIEW_RESAMPLING"] for k, o in options.items()} == {
+        "probabilities": "AVERAGE", "labels": "MODE", "confidence": "AVERAGE"}  # fmt: skip
+    for o in options.values():
+        assert (o["COMPRESS"], o["BLOCKSIZE"], o["OVERVIEWS"], o["BIGTIFF"]) == ("DEFLATE", "512", "AUTO", "IF_SAFER")
+    assert GEOPACKAGE_OPTIONS == {"VERSION": "1.2"}
 
 
 def test_styles_are_the_shared_qml_texts():
