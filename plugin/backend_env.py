@@ -15,6 +15,8 @@ from . import settings
 from .paths import PLUGIN_DIR
 
 CONSTRAINTS = PLUGIN_DIR / "requirements" / "constraints.txt"
+#: the backend environment shares nothing with QGIS's Python, so it takes numpy 2 (wheels for every Python QGIS uses)
+NUMPY_PINS = PLUGIN_DIR / "requirements" / "numpy2.txt"
 CLI_MODULE = "mosaic.backend.cli"
 CONFIG_DIR = PLUGIN_DIR / "configs"
 
@@ -50,7 +52,7 @@ def create_env_commands(env_dir: Path, base_python: str) -> list[list[str]]:
     return [
         [base_python, "-m", "venv", str(env_dir)],
         [*pip, "--upgrade", "pip>=24", "-c", str(CONSTRAINTS)],
-        [*pip, "-c", str(CONSTRAINTS), "-e", f"{PLUGIN_DIR}[backend]"],
+        [*pip, "-c", str(CONSTRAINTS), "-c", str(NUMPY_PINS), "-e", f"{PLUGIN_DIR}[backend]"],
         backend_command(python, "version"),
     ]
 

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 {
     echo "# Pinned versions of every Python package the backend and its tests use (pip install -c)."
-    echo "# numpy<2: Debian's GDAL/QGIS are built against numpy 1.x. Regenerate with tools/freeze_constraints.sh."
-    .venv/bin/python -m pip freeze --local --exclude-editable | grep -v '^mosaic-qgis'
+    echo "# numpy is pinned apart, in numpy1.txt / numpy2.txt (see tools/setup_env.sh). Regenerate with tools/freeze_constraints.sh."
+    .venv/bin/python -m pip freeze --local --exclude-editable | grep -v -e '^mosaic-qgis' -e '^numpy=='
 } > requirements/constraints.txt.new
 mv requirements/constraints.txt.new requirements/constraints.txt

@@ -3,8 +3,8 @@
 #   1. Debian packages (QGIS 3.22 with its Python bindings, xvfb, GDAL tools), only those missing;
 #   2. a virtual environment made by Debian's Python with --system-site-packages (so `import qgis` works),
 #      cached per constraints file under ${MOSAIC_CACHE:-~/.cache/mosaic-qgis} and linked as .venv;
-#   3. the pinned Python dependencies (requirements/constraints.txt) and this checkout, editable, which
-#      provides the `mosaic` command in .venv/bin.
+#   3. the pinned Python dependencies (requirements/constraints.txt, plus requirements/numpy1.txt or numpy2.txt to
+#      match the system numpy's major version) and this checkout, editable, which provides `mosaic` in .venv/bin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd -P)
@@ -22,10 +22,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 constraints=requirements/constraints.txt
-# The venv is keyed by the heavy pins (torch and its CUDA wheels) and the Python version only: other pin
-# changes are applied in place by the editable re-install below, in seconds.
-key=$( (grep -E '^(torch|torchvision|triton|nvidia-|cuda-)' "$constraints"; /usr/bin/python3 --version) \
-      | sha256sum | cut -c1-12)
+# numpy follows the system's: the venv sees Debian's GDAL and QGIS (--system-site-packages), which are built against
+# the system numpy's major version (Debian 12: 1.x; Debian 13 and later: 2.x).
+numpy_major=$(/usr/bin/python3 -c 'import numpy; print(numpy.__version__.split(".")[0])' 2>/dev/null || echo 2)
+numpy_pins=requirements/numpy$([ "$numpy_major" = 1 ] && echo 1 || echo 2).txt
+# The venv is keyed by the heavy pins (torch and its CUDA wheels), the numpy major and the Python version only:
+# other pin changes are applied in place by the editable re-install below, in seconds.
+key=$( (grep -E '^(torch|torchvision|triton|nvidia-|cuda-)' "$constraints"; /usr/bin/python3 --version
+        [ "$numpy_major" = 1 ] || echo "numpy $numpy_major") | sha256sum | cut -c1-12)
 cache=${MOSAIC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mosaic-qgis}
 venv="$cache/venv-$key"
 if [ ! -f "$venv/.complete" ]; then
@@ -34,7 +38,7 @@ if [ ! -f "$venv/.complete" ]; then
     mkdir -p "$cache"
     /usr/bin/python3 -m venv --system-site-packages "$venv"
     "$venv/bin/python" -m pip install -q --upgrade "pip>=24" -c "$constraints"
-    "$venv/bin/python" -m pip install -q -c "$constraints" -e ".[dev]"
+    "$venv/bin/python" -m pip install -q -c "$constraints" -c "$numpy_pins" -e ".[dev]"
     touch "$venv/.complete"
 fi
 if [ "$(readlink .venv 2>/dev/null || true)" != "$venv" ]; then
@@ -43,10 +47,10 @@ if [ "$(readlink .venv 2>/dev/null || true)" != "$venv" ]; then
 fi
 
 # Re-install this checkout when its dependencies changed or the cached venv points at another checkout.
-stamp_now=$( (cat pyproject.toml "$constraints"; echo "$repo") | sha256sum | cut -c1-16)
+stamp_now=$( (cat pyproject.toml "$constraints" "$numpy_pins"; echo "$repo") | sha256sum | cut -c1-16)
 if [ "$(cat "$venv/.editable-stamp" 2>/dev/null || true)" != "$stamp_now" ]; then
     echo "setup: installing this checkout into .venv"
-    "$venv/bin/python" -m pip install -q -c "$constraints" -e ".[dev]"
+    "$venv/bin/python" -m pip install -q -c "$constraints" -c "$numpy_pins" -e ".[dev]"
     echo "$stamp_now" > "$venv/.editable-stamp"
 fi
 

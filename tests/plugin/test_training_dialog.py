@@ -31,7 +31,8 @@ def test_backend_env_commands_use_pinned_constraints(tmp_path):
     commands = backend_env.create_env_commands(tmp_path / "env", "/usr/bin/python3")
     assert commands[0] == ["/usr/bin/python3", "-m", "venv", str(tmp_path / "env")]
     install = commands[2]
-    assert install[install.index("-c") + 1] == str(REPO / "requirements" / "constraints.txt")
+    assert [install[i + 1] for i, a in enumerate(install) if a == "-c"] == [
+        str(REPO / "requirements" / "constraints.txt"), str(REPO / "requirements" / "numpy2.txt")]  # fmt: skip
     assert install[-1] == f"{REPO}[backend]" and install[-2] == "-e"
     assert commands[3][-3:] == ["-m", "mosaic.backend.cli", "version"]
     argv = backend_env.train_command("py", Path("configs/mosaic1.yaml"), "/d", 0.1, 1, 4, "cpu", "resnet18", 0)

@@ -52,7 +52,8 @@ def test_package_is_a_valid_qgis_plugin_zip(tmp_path):
 
     # the plugin and the backend are inside
     for required_file in ("mosaic/__init__.py", "mosaic/LICENSE", "mosaic/metadata.txt", "mosaic/plugin/main.py",
-                          "mosaic/backend/cli.py", "mosaic/requirements/constraints.txt"):  # fmt: skip
+                          "mosaic/backend/cli.py", "mosaic/requirements/constraints.txt",
+                          "mosaic/requirements/numpy2.txt"):  # fmt: skip
         assert required_file in names, required_file
     assert "GNU GENERAL PUBLIC LICENSE" in (tmp_path / "unpacked/mosaic/LICENSE").read_text()
 
