@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import shutil
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -69,6 +70,22 @@ def qgis_python() -> str:
     if found is None:
         raise FileNotFoundError("could not find QGIS's Python interpreter to run pip")
     return found
+
+
+def pip_available(python: str) -> bool:
+    """Whether ``python -m pip`` can run (Debian's and Ubuntu's QGIS do not pull in ``python3-pip``)."""
+    try:
+        argv = [python, "-c", "import pip"]  # QGIS's own interpreter, a fixed statement
+        done = subprocess.run(argv, capture_output=True, timeout=60, check=False)  # noqa: S603 - fixed argv
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+#: what to do when QGIS's Python has no pip
+PIP_MISSING = ("QGIS's Python ({0}) has no pip, so onnxruntime cannot be installed from here: install pip for it "
+               "(Debian, Ubuntu: sudo apt install python3-pip), or onnxruntime itself (Debian 13 and later: sudo apt "
+               "install python3-onnxruntime), then restart QGIS.")  # fmt: skip
 
 
 def install_command(target: Path | None = None) -> tuple[list[str], Path]:

@@ -62,7 +62,7 @@ def run_folder_name(run_name: str) -> str:
 
 
 def metadata_html(meta) -> str:
-    """Model metadata as short rich text: classes, bands, resolution, strategy, training data, metrics.
+    """Model metadata as short rich text: classes, bands, resolution, strategy, training data, metrics, precision.
 
     Free-text fields come from the (untrusted) model file and are HTML-escaped: a class name like
     ``<img src="/some/file">`` is shown as text, never rendered or loaded by Qt's rich-text engine.
@@ -78,8 +78,17 @@ def metadata_html(meta) -> str:
         f"({meta.patch_size_px * meta.gsd_m / 1000:g} km), {tr('upsampling')} {meta.upsampling}<br>"
         f"<b>{tr('Strategy')}</b>: {escape(meta.strategy)} · "
         f"<b>{tr('Training data')}</b>: {escape(str(meta.training.get('dataset', '?')))}<br>"
-        f"<b>{tr('Metrics')}</b>: {metrics}"
+        f"<b>{tr('Metrics')}</b>: {metrics}<br>"
+        f"<b>{tr('Precision')}</b>: {precision_html(meta)}"
     )
+
+
+def precision_html(meta) -> str:
+    """The file's precision; for fp16 / int8 its test metrics next to the fp32 graph's (same patches)."""
+    pairs = ", ".join(
+        f"{escape(k)} = {v:.3f} ({tr('fp32')} {ref:.3f})" for k, (v, ref) in meta.precision_metrics.items()
+    )
+    return escape(meta.precision) + (f" · {pairs}" if pairs else "")
 
 
 class MosaicDock(QDockWidget):
@@ -272,6 +281,11 @@ class MosaicDock(QDockWidget):
         """Install onnxruntime into ``<profile>/python/mosaic_deps`` with pip, showing its log."""
         from .process_log_dialog import ProcessLogDialog
 
+        python = deps.qgis_python()
+        if not deps.pip_available(python):
+            self.iface.messageBar().pushMessage(MESSAGE_TITLE, tr(deps.PIP_MISSING).format(python),
+                                                Qgis.MessageLevel.Critical, 0)  # fmt: skip
+            return None
         argv, constraints = deps.install_command()
         dialog = ProcessLogDialog(tr("Installing onnxruntime"), [argv], self)
 

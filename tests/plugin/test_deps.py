@@ -65,3 +65,36 @@ def test_one_click_install_into_private_folder_really_installs(qgis_app, qtbot, 
     result = subprocess.run(["/usr/bin/python3", "-c", probe, str(target)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert str(target) not in result.stdout  # QGIS's numpy kept precedence
+
+
+def test_pip_is_found_in_qgis_python_and_missing_in_a_python_without_it(qgis_app, tmp_path):
+    """A real interpreter without pip (a venv made --without-pip, no system packages) is told apart."""
+    import venv
+
+    assert deps.pip_available(deps.qgis_python())
+    venv.EnvBuilder(with_pip=False, system_site_packages=False).create(tmp_path / "nopip")
+    assert not deps.pip_available(str(tmp_path / "nopip" / "bin" / "python"))
+    assert not deps.pip_available(str(tmp_path / "no-such-python"))
+
+
+def test_the_dock_says_how_to_get_pip_instead_of_running_it(qgis_app, qgis_iface, qtbot, tmp_path, monkeypatch):
+    """The dock's Install button on a QGIS whose Python has no pip: one message bar line with the fix, no pip run."""
+    import venv
+
+    from qgis.core import Qgis
+
+    from mosaic.plugin.dock import MosaicDock
+
+    venv.EnvBuilder(with_pip=False, system_site_packages=False).create(tmp_path / "nopip")
+    python = str(tmp_path / "nopip" / "bin" / "python")
+    monkeypatch.setattr(deps, "qgis_python", lambda: python)  # QGIS's interpreter is this pip-less one
+    dock = MosaicDock(qgis_iface)
+    qtbot.addWidget(dock)
+    try:
+        qgis_iface.messageBar().clear_messages()
+        assert dock.install_onnxruntime() is None
+        critical = qgis_iface.messageBar().get_messages(int(Qgis.MessageLevel.Critical))
+        assert len(critical) == 1 and f"QGIS's Python ({python}) has no pip" in critical[0]
+        assert "sudo apt install python3-pip" in critical[0]
+    finally:
+        dock.shutdown()
