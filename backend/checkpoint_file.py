@@ -11,6 +11,7 @@ import os
 import pickle
 import re
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
 
@@ -45,3 +46,23 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise InputError(f"{path.name} is not a training checkpoint (no state_dict); give a .ckpt from `mosaic train`.")
     return checkpoint
+
+
+def checkpoint_dataset(
+    checkpoint: str | os.PathLike, split: str, class_names: list[str], data_root: str | os.PathLike | None = None,
+    dataset_options: dict[str, Any] | None = None,
+):  # fmt: skip
+    """The ``split`` of the dataset ``checkpoint`` was trained on (or of ``data_root``), in the checkpoint's band
+    set and options; :class:`InputError` when the folder is unknown or the split is empty."""
+    from .data import make_dataset
+
+    data_h = dict(read_checkpoint(checkpoint).get("datamodule_hyper_parameters") or {})
+    root = data_root or data_h.get("root")
+    if not root:
+        raise InputError(f"{checkpoint} does not record its dataset folder; pass --data-root")
+    options = {**(data_h.get("options") or {}), **(dataset_options or {})}
+    ds = make_dataset(data_h.get("dataset", "bigearthnet_v2"), root=str(root), split=split,
+                      s2_bands=data_h.get("s2_band_set", "s2_10"), class_names=class_names, **options)  # fmt: skip
+    if len(ds) == 0:
+        raise InputError(f"the {split!r} split of {root} is empty; choose another --split / --val-split")
+    return ds

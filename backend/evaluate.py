@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, OutputError
+from .checkpoint_file import checkpoint_dataset
+from .errors import OutputError
 from .training.metrics import multilabel_metrics, tune_thresholds
 
 
@@ -172,25 +173,13 @@ def evaluate_checkpoint(
     ``MosaicModule.export_metadata(evaluation=result)`` records. With ``out_dir``, writes ``metrics.json``,
     ``report.md`` and the t-SNE PNGs there.
     """
-    import torch
-
-    from .data import make_dataset
     from .export import load_module
 
     module = load_module(checkpoint)
-    raw = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    data_h = dict(raw.get("datamodule_hyper_parameters") or {})
-    root = data_root or data_h.get("root")
-    if not root:
-        raise InputError(f"{checkpoint} does not record its dataset folder; pass --data-root")
-    options = {**(data_h.get("options") or {}), **(dataset_options or {})}
     names = list(module.hparams.class_names)
 
     def load(split_name: str):
-        ds = make_dataset(data_h.get("dataset", "bigearthnet_v2"), root=str(root), split=split_name,
-                          s2_bands=data_h.get("s2_band_set", "s2_10"), class_names=names, **options)  # fmt: skip
-        if len(ds) == 0:
-            raise InputError(f"the {split_name!r} split of {root} is empty; choose another --split / --val-split")
+        ds = checkpoint_dataset(checkpoint, split_name, names, data_root, dataset_options)
         return predict(module, ds, batch_size, num_workers)
 
     val = load(val_split)

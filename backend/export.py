@@ -8,6 +8,10 @@ them inside (``x' = (x − mean) / std`` per band; the statistics are also recor
 The metadata (``resources/schema/model_metadata.v2.json``) is stored as JSON in ``metadata_props["mosaic"]``;
 it is validated with the same code the plugin uses before the file is written (temporary name, renamed when
 complete).
+
+``--precision fp16|int8`` writes a reduced copy (:mod:`.precision`): int8 calibrated on a few batches of the
+checkpoint's validation patches. Its metadata ``precision`` records the method and the test metrics of that
+exact file next to those of the fp32 graph, both run through the engine on the same test patches.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import datetime as dt
 import math
 import os
 import pickle
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +32,7 @@ from .data.classes import class_colors
 from .errors import InputError, ModelError, OutputError
 from .inference.metadata import METADATA_KEY, SCHEMA_VERSION, parse_metadata
 from .inference.model import read_metadata
+from .precision import METHODS, PRECISIONS, onnx_probabilities, patch_batches, to_fp16, to_int8
 
 OPSET = 18
 
@@ -79,9 +85,6 @@ def export_onnx(model, metadata: dict, path: str | os.PathLike, overwrite: bool 
     The metadata is validated first (:class:`ModelError` when invalid); the file is written to a temporary
     name, opened with onnxruntime as a final check, and renamed when complete.
     """
-    import json
-
-    import onnx
     import torch
 
     path = Path(path)
@@ -100,7 +103,16 @@ def export_onnx(model, metadata: dict, path: str | os.PathLike, overwrite: bool 
             model, example, input_names=["s2", "s1"], output_names=["probabilities"], opset_version=OPSET,
             dynamo=True, dynamic_shapes={"s2": {0: batch}, "s1": {0: batch}}, verbose=False,
         )  # fmt: skip
-    proto = program.model_proto
+    return save_model(program.model_proto, metadata, path)
+
+
+def save_model(proto, metadata: dict, path: Path) -> Path:
+    """Write ONNX ``proto`` with ``metadata`` to ``path``: temporary name, ONNX checker and the plugin's metadata
+    checks, then renamed."""
+    import json
+
+    import onnx
+
     onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
     tmp = path.with_name(f".{path.name}.partial")
     try:
@@ -148,20 +160,78 @@ def read_evaluation(path: str | os.PathLike, class_names: list[str]) -> dict:
 
 def export_checkpoint(
     checkpoint: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False,
-    evaluation: str | os.PathLike | None = None,
+    evaluation: str | os.PathLike | None = None, precision: str = "fp32", data_root: str | os.PathLike | None = None,
+    calibration_batches: int = 4, batch_size: int = 8,
 ) -> Path:  # fmt: skip
     """Export the inference graph and metadata of a training checkpoint to ``out``.
 
     With ``evaluation`` (``metrics.json`` of ``mosaic evaluate``) the tuned thresholds and test metrics are
     recorded (``thresholds_tuned: true``); otherwise 0.5 thresholds and the last validation metrics.
+    ``precision`` fp16 / int8 writes a reduced copy (:func:`reduce_precision`; patches of the checkpoint's dataset
+    or of ``data_root``, ``calibration_batches`` × ``batch_size`` validation patches for int8).
     """
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
+    if calibration_batches < 1 or batch_size < 1:
+        raise InputError("--calibration-batches and --batch-size must be at least 1.")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out} exists already; pass --overwrite to replace it.")
     module = load_module(checkpoint)
     result = read_evaluation(evaluation, module.hparams.class_names) if evaluation is not None else None
     try:
         metadata = build_metadata(module.export_metadata(result))
     except KeyError as exc:
         raise ModelError(f"checkpoint {checkpoint} lacks the setting {exc}; retrain it with this MoSAiC.") from None
-    return export_onnx(module.inference_model(), metadata, out, overwrite=overwrite)
+    metadata["precision"] = {"dtype": "fp32"}
+    if precision == "fp32":
+        return export_onnx(module.inference_model(), metadata, out, overwrite=overwrite)
+    from .checkpoint_file import checkpoint_dataset
+
+    names = list(module.hparams.class_names)
+    val, test = (checkpoint_dataset(checkpoint, split, names, data_root) for split in ("validation", "test"))
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(module.inference_model(), metadata, Path(tmp) / "fp32.onnx")
+        return reduce_precision(fp32, out, precision, val, test, calibration_batches, batch_size)
+
+
+def reduce_precision(
+    fp32_path: Path, out: Path, precision: str, validation, test, calibration_batches: int = 4, batch_size: int = 8,
+) -> Path:  # fmt: skip
+    """Write the ``precision`` (fp16 / int8) copy of the fp32 model at ``fp32_path`` to ``out``.
+
+    int8 is calibrated on the first ``calibration_batches`` batches of ``validation``. The metadata's
+    ``precision`` records the method, the calibration patches and the metrics (:func:`multilabel_metrics` at the
+    model's thresholds, keys ``test/<name>``) of the written file and of the fp32 graph on every ``test`` patch.
+    """
+    from .inference import load_model
+    from .training.metrics import multilabel_metrics
+
+    reference = load_model(fp32_path)
+    meta = reference.metadata
+    if precision == "int8":
+        calibration = [
+            {"s2": reference.prepare(b["s2"], meta.s2), "s1": reference.prepare(b["s1"], meta.s1)}
+            for b in patch_batches(validation, batch_size, calibration_batches)
+        ]
+        proto = to_int8(fp32_path, calibration)
+        calibrated = {"split": "validation", "patches": sum(len(b["s2"]) for b in calibration)}
+    else:
+        proto, calibrated = to_fp16(fp32_path), None
+
+    def test_metrics(path: Path) -> dict:
+        probs, target = onnx_probabilities(path, test, batch_size)
+        m = multilabel_metrics(probs, target, meta.class_names, np.asarray(meta.thresholds))
+        return {f"test/{k}": v for k, v in m.items() if isinstance(v, float) and math.isfinite(v)}
+
+    metadata = dict(meta.raw)
+    metadata["precision"] = {"dtype": precision, "method": METHODS[precision],
+                             **({"calibration": calibrated} if calibrated else {}), "test_patches": len(test),
+                             "metrics": {}, "fp32_metrics": test_metrics(fp32_path)}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        draft = save_model(proto, metadata, Path(tmp) / "reduced.onnx")
+        metadata["precision"]["metrics"] = test_metrics(draft)
+    return save_model(proto, metadata, out)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -171,10 +241,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluation", default=None, metavar="METRICS_JSON",
                         help="metrics.json of `mosaic evaluate` on this checkpoint: record its tuned per-class "
                              "thresholds and test metrics (default: thresholds 0.5, flagged as not tuned)")  # fmt: skip
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32 (default); fp16: float16 weights, half the file; int8: static quantisation "
+                             "calibrated on validation patches. fp16/int8 record their own test metrics")  # fmt: skip
+    parser.add_argument("--data-root", default=None,
+                        help="dataset folder for calibration and test metrics of fp16/int8 (default: the one "
+                             "the checkpoint was trained on)")  # fmt: skip
+    parser.add_argument(
+        "--calibration-batches",
+        type=int,
+        default=4,
+        help="int8: batches of validation patches to calibrate on (default 4)",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="patches per calibration / test batch")
 
 
 def run(args: argparse.Namespace) -> int:
-    out = export_checkpoint(args.checkpoint, args.output, overwrite=args.overwrite, evaluation=args.evaluation)
+    out = export_checkpoint(args.checkpoint, args.output, overwrite=args.overwrite, evaluation=args.evaluation,
+                            precision=args.precision, data_root=args.data_root,
+                            calibration_batches=args.calibration_batches, batch_size=args.batch_size)  # fmt: skip
     meta = read_metadata(out)
-    print(f"wrote {out} ({len(meta.class_names)} classes, strategy {meta.strategy})")
+    print(f"wrote {out} ({len(meta.class_names)} classes, strategy {meta.strategy}, {meta.precision})")
+    ap, ap32 = (meta.precision_info.get(k, {}).get("test/ap_macro") for k in ("metrics", "fp32_metrics"))
+    if ap is not None and ap32 is not None:
+        print(f"test AP macro: {ap:.4f} ({meta.precision}) vs {ap32:.4f} (fp32)")
     return 0

@@ -20,7 +20,8 @@ def shown(value: object) -> str:
 
 
 def describe(model) -> str:
-    """A human summary of a validated model: graph inputs, classes with thresholds and colours, training, metrics."""
+    """A human summary of a validated model: graph inputs, classes with thresholds and colours, training, metrics,
+    precision (fp16 / int8: this file's metrics next to the fp32 graph's)."""
     m = model.metadata
     lines = [f"{model.path.name}: valid MoSAiC model (metadata schema v{m.schema_version})"]
     for name, spec in (("s2", m.s2), ("s1", m.s1)):
@@ -41,6 +42,16 @@ def describe(model) -> str:
     ]
     if m.metrics:
         lines.append("metrics: " + ", ".join(f"{shown(k)}={v:.4f}" for k, v in sorted(m.metrics.items())))
+    lines.append(f"precision: {m.precision}" + (f" ({shown(m.precision_info['method'])})"
+                                               if "method" in m.precision_info else ""))  # fmt: skip
+    if "calibration" in m.precision_info:
+        c = m.precision_info["calibration"]
+        lines.append(f"  calibrated on {c['patches']} {shown(c['split'])} patches")
+    if m.precision_metrics:
+        n = m.precision_info.get("test_patches", "?")
+        lines.append(f"  metrics of this file vs the fp32 graph on the same {n} test patches:")
+        lines += [f"  {shown(k)}: {v:.4f} {m.precision} vs {ref:.4f} fp32 ({v - ref:+.4f})"
+                  for k, (v, ref) in m.precision_metrics.items()]  # fmt: skip
     lines.append(f"execution providers: {', '.join(model.providers)}")
     return "\n".join(lines)
 

@@ -5,6 +5,11 @@ outputs written) against onnxruntime alone on batches of the same size and count
 tiles already in memory; ratio = end-to-end tiles/s ÷ onnxruntime-alone tiles/s. Routes are interleaved in each
 repeat and medians reported.
 
+Precisions (``--compare MODEL_fp16.onnx MODEL_int8.onnx``, files of ``mosaic export --precision``): the
+end-to-end route (no prefetch) and onnxruntime alone for ``--model`` (fp32) and each copy, interleaved in each
+repeat on the same tiles and prepared inputs; medians, tiles/s and ratios to fp32, and each file's recorded test
+AP macro next to the fp32 graph's.
+
 Memory: ``mosaic predict`` on the mosaic (1×) and on VRTs repeating every band file 6 × 6 (36× the area), each
 in its own subprocess; peak RSS is sampled with psutil every 10 ms (children included).
 """
@@ -55,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     parser.add_argument("--provider", default=None, help="onnxruntime execution provider: cpu, cuda or a full name")
     parser.add_argument("--skip-memory", action="store_true", help="throughput only")
+    parser.add_argument("--compare", nargs="+", default=[], metavar="MODEL",
+                        help="fp16 / int8 copies of --model (`mosaic export --precision`): time them against it "
+                             "in the same run instead of the prefetch comparison")  # fmt: skip
 
 
 def repeat_vrt(src_path: Path, dst_path: Path, factor: int) -> Path:
@@ -114,19 +122,36 @@ def headless_route(model: OnnxModel, folder: Path, stride: int, batch_size: int,
     return route
 
 
-def throughput(model: OnnxModel, folder: Path, routes: dict[str, Route], repeat: int, batch_size: int) -> dict:
-    """Median wall and CPU seconds of each of ``routes`` and of onnxruntime alone on as many real tiles of
-    ``folder`` in batches of ``batch_size``; routes are interleaved in each of the ``repeat`` rounds."""
+def real_tiles(model: OnnxModel, folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(s2, s1) tiles of the first 4 × 2 patches of the rasters in ``folder`` that hold data (physical values)."""
     from .inference import Window
     from .raster_io import RasterioReader
 
     meta = model.metadata
     s2_files, s1_files = _inputs(folder)
-    with RasterioReader(s2_files, s1_files, meta) as reader:  # real tiles for the onnxruntime-alone route
+    with RasterioReader(s2_files, s1_files, meta) as reader:
         p = meta.patch_size_px
         s2, s1 = reader.read(Window(0, 0, 4 * p, 2 * p))
-    tiles = [(s2[:, r : r + p, c : c + p], s1[:, r : r + p, c : c + p]) for r in range(0, 4 * p, p)
-             for c in range(0, 2 * p, p) if not np.isnan(s2[:, r : r + p, c : c + p]).all()]  # fmt: skip
+    return [(s2[:, r : r + p, c : c + p], s1[:, r : r + p, c : c + p]) for r in range(0, 4 * p, p)
+            for c in range(0, 2 * p, p) if not np.isnan(s2[:, r : r + p, c : c + p]).all()]  # fmt: skip
+
+
+def prepared_batches(model: OnnxModel, tiles: list, n_tiles: int, batch_size: int) -> list:
+    """``n_tiles`` graph inputs cycled from ``tiles``, prepared by the engine, in batches of ``batch_size``."""
+    meta = model.metadata
+    prepared = []
+    for start in range(0, n_tiles, batch_size):
+        b = range(start, min(start + batch_size, n_tiles))
+        x2 = model.prepare(np.stack([tiles[i % len(tiles)][0] for i in b]), meta.s2)
+        x1 = model.prepare(np.stack([tiles[i % len(tiles)][1] for i in b]), meta.s1)
+        prepared.append((x2, x1))
+    return prepared
+
+
+def throughput(model: OnnxModel, folder: Path, routes: dict[str, Route], repeat: int, batch_size: int) -> dict:
+    """Median wall and CPU seconds of each of ``routes`` and of onnxruntime alone on as many real tiles of
+    ``folder`` in batches of ``batch_size``; routes are interleaved in each of the ``repeat`` rounds."""
+    tiles = real_tiles(model, folder)  # real tiles for the onnxruntime-alone route
     names = [*routes, "onnxruntime alone"]
     times: dict[str, list[float]] = {k: [] for k in names}
     inside: dict[str, list[float]] = {k: [] for k in names}  # share of the route's time inside session.run
@@ -140,12 +165,7 @@ def throughput(model: OnnxModel, folder: Path, routes: dict[str, Route], repeat:
             cpu[name].append(time.process_time() - c0)
             inside[name].append(summary.model_seconds / times[name][-1])
             n_tiles = summary.tiles_run
-        batches = [list(range(i, min(i + batch_size, n_tiles))) for i in range(0, n_tiles, batch_size)]
-        prepared = []
-        for b in batches:
-            x2 = model.prepare(np.stack([tiles[i % len(tiles)][0] for i in b]), meta.s2)
-            x1 = model.prepare(np.stack([tiles[i % len(tiles)][1] for i in b]), meta.s1)
-            prepared.append((x2, x1))
+        prepared = prepared_batches(model, tiles, n_tiles, batch_size)
         t0, c0 = time.perf_counter(), time.process_time()
         for x2, x1 in prepared:
             model.run(x2, x1)
@@ -155,6 +175,52 @@ def throughput(model: OnnxModel, folder: Path, routes: dict[str, Route], repeat:
     return {"tiles": n_tiles, "medians": {k: statistics.median(v) for k, v in times.items()},
             "inside": {k: statistics.median(v) for k, v in inside.items()},
             "cpu": {k: statistics.median(v) for k, v in cpu.items()}, "providers": model.providers}  # fmt: skip
+
+
+def precision_throughput(models: dict[str, OnnxModel], folder: Path, stride: int, repeat: int,
+                         batch_size: int) -> dict:  # fmt: skip
+    """Median wall and process CPU seconds of the end-to-end route and of onnxruntime alone for each of ``models``
+    (by precision, fp32 first) on the same real tiles of ``folder`` and prepared inputs, interleaved in each round."""
+    fp32 = models["fp32"]
+    tiles = real_tiles(fp32, folder)
+    routes = {name: headless_route(m, folder, stride, batch_size, prefetch=False) for name, m in models.items()}
+    times: dict[tuple[str, str, str], list[float]] = {}  # (precision, route, "wall" | "cpu") → seconds per round
+
+    def timed(name: str, route: str, work: Callable[[], object]) -> object:
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = work()
+        times.setdefault((name, route, "wall"), []).append(time.perf_counter() - t0)
+        times.setdefault((name, route, "cpu"), []).append(time.process_time() - c0)
+        return result
+
+    n_tiles = 0
+    for _ in range(repeat):
+        for name, route in routes.items():
+            n_tiles = timed(name, "end-to-end", route).tiles_run
+        prepared = prepared_batches(fp32, tiles, n_tiles, batch_size)
+        for name, model in models.items():
+            timed(name, "onnxruntime alone", lambda m=model, b=prepared: [m.run(x2, x1) for x2, x1 in b])
+    return {"tiles": n_tiles, "medians": {k: statistics.median(v) for k, v in times.items()}, "models": models}
+
+
+def precision_table(t: dict) -> str:
+    """The Markdown table of :func:`precision_throughput`: per route tiles/s (wall), its ratio to fp32 and the
+    ratio of CPU seconds (fp32 ÷ this file: steadier on a shared VM), file size, and each file's recorded test AP
+    macro next to the fp32 graph's on the same patches."""
+    med, n = t["medians"], t["tiles"]
+    lines = ["| precision | file MB | onnxruntime alone tiles/s | × fp32 (wall) | × fp32 (CPU) | end-to-end tiles/s "
+             "| × fp32 (wall) | × fp32 (CPU) | test AP macro (this file / fp32 graph) |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, model in t["models"].items():
+        cells = []
+        for route in ("onnxruntime alone", "end-to-end"):
+            wall, cpu = med[(name, route, "wall")], med[(name, route, "cpu")]
+            cells += [f"{n / wall:.1f}", f"{med[('fp32', route, 'wall')] / wall:.2f}",
+                      f"{med[('fp32', route, 'cpu')] / cpu:.2f}"]  # fmt: skip
+        aps = model.metadata.precision_metrics.get("test/ap_macro")
+        ap = f"{aps[0]:.4f} / {aps[1]:.4f}" if aps else "–"
+        lines.append(f"| {name} | {model.path.stat().st_size / 1e6:.1f} | {' | '.join(cells)} | {ap} |")
+    return "\n".join(lines)
 
 
 def throughput_table(t: dict) -> str:
@@ -249,12 +315,29 @@ def prepare(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path]:
     return small, big
 
 
-def load(args: argparse.Namespace) -> OnnxModel:
-    """``--model`` with the benchmark's ``--threads`` and ``--provider``."""
+def load(args: argparse.Namespace, path: str | None = None) -> OnnxModel:
+    """``--model`` (or ``path``) with the benchmark's ``--threads`` and ``--provider``."""
     from .inference import load_model
     from .predict import provider_list
 
-    return load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
+    return load_model(path or args.model, threads=args.threads, providers=provider_list(args.provider))
+
+
+def load_precisions(args: argparse.Namespace) -> dict[str, OnnxModel]:
+    """``--model`` (fp32) and the ``--compare`` files by precision; :class:`InputError` unless they are copies of
+    one model (same classes and inputs) at different precisions."""
+    from .errors import InputError
+
+    models = [load(args, path) for path in [args.model, *args.compare]]
+    by_precision = {m.metadata.precision: m for m in models}
+    if models[0].metadata.precision != "fp32" or len(by_precision) != len(models):
+        raise InputError("--model must be the fp32 file and each --compare file another precision of it "
+                         "(`mosaic export --precision fp16|int8`).")  # fmt: skip
+    ref = models[0].metadata
+    for m in models[1:]:
+        if (m.metadata.class_names, m.metadata.s2, m.metadata.s1) != (ref.class_names, ref.s2, ref.s1):
+            raise InputError(f"{m.path.name} is not a copy of {models[0].path.name}: classes or inputs differ.")
+    return by_precision
 
 
 def report(args: argparse.Namespace, t: dict, stride: int) -> str:
@@ -270,9 +353,16 @@ def run(args: argparse.Namespace) -> int:
         small, big = prepare(args, Path(tmp))
         model = load(args)
         stride = args.stride or model.metadata.patch_size_px
-        routes = {name: headless_route(model, big, stride, args.batch_size, prefetch)
-                  for name, prefetch in (("end-to-end", False), ("end-to-end, prefetch", True))}  # fmt: skip
-        print(report(args, throughput(model, big, routes, args.repeat, args.batch_size), stride))
+        if args.compare:
+            t = precision_throughput(load_precisions(args), big, stride, args.repeat, args.batch_size)
+            print(f"machine: {os.cpu_count()} CPU(s); providers {', '.join(model.providers)}; batch "
+                  f"{args.batch_size}; stride {stride}; threads {args.threads or 'default'}\nraster: T33UUP mosaic "
+                  f"repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; medians of "
+                  f"{args.repeat}\n{precision_table(t)}")  # fmt: skip
+        else:
+            routes = {name: headless_route(model, big, stride, args.batch_size, prefetch)
+                      for name, prefetch in (("end-to-end", False), ("end-to-end, prefetch", True))}  # fmt: skip
+            print(report(args, throughput(model, big, routes, args.repeat, args.batch_size), stride))
         if not args.skip_memory:
             mem = memory(args, small, big, _predict_command(args.model))
             (n1, m1), (n2, m2) = mem.items()

@@ -2,7 +2,8 @@
 
 The schema is ``resources/schema/model_metadata.v<N>.json`` (versioned; documented in the README's inference
 section). Version 2 adds ``inputs.s2.radiometry`` (product level and DN convention of the training data); a
-version-1 file is read with the BigEarthNet convention (L2A, quantification 10000, offset 0).
+version-1 file is read with the BigEarthNet convention (L2A, quantification 10000, offset 0). The optional
+``precision`` (fp16 / int8 files of ``mosaic export --precision``) is read as fp32 when absent.
 
 Validation = the schema (checked by :mod:`.schema_check`) plus the cross-field rules a JSON schema
 cannot say: one colour and one threshold per class, unique class names, one ``gsd_m``/``mean``/``std`` per band.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,14 @@ class ModelMetadata:
     training: dict
     metrics: dict
     raw: dict
+    precision: str = "fp32"  #: fp32, fp16 or int8
+    precision_info: dict = field(default_factory=dict)  #: method, calibration, metrics and fp32_metrics
+
+    @property
+    def precision_metrics(self) -> dict[str, tuple[float, float]]:
+        """``{name: (value of this file, value of the fp32 graph)}`` on the same test patches (fp16 / int8)."""
+        mine, fp32 = self.precision_info.get("metrics", {}), self.precision_info.get("fp32_metrics", {})
+        return {k: (float(v), float(fp32[k])) for k, v in sorted(mine.items()) if k in fp32}
 
     @property
     def n_classes(self) -> int:
@@ -119,6 +128,9 @@ def _cross_check(d: dict) -> None:
         ):
             if len(values) != nb:
                 raise SchemaViolationError(f"inputs.{name}.{key} has {len(values)} entries for {nb} bands")
+    precision = d.get("precision", {})
+    if ("calibration" in precision) != (precision.get("dtype") == "int8"):
+        raise SchemaViolationError("precision.calibration is recorded for int8 files and only for them")
 
 
 def parse_metadata(text: str | bytes | dict | None, source: str = "the model") -> ModelMetadata:
@@ -172,4 +184,6 @@ def _from_dict(d: dict[str, Any]) -> ModelMetadata:
         training=dict(d["training"]),
         metrics=dict(d["metrics"]),
         raw=d,
+        precision=d.get("precision", {}).get("dtype", "fp32"),
+        precision_info=dict(d.get("precision", {})),
     )

@@ -144,3 +144,71 @@ def test_damaged_checkpoint_is_refused_in_one_sentence(torch_model, tmp_path):
         export_checkpoint(bad, tmp_path / "m.onnx")
     assert "\n" not in str(exc.value)
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.fixture(scope="module")
+def precision_files(checkpoint, ben_v2, tmp_path_factory) -> dict[str, Path]:
+    """fp32, fp16 and int8 files of the 2-step checkpoint; int8 calibrated on one batch of 4 validation patches."""
+    from mosaic.backend.checkpoint_file import checkpoint_dataset
+    from mosaic.backend.export import export_checkpoint, reduce_precision
+
+    path, _ = checkpoint
+    out = tmp_path_factory.mktemp("precisions")
+    files = {p: export_checkpoint(path, out / f"{p}.onnx", precision=p, data_root=ben_v2, calibration_batches=1,
+                                  batch_size=4) for p in ("fp32", "int8")}  # fmt: skip
+    val, test = (checkpoint_dataset(path, split, list(BEN19_CLASSES), ben_v2) for split in ("validation", "test"))
+    files["fp16"] = reduce_precision(files["fp32"], out / "fp16.onnx", "fp16", val, test, batch_size=4)
+    return files
+
+
+def test_reduced_precisions_record_the_metrics_of_that_exact_file(precision_files, checkpoint, ben_v2):
+    from mosaic.backend.checkpoint_file import checkpoint_dataset
+    from mosaic.backend.inference import load_model
+    from mosaic.backend.precision import onnx_probabilities
+    from mosaic.backend.training.metrics import multilabel_metrics
+
+    meta = {p: load_model(f).metadata for p, f in precision_files.items()}
+    assert meta["fp32"].raw["precision"] == {"dtype": "fp32"} and meta["fp32"].precision_metrics == {}
+    assert (meta["fp16"].precision, meta["int8"].precision) == ("fp16", "int8")
+    size = {p: f.stat().st_size for p, f in precision_files.items()}
+    assert 0.45 < size["fp16"] / size["fp32"] < 0.55  # float16 weights: half the file
+    assert size["int8"] / size["fp32"] < 0.3  # int8 weights + per-channel scales
+    assert meta["int8"].precision_info["calibration"] == {"split": "validation", "patches": 4}
+    assert "calibration" not in meta["fp16"].precision_info
+    test = checkpoint_dataset(checkpoint[0], "test", list(BEN19_CLASSES), ben_v2)
+    for p in ("fp16", "int8"):
+        info = meta[p].precision_info
+        assert info["test_patches"] == len(test) == 6
+        for file, key in ((precision_files[p], "metrics"), (precision_files["fp32"], "fp32_metrics")):
+            probs, target = onnx_probabilities(file, test)
+            expected = multilabel_metrics(probs, target, BEN19_CLASSES, np.asarray(meta[p].thresholds))
+            assert info[key]["test/ap_macro"] == pytest.approx(expected["ap_macro"], abs=1e-12)
+            assert info[key]["test/hamming_loss"] == pytest.approx(expected["hamming_loss"], abs=1e-12)
+
+
+def test_reduced_files_run_through_the_engine_close_to_fp32(precision_files, real_batch):
+    """Tolerances, from the errors measured on these 8 patches (2026-11-27, this checkpoint): fp16 max 1.0e-4 —
+    float16 rounds each weight and activation by ≤ 2⁻¹¹ relative, and σ' ≤ ¼ shrinks the logit error — so atol
+    1e-3 (10×). int8 max 0.043, mean 0.0028 — each activation is rounded to one of 256 levels of its calibrated
+    range (step ≈ range / 255), calibrated on 4 other patches — so atol 0.08 and mean 0.01 (2-3×)."""
+    from mosaic.backend.inference import load_model
+
+    s2, s1 = (x.numpy() for x in real_batch)
+    probs = {p: load_model(f).predict(s2, s1) for p, f in precision_files.items()}
+    assert probs["fp32"].std() > 1e-2  # the patches give different outputs: a real comparison
+    np.testing.assert_allclose(probs["fp16"], probs["fp32"], atol=1e-3, rtol=0)
+    np.testing.assert_allclose(probs["int8"], probs["fp32"], atol=0.08, rtol=0)
+    assert np.abs(probs["int8"] - probs["fp32"]).mean() < 0.01
+    assert probs["int8"].dtype == probs["fp16"].dtype == np.float32  # inputs and output stay float32
+
+
+def test_inspect_shows_the_precision_and_both_metrics(precision_files):
+    from mosaic.backend.inference import load_model
+    from mosaic.backend.inspect_model import describe
+
+    text = describe(load_model(precision_files["int8"])).splitlines()
+    assert any(line.startswith("precision: int8 (onnxruntime static quantisation of the encoders") for line in text)
+    assert "  calibrated on 4 validation patches" in text
+    assert "  metrics of this file vs the fp32 graph on the same 6 test patches:" in text
+    assert any(line.startswith("  test/ap_macro: ") and line.endswith(")") for line in text)
+    assert "precision: fp32" in describe(load_model(precision_files["fp32"])).splitlines()

@@ -251,3 +251,21 @@ def test_unloading_the_plugin_mid_run(qgis_iface, qtbot, clean_settings, t33uup_
     QgsApplication.processEvents()
     out = tmp_path / "out"
     assert not out.exists() or list(out.rglob("*")) == []
+
+
+def test_model_panel_shows_the_precision_and_its_metrics_next_to_fp32(qgis_app):
+    from qgis.PyQt.QtGui import QTextDocument
+
+    from mosaic.backend.export import build_metadata
+    from mosaic.backend.inference.metadata import parse_metadata
+    from mosaic.plugin.dock import metadata_html
+
+    parts = {"class_names": list(BEN19_CLASSES), "strategy": "mosaic1", "training": {"dataset": "x", "licence": "y"}}
+    d = build_metadata(parts)
+    doc = QTextDocument()
+    doc.setHtml(metadata_html(parse_metadata(d)))
+    assert "Precision: fp32" in doc.toPlainText()  # a file without the field is the fp32 graph
+    d["precision"] = {"dtype": "int8", "calibration": {"split": "validation", "patches": 6},
+                      "metrics": {"test/ap_macro": 0.6573}, "fp32_metrics": {"test/ap_macro": 0.6532}}  # fmt: skip
+    doc.setHtml(metadata_html(parse_metadata(d)))
+    assert "Precision: int8 · test/ap_macro = 0.657 (fp32 0.653)" in doc.toPlainText()

@@ -105,3 +105,28 @@ def test_invalid_metadata_is_refused_with_the_reason(mutate, match):
     with pytest.raises(ModelError, match=match) as exc:
         parse_metadata(d, source="m.onnx")
     assert "re-export the model" in _one_sentence(exc)
+
+
+def test_files_without_precision_are_read_as_fp32():
+    v2 = parse_metadata(_meta())
+    assert "precision" not in v2.raw and (v2.precision, v2.precision_info, v2.precision_metrics) == ("fp32", {}, {})
+    d = _meta()
+    d["schema_version"] = 1
+    d["inputs"]["s2"].pop("radiometry")
+    assert parse_metadata(d).precision == "fp32"
+
+
+def test_precision_metrics_pair_this_file_with_the_fp32_graph():
+    d = _meta()
+    d["precision"] = {"dtype": "int8", "method": "QDQ", "calibration": {"split": "validation", "patches": 6},
+                      "test_patches": 6, "metrics": {"test/ap_macro": 0.65, "test/f1_macro": 0.3},
+                      "fp32_metrics": {"test/ap_macro": 0.66, "test/f1_macro": 0.31}}  # fmt: skip
+    m = parse_metadata(d)
+    assert m.precision == "int8"
+    assert m.precision_metrics == {"test/ap_macro": (0.65, 0.66), "test/f1_macro": (0.3, 0.31)}
+    del d["precision"]["calibration"]  # an int8 file records its calibration; fp16 / fp32 files have none
+    with pytest.raises(ModelError, match=r"precision\.calibration is recorded for int8 files and only for them"):
+        parse_metadata(d)
+    d["precision"]["dtype"] = "fp64"
+    with pytest.raises(ModelError, match=r"precision\.dtype"):
+        parse_metadata(d)
