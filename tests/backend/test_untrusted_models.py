@@ -32,6 +32,10 @@ PREDICT_FILES = {
 }  # fmt: skip
 
 
+#: how pickle names the builtin ``open`` (``io.open`` up to Python 3.12, ``_io.open`` from 3.13)
+PICKLED_OPEN = f"{open.__module__}.{open.__qualname__}"
+
+
 class MarkerOnUnpickle:
     """Unpickling this object calls ``open(marker, "w")``: proof that a loader ran code from the file."""
 
@@ -66,7 +70,7 @@ def code_checkpoint(tmp_path) -> tuple[Path, Path]:
 def _assert_refused(proc: subprocess.CompletedProcess, command: str, marker: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [
-        f"mosaic {command}: error: refusing checkpoint hostile.ckpt: it contains the Python object io.open, "
+        f"mosaic {command}: error: refusing checkpoint hostile.ckpt: it contains the Python object {PICKLED_OPEN}, "
         "which loading would run as code; use a .ckpt written by `mosaic train` from a source you trust."
     ]
     assert not marker.exists()
