@@ -86,7 +86,7 @@ def input_options(args: argparse.Namespace) -> InputOptions:
     """The :class:`~mosaic.backend.inference.inspector.InputOptions` of parsed arguments."""
     return InputOptions(s2_offset=args.s2_offset, s2_scale=args.s2_scale, s2_order=args.s2_order,
                         s1_units=args.s1_units, s1_scale=args.s1_scale,
-                        s1_order=None if args.s1_order == "auto" else args.s1_order)  # fmt: skip
+                        s1_order=args.s1_order)  # fmt: skip
 
 
 def arguments(s2, s1, model, out, **overrides) -> argparse.Namespace:

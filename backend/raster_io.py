@@ -50,7 +50,7 @@ from .inference.band_resolver import BandPick
 from .inference.inspector import InputOptions, InputPlan, inspect_inputs
 from .inference.metadata import ModelMetadata
 from .inference.radiometry import convert
-from .inference.rasters import BandInfo, RasterInfo, Sampler, ground_pixel_m
+from .inference.rasters import SAMPLE_PX, BandInfo, RasterInfo, Sampler, ground_pixel_m
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img")
 #: GDAL settings for prediction: a modest block cache (MB) so memory stays flat on large rasters.
@@ -203,7 +203,7 @@ def sampler(datasets: Sequence, infos: Sequence[RasterInfo]) -> Sampler:
     return lambda r, i: read_sample(datasets[r], i, infos[r].bands[i - 1].nodata)
 
 
-def read_sample(ds, index: int, nodata: float | None, size: int = 256) -> np.ndarray:
+def read_sample(ds, index: int, nodata: float | None, size: int = SAMPLE_PX) -> np.ndarray:
     """Band ``index`` of ``ds`` whole, decimated to at most ``size`` × ``size`` (nearest), float64, nodata as NaN."""
     shape = (min(ds.height, size), min(ds.width, size))
     try:

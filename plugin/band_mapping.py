@@ -177,8 +177,7 @@ def detect_mapping(
     resolver decides on the picked layer alone, then with the layers of its folder, then with all of them; when
     none of these resolves, the bands whose names are recognised (first in :func:`candidate_layers` order) and
     None for the others."""
-    from ..backend.inference.band_resolver import resolve_bands
-    from ..backend.inference.bandnames import KNOWN_BANDS, recognise_band
+    from ..backend.inference.band_resolver import band_name, resolve_bands
 
     candidates = candidate_layers(picked, project_rasters() if layers is None else layers)
     modality = "S1" if set(names) <= {"VV", "VH", "HH", "HV"} else "S2"
@@ -193,7 +192,7 @@ def detect_mapping(
     for layer in candidates:
         info = infos[layer.id()]
         for band in range(1, info.count + 1):
-            name = next((n for n in (recognise_band(t, KNOWN_BANDS) for t in info.texts(band)) if n), None)
+            name = band_name(info, band)
             if name in mapping and mapping[name] is None:
                 mapping[name] = BandSource(layer, band)
     return mapping

@@ -486,12 +486,11 @@ class MosaicDock(QDockWidget):
         """The engine's ``InputOptions`` of the dock's input choices."""
         from ..backend.inference.inspector import InputOptions
 
-        s1_order = self.input_choices["s1_order"].currentData()
         s2_scale = self.input_choices["s2_scale"].currentData()
         return InputOptions(s2_offset=self.input_choices["s2_offset"].currentData(),
                             s2_scale=None if s2_scale == "auto" else float(s2_scale),
                             s1_units=self.input_choices["s1_units"].currentData(),
-                            s1_order=None if s1_order == "auto" else s1_order)  # fmt: skip
+                            s1_order=self.input_choices["s1_order"].currentData())  # fmt: skip
 
     def cancel(self, *_args) -> None:
         """Ask the running task to stop after the current batch (its partial files are removed)."""

@@ -50,10 +50,10 @@ from ..backend.inference import Window
 from ..backend.inference.ground import GridPlan
 from ..backend.inference.inspector import InputPlan
 from ..backend.inference.radiometry import convert
+from ..backend.inference.rasters import SAMPLE_PX
 from .band_mapping import NUMPY_TYPES, BandSource, gdal_dataset, layer_file
 
 S1_RESAMPLING = "bilinear"  #: S1 onto the S2 grid, as ``mosaic predict`` does
-SAMPLE_PX = 256  #: the input inspector's samples: the whole layer decimated to at most this many pixels a side
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ matrix=${MOSAIC_MATRIX:-trixie sid}
 packages=(qgis python3-qgis qgis-providers python3-gdal python3-numpy python3-onnxruntime xvfb xauth)
 declare -A expected_qgis=([trixie]=3.40 [sid]=3.44)  # the oldest accepted: unstable moves on, and its newer QGIS is then tested
 py=.venv/bin/python
+#: where the checkout, the data and the run's work folder appear inside a root (bind mounts; MOSAIC_MATRIX_MOUNT)
+inside=${MOSAIC_MATRIX_MOUNT:-/mosaic}
 
 fail() { echo "qgis-matrix: FAIL: $*" >&2; exit 1; }
 say() { printf 'qgis-matrix: %s\n' "$*"; }
@@ -152,13 +154,13 @@ check_env=()
 check_root() {
     local suite=$1 name=$2
     shift 2
-    binds+=("$repo" /mosaic/plugins/mosaic ro "$data" /mosaic/data ro "$work" /mosaic/work rw)
+    binds+=("$repo" "$inside/plugins/mosaic" ro "$data" "$inside/data" ro "$work" "$inside/work" rw)
     mkdir -m 1777 -p "$work/tmp-$name"  # QGIS's and Xvfb's temporary files go with $work, not into the cached root
     in_root "$cache/roots/$suite" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
-        TMPDIR="/mosaic/work/tmp-$name" PYTHONDONTWRITEBYTECODE=1 "${check_env[@]}" \
-        python3 /mosaic/plugins/mosaic/tools/qgis_matrix_check.py \
-        --plugins /mosaic/plugins --data /mosaic/data --model /mosaic/work/model.onnx \
-        --reference /mosaic/work/headless/probabilities.tif --work "/mosaic/work/$name" \
+        TMPDIR="$inside/work/tmp-$name" PYTHONDONTWRITEBYTECODE=1 "${check_env[@]}" \
+        python3 "$inside/plugins/mosaic/tools/qgis_matrix_check.py" \
+        --plugins "$inside/plugins" --data "$inside/data" --model "$inside/work/model.onnx" \
+        --reference "$inside/work/headless/probabilities.tif" --work "$inside/work/$name" \
         --expect-version "${expected_qgis[$suite]}" "$@"
 }
 
@@ -186,7 +188,7 @@ if [[ " $matrix " == *" $install_suite "* ]]; then
         status=1
     else
         if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
-            binds=(/etc/ssl/certs /mosaic/host-certs ro) check_env=(PIP_CERT=/mosaic/host-certs/ca-certificates.crt)
+            binds=(/etc/ssl/certs "$inside/host-certs" ro) check_env=(PIP_CERT="$inside/host-certs/ca-certificates.crt")
         fi
         if check_root "$install_suite" "$install_suite-install" --onnxruntime-install; then
             say "root $install_suite without onnxruntime, the dock's install: $((SECONDS - start)) s"

@@ -71,7 +71,7 @@ def resolve_bands(rasters: Sequence[RasterInfo], bands: Sequence[str], modality:
     named: dict[str, tuple[int, int]] = {}
     for r, raster in enumerate(rasters):
         for i in range(1, raster.count + 1):
-            name = next((n for n in (recognise_band(t, KNOWN_BANDS) for t in raster.texts(i)) if n), None)
+            name = band_name(raster, i)
             if name is None or name not in bands:
                 continue
             if name in named:
@@ -90,7 +90,7 @@ def resolve_bands(rasters: Sequence[RasterInfo], bands: Sequence[str], modality:
             f"{several[0].name} holds {several[0].count} bands but the model needs {len(bands)} {modality} bands "
             f"({', '.join(bands)}); name them in the band descriptions or give a stack of exactly these bands."
         )
-    unnamed = [raster.name for raster in rasters if raster.count == 1 and not _names_a_band(raster)]
+    unnamed = [raster.name for raster in rasters if raster.count == 1 and band_name(raster, 1) is None]
     where = f" (no band name recognised in {', '.join(unnamed[:3])}{', …' if len(unnamed) > 3 else ''})"
     raise InputError(
         f"{modality} band(s) {', '.join(missing)} not found{where if unnamed else ''}; name files like "
@@ -98,8 +98,10 @@ def resolve_bands(rasters: Sequence[RasterInfo], bands: Sequence[str], modality:
     )
 
 
-def _names_a_band(raster: RasterInfo) -> bool:
-    return any(recognise_band(t, KNOWN_BANDS) for t in raster.texts(1))
+def band_name(raster: RasterInfo, band: int) -> str | None:
+    """The band name (one of :data:`~.bandnames.KNOWN_BANDS`) that band ``band`` (1-based) of ``raster`` carries:
+    from its most specific text naming one (description, then file name and name of a single-band raster)."""
+    return next((n for n in (recognise_band(t, KNOWN_BANDS) for t in raster.texts(band)) if n), None)
 
 
 def _complete_stack(raster: RasterInfo, bands: Sequence[str], modality: str, named: dict, option: str) -> list:

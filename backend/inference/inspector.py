@@ -60,7 +60,7 @@ class InputOptions:
     s2_order: Sequence[str] | str | None = None  #: explicit band order of the S2 input
     s1_units: str = "auto"  #: "auto", "db", "linear" (power) or "amplitude"
     s1_scale: float | None = None  #: stored × s1_scale = the S1 value (0.01 for dB × 100 integers)
-    s1_order: Sequence[str] | str | None = None  #: explicit band order of the S1 input ("vh,vv")
+    s1_order: Sequence[str] | str | None = None  #: explicit band order of the S1 input ("vh,vv"); "auto" = None
 
     def __post_init__(self) -> None:
         if str(self.s2_offset) not in S2_OFFSETS:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-#: ``sampler(raster, band)`` → a decimated read (≤ 256 × 256, nearest) of band ``band`` (1-based) of raster
+#: the inspector's samples: each band of the whole raster decimated (nearest) to at most this many pixels a side
+SAMPLE_PX = 256
+#: ``sampler(raster, band)`` → a decimated read (≤ SAMPLE_PX × SAMPLE_PX, nearest) of band ``band`` (1-based) of raster
 #: ``raster`` (index into the list given to the inspector): float64 raw stored values, the declared nodata as NaN
 Sampler = Callable[[int, int], np.ndarray]
 

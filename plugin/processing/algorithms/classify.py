@@ -163,14 +163,13 @@ class ClassifyAlgorithm(MosaicAlgorithm):
 
         s2_scale = self.parameterAsDouble(parameters, "S2_SCALE", context)
         s1_scale = self.parameterAsDouble(parameters, "S1_SCALE", context)
-        s1_order = S1_ORDERS[self.parameterAsEnum(parameters, "S1_ORDER", context)]
         return InputOptions(
             s2_offset=S2_OFFSETS[self.parameterAsEnum(parameters, "S2_OFFSET", context)],
             s2_scale=s2_scale or None,
             s2_order=self.parameterAsString(parameters, "S2_ORDER", context).strip() or None,
             s1_units=S1_UNITS[self.parameterAsEnum(parameters, "S1_UNITS", context)],
             s1_scale=s1_scale or None,
-            s1_order=None if s1_order == "auto" else s1_order,
+            s1_order=S1_ORDERS[self.parameterAsEnum(parameters, "S1_ORDER", context)],
         )
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:
