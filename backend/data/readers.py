@@ -48,6 +48,18 @@ def _nearest_index(native: int, size: int) -> np.ndarray:
     return np.arange(size) // (size // native)
 
 
+def upsample(low: torch.Tensor, size: int, upsampling: Upsampling) -> torch.Tensor:
+    """Upsample float ``low [B, C, h, w]`` to ``[B, C, size, size]`` (any device): the one upsampling arithmetic.
+
+    Nearest: output pixel ``i`` takes native pixel ``i // f`` (``f = size / h``, integer). Bilinear:
+    ``F.interpolate(mode="bilinear", align_corners=False)``. Used per patch by :func:`stack_bands` and per batch
+    on the training device by :mod:`~mosaic.backend.data.batches`.
+    """
+    if upsampling == "nearest":
+        return interpolate(low, size=(size, size), mode="nearest")
+    return interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
+
+
 def stack_bands(
     arrays: dict[str, np.ndarray], bands: tuple[str, ...], size: int = PATCH_SIZE_PX, upsampling: Upsampling = "nearest"
 ) -> np.ndarray:
@@ -55,7 +67,7 @@ def stack_bands(
 
     Nearest: each native pixel becomes an ``f × f`` block (``f = size / native``; output pixel ``i`` takes native
     pixel ``i // f``, equal to ``F.interpolate(mode="nearest")``), done with numpy ``take`` (≈ 20 µs per band).
-    Bilinear: ``F.interpolate(mode="bilinear", align_corners=False)``, once per native size on the bands of that size.
+    Bilinear: :func:`upsample`, once per native size on the bands of that size.
     """
     out = np.empty((len(bands), size, size), dtype=np.float32)
     pending: dict[int, list[int]] = {}
@@ -80,7 +92,7 @@ def stack_bands(
         try:
             for idx in pending.values():
                 low = torch.from_numpy(np.stack([arrays[bands[i]] for i in idx]).astype(np.float32))
-                out[idx] = interpolate(low[None], size=(size, size), mode="bilinear", align_corners=False)[0].numpy()
+                out[idx] = upsample(low[None], size, "bilinear")[0].numpy()
         finally:
             torch.set_num_threads(threads)
     return out
