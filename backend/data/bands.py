@@ -8,10 +8,12 @@ Canonical band order (stored with every checkpoint and model):
 * Sentinel-1 GRD: VV, VH (this order; torchgeo returns VH, VV), backscatter in dB (float32), nodata NaN.
 
 All bands are brought to the 10 m grid (120 × 120 px per BigEarthNet patch); 20 m and 60 m bands are
-upsampled with nearest (default, as the reference code) or bilinear (as torchgeo).
+upsampled with nearest (default) or bilinear, both exactly as the reBEN reference reader
+(:func:`~mosaic.backend.data.readers.upsample`).
 
-Normalisation: ``x_norm = (x - mean) / std`` per band, with the published BigEarthNet v2.0 train-split
-statistics that match the upsampling (ConfigILM ``BENv2_utils.py``; see ``STATS``).
+Normalisation: ``x_norm = (x - mean) / std`` per band, with the published train-split statistics of the dataset
+(:data:`STATISTICS`): BigEarthNet v2.0 per upsampling (ConfigILM ``BENv2_utils.py``, ``STATS``) or SEN12MS
+(official classification code, ``SEN12MS_STATS``).
 """
 
 from __future__ import annotations
@@ -81,6 +83,25 @@ STATS: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+#: Published per-band (mean, std) of the SEN12MS train split: ``bands_mean`` / ``bands_std`` of the official
+#: multi-label classification code (github.com/schmitt-muc/SEN12MS ``classification/main_train.py`` and
+#: ``dataset.py``); S2 L1C DN (no clipping), S1 dB after clipping to [-25, 0] dB (``sen12ms.S1_CLIP_DB``).
+#: Only the 10 bands of ``s2_10`` are published (no B01, B09).
+SEN12MS_STATS: dict[str, tuple[float, float]] = {
+    "B02": (1226.4215, 741.6254), "B03": (1137.3799, 740.883), "B04": (1139.6792, 960.1045),
+    "B05": (1350.9973, 946.76056), "B06": (1932.9058, 985.52747), "B07": (2211.1584, 1082.4341),
+    "B08": (2154.9846, 1057.7628), "B8A": (2409.1128, 1136.1942), "B11": (2001.8622, 1132.7898),
+    "B12": (1356.0801, 991.48016), "VV": (-11.76858, 4.525339), "VH": (-18.294598, 4.3586307),
+}  # fmt: skip
+
+#: Normalisation statistics by dataset name (as registered in :func:`mosaic.backend.data.make_dataset`) and
+#: upsampling; SEN12MS is released on the 10 m grid, so only ``nearest`` (no upsampling) applies.
+STATISTICS: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
+    "bigearthnet_v2": STATS,
+    "sen12ms": {"nearest": SEN12MS_STATS},
+}
+
+
 def s2_bands(band_set: str = "s2_10") -> tuple[str, ...]:
     """The ordered S2 band names of ``band_set`` (``s2_10`` or ``s2_12``)."""
     try:
@@ -89,9 +110,21 @@ def s2_bands(band_set: str = "s2_10") -> tuple[str, ...]:
         raise ValueError(f"unknown S2 band set {band_set!r}; choose one of {sorted(S2_BAND_SETS)}") from None
 
 
-def band_stats(bands: tuple[str, ...] | list[str], upsampling: Upsampling = "nearest") -> tuple[list, list]:
-    """Per-band ``(means, stds)`` lists for ``bands`` in the given order, matching ``upsampling``."""
-    table = STATS[upsampling]
+def band_stats(
+    bands: tuple[str, ...] | list[str], upsampling: Upsampling = "nearest", statistics: str = "bigearthnet_v2"
+) -> tuple[list, list]:
+    """Per-band ``(means, stds)`` lists for ``bands`` in the given order: the published ``statistics``
+    (:data:`STATISTICS`, a dataset name) matching ``upsampling``; ``ValueError`` where none are published."""
+    try:
+        table = STATISTICS[statistics][upsampling]
+    except KeyError:
+        raise ValueError(f"no published {statistics!r} statistics for {upsampling!r} upsampling") from None
+    missing = [b for b in bands if b not in table]
+    if missing:
+        raise ValueError(
+            f"no published {statistics!r} statistics for band(s) {', '.join(missing)}: choose bands it covers "
+            "(SEN12MS: s2_10) or give model.norm_mean / model.norm_std (`mosaic stats` computes them)"
+        )
     return [table[b][0] for b in bands], [table[b][1] for b in bands]
 
 

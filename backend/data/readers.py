@@ -51,13 +51,23 @@ def _nearest_index(native: int, size: int) -> np.ndarray:
 def upsample(low: torch.Tensor, size: int, upsampling: Upsampling) -> torch.Tensor:
     """Upsample float ``low [B, C, h, w]`` to ``[B, C, size, size]`` (any device): the one upsampling arithmetic.
 
-    Nearest: output pixel ``i`` takes native pixel ``i // f`` (``f = size / h``, integer). Bilinear:
-    ``F.interpolate(mode="bilinear", align_corners=False)``. Used per patch by :func:`stack_bands` and per batch
-    on the training device by :mod:`~mosaic.backend.data.batches`.
+    Both modes equal the reBEN reference reader bit for bit (ConfigILM 0.7.1 ``BENv2_utils.stack_and_interpolate``,
+    whose published "120_nearest" / "120_bilinear" statistics are :data:`.bands.STATS`):
+
+    * nearest: output pixel ``i`` takes native pixel ``i // f`` (``f = size / h``, integer);
+    * bilinear: ``F.interpolate(mode="bilinear", align_corners=True)``: output pixel ``i`` samples the native
+      position ``i · (h - 1) / (size - 1)``, so the corner pixel centres of both grids coincide.
+
+    NaN: nearest turns a NaN native pixel into an ``f × f`` NaN block; bilinear makes NaN every output pixel whose
+    2 × 2 native stencil holds it (``0 · NaN = NaN``), a block of about ``(2f)²`` pixels. (BigEarthNet S2 is UInt16
+    without NaN: its nodata 0 is interpolated like any value.) The network's input normalisation then sets NaN to
+    the band mean (:class:`~mosaic.backend.models.normalization.BandNormalization`).
+
+    Used per patch by :func:`stack_bands` and per batch on the training device by :mod:`~mosaic.backend.data.batches`.
     """
     if upsampling == "nearest":
         return interpolate(low, size=(size, size), mode="nearest")
-    return interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
+    return interpolate(low, size=(size, size), mode="bilinear", align_corners=True)
 
 
 def stack_bands(

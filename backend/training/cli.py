@@ -81,7 +81,8 @@ def _build_cli(argv: list[str], extra_callbacks: list):
             )
             for src, dst in (("class_names", "class_names"), ("s2_band_names", "s2_bands"),
                              ("s1_band_names", "s1_bands"), ("upsampling", "upsampling"),
-                             ("patch_size_px", "patch_size_px"), ("training_data", "training_data")):  # fmt: skip
+                             ("patch_size_px", "patch_size_px"), ("statistics", "statistics"),
+                             ("training_data", "training_data")):  # fmt: skip
                 parser.link_arguments(f"data.{src}", f"model.{dst}", apply_on="instantiate")
 
     # "Seed set to 0" would precede an error line; the seed is in the saved config.yaml

@@ -93,6 +93,11 @@ class MosaicDataModule(pl.LightningDataModule):
         return str(self.dataset("train").upsampling)
 
     @property
+    def statistics(self) -> str:
+        """Whose published normalisation statistics the model uses: the dataset name (``bands.STATISTICS``)."""
+        return str(self.hparams.dataset)
+
+    @property
     def patch_size_px(self) -> int:
         return int(self.dataset("train").patch_size_px)
 

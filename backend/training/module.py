@@ -47,7 +47,9 @@ class MosaicModule(pl.LightningModule):
         lr, weight_decay, warmup_steps: AdamW, linear warm-up then cosine decay to 0 over all steps.
         augment: options of :class:`PairAugment` (``scale``, ``hflip``, ``s1_noise_db``, …).
         class_names, s2_bands, s1_bands, upsampling, patch_size_px: data description (linked from the data).
-        norm_mean, norm_std: ``{"s2": [...], "s1": [...]}``; default: BigEarthNet v2 statistics for ``upsampling``.
+        statistics: whose published normalisation statistics apply (the dataset name, linked from the data:
+            ``bigearthnet_v2`` or ``sen12ms``; :data:`~mosaic.backend.data.bands.STATISTICS`).
+        norm_mean, norm_std: ``{"s2": [...], "s1": [...]}``; default: the ``statistics`` for ``upsampling``.
         training_data: ``{"dataset", "licence", "label_fraction", ...}`` recorded in exported models.
         init_checkpoint: start from the network weights of this checkpoint (e.g. a pre-training run).
     """
@@ -75,6 +77,7 @@ class MosaicModule(pl.LightningModule):
         s1_bands: Sequence[str] = S1_BANDS,
         upsampling: str = "nearest",
         patch_size_px: int = PATCH_SIZE_PX,
+        statistics: str = "bigearthnet_v2",
         norm_mean: dict[str, list[float]] | None = None,
         norm_std: dict[str, list[float]] | None = None,
         training_data: dict[str, Any] | None = None,
@@ -89,7 +92,12 @@ class MosaicModule(pl.LightningModule):
         self.linear_probe = STRATEGIES[strategy].linear_probe if linear_probe is None else linear_probe
         mean, std = dict(norm_mean or {}), dict(norm_std or {})
         for key, bands in (("s2", s2_bands), ("s1", s1_bands)):
-            default_mean, default_std = band_stats(list(bands), upsampling)
+            if key in mean and key in std:
+                continue
+            try:
+                default_mean, default_std = band_stats(list(bands), upsampling, statistics)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
             mean.setdefault(key, default_mean)
             std.setdefault(key, default_std)
         self.save_hyperparameters(ignore=["norm_mean", "norm_std"])

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mosaic.backend.data import make_dataset
-from mosaic.backend.data.bands import S2_BAND_SETS
 from mosaic.backend.data.bigearthnet import BigEarthNetV2, multi_hot
 from mosaic.backend.data.classes import BEN19_CLASSES
-from mosaic.backend.data.readers import FolderReader, LmdbReader, stack_bands
+from mosaic.backend.data.readers import FolderReader, LmdbReader
 from mosaic.backend.errors import ConfigError, InputError
 
 PATCH_37_88 = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_37_88"
@@ -69,22 +67,6 @@ def test_folders_and_lmdb_give_identical_samples(ben_v2, lmdb_path):
         a, b = folders[i], packed[i]
         assert a["patch_id"] == b["patch_id"]
         assert torch.equal(a["s2"], b["s2"]) and torch.equal(a["s1"], b["s1"]) and torch.equal(a["label"], b["label"])
-
-
-def test_upsampling_matches_torch_interpolate(ben_v2, lmdb_path):
-    arrays = LmdbReader(lmdb_path).s2("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57")
-    bands = S2_BAND_SETS["s2_12"]
-    for mode in ("nearest", "bilinear"):
-        stacked = stack_bands(arrays, bands, 120, mode)
-        for i, band in enumerate(bands):
-            low = torch.from_numpy(arrays[band].astype(np.float32))[None, None]
-            kwargs = {"align_corners": False} if mode == "bilinear" else {}
-            ref = F.interpolate(low, size=(120, 120), mode=mode, **kwargs)[0, 0].numpy()
-            np.testing.assert_allclose(stacked[i], ref, rtol=1e-6, err_msg=f"{band} {mode}")
-    # nearest: every 20 m pixel becomes a 2x2 block, every 60 m pixel a 6x6 block
-    near = stack_bands(arrays, ("B05", "B01"), 120, "nearest")
-    assert near[0, 2 * 7 + 1, 2 * 11] == arrays["B05"][7, 11]
-    assert near[1, 6 * 3 + 5, 6 * 19 + 5] == arrays["B01"][3, 19]
 
 
 def test_folder_reader_reads_official_geotiffs(ben_v2, lmdb_path):

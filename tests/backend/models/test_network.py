@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mosaic.backend.data.bands import STATS, band_stats, s2_bands
+from mosaic.backend.data.bands import SEN12MS_STATS, STATS, band_stats, s2_bands
 from mosaic.backend.data.bigearthnet import BigEarthNetV2
+from mosaic.backend.data.classes import SEN12MS_CLASSES
 from mosaic.backend.errors import ConfigError
 from mosaic.backend.models.encoders import build_encoder
 from mosaic.backend.models.network import MosaicNet
@@ -88,3 +89,22 @@ def test_module_stores_normalisation_matching_upsampling_and_bands():
     with torch.no_grad():
         p = model(torch.full((3, 12, 120, 120), 1000.0), torch.full((3, 2, 120, 120), -15.0))
     assert p.shape == (3, 19) and bool(((p > 0) & (p < 1)).all())
+
+
+def test_module_takes_the_statistics_of_its_dataset():
+    """SEN12MS models normalise with the official SEN12MS statistics, not BigEarthNet's; s2_12 has none published."""
+    module = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=16, class_names=SEN12MS_CLASSES,
+                          patch_size_px=256, statistics="sen12ms")  # fmt: skip
+    h = module.hparams
+    assert h.norm_mean["s1"] == [-11.76858, -18.294598] and h.norm_std["s1"] == [4.525339, 4.3586307]
+    assert h.norm_mean["s2"][0] == SEN12MS_STATS["B02"][0] == 1226.4215 and h.norm_std["s2"][-1] == 991.48016
+    torch.testing.assert_close(module.net.norm["s1"].std.flatten(), torch.tensor([4.525339, 4.3586307]))
+    with pytest.raises(ConfigError, match="no published 'sen12ms' statistics for band\\(s\\) B01, B09"):
+        MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=16, s2_bands=s2_bands("s2_12"),
+                     statistics="sen12ms")  # fmt: skip
+    # explicit statistics need no published ones
+    own = {"s2": [0.0] * 12, "s1": [0.0, 0.0]}
+    ones = {k: [1.0] * len(v) for k, v in own.items()}
+    ok = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=16, s2_bands=s2_bands("s2_12"),
+                      statistics="sen12ms", norm_mean=own, norm_std=ones)  # fmt: skip
+    assert ok.hparams.norm_mean == own
