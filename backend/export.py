@@ -3,9 +3,11 @@
 The graph is ``MosaicModule.inference_model()``: S2 and S1 encoders, fusion, classifier and sigmoid, taking
 **physical inputs** — ``s2 [N, C_s2, P, P]`` reflectance × 10000 and ``s1 [N, C_s1, P, P]`` dB — and normalising
 them inside (``x' = (x − mean) / std`` per band; the statistics are also recorded in the metadata with
-``in_graph: true``). Output ``probabilities [N, n_classes]``; the batch axis ``N`` is dynamic.
+``in_graph: true``). Output ``probabilities [N, n_classes]`` of the fused head and, for S1+S2 models trained with
+per-modality heads, ``probabilities_s1`` / ``probabilities_s2`` of the S1-only / S2-only heads (metadata
+``heads``); the batch axis ``N`` is dynamic.
 
-The metadata (``resources/schema/model_metadata.v2.json``) is stored as JSON in ``metadata_props["mosaic"]``;
+The metadata (``resources/schema/model_metadata.v3.json``) is stored as JSON in ``metadata_props["mosaic"]``;
 it is validated with the same code the plugin uses before the file is written (temporary name, renamed when
 complete).
 
@@ -30,7 +32,7 @@ from .checkpoint_file import unsafe_checkpoint_error
 from .data import bands as band_defs
 from .data.classes import class_colors
 from .errors import InputError, ModelError, OutputError
-from .inference.metadata import METADATA_KEY, SCHEMA_VERSION, parse_metadata
+from .inference.metadata import HEAD_OUTPUTS, METADATA_KEY, SCHEMA_VERSION, parse_metadata
 from .inference.model import read_metadata
 from .precision import METHODS, PRECISIONS, onnx_probabilities, patch_batches, to_fp16, to_int8
 
@@ -38,13 +40,15 @@ OPSET = 18
 
 
 def build_metadata(parts: dict) -> dict:
-    """Complete metadata (schema v1) from the model-specific ``parts`` (``MosaicModule.export_metadata()``).
+    """Complete metadata (schema v3) from the model-specific ``parts`` (``MosaicModule.export_metadata()``).
 
     ``parts`` holds ``class_names``, ``s2_bands``, ``s1_bands``, ``upsampling``, ``norm_mean``/``norm_std``
     (``{"s2": [...], "s1": [...]}``; default: the published BigEarthNet v2 statistics for the upsampling),
     ``strategy``, ``patch_size_px``, ``training`` (``dataset``, ``licence``, ...), ``metrics`` and optionally
     ``thresholds`` (tuned on validation), ``class_colors``, ``backbone`` and ``modalities``. Without thresholds
     every class gets 0.5 and ``thresholds_tuned`` is false; without colours, CORINE colours (:func:`class_colors`).
+    ``heads`` (``{"s1": {"thresholds": [...] or None, "metrics": {...}}, "s2": ...}``, optional) describes the
+    per-modality heads of the graph; their thresholds default to 0.5 like the fused ones.
     """
     from .version import __version__
 
@@ -59,6 +63,14 @@ def build_metadata(parts: dict) -> dict:
         inputs[key] = band_defs.input_spec(bands, mean, std, s1=key == "s1")
     thresholds = parts.get("thresholds")
     architecture = {k: parts[k] for k in ("backbone", "modalities") if k in parts}
+    heads = {
+        head: {
+            "output": HEAD_OUTPUTS[head],
+            "thresholds": [float(t) for t in spec["thresholds"]] if thresholds is not None else [0.5] * len(names),
+            "metrics": _finite(spec.get("metrics")),
+        }
+        for head, spec in (parts.get("heads") or {}).items()
+    }
     return {
         "schema_version": SCHEMA_VERSION,
         "mosaic_version": __version__,
@@ -74,15 +86,23 @@ def build_metadata(parts: dict) -> dict:
         "upsampling": upsampling,
         "strategy": str(parts["strategy"]),
         "training": dict(parts.get("training") or {}),
-        "metrics": {k: float(v) for k, v in (parts.get("metrics") or {}).items() if math.isfinite(float(v))},
+        "metrics": _finite(parts.get("metrics")),
         **({"architecture": architecture} if architecture else {}),
+        **({"heads": heads} if heads else {}),
     }
 
 
-def export_onnx(model, metadata: dict, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Export ``model`` (``forward(s2, s1) -> probabilities``, physical inputs) with ``metadata`` to ``path``.
+def _finite(metrics: dict | None) -> dict[str, float]:
+    """The finite values of ``metrics`` as floats (JSON has no NaN)."""
+    return {k: float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))}
 
-    The metadata is validated first (:class:`ModelError` when invalid); the file is written to a temporary
+
+def export_onnx(model, metadata: dict, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Export ``model`` (an :class:`~.models.network.InferenceModel`, physical inputs) with ``metadata`` to
+    ``path``.
+
+    The metadata is validated first (:class:`ModelError` when invalid) and must list the heads the model outputs
+    (``model.heads``; the graph outputs are named after them); the file is written to a temporary
     name, opened with onnxruntime as a final check, and renamed when complete.
     """
     import torch
@@ -91,6 +111,9 @@ def export_onnx(model, metadata: dict, path: str | os.PathLike, overwrite: bool 
     if path.exists() and not overwrite:
         raise OutputError(f"{path} exists already; pass --overwrite to replace it.")
     meta = parse_metadata(metadata, source="the exported model")
+    heads = tuple(model.heads)
+    if meta.heads != heads:
+        raise ModelError(f"the metadata describes the heads {meta.heads} but the model outputs {heads}.")
     p = meta.patch_size_px
     example = (
         torch.from_numpy(np.full((2, len(meta.s2.bands), p, p), 1000.0, dtype=np.float32)),
@@ -100,8 +123,8 @@ def export_onnx(model, metadata: dict, path: str | os.PathLike, overwrite: bool 
     model = model.eval()
     with torch.no_grad():
         program = torch.onnx.export(
-            model, example, input_names=["s2", "s1"], output_names=["probabilities"], opset_version=OPSET,
-            dynamo=True, dynamic_shapes={"s2": {0: batch}, "s1": {0: batch}}, verbose=False,
+            model, example, input_names=["s2", "s1"], output_names=[HEAD_OUTPUTS[h] for h in heads],
+            opset_version=OPSET, dynamo=True, dynamic_shapes={"s2": {0: batch}, "s1": {0: batch}}, verbose=False,
         )  # fmt: skip
     return save_model(program.model_proto, metadata, path)
 

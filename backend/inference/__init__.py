@@ -8,7 +8,7 @@ Model and metadata
 ------------------
 ``model = load_model(path, threads=None, providers=None)`` → :class:`OnnxModel`. Opens the ONNX file with
 onnxruntime, reads ``metadata_props["mosaic"]`` (JSON), validates it against
-``resources/schema/model_metadata.v1.json`` with the strict built-in validator (no ``jsonschema`` needed) and
+``resources/schema/model_metadata.v<N>.json`` with the strict built-in validator (no ``jsonschema`` needed) and
 raises :class:`~mosaic.backend.errors.ModelError` (one sentence) for a damaged file, missing/invalid
 metadata, or a newer ``schema_version`` ("update the MoSAiC plugin"). ``providers`` are onnxruntime execution
 provider names (e.g. ``["CUDAExecutionProvider"]``; CPU is always appended); ``threads`` sets
@@ -22,9 +22,14 @@ provider names (e.g. ``["CUDAExecutionProvider"]``; CPU is always appended); ``t
 10 m in training, so readers must do the same), ``strategy``, ``training`` and ``metrics`` (dicts), ``raw``
 (the validated JSON dict).
 
-``model.predict(s2, s1)`` → ``float32 [N, n_classes]`` probabilities for physical inputs
+``model.predict(s2, s1)`` → ``float32 [N, n_classes]`` probabilities of the fused head for physical inputs
 ``s2 [N, C_s2, P, P]`` (reflectance × 10000) and ``s1 [N, C_s1, P, P]`` (dB), normalising first when the
 graph does not (``ModalitySpec.normalised_in_graph`` False: ``x' = (x - mean) / std`` per band).
+
+Heads (schema v3): ``metadata.heads`` is ``("fused",)`` or ``("fused", "s1", "s2")`` (S1-only and S2-only
+classifiers on each modality's pooled encoder feature); ``metadata.thresholds_for(head)`` and
+``metadata.metrics_for(head)`` give each head's thresholds and recorded metrics. ``model.predict_heads(s2, s1)`` →
+``{head: float32 [N, n_classes]}`` from one onnxruntime run; the ``s1`` head ignores ``s2`` entirely.
 
 Reader protocol (:class:`WindowReader`)
 ---------------------------------------

@@ -3,7 +3,9 @@
 The schema is ``resources/schema/model_metadata.v<N>.json`` (versioned; documented in the README's inference
 section). Version 2 adds ``inputs.s2.radiometry`` (product level and DN convention of the training data); a
 version-1 file is read with the BigEarthNet convention (L2A, quantification 10000, offset 0). The optional
-``precision`` (fp16 / int8 files of ``mosaic export --precision``) is read as fp32 when absent.
+``precision`` (fp16 / int8 files of ``mosaic export --precision``) is read as fp32 when absent. Version 3 adds the
+optional ``heads``: the S1-only and S2-only classifiers as graph outputs ``probabilities_s1`` / ``probabilities_s2``
+with their own thresholds and metrics; files without it (every v1 and v2 file) are fused-only models.
 
 Validation = the schema (checked by :mod:`.schema_check`) plus the cross-field rules a JSON schema
 cannot say: one colour and one threshold per class, unique class names, one ``gsd_m``/``mean``/``std`` per band.
@@ -21,8 +23,10 @@ from typing import Any
 from ..errors import ModelError
 from .schema_check import SchemaViolationError, short_repr, validate
 
-SCHEMA_VERSION = 2  #: the newest metadata schema version this code reads (and writes)
-READABLE_VERSIONS = (1, 2)  #: older versions are read with their own schema
+SCHEMA_VERSION = 3  #: the newest metadata schema version this code reads (and writes)
+READABLE_VERSIONS = (1, 2, 3)  #: older versions are read with their own schema
+HEADS = ("fused", "s1", "s2")  #: classification heads a model can have, in output order
+HEAD_OUTPUTS = {"fused": "probabilities", "s1": "probabilities_s1", "s2": "probabilities_s2"}  #: graph output names
 METADATA_KEY = "mosaic"  #: key of the JSON in the ONNX ``metadata_props``
 
 
@@ -31,7 +35,7 @@ def schema_path(version: int = SCHEMA_VERSION) -> Path:
     return Path(__file__).resolve().parents[2] / "resources" / "schema" / f"model_metadata.v{version}.json"
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=3)
 def load_schema(version: int = SCHEMA_VERSION) -> dict:
     """The parsed JSON schema of ``version``."""
     with open(schema_path(version), encoding="utf-8") as fh:
@@ -93,6 +97,32 @@ class ModelMetadata:
     raw: dict
     precision: str = "fp32"  #: fp32, fp16 or int8
     precision_info: dict = field(default_factory=dict)  #: method, calibration, metrics and fp32_metrics
+    head_info: dict = field(default_factory=dict)  #: ``heads`` of the JSON: per-modality head → output, thresholds…
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The classification heads of the model in output order: ``"fused"`` first, then ``"s1"`` / ``"s2"``
+        (S1-only / S2-only classifiers) where the model has them. Files before schema v3 are fused-only."""
+        return tuple(h for h in HEADS if h == "fused" or h in self.head_info)
+
+    def output_name(self, head: str) -> str:
+        """The graph output of ``head`` (``probabilities``, ``probabilities_s1``, ``probabilities_s2``)."""
+        self._check_head(head)
+        return HEAD_OUTPUTS[head]
+
+    def thresholds_for(self, head: str) -> tuple[float, ...]:
+        """Decision thresholds per class of ``head`` (tuned on validation when :attr:`thresholds_tuned`)."""
+        self._check_head(head)
+        return self.thresholds if head == "fused" else tuple(float(t) for t in self.head_info[head]["thresholds"])
+
+    def metrics_for(self, head: str) -> dict[str, float]:
+        """Recorded metrics of ``head`` by name (e.g. ``test/ap_macro``, ``cloudy/ap_macro``); may be empty."""
+        self._check_head(head)
+        return dict(self.metrics if head == "fused" else self.head_info[head]["metrics"])
+
+    def _check_head(self, head: str) -> None:
+        if head not in self.heads:
+            raise ModelError(f"this model has no {head!r} head; its heads are {', '.join(self.heads)}.")
 
     @property
     def precision_metrics(self) -> dict[str, tuple[float, float]]:
@@ -128,6 +158,12 @@ def _cross_check(d: dict) -> None:
         ):
             if len(values) != nb:
                 raise SchemaViolationError(f"inputs.{name}.{key} has {len(values)} entries for {nb} bands")
+    modalities = d.get("architecture", {}).get("modalities", "s1s2")
+    for head, spec in d.get("heads", {}).items():
+        if len(spec["thresholds"]) != n:
+            raise SchemaViolationError(f"heads.{head}.thresholds has {len(spec['thresholds'])} entries for {n} classes")
+        if modalities != "s1s2":
+            raise SchemaViolationError(f"heads.{head} needs a model of both modalities, not modalities {modalities}")
     precision = d.get("precision", {})
     if ("calibration" in precision) != (precision.get("dtype") == "int8"):
         raise SchemaViolationError("precision.calibration is recorded for int8 files and only for them")
@@ -186,4 +222,5 @@ def _from_dict(d: dict[str, Any]) -> ModelMetadata:
         raw=d,
         precision=d.get("precision", {}).get("dtype", "fp32"),
         precision_info=dict(d.get("precision", {})),
+        head_info=dict(d.get("heads", {})),
     )

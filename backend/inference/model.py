@@ -69,12 +69,14 @@ class OnnxModel:
                     f"{self.path.name}: input {name!r} is {shape}, but the metadata says "
                     f"[N, {channels}, {m.patch_size_px}, {m.patch_size_px}]; re-export the model."
                 )
-        out = outputs.get("probabilities")
-        if out is None or len(out) != 2 or out[1] != m.n_classes:
-            raise ModelError(
-                f"{self.path.name}: output 'probabilities' is {out}, but the metadata lists {m.n_classes} classes; "
-                "re-export the model."
-            )
+        for head in m.heads:
+            name = m.output_name(head)
+            out = outputs.get(name)
+            if out is None or len(out) != 2 or out[1] != m.n_classes:
+                raise ModelError(
+                    f"{self.path.name}: output {name!r} is {out}, but the metadata lists {m.n_classes} classes; "
+                    "re-export the model."
+                )
 
     def prepare(self, x: np.ndarray, spec: ModalitySpec) -> np.ndarray:
         """Physical values → model input: NaN filled with the band mean, then normalised unless the graph does it.
@@ -92,14 +94,32 @@ class OnnxModel:
         return x
 
     def run(self, s2: np.ndarray, s1: np.ndarray) -> np.ndarray:
-        """Run the graph on already prepared inputs; ``float32 [N, n_classes]``."""
+        """Run the graph on already prepared inputs; the fused head's ``float32 [N, n_classes]``."""
         return self.session.run(["probabilities"], {"s2": s2, "s1": s1})[0]
 
+    def run_heads(self, s2: np.ndarray, s1: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the graph once on already prepared inputs; ``{head: float32 [N, n_classes]}`` for every head of
+        :attr:`ModelMetadata.heads` (``fused`` first)."""
+        heads = self.metadata.heads
+        outputs = self.session.run([self.metadata.output_name(h) for h in heads], {"s2": s2, "s1": s1})
+        return dict(zip(heads, outputs))
+
+    def _prepared(self, s2: np.ndarray, s1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (self.prepare(np.array(s2, dtype=np.float32), self.metadata.s2),
+                self.prepare(np.array(s1, dtype=np.float32), self.metadata.s1))  # fmt: skip
+
     def predict(self, s2: np.ndarray, s1: np.ndarray) -> np.ndarray:
-        """Probabilities ``float32 [N, n_classes]`` for physical inputs (NaN = nodata; copies, inputs untouched)."""
-        s2 = self.prepare(np.array(s2, dtype=np.float32), self.metadata.s2)
-        s1 = self.prepare(np.array(s1, dtype=np.float32), self.metadata.s1)
-        return self.run(s2, s1)
+        """Fused probabilities ``float32 [N, n_classes]`` for physical inputs (NaN = nodata; copies, inputs
+        untouched)."""
+        return self.run(*self._prepared(s2, s1))
+
+    def predict_heads(self, s2: np.ndarray, s1: np.ndarray) -> dict[str, np.ndarray]:
+        """``{head: probabilities float32 [N, n_classes]}`` of every head for physical inputs, from one run.
+
+        NaN = nodata as in :meth:`predict`. The ``s1`` head depends on ``s1`` alone and the ``s2`` head on ``s2``
+        alone, so for a tile without usable S2 any ``s2`` (zeros, NaN) gives the same ``s1`` probabilities.
+        """
+        return self.run_heads(*self._prepared(s2, s1))
 
 
 def load_model(

@@ -14,6 +14,8 @@ from .normalization import BandNormalization
 
 Modalities = Literal["s1", "s2", "s1s2"]
 HEADS: tuple[str, ...] = ("intra_s1", "intra_s2", "inter_s1", "inter_s2", "fused")
+#: Classification heads: the fused classifier and the per-modality (S1-only, S2-only) ones, in output order.
+CLASSIFIERS: tuple[str, ...] = ("fused", "s1", "s2")
 
 
 class MosaicNet(nn.Module):
@@ -23,7 +25,9 @@ class MosaicNet(nn.Module):
     (each ``F_m → hidden → projection_dim``): ``intra_s1``/``intra_s2`` (views of one modality), ``inter_s1``/
     ``inter_s2`` (S1 ↔ S2 contrast), ``fused`` (supervised contrast on the fused feature); heads of a missing
     modality are absent, and only the ``heads`` asked for are built. The classifier is one linear layer on the
-    fused feature (``fusion_dim``).
+    fused feature (``fusion_dim``); ``modality_classifiers`` (``"s1"``, ``"s2"``, S1+S2 networks only) adds one
+    linear layer per modality on that modality's pooled encoder feature ``h_m`` (``F_m → n_classes``), so its
+    logits depend on that modality's input alone.
     """
 
     def __init__(
@@ -39,6 +43,7 @@ class MosaicNet(nn.Module):
         projection_dim: int = 128,
         pretrained: bool = False,
         heads: Sequence[str] = HEADS,
+        modality_classifiers: Sequence[str] = (),
     ) -> None:
         super().__init__()
         if modalities not in ("s1", "s2", "s1s2"):
@@ -64,6 +69,11 @@ class MosaicNet(nn.Module):
         if "fused" in heads:
             self.heads["fused"] = projection_head(fusion_dim, fusion_dim, projection_dim)
         self.classifier = nn.Linear(fusion_dim, n_classes)
+        if set(modality_classifiers) - {"s1", "s2"} or (modality_classifiers and modalities != "s1s2"):
+            raise ValueError(f"modality_classifiers {tuple(modality_classifiers)} need 's1'/'s2' of an S1+S2 network")
+        self.modality_classifier = nn.ModuleDict(
+            {m: nn.Linear(self.encoder[m].num_features, n_classes) for m in self.used if m in modality_classifiers}
+        )
 
     @property
     def used(self) -> tuple[str, ...]:
@@ -77,6 +87,17 @@ class MosaicNet(nn.Module):
         out["fused"] = self.fusion(torch.cat([out[f"h_{m}"] for m in self.used], dim=1))
         return out
 
+    @property
+    def classifiers(self) -> tuple[str, ...]:
+        """The classification heads of this network in :data:`CLASSIFIERS` order (``"fused"`` first)."""
+        return tuple(c for c in CLASSIFIERS if c == "fused" or c in self.modality_classifier)
+
+    def head_logits(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Logits ``[N, n_classes]`` of every classification head from :meth:`features`' output."""
+        out = {"fused": self.classifier(feats["fused"])}
+        out.update({m: layer(feats[f"h_{m}"]) for m, layer in self.modality_classifier.items()})
+        return out
+
     def project(self, head: str, x: Tensor) -> Tensor:
         """The output of projection head ``head`` (one of :data:`HEADS`) for its input feature ``x``."""
         return self.heads[head](x)
@@ -87,11 +108,27 @@ class MosaicNet(nn.Module):
 
 
 class InferenceModel(nn.Module):
-    """The exported model: ``forward(s2, s1) -> probabilities [N, n_classes]`` (sigmoid of the logits)."""
+    """The exported model: sigmoid probabilities ``[N, n_classes]`` of the classification ``heads``.
 
-    def __init__(self, net: MosaicNet) -> None:
+    ``heads`` (default ``("fused",)``, the graph of every model before per-modality heads) is a subset of
+    ``net.classifiers`` starting with ``"fused"``. ``forward`` returns the fused probabilities for a fused-only
+    model and a tuple in ``heads`` order otherwise (the ONNX outputs ``probabilities``, ``probabilities_s1``,
+    ``probabilities_s2``).
+    """
+
+    def __init__(self, net: MosaicNet, heads: Sequence[str] = ("fused",)) -> None:
         super().__init__()
+        heads = tuple(heads)
+        if not heads or heads[0] != "fused" or not set(heads) <= set(net.classifiers):
+            raise ValueError(f"heads {heads} must start with 'fused' and be among the network's {net.classifiers}")
         self.net = net
+        self.heads = heads
 
-    def forward(self, s2: Tensor, s1: Tensor) -> Tensor:
-        return torch.sigmoid(self.net(s2, s1))
+    def probabilities(self, s2: Tensor, s1: Tensor) -> dict[str, Tensor]:
+        """``{head: sigmoid(logits)}`` of every head in :attr:`heads`, from one pass through the encoders."""
+        logits = self.net.head_logits(self.net.features(s2, s1))
+        return {h: torch.sigmoid(logits[h]) for h in self.heads}
+
+    def forward(self, s2: Tensor, s1: Tensor) -> Tensor | tuple[Tensor, ...]:
+        probs = self.probabilities(s2, s1)
+        return probs["fused"] if self.heads == ("fused",) else tuple(probs[h] for h in self.heads)

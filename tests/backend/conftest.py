@@ -2,7 +2,9 @@
 
 ``MosaicNet`` (S1 and S2 ResNet-18 encoders from timm, random init, no downloads; concatenation + MLP fusion;
 linear classifier) wrapped in ``InferenceModel`` (sigmoid), normalising its physical inputs inside with the
-published BigEarthNet v2 statistics. Exported once per session with the production exporter.
+published BigEarthNet v2 statistics. Exported once per session with the production exporter: fused-only
+(``torch_model``, ``onnx_model_path``: the graph of every model before per-modality heads) and with the S1-only and
+S2-only heads (``heads_torch_model``, ``heads_onnx_model_path``).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from mosaic.backend.data.classes import BEN19_CLASSES
 from mosaic.backend.models.network import InferenceModel, MosaicNet
 
 
-def build_inference_model(backbone: str = "resnet18", seed: int = 0) -> InferenceModel:
-    """The exported graph of an untrained MoSAiC network (S1 + S2, 19 BigEarthNet classes)."""
+def build_inference_model(backbone: str = "resnet18", seed: int = 0, heads=("fused",)) -> InferenceModel:
+    """The exported graph of an untrained MoSAiC network (S1 + S2, 19 BigEarthNet classes) with ``heads``."""
     torch.manual_seed(seed)
     (s2_mean, s2_std), (s1_mean, s1_std) = band_stats(s2_bands(), "nearest"), band_stats(S1_BANDS, "nearest")
-    net = MosaicNet("s1s2", backbone, s2_mean, s2_std, s1_mean, s1_std, n_classes=len(BEN19_CLASSES))
-    return InferenceModel(net).eval()
+    net = MosaicNet("s1s2", backbone, s2_mean, s2_std, s1_mean, s1_std, n_classes=len(BEN19_CLASSES),
+                    modality_classifiers=[h for h in heads if h != "fused"])  # fmt: skip
+    return InferenceModel(net, heads).eval()
 
 
 def metadata_parts(model: InferenceModel) -> dict:
@@ -37,6 +40,7 @@ def metadata_parts(model: InferenceModel) -> dict:
         "patch_size_px": 120,
         "training": {"dataset": "none (untrained test network)", "licence": "CDLA-Permissive-1.0"},
         "metrics": {},
+        "heads": {h: {"metrics": {}} for h in model.heads if h != "fused"},
     }
 
 
@@ -52,4 +56,19 @@ def onnx_model_path(tmp_path_factory, torch_model) -> str:
 
     path = tmp_path_factory.mktemp("model") / "model.onnx"
     export_onnx(torch_model, build_metadata(metadata_parts(torch_model)), path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def heads_torch_model() -> InferenceModel:
+    return build_inference_model(heads=("fused", "s1", "s2"))
+
+
+@pytest.fixture(scope="session")
+def heads_onnx_model_path(tmp_path_factory, heads_torch_model) -> str:
+    """The test network with S1-only and S2-only heads, exported with three outputs (default metadata)."""
+    from mosaic.backend.export import build_metadata, export_onnx
+
+    path = tmp_path_factory.mktemp("model") / "heads.onnx"
+    export_onnx(heads_torch_model, build_metadata(metadata_parts(heads_torch_model)), path)
     return str(path)

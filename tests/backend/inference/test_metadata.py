@@ -27,7 +27,8 @@ def _one_sentence(exc: pytest.ExceptionInfo) -> str:
 
 def test_default_metadata_fields():
     m = parse_metadata(json.dumps(_meta()))
-    assert m.schema_version == SCHEMA_VERSION == 2
+    assert m.schema_version == SCHEMA_VERSION == 3
+    assert m.heads == ("fused",) and "heads" not in m.raw  # no per-modality heads given: a fused-only model
     assert m.class_names == BEN19_CLASSES and m.n_classes == 19
     assert m.class_colors[0] == "#e6004d"  # CORINE 111 continuous urban fabric
     assert m.thresholds == (0.5,) * 19 and m.thresholds_tuned is False
@@ -81,9 +82,9 @@ def test_missing_or_unparsable_metadata_is_refused(text, match):
 
 def test_newer_schema_version_asks_to_update_the_plugin():
     d = _meta()
-    d["schema_version"] = 3
+    d["schema_version"] = 4
     d["something_new"] = {"a": 1}
-    with pytest.raises(ModelError, match=r"schema version 3 .* reads up to version 2; update the MoSAiC plugin") as exc:
+    with pytest.raises(ModelError, match=r"schema version 4 .* reads up to version 3; update the MoSAiC plugin") as exc:
         parse_metadata(d, source="m.onnx")
     _one_sentence(exc)
 
@@ -130,3 +131,38 @@ def test_precision_metrics_pair_this_file_with_the_fp32_graph():
     d["precision"]["dtype"] = "fp64"
     with pytest.raises(ModelError, match=r"precision\.dtype"):
         parse_metadata(d)
+
+
+def test_per_modality_heads_carry_their_own_thresholds_and_metrics():
+    heads = {"s1": {"thresholds": [0.2] * 19, "metrics": {"test/ap_macro": 0.4, "cloudy/ap_macro": float("nan")}},
+             "s2": {"thresholds": [0.7] * 19, "metrics": {"test/ap_macro": 0.6}}}  # fmt: skip
+    d = _meta(thresholds=[0.3] * 19, metrics={"test/ap_macro": 0.65}, heads=heads, modalities="s1s2")
+    assert d["heads"]["s1"] == {"output": "probabilities_s1", "thresholds": [0.2] * 19,
+                                "metrics": {"test/ap_macro": 0.4}}  # fmt: skip
+    m = parse_metadata(json.dumps(d))
+    assert m.heads == ("fused", "s1", "s2") and m.thresholds_tuned
+    assert [m.output_name(h) for h in m.heads] == ["probabilities", "probabilities_s1", "probabilities_s2"]
+    assert (m.thresholds_for("fused"), m.thresholds_for("s1"), m.thresholds_for("s2")) == (
+        (0.3,) * 19, (0.2,) * 19, (0.7,) * 19)  # fmt: skip
+    assert m.metrics_for("fused") == {"test/ap_macro": 0.65} and m.metrics_for("s2") == {"test/ap_macro": 0.6}
+    only_s1 = parse_metadata(_meta(heads={"s1": {"metrics": {}}}))
+    assert only_s1.heads == ("fused", "s1") and only_s1.thresholds_for("s1") == (0.5,) * 19
+    with pytest.raises(ModelError, match=r"no 's2' head; its heads are fused, s1\."):
+        only_s1.thresholds_for("s2")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda d: d["heads"]["s1"]["thresholds"].pop(), r"heads\.s1\.thresholds has 18 entries for 19 classes"),
+        (lambda d: d["heads"]["s2"].__setitem__("output", "probabilities"), r"heads\.s2\.output must be"),
+        (lambda d: d["heads"].__setitem__("s3", d["heads"]["s1"]), r"unknown key 's3'"),
+        (lambda d: d["architecture"].__setitem__("modalities", "s2"), r"heads\.s1 needs a model of both modalities"),
+    ],
+)
+def test_invalid_heads_are_refused(mutate, match):
+    d = _meta(heads={"s1": {"metrics": {}}, "s2": {"metrics": {}}}, modalities="s1s2")
+    mutate(d)
+    with pytest.raises(ModelError, match=match) as exc:
+        parse_metadata(d, source="m.onnx")
+    assert "re-export the model" in _one_sentence(exc)

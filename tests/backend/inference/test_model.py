@@ -114,3 +114,61 @@ def test_engine_normalises_when_the_graph_does_not(torch_model, onnx_model_path,
     np.testing.assert_allclose(model.predict(s2, s1), ref, atol=1e-4)
     unnormalised = model.run(s2.copy(), s1.copy())  # skipping the engine's normalisation changes the result
     assert np.abs(unnormalised - ref).max() > 1e-3
+
+
+def _real_patches(ben_v2, n: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    from mosaic.backend.data.bigearthnet import BigEarthNetV2
+
+    ds = BigEarthNetV2(ben_v2, split="test")
+    return (torch.stack([ds[i]["s2"] for i in range(n)]).numpy(), torch.stack([ds[i]["s1"] for i in range(n)]).numpy())
+
+
+def test_predict_heads_match_torch_and_the_s1_head_needs_no_s2(heads_onnx_model_path, heads_torch_model, ben_v2):
+    s2, s1 = _real_patches(ben_v2)
+    model = load_model(heads_onnx_model_path, threads=1)
+    assert model.metadata.heads == ("fused", "s1", "s2")
+    assert model.metadata.thresholds_for("s1") == (0.5,) * 19
+    got = model.predict_heads(s2, s1)
+    with torch.no_grad():
+        ref = heads_torch_model.probabilities(torch.from_numpy(s2), torch.from_numpy(s1))
+    assert list(got) == ["fused", "s1", "s2"]
+    for head, probs in got.items():
+        assert probs.dtype == np.float32 and probs.shape == (4, 19)
+        np.testing.assert_allclose(probs, ref[head].numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(got["fused"], model.predict(s2, s1))
+    # an S1-only tile: S2 replaced by zeros or by nodata leaves the S1 head unchanged, but not the others
+    for blind in (np.zeros_like(s2), np.full_like(s2, np.nan)):
+        without_s2 = model.predict_heads(blind, s1)
+        np.testing.assert_allclose(without_s2["s1"], got["s1"], atol=1e-7, rtol=0)
+        assert np.abs(without_s2["fused"] - got["fused"]).max() > 1e-3
+        assert np.abs(without_s2["s2"] - got["s2"]).max() > 1e-3
+    without_s1 = model.predict_heads(s2, np.zeros_like(s1))  # and the S2 head needs no S1
+    np.testing.assert_allclose(without_s1["s2"], got["s2"], atol=1e-7, rtol=0)
+
+
+def test_version_2_files_are_fused_only_models(onnx_model_path, ben_v2, tmp_path):
+    """A file written before per-modality heads (schema v2, one output) reads and predicts as before."""
+    meta = read_metadata(onnx_model_path).raw | {"schema_version": 2}
+    assert "heads" not in meta
+    path = _with_props(onnx_model_path, tmp_path / "v2.onnx", {"mosaic": json.dumps(meta)})
+    model = load_model(path, threads=1)
+    assert model.metadata.schema_version == 2 and model.metadata.heads == ("fused",)
+    assert model.metadata.thresholds_for("fused") == model.metadata.thresholds
+    s2, s1 = _real_patches(ben_v2, 2)
+    heads = model.predict_heads(s2, s1)
+    assert list(heads) == ["fused"]
+    np.testing.assert_array_equal(heads["fused"], load_model(onnx_model_path, threads=1).predict(s2, s1))
+    with pytest.raises(ModelError, match=r"no 's1' head; its heads are fused\."):
+        model.metadata.thresholds_for("s1")
+    v2_with_heads = meta | {"heads": {"s1": {"output": "probabilities_s1", "thresholds": [0.5] * 19, "metrics": {}}}}
+    bad = _with_props(onnx_model_path, tmp_path / "v2_heads.onnx", {"mosaic": json.dumps(v2_with_heads)})
+    with pytest.raises(ModelError, match=r"unknown key 'heads'"):
+        load_model(bad)
+
+
+def test_metadata_heads_the_graph_lacks_are_refused(onnx_model_path, tmp_path):
+    meta = read_metadata(onnx_model_path).raw
+    meta["heads"] = {"s2": {"output": "probabilities_s2", "thresholds": [0.4] * 19, "metrics": {}}}
+    path = _with_props(onnx_model_path, tmp_path / "missing_head.onnx", {"mosaic": json.dumps(meta)})
+    with pytest.raises(ModelError, match=r"output 'probabilities_s2' is None, but the metadata lists 19 classes"):
+        load_model(path)

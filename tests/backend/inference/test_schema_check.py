@@ -19,10 +19,11 @@ def _valid() -> dict:
         "strategy": "mosaic1",
         "training": {"dataset": "BigEarthNet v2.0 (reBEN)", "licence": "CDLA-Permissive-1.0", "label_fraction": 0.1},
         "metrics": {"test/ap_macro": 0.61},
+        "heads": {"s1": {"metrics": {"test/ap_macro": 0.4}}, "s2": {"metrics": {}}},
     })  # fmt: skip
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_schema_files_are_valid_draft_2020_12_schemas(version):
     schema = json.loads(schema_path(version).read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -47,6 +48,13 @@ MUTATIONS = [
     ("missing licence", lambda d: d["training"].pop("licence"), False),
     ("label fraction 0", lambda d: d["training"].__setitem__("label_fraction", 0), False),
     ("empty class list", lambda d: d.__setitem__("class_names", []), False),
+    ("no heads (fused only)", lambda d: d.pop("heads"), True),
+    ("one head", lambda d: d["heads"].pop("s2"), True),
+    ("unknown head", lambda d: d["heads"].__setitem__("fused", d["heads"]["s1"]), False),
+    ("head output renamed", lambda d: d["heads"]["s1"].__setitem__("output", "probabilities_s2"), False),
+    ("head without thresholds", lambda d: d["heads"]["s2"].pop("thresholds"), False),
+    ("head threshold > 1", lambda d: d["heads"]["s1"]["thresholds"].__setitem__(0, 1.2), False),
+    ("head metric not a number", lambda d: d["heads"]["s1"]["metrics"].__setitem__("x", "high"), False),
 ]
 
 
