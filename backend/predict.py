@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import scene_runner
 from .errors import InputError
 from .inference.inspector import S1_ORDERS, S1_UNITS, S2_OFFSETS, InputOptions
 
@@ -19,13 +20,13 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "te
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--s2", nargs="+", required=True, metavar="PATH",
+    parser.add_argument("--s2", nargs="+", default=None, metavar="PATH",
                         help="S2 L2A: one stacked raster in the model's band order, a folder with one file per band, "
                              "or single-band files named like ..._B02.tif (native 10/20/60 m)")  # fmt: skip
     parser.add_argument(
         "--s1",
         nargs="+",
-        required=True,
+        default=None,
         metavar="PATH",
         help="S1 VV and VH in dB (stacked, folder or files named ..._VV.tif); any CRS or grid",
     )
@@ -54,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefetch", action="store_true",
                         help="read the next block in a background thread while onnxruntime runs (helps with many "
                              "cores; slower on 2)")  # fmt: skip
+    scene_runner.add_arguments(parser)
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +146,10 @@ def predict(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scenes:
+        return scene_runner.run_scenes(args)
+    if not args.s2 or not args.s1:
+        raise InputError("give the inputs: --s2 and --s1 for one scene, or --scenes FILE for many.")
     summary, paths = predict(args)
     print(
         f"{summary.tiles_run} tiles predicted, {summary.tiles_skipped} skipped as nodata, "

@@ -69,7 +69,10 @@ def open_raster(path: str | Path):
 
 def input_files(paths: Sequence[str | os.PathLike], modality: str) -> list[str]:
     """The raster files of one modality: the files given, the raster files of one folder, or the band files of a
-    Sentinel-2 ``.SAFE`` folder or zip (:func:`safe_band_files`)."""
+    Sentinel-2 ``.SAFE`` folder or zip (:func:`safe_band_files`). GDAL virtual paths (``/vsicurl/https://…``) are
+    passed to GDAL as given."""
+    if any(str(p).startswith("/vsi") for p in paths):
+        return [str(p) for p in paths]
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.exists():
