@@ -9,15 +9,25 @@ groups = :data:`~mosaic.backend.data.classes.SEN12MS_IGBP_GROUPS` (the simplifie
 when ``fraction ≥ label_threshold`` (0.1, as the SEN12MS classification baseline). A patch where no class reaches
 the threshold is kept with an all-zero label (``labelled=True``) unless ``drop_unlabelled``.
 
-Splits: SEN12MS has an official train/test list by scene (26 hold-out scenes) that is not shipped here; pass the
-test scenes as ``test_scenes`` (``"ROIs1158_spring/106"``-style names, or bare ``"ROIs1158_spring"`` for a whole
-season). Validation is a seeded ``validation_fraction`` of the remaining scenes (whole scenes, no leakage).
+Inputs as the official classification code (github.com/schmitt-muc/SEN12MS ``classification/dataset.py``): S2 L1C
+DN as stored, S1 dB clipped to ``S1_CLIP_DB`` = [-25, 0] dB (``np.clip``; NaN stays NaN and becomes the band mean
+in the network, where the official code first sets it to 0 dB); normalised by the model with the official SEN12MS
+statistics (:data:`~mosaic.backend.data.bands.SEN12MS_STATS`).
+
+Splits (default ``test_scenes=None``): the official lists (``resources/sen12ms``, see its ``SOURCE.md``). Test = the
+18,106 patches of ``test_list.csv`` (26 hold-out scenes); other patches of those scenes are in no split. Train =
+every patch of the other scenes except :data:`EXCLUDED_PATCHES` (removed by the official code). Or pass own test
+scenes as ``test_scenes`` (``"ROIs1158_spring/106"``-style names, or bare ``"ROIs1158_spring"`` for a whole season):
+whole scenes, no exclusion. Validation is a seeded ``validation_fraction`` of the train scenes (whole scenes, held
+out from training; the repository publishes no validation list).
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +45,10 @@ from .subsets import label_scarce_rows
 SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall", "ROIs2017_winter")
 S2_L1C_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 PATCH_SIZE_PX = 256
+S1_CLIP_DB = (-25.0, 0.0)  #: S1 backscatter range kept by the official code (dB)
+SPLITS_DIR = Path(__file__).resolve().parents[2] / "resources" / "sen12ms"
+#: (season, scene, patch) left out of the official lists: NaN in its S1 data
+EXCLUDED_PATCHES = frozenset({("ROIs1868_summer", "146", "202")})
 _NAME = re.compile(r"^(ROIs\d+_[a-z]+)_s1_(\d+)_p(\d+)\.tif$")
 
 
@@ -45,6 +59,20 @@ def igbp_fractions(igbp: np.ndarray) -> np.ndarray:
     if valid == 0:
         return np.zeros(len(SEN12MS_CLASSES))
     return np.array([counts[list(SEN12MS_IGBP_GROUPS[name])].sum() / valid for name in SEN12MS_CLASSES])
+
+
+@lru_cache(maxsize=1)
+def official_test_list() -> dict[str, frozenset[str]]:
+    """The official test list: hold-out scene (``season/scene``) → its test patch numbers (as strings)."""
+    with open(SPLITS_DIR / "test_list.csv", newline="", encoding="ascii") as fh:
+        return {row["scene"]: frozenset(row["patches"].split()) for row in csv.DictReader(fh)}
+
+
+def in_official_lists(item: tuple[str, str, str]) -> bool:
+    """Whether ``(season, scene, patch)`` is in the official train or test list."""
+    season, scene, patch = item
+    listed = official_test_list().get(f"{season}/{scene}")
+    return item not in EXCLUDED_PATCHES and (listed is None or patch in listed)
 
 
 def scene_split(
@@ -70,7 +98,8 @@ class Sen12MS(Dataset):
         seasons: restrict to these seasonal folders (default: all present).
         label_threshold: minimum class fraction for a label (0.1).
         drop_unlabelled: drop patches where no class reaches the threshold (default: keep, all-zero label).
-        test_scenes, validation_fraction, seed: the scene split.
+        test_scenes: ``None``: the official lists (module docstring); else own test scenes or seasons.
+        validation_fraction, seed: validation scenes drawn from the train scenes.
         label_fraction, keep_unlabelled: label-scarce train subset, as for BigEarthNet v2.
     """
 
@@ -90,8 +119,6 @@ class Sen12MS(Dataset):
     ):
         if split not in ("all", "train", "validation", "test"):
             raise ConfigError(f"split must be all, train, validation or test, got {split!r}")
-        if split == "test" and not test_scenes:
-            raise ConfigError("SEN12MS split 'test' needs test_scenes (the official hold-out scene list)")
         if not 0.0 < label_threshold <= 1.0:
             raise ConfigError(f"label_threshold must be in (0, 1], got {label_threshold!r}")
         try:
@@ -107,6 +134,9 @@ class Sen12MS(Dataset):
         items = self._scan(seasons)
         if not items:
             raise InputError(f"no SEN12MS patches (ROIs*_<season>/s1_<scene>/*_p<n>.tif) found under {self.root}")
+        if test_scenes is None:
+            items = [it for it in items if in_official_lists(it)]
+            test_scenes = official_test_list()
         splits = scene_split(sorted({f"{s}/{c}" for s, c, _ in items}), test_scenes, validation_fraction, seed)
         items = [it for it in items if split == "all" or splits[f"{it[0]}/{it[1]}"] == split]
         labels = np.stack([self._labels(it, label_threshold) for it in items]) if items else np.zeros((0, 10))
@@ -156,7 +186,7 @@ class Sen12MS(Dataset):
     def __getitem__(self, index: int) -> dict:
         item = self._items[index]
         s2 = self._read(item, "s2", self._s2_index).astype(np.float32)
-        s1 = self._read(item, "s1", [1, 2]).astype(np.float32)
+        s1 = np.clip(self._read(item, "s1", [1, 2]).astype(np.float32), *S1_CLIP_DB)
         return {
             "s2": torch.from_numpy(s2),
             "s1": torch.from_numpy(s1),

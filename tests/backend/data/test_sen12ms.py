@@ -6,16 +6,32 @@ bands UInt16 with the IGBP classes in band 1 laid out so the expected 10-class f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from mosaic.backend.data.classes import SEN12MS_CLASSES
-from mosaic.backend.data.sen12ms import Sen12MS, igbp_fractions, scene_split
+from mosaic.backend.data.bands import S1_BANDS, band_stats, s2_bands
+from mosaic.backend.data.bigearthnet import BigEarthNetV2
+from mosaic.backend.data.classes import SEN12MS_CLASSES, SEN12MS_IGBP_GROUPS
+from mosaic.backend.data.readers import LmdbReader, stack_bands
+from mosaic.backend.data.sen12ms import (
+    S1_CLIP_DB,
+    SPLITS_DIR,
+    Sen12MS,
+    igbp_fractions,
+    in_official_lists,
+    official_test_list,
+    scene_split,
+)
 from mosaic.backend.errors import ConfigError, InputError
 
 SIZE = 256
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+SEN12MS_CONFIG = CONFIGS / "data" / "sen12ms.yaml"
+STRATEGY_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
 
 
 def _igbp(parts: dict[int, float]) -> np.ndarray:
@@ -118,8 +134,7 @@ def test_scene_level_splits(sen12ms_root):
     split = scene_split([f"S/{i}" for i in range(40)], ["S/0"], 0.25, seed=3)
     assert split["S/0"] == "test" and sum(v == "validation" for v in split.values()) == 10
     assert split == scene_split([f"S/{i}" for i in range(40)], ["S/0"], 0.25, seed=3)
-    with pytest.raises(ConfigError, match="test_scenes"):
-        Sen12MS(sen12ms_root, split="test")
+    assert len(Sen12MS(sen12ms_root, split="test")) == 0  # the official hold-out scenes are not in the miniature
 
 
 def test_label_fraction_on_train(sen12ms_root):
@@ -138,3 +153,141 @@ def test_missing_data_is_an_input_error(tmp_path, sen12ms_root):
     broken.write_bytes((sen12ms_root / "ROIs1158_spring" / "s1_1" / "ROIs1158_spring_s1_1_p10.tif").read_bytes())
     with pytest.raises(InputError, match="needs its s1, s2 and lc"):
         Sen12MS(tmp_path)
+
+
+# ---------------------------------------------------------------- official inputs, classes, statistics and splits
+# References: github.com/schmitt-muc/SEN12MS (commit 3a41236), classification/dataset.py (load_s1, load_sample)
+# and classification/main_train.py (bands_mean / bands_std); splits/ (see resources/sen12ms/SOURCE.md).
+OFFICIAL_MEAN = {"s1_mean": [-11.76858, -18.294598],
+                 "s2_mean": [1226.4215, 1137.3799, 1139.6792, 1350.9973, 1932.9058,
+                             2211.1584, 2154.9846, 2409.1128, 2001.8622, 1356.0801]}  # fmt: skip
+OFFICIAL_STD = {"s1_std": [4.525339, 4.3586307],
+                "s2_std": [741.6254, 740.883, 960.1045, 946.76056, 985.52747,
+                           1082.4341, 1057.7628, 1136.1942, 1132.7898, 991.48016]}  # fmt: skip
+BEN_PATCH = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57"
+
+
+def official_simplified(lc: np.ndarray) -> np.ndarray:
+    """``load_sample``'s IGBP → simplified 10-class sum on the 17 class fractions ``lc`` (code k at index k-1)."""
+    cls1 = sum(lc[0:5])
+    cls2 = sum(lc[5:7])
+    cls3 = sum(lc[7:9])
+    cls6 = lc[11] + lc[13]
+    return np.asarray([cls1, cls2, cls3, lc[9], lc[10], cls6, lc[12], lc[14], lc[15], lc[16]])
+
+
+def test_class_mapping_equals_the_official_simplification():
+    rng = np.random.default_rng(7)
+    igbp = rng.integers(1, 18, size=(SIZE, SIZE)).astype(np.uint16)
+    lc = np.bincount(igbp.ravel(), minlength=18)[1:] / igbp.size
+    np.testing.assert_allclose(igbp_fractions(igbp), official_simplified(lc), rtol=1e-12)
+    assert SEN12MS_CLASSES[5] == "Croplands" and SEN12MS_IGBP_GROUPS["Croplands"] == (12, 14)
+
+
+def test_statistics_are_the_official_ones():
+    mean, std = band_stats(s2_bands("s2_10"), "nearest", "sen12ms")
+    assert mean == OFFICIAL_MEAN["s2_mean"] and std == OFFICIAL_STD["s2_std"]
+    assert band_stats(S1_BANDS, "nearest", "sen12ms") == (OFFICIAL_MEAN["s1_mean"], OFFICIAL_STD["s1_std"])
+    with pytest.raises(ValueError, match="B01, B09"):
+        band_stats(s2_bands("s2_12"), "nearest", "sen12ms")
+
+
+def test_official_lists_as_shipped():
+    tests = official_test_list()
+    assert len(tests) == 26 and sum(map(len, tests.values())) == 18106
+    holdout = (SPLITS_DIR / "SEN12MS_holdOutScenes.txt").read_text().split()
+    assert sorted(tests) == sorted(s.replace("/s1_", "/") for s in holdout)
+    assert len(tests["ROIs1158_spring/124"]) == 695 and "100" in tests["ROIs1158_spring/124"]
+    assert "58" not in tests["ROIs1158_spring/63"]  # a gap of the official list
+    assert not in_official_lists(("ROIs1868_summer", "146", "202")) and in_official_lists(
+        ("ROIs1868_summer", "146", "1")
+    )
+
+
+@pytest.fixture(scope="module")
+def real_pixel_root(tmp_path_factory, ben_v2):
+    """Official-layout miniature whose S1/S2 pixels are one real BigEarthNet patch (tiled from 120 to 256 px;
+    S2 L2A bands in the L1C slots, B10 = B09); each patch's IGBP layer is one fixed class. Only exercises the reader.
+    """
+    arrays = LmdbReader(ben_v2 / "BigEarthNet-V2-LMDB").s2(BEN_PATCH)
+    s1_name = BigEarthNetV2(ben_v2, "all", include_snow_cloud=True).metadata.set_index("patch_id").s1_name[BEN_PATCH]
+    s1_arrays = LmdbReader(ben_v2 / "BigEarthNet-V2-LMDB").s1(s1_name)
+    s2 = stack_bands(arrays, s2_bands("s2_12"), 120, "nearest")
+    s2 = np.concatenate([s2[:10], s2[9:10], s2[10:]])  # 13 L1C slots: B10 repeats B09
+    s1 = np.stack([s1_arrays["VV"], s1_arrays["VH"]]).astype(np.float32)
+
+    def tile(a: np.ndarray) -> np.ndarray:
+        return np.tile(a, (1, 3, 3))[:, :SIZE, :SIZE]
+
+    root = tmp_path_factory.mktemp("sen12ms_real")
+    layout = {  # (season, scene, patch): IGBP code
+        ("ROIs1158_spring", 124, 100): 12,  # official test patch
+        ("ROIs1158_spring", 124, 31): 12,  # hold-out scene, not in the official test list: in no split
+        ("ROIs1868_summer", 146, 202): 10,  # left out of the official lists (NaN in its S1)
+        ("ROIs1868_summer", 146, 201): 10,
+        ("ROIs1970_fall", 7, 30): 1,
+        ("ROIs2017_winter", 9, 5): 17,
+    }
+    for (season, scene, patch), code in layout.items():
+        name = f"{season}_{{}}_{scene}_p{patch}.tif"
+        _write(root / season / f"s1_{scene}" / name.format("s1"), tile(s1), "float32")
+        _write(root / season / f"s2_{scene}" / name.format("s2"), tile(s2), "uint16")
+        _write(root / season / f"lc_{scene}" / name.format("lc"), np.full((4, SIZE, SIZE), code), "uint16")
+    return root, tile(s1), tile(s2)
+
+
+def test_official_split_on_a_real_pixel_miniature(real_pixel_root):
+    root = real_pixel_root[0]
+    assert _labels(Sen12MS(root, split="test")) == {"ROIs1158_spring_124_p100": ["Croplands"]}
+    train = Sen12MS(root, split="train", validation_fraction=0.0)
+    assert _labels(train) == {"ROIs1868_summer_146_p201": ["Grassland"], "ROIs1970_fall_7_p30": ["Forest"],
+                              "ROIs2017_winter_9_p5": ["Water"]}  # fmt: skip
+    every = {Sen12MS(root, split=s, validation_fraction=0.5).patch_id(i) for s in ("train", "validation", "test")
+             for i in range(len(Sen12MS(root, split=s, validation_fraction=0.5)))}  # fmt: skip
+    assert len(every) == 4 and "ROIs1158_spring_124_p31" not in every and "ROIs1868_summer_146_p202" not in every
+    # own test scenes: whole scenes, nothing left out
+    own = Sen12MS(root, split="all", test_scenes=["ROIs2017_winter/9"])
+    assert len(own) == 6
+
+
+def test_s1_is_clipped_like_the_official_loader(real_pixel_root):
+    root, s1, s2 = real_pixel_root
+    sample = Sen12MS(root, split="test")[0]
+    assert float(s1.min()) < -25.0  # the real patch has backscatter below the clip range
+    # official load_s1 (imgTransform given): nan_to_num, then np.clip(s1, -25, 0); no NaN in this patch
+    np.testing.assert_array_equal(sample["s1"].numpy(), np.clip(np.nan_to_num(s1), -25, 0))
+    np.testing.assert_array_equal(sample["s2"].numpy(), s2[[1, 2, 3, 4, 5, 6, 7, 8, 11, 12]])  # S2 DN unchanged
+    assert S1_CLIP_DB == (-25.0, 0.0)
+
+
+def test_nan_in_s1_stays_nodata(tmp_path, real_pixel_root):
+    root = tmp_path
+    src = real_pixel_root[0] / "ROIs1970_fall"
+    for kind in ("s1", "s2", "lc"):
+        folder = root / "ROIs1970_fall" / f"{kind}_7"
+        folder.mkdir(parents=True)
+        (folder / f"ROIs1970_fall_{kind}_7_p30.tif").write_bytes(
+            (src / f"{kind}_7" / f"ROIs1970_fall_{kind}_7_p30.tif").read_bytes()
+        )
+    path = root / "ROIs1970_fall" / "s1_7" / "ROIs1970_fall_s1_7_p30.tif"
+    with rasterio.open(path, "r+") as dst:
+        band = dst.read(1)
+        band[3, 4] = np.nan
+        dst.write(band, 1)
+    s1 = Sen12MS(root)[0]["s1"].numpy()
+    assert np.isnan(s1[0, 3, 4]) and np.isnan(s1).sum() == 1  # the network then sets it to the band mean
+
+
+@pytest.mark.parametrize("strategy_config", STRATEGY_CONFIGS, ids=[p.stem for p in STRATEGY_CONFIGS])
+def test_sen12ms_config_layers_onto_every_strategy_config(strategy_config, real_pixel_root):
+    """``--config STRATEGY.yaml --config configs/data/sen12ms.yaml``: SEN12MS data, classes and statistics."""
+    from mosaic.backend.training.cli import _build_cli
+
+    argv = ["--config", str(strategy_config), "--config", str(SEN12MS_CONFIG), "--data.root", str(real_pixel_root[0]),
+            "--data.options.validation_fraction", "0.5", "--model.backbone", "resnet18",
+            "--trainer.accelerator", "cpu", "--trainer.logger", "false"]  # fmt: skip
+    cli = _build_cli(argv, [])
+    h = cli.model.hparams
+    assert h.class_names == list(SEN12MS_CLASSES) and h.patch_size_px == 256 and h.statistics == "sen12ms"
+    assert h.norm_mean["s2"] == OFFICIAL_MEAN["s2_mean"] and h.norm_std["s1"] == OFFICIAL_STD["s1_std"]
+    assert [cli.datamodule.dataset("test").patch_id(0)] == ["ROIs1158_spring_124_p100"]
