@@ -13,6 +13,7 @@ from .heads import fusion_mlp, projection_head
 from .normalization import BandNormalization
 
 Modalities = Literal["s1", "s2", "s1s2"]
+Fusion = Literal["late", "early"]
 HEADS: tuple[str, ...] = ("intra_s1", "intra_s2", "inter_s1", "inter_s2", "fused")
 #: Classification heads: the fused classifier and the per-modality (S1-only, S2-only) ones, in output order.
 CLASSIFIERS: tuple[str, ...] = ("fused", "s1", "s2")
@@ -28,6 +29,11 @@ class MosaicNet(nn.Module):
     fused feature (``fusion_dim``); ``modality_classifiers`` (``"s1"``, ``"s2"``, S1+S2 networks only) adds one
     linear layer per modality on that modality's pooled encoder feature ``h_m`` (``F_m → n_classes``), so its
     logits depend on that modality's input alone.
+
+    ``fusion``: ``"late"`` (default: one encoder per modality, their pooled features concatenated into the fusion
+    MLP) or ``"early"`` (S1+S2 only: one encoder whose input stacks the normalised S2 and S1 bands, 10 + 2 = 12
+    channels for ``s2_10``; the fusion MLP and classifier follow unchanged; only the ``fused`` head). The inputs
+    stay ``(s2, s1)`` either way, so an exported model has the same two inputs.
     """
 
     def __init__(
@@ -44,11 +50,17 @@ class MosaicNet(nn.Module):
         pretrained: bool = False,
         heads: Sequence[str] = HEADS,
         modality_classifiers: Sequence[str] = (),
+        fusion: Fusion = "late",
     ) -> None:
         super().__init__()
         if modalities not in ("s1", "s2", "s1s2"):
             raise ValueError(f"modalities must be 's1', 's2' or 's1s2', not {modalities!r}")
+        if fusion not in ("late", "early"):
+            raise ValueError(f"fusion must be 'late' or 'early', not {fusion!r}")
+        if fusion == "early" and (modalities != "s1s2" or set(heads) - {"fused"} or modality_classifiers):
+            raise ValueError("early fusion needs modalities 's1s2' and no per-modality heads or classifiers")
         self.modalities = modalities
+        self.fusion_point = fusion
         self.norm = nn.ModuleDict()
         self.encoder = nn.ModuleDict()
         self.heads = nn.ModuleDict()
@@ -59,12 +71,16 @@ class MosaicNet(nn.Module):
         for m in self.used:
             mean, std = stats[m]
             self.norm[m] = BandNormalization(mean, std)
+            if fusion == "early":
+                continue
             self.encoder[m] = build_encoder(backbone, len(mean), pretrained)
             width = self.encoder[m].num_features
             for kind in ("intra", "inter"):
                 if f"{kind}_{m}" in heads:
                     self.heads[f"{kind}_{m}"] = projection_head(width, width, projection_dim)
-        in_dim = sum(self.encoder[m].num_features for m in self.used)
+        if fusion == "early":  # one encoder on the stacked normalised bands, S2 then S1 (10 + 2 = 12 for s2_10)
+            self.encoder["s1s2"] = build_encoder(backbone, len(s2_mean) + len(s1_mean), pretrained)
+        in_dim = sum(self.encoder[b].num_features for b in self.branches)
         self.fusion = fusion_mlp(in_dim, fusion_dim)
         if "fused" in heads:
             self.heads["fused"] = projection_head(fusion_dim, fusion_dim, projection_dim)
@@ -80,11 +96,25 @@ class MosaicNet(nn.Module):
         """The modalities this network encodes, in the fixed order S1, S2."""
         return ("s1", "s2") if self.modalities == "s1s2" else (self.modalities,)
 
+    @property
+    def branches(self) -> tuple[str, ...]:
+        """The encoders, i.e. the keys ``h_<branch>`` of :meth:`features`: the used modalities (late fusion) or
+        ``("s1s2",)`` (early fusion)."""
+        return ("s1s2",) if self.fusion_point == "early" else self.used
+
     def features(self, s2: Tensor, s1: Tensor) -> dict[str, Tensor]:
-        """Pooled encoder features ``h_s1``, ``h_s2`` (used modalities) and the fused feature ``fused``."""
-        inputs = {"s1": s1, "s2": s2}
-        out = {f"h_{m}": self.encoder[m](self.norm[m](inputs[m])) for m in self.used}
-        out["fused"] = self.fusion(torch.cat([out[f"h_{m}"] for m in self.used], dim=1))
+        """Pooled encoder features ``h_<branch>`` (:attr:`branches`) and the fused feature ``fused``.
+
+        Late fusion: ``h_s1``, ``h_s2`` from one encoder per modality, ``fused = MLP([h_s1; h_s2])``. Early fusion:
+        ``h_s1s2`` from one encoder on ``[norm(s2); norm(s1)]`` stacked along the band axis, ``fused = MLP(h_s1s2)``.
+        """
+        if self.fusion_point == "early":
+            stacked = torch.cat([self.norm["s2"](s2), self.norm["s1"](s1)], dim=1)
+            out = {"h_s1s2": self.encoder["s1s2"](stacked)}
+        else:
+            inputs = {"s1": s1, "s2": s2}
+            out = {f"h_{m}": self.encoder[m](self.norm[m](inputs[m])) for m in self.used}
+        out["fused"] = self.fusion(torch.cat([out[f"h_{b}"] for b in self.branches], dim=1))
         return out
 
     @property

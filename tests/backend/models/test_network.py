@@ -108,3 +108,35 @@ def test_module_takes_the_statistics_of_its_dataset():
     ok = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=16, s2_bands=s2_bands("s2_12"),
                       statistics="sen12ms", norm_mean=own, norm_std=ones)  # fmt: skip
     assert ok.hparams.norm_mean == own
+
+
+def test_early_fusion_stacks_the_normalised_bands_into_one_encoder(ben_v2):
+    sample = BigEarthNetV2(ben_v2, split="test")[0]
+    s2, s1 = sample["s2"][None], sample["s1"][None]
+    (m2, sd2), (m1, sd1) = band_stats(s2_bands("s2_10")), band_stats(("VV", "VH"))
+    torch.manual_seed(0)
+    net = MosaicNet("s1s2", "resnet18", m2, sd2, m1, sd1, 19, fusion_dim=32, heads=("fused",), fusion="early").eval()
+    assert set(net.encoder) == {"s1s2"} and net.branches == ("s1s2",) and set(net.heads) == {"fused"}
+    assert net.encoder["s1s2"].conv1.weight.shape[1] == 12
+    x = torch.cat([(s2 - torch.tensor(m2).view(1, -1, 1, 1)) / torch.tensor(sd2).view(1, -1, 1, 1),
+                   (s1 - torch.tensor(m1).view(1, -1, 1, 1)) / torch.tensor(sd1).view(1, -1, 1, 1)], dim=1)  # fmt: skip
+    with torch.no_grad():
+        expected = net.classifier(net.fusion(net.encoder["s1s2"](torch.nan_to_num(x))))
+        torch.testing.assert_close(net(s2, s1), expected, atol=1e-5, rtol=1e-5)
+        assert set(net.features(s2, s1)) == {"h_s1s2", "fused"}
+    with pytest.raises(ValueError, match="early fusion needs"):
+        MosaicNet("s1s2", "resnet18", m2, sd2, m1, sd1, 19, heads=("intra_s1",), fusion="early")
+    with pytest.raises(ValueError, match="early fusion needs"):
+        MosaicNet("s2", "resnet18", m2, sd2, m1, sd1, 19, heads=(), fusion="early")
+
+
+def test_convnextv2_atto_encodes_the_s2_and_s1_band_counts_of_a_real_patch(ben_v2):
+    """ConvNeXt-V2 (atto) through timm with 10 (S2) and 2 (S1) input channels, on a real 120 px pair."""
+    sample = BigEarthNetV2(ben_v2, split="test")[0]
+    net = _net(backbone="convnextv2_atto", heads=("fused",))
+    assert net.encoder["s2"].stem[0].in_channels == 10 and net.encoder["s1"].stem[0].in_channels == 2
+    with torch.no_grad():
+        feats = net.features(sample["s2"][None], sample["s1"][None])
+        logits = net(sample["s2"][None], sample["s1"][None])
+    assert feats["h_s2"].shape == (1, 320) and feats["h_s1"].shape == (1, 320) and logits.shape == (1, 19)
+    assert bool(torch.isfinite(logits).all()) and float(feats["h_s2"].std()) > 0
