@@ -138,21 +138,31 @@ def _reduce_rows(rows: Tensor, anchor_labels: Tensor, weighting: Weighting) -> T
 
 
 def mulsupcon(
-    query: Tensor, key: Tensor, labels: Tensor, temperature: float = 0.1, weighting: Weighting = "label"
+    query: Tensor,
+    key: Tensor,
+    labels: Tensor,
+    temperature: float = 0.1,
+    weighting: Weighting = "label",
+    key_labels: Tensor | None = None,
 ) -> Tensor:
     """Multi-label supervised contrastive loss (Zhang & Wu 2024), layout of the official ``WeightedSupCon``.
 
-    ``scores = normalize(query)·normalize(key)ᵀ/τ`` with log-softmax over all ``B`` keys. Each (anchor ``i``,
+    ``scores = normalize(query)·normalize(key)ᵀ/τ`` with log-softmax over all ``K`` keys. Each (anchor ``i``,
     label ``c`` with ``y_ic = 1``) is one row whose positives ``P_c`` are all keys carrying ``c`` (``i``'s own
     key among them)::
 
         ℓ_ic = -1/|P_c| Σ_{k∈P_c} log softmax_k(scores_i)
         "label":  L = Σ_ic y_ic ℓ_ic / Σ_ic y_ic                       (mean over all rows)
         "sample": L = 1/B Σ_i 1/|y_i| Σ_c y_ic ℓ_ic                     (zero-label samples: keys, counted in B)
+
+    ``key_labels`` (``[K, C]``, default ``labels``, i.e. ``K = B``) labels keys beyond the batch: the official
+    momentum variant passes the batch's keys followed by the queue, ``key = [k; queue]``,
+    ``key_labels = [y; queue labels]`` (rows with no key carrying ``c`` contribute 0).
     """
     log_prob = torch.log_softmax(_cosine(query, key) / temperature, dim=1)
     valid = torch.ones_like(log_prob, dtype=torch.bool)
-    return _reduce_rows(_label_rows(log_prob, labels, labels, valid), labels, weighting)
+    key_labels = labels if key_labels is None else key_labels
+    return _reduce_rows(_label_rows(log_prob, labels, key_labels, valid), labels, weighting)
 
 
 def mulsupcon_views(

@@ -17,6 +17,7 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+import torch.nn.functional as nnf
 from torch import Tensor
 
 from .. import losses
@@ -26,7 +27,15 @@ from ..data.transforms import PairAugment
 from ..errors import ConfigError
 from ..models.network import InferenceModel, MosaicNet
 from .metrics import multilabel_metrics
-from .strategies import STRATEGIES, heads_for, resolve_weights
+from .momentum import LabelQueue, momentum_update
+from .strategies import STRATEGIES, TERM_MODALITIES, heads_for, resolve_weights
+
+#: IaI-SimCLR's augmentation of its inter-modal pair (official ``augmentations_inter``): a random resized crop of
+#: 30–90 % of the area, drawn separately for S1 and S2, nothing else.
+IAI_INTER_AUGMENT: dict[str, Any] = {
+    "aligned": False, "scale": (0.3, 0.9), "hflip": 0.0, "vflip": 0.0, "rot90": False, "s2_brightness": 0.0,
+    "s2_contrast": 0.0, "s1_noise_db": 0.0,
+}  # fmt: skip
 
 
 class MosaicModule(pl.LightningModule):
@@ -42,6 +51,18 @@ class MosaicModule(pl.LightningModule):
         supcon_temperature: τ of the MulSupCon terms.
         inter_form: ``pooled`` (IaI-SimCLR, 2B views) or ``cross`` (CLIP-style) S1 ↔ S2 contrast.
         mulsupcon_weighting: ``label`` (mean over (anchor, label) rows) or ``sample`` (1/|y_i| per anchor).
+        mulsupcon_queue: size of the official MulSupCon label queue for ``mulsupcon_fused`` (momentum key network,
+            queries from view 1, keys of view 2 + queue; :mod:`.momentum`); 0: the in-batch symmetric form
+            (:func:`~mosaic.backend.losses.mulsupcon_views`); ``None``: the strategy's default (2048 for
+            ``mulsupcon``, 0 otherwise).
+        mulsupcon_momentum: ``m`` of the key network's moving average (official 0.999).
+        inter_views: ``third`` (IaI-SimCLR: the ``inter`` term on a third pair drawn with ``inter_augment``) or
+            ``intra`` (the ``inter`` term on the two intra-modal views, mean over both); ``None``: the strategy's
+            default (``third`` for ``iai_simclr``).
+        inter_augment: options of the third pair's :class:`PairAugment` (``aligned`` and the
+            :class:`~mosaic.backend.data.transforms.ModalityAugment` options) over :data:`IAI_INTER_AUGMENT`.
+        fusion: ``late`` (one encoder per modality) or ``early`` (one encoder on the 12 stacked S2 + S1 bands; only
+            terms without per-modality features: ``bce``, ``mulsupcon_fused``).
         linear_probe: classifier on the detached fused feature (``None``: the strategy's default).
         fusion_dim, projection_dim: widths of the fused feature and of the projections.
         lr, weight_decay, warmup_steps: AdamW, linear warm-up then cosine decay to 0 over all steps.
@@ -82,6 +103,11 @@ class MosaicModule(pl.LightningModule):
         norm_std: dict[str, list[float]] | None = None,
         training_data: dict[str, Any] | None = None,
         init_checkpoint: str | None = None,
+        mulsupcon_queue: int | None = None,
+        mulsupcon_momentum: float = 0.999,
+        inter_views: str | None = None,
+        inter_augment: dict[str, Any] | None = None,
+        fusion: str = "late",
     ) -> None:
         super().__init__()
         if inter_form not in ("pooled", "cross"):
@@ -90,6 +116,23 @@ class MosaicModule(pl.LightningModule):
             raise ConfigError(f"mulsupcon_weighting must be 'label' or 'sample', not {mulsupcon_weighting!r}")
         self.weights = resolve_weights(strategy, modalities, loss_weights)
         self.linear_probe = STRATEGIES[strategy].linear_probe if linear_probe is None else linear_probe
+        queue = STRATEGIES[strategy].mulsupcon_queue if mulsupcon_queue is None else mulsupcon_queue
+        if queue < 0 or (mulsupcon_queue and "mulsupcon_fused" not in self.weights):
+            raise ConfigError(f"mulsupcon_queue={mulsupcon_queue} needs a size ≥ 0 and the mulsupcon_fused term")
+        if not 0.0 <= mulsupcon_momentum < 1.0:
+            raise ConfigError(f"mulsupcon_momentum must be in [0, 1), not {mulsupcon_momentum}")
+        inter_views = STRATEGIES[strategy].inter_views if inter_views is None else inter_views
+        if inter_views not in ("third", "intra"):
+            raise ConfigError(f"inter_views must be 'third' or 'intra', not {inter_views!r}")
+        if fusion not in ("late", "early"):
+            raise ConfigError(f"fusion must be 'late' or 'early', not {fusion!r}")
+        per_modality = sorted(t for t in self.weights if TERM_MODALITIES[t])
+        if fusion == "early" and (modalities != "s1s2" or per_modality):
+            got = f"modalities {modalities!r}" if modalities != "s1s2" else f"terms {', '.join(per_modality)}"
+            raise ConfigError(
+                "fusion 'early' (one encoder on the stacked S2 + S1 bands) needs modalities 's1s2' and only terms "
+                f"without per-modality features (bce, mulsupcon_fused), not {got}"
+            )
         mean, std = dict(norm_mean or {}), dict(norm_std or {})
         for key, bands in (("s2", s2_bands), ("s1", s1_bands)):
             if key in mean and key in std:
@@ -105,13 +148,22 @@ class MosaicModule(pl.LightningModule):
                             s2_bands=list(s2_bands), s1_bands=list(s1_bands))  # fmt: skip
         self.net = MosaicNet(
             modalities, backbone, mean["s2"], std["s2"], mean["s1"], std["s1"], len(class_names),
-            fusion_dim, projection_dim, pretrained, heads=heads_for(self.weights),
+            fusion_dim, projection_dim, pretrained, heads=heads_for(self.weights), fusion=fusion,
         )  # fmt: skip
         self.augment = PairAugment(aligned=True, **{"size": patch_size_px, **(augment or {})})
+        self.inter_augment: PairAugment | None = None
+        if inter_views == "third" and "inter" in self.weights:
+            options = {"size": self.augment.s2.size, **IAI_INTER_AUGMENT, **(inter_augment or {})}
+            self.inter_augment = PairAugment(**options)
         self.val_metrics: dict[str, float] = {}
         self._val_outputs: list[tuple[Tensor, Tensor]] = []
         if init_checkpoint:
             self._load_network(init_checkpoint)
+        self.key_net: MosaicNet | None = None
+        self.label_queue: LabelQueue | None = None
+        if queue and "mulsupcon_fused" in self.weights:  # after init_checkpoint: the keys start from those weights
+            self.key_net = copy.deepcopy(self.net).requires_grad_(False)
+            self.label_queue = LabelQueue(queue, projection_dim, len(class_names))
 
     # ------------------------------------------------------------------ network parts
     def _load_network(self, path: str) -> None:
@@ -161,6 +213,7 @@ class MosaicModule(pl.LightningModule):
         labelled = batch["labelled"].bool()
         contrastive = any(t != "bce" for t in self.weights)
         views = [self.augment(s2, s1) for _ in range(2 if contrastive else 1)]
+        inter_pair = self.inter_augment(s2, s1) if self.inter_augment is not None else None  # after the views
         feats = [self.net.features(v2, v1) for v2, v1 in views]
         y_all = losses.gather_no_grad(y)
         lab_all = losses.gather_no_grad(labelled)
@@ -177,7 +230,11 @@ class MosaicModule(pl.LightningModule):
             if f"intra_{m}" in self.weights:
                 out[f"intra_{m}"] = losses.nt_xent(*projections(f"intra_{m}", f"h_{m}"), t)
         if "inter" in self.weights:
-            pairs = zip(projections("inter_s1", "h_s1"), projections("inter_s2", "h_s2"))
+            if inter_pair is not None:  # IaI-SimCLR: S1 <-> S2 of the third, independently augmented pair
+                third = self.net.features(*inter_pair)
+                pairs = [(self._project("inter_s1", third["h_s1"]), self._project("inter_s2", third["h_s2"]))]
+            else:
+                pairs = zip(projections("inter_s1", "h_s1"), projections("inter_s2", "h_s2"))
             out["inter"] = torch.stack([losses.inter_modal(a, b, t, self.hparams.inter_form) for a, b in pairs]).mean()
         for term, head, feature in (
             ("mulsupcon_fused", "fused", "fused"),
@@ -186,7 +243,9 @@ class MosaicModule(pl.LightningModule):
         ):
             if term in self.weights:
                 z1, z2 = projections(head, feature)
-                if lab_all.any():
+                if lab_all.any() and term == "mulsupcon_fused" and self.key_net is not None:
+                    out[term] = self._mulsupcon_momentum(z1, views[1], y_all, lab_all)
+                elif lab_all.any():
                     out[term] = losses.mulsupcon_views(
                         z1[lab_all], z2[lab_all], y_all[lab_all], ts, self.hparams.mulsupcon_weighting
                     )
@@ -200,6 +259,32 @@ class MosaicModule(pl.LightningModule):
                 out["bce"] = sum(x.sum() for x in logits) * 0.0
         return out
 
+    def _mulsupcon_momentum(self, query: Tensor, key_view: tuple[Tensor, Tensor], y: Tensor, rows: Tensor) -> Tensor:
+        """Official MulSupCon with momentum keys and label queue (:mod:`.momentum`), on the labelled ``rows``.
+
+        Queries: the ``fused`` projections of view 1 (``query``, gathered over ranks). Keys: the key network's
+        L2-normalised ``fused`` projections of view 2 (``key_view``), gathered over ranks, followed by the queue
+        once it is full; :func:`losses.mulsupcon` with ``key_labels = [y; queue labels]``. In training the batch's
+        keys and labels are then enqueued (the same on every rank, as they were gathered).
+        """
+        with torch.no_grad():
+            keys = self.key_net.project("fused", self.key_net.features(*key_view)["fused"])
+            keys = losses.gather_no_grad(nnf.normalize(keys.float(), dim=1))[rows]
+        labels = y[rows].float()
+        queued_keys, queued_labels = self.label_queue.contents()
+        loss = losses.mulsupcon(
+            query[rows], torch.cat([keys, queued_keys]), labels, self.hparams.supcon_temperature,
+            self.hparams.mulsupcon_weighting, key_labels=torch.cat([labels, queued_labels]),
+        )  # fmt: skip
+        if self.training:
+            self.label_queue.push(keys, labels)
+        return loss
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """MulSupCon's key network follows the query network before each step (official order)."""
+        if self.key_net is not None:
+            momentum_update(self.key_net, self.net, self.hparams.mulsupcon_momentum)
+
     def _probe_input(self, feats: dict[str, Tensor]) -> Tensor:
         """The classifier's input: the fused feature, or with a linear probe a detached representation.
 
@@ -210,7 +295,7 @@ class MosaicModule(pl.LightningModule):
             return feats["fused"]
         if "mulsupcon_fused" in self.weights:
             return feats["fused"].detach()
-        return self.net.fusion(torch.cat([feats[f"h_{m}"].detach() for m in self.net.used], dim=1))
+        return self.net.fusion(torch.cat([feats[f"h_{b}"].detach() for b in self.net.branches], dim=1))
 
     def training_step(self, batch: dict, batch_idx: int) -> dict:
         terms = self.loss_terms(batch)
@@ -282,3 +367,8 @@ class MosaicModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_metrics = dict(checkpoint.get("mosaic_val_metrics", {}))
+        state = checkpoint.get("state_dict", {})
+        if self.key_net is not None and not any(k.startswith("key_net.") for k in state):
+            # a checkpoint from before the momentum queue: keys start from the network, the queue empty
+            state.update({f"key_net.{k[4:]}": v for k, v in list(state.items()) if k.startswith("net.")})
+            state.update({f"label_queue.{k}": v for k, v in self.label_queue.state_dict().items()})

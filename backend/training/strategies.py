@@ -25,6 +25,15 @@ MoSAiC-1 and MoSAiC-2 are our reading of the paper (its exact weights are not pu
   intra-modal (``intra_s1 = intra_s2 = ½``), inter-modal (``inter = 1``), multi-label contrast
   (``mulsupcon_fused = ½``, ``mulsupcon_s1 = mulsupcon_s2 = ¼``) and classification (``bce = 1``). The plain sum
   gives the contrastive families 6 of 7 parts of the gradient; MoSAiC-2 gives the classifier a quarter of it.
+* ``mosaic2_terms`` — a second reading of MoSAiC-2 as a different *term set* rather than other weights: every
+  weight 1 like MoSAiC-1, but the multi-label contrast acts inside each modality branch (``mulsupcon_s1``,
+  ``mulsupcon_s2``) instead of on the fused representation (no ``mulsupcon_fused``), so the fused feature is shaped
+  by BCE alone while each encoder also learns label structure from its own modality.
+
+Baseline details that follow their reference code: ``mulsupcon`` keeps the official momentum key encoder and label
+queue (``mulsupcon_queue`` keys, default 2048; ``mulsupcon_momentum`` 0.999; 0 = in-batch only), and
+``iai_simclr`` contrasts S1 with S2 on a third, independently augmented pair (``inter_views: third``; ``intra``
+reuses the two intra-modal views, the earlier reading and the default of the MoSAiC strategies).
 """
 
 from __future__ import annotations
@@ -50,11 +59,14 @@ TERM_HEADS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Strategy:
-    """Default term weights of a strategy and whether its classifier is a detached linear probe."""
+    """Default term weights of a strategy, whether its classifier is a detached linear probe, its MulSupCon queue
+    size (0: in-batch) and where its inter-modal pair comes from (``intra`` views or a ``third`` pair)."""
 
     weights: Mapping[str, float]
     linear_probe: bool = False
     modalities: tuple[str, ...] = field(default=("s1s2",))
+    mulsupcon_queue: int = 0
+    inter_views: str = "intra"
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -62,8 +74,12 @@ STRATEGIES: dict[str, Strategy] = {
     "simclr": Strategy(
         {"intra_s1": 1.0, "intra_s2": 1.0, "bce": 1.0}, linear_probe=True, modalities=("s1", "s2", "s1s2")
     ),
-    "iai_simclr": Strategy({"intra_s1": 1.0, "intra_s2": 1.0, "inter": 1.0, "bce": 1.0}, linear_probe=True),
-    "mulsupcon": Strategy({"mulsupcon_fused": 1.0, "bce": 1.0}, linear_probe=True, modalities=("s1", "s2", "s1s2")),
+    "iai_simclr": Strategy(
+        {"intra_s1": 1.0, "intra_s2": 1.0, "inter": 1.0, "bce": 1.0}, linear_probe=True, inter_views="third"
+    ),
+    "mulsupcon": Strategy(
+        {"mulsupcon_fused": 1.0, "bce": 1.0}, linear_probe=True, modalities=("s1", "s2", "s1s2"), mulsupcon_queue=2048
+    ),
     "mosaic1": Strategy(dict.fromkeys(TERMS, 1.0)),
     "mosaic2": Strategy(
         {
@@ -75,6 +91,9 @@ STRATEGIES: dict[str, Strategy] = {
             "mulsupcon_s2": 0.25,
             "bce": 1.0,
         }
+    ),
+    "mosaic2_terms": Strategy(
+        {"intra_s1": 1.0, "intra_s2": 1.0, "inter": 1.0, "mulsupcon_s1": 1.0, "mulsupcon_s2": 1.0, "bce": 1.0}
     ),
 }
 

@@ -1,0 +1,169 @@
+"""MulSupCon's momentum key network and label queue: the ring buffer, the moving average, the loss on real patches
+against the paper's formula evaluated by hand, and exact resume with the queue in the checkpoint."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from mosaic.backend.errors import ConfigError
+from mosaic.backend.training.callbacks import RngState
+from mosaic.backend.training.datamodule import MosaicDataModule
+from mosaic.backend.training.module import MosaicModule
+from mosaic.backend.training.momentum import LabelQueue, momentum_update
+
+#: Views equal to the input (full crop box at the patch size, no flips, turns or radiometric changes).
+IDENTITY = {"scale": (1.0, 1.0), "ratio": (1.0, 1.0), "hflip": 0.0, "vflip": 0.0, "rot90": False,
+            "s2_brightness": 0.0, "s2_contrast": 0.0, "s1_noise_db": 0.0}  # fmt: skip
+
+
+def test_label_queue_is_a_ring_buffer_used_once_full():
+    q = LabelQueue(5, dim=2, n_classes=3)
+    keys, labels = torch.arange(16.0).view(8, 2), torch.eye(3).repeat(3, 1)[:8]
+    q.push(keys[:3], labels[:3])
+    assert q.contents()[0].shape == (0, 2) and q.contents()[1].shape == (0, 3)  # not full: no queue keys yet
+    assert int(q.position) == 3 and not bool(q.full)
+    q.push(keys[3:7], labels[3:7])  # 4 rows: 2 fill the end, 2 overwrite the oldest
+    assert int(q.position) == 2 and bool(q.full)
+    k, y = q.contents()
+    torch.testing.assert_close(k, keys[[5, 6, 2, 3, 4]])
+    torch.testing.assert_close(y, labels[[5, 6, 2, 3, 4]])
+    q.push(keys, labels)  # more rows than the queue: the last 5 stay, written from position 2
+    torch.testing.assert_close(q.contents()[0], keys[[6, 7, 3, 4, 5]])
+    assert int(q.position) == 2
+    with pytest.raises(ValueError, match="positive size"):
+        LabelQueue(0, 2, 3)
+
+
+def test_momentum_update_is_the_moving_average_of_the_parameters():
+    torch.manual_seed(0)
+    query, key = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    before = [p.clone() for p in key.parameters()]
+    momentum_update(key, query, 0.9)
+    for p_k, old, p_q in zip(key.parameters(), before, query.parameters(), strict=True):
+        torch.testing.assert_close(p_k, 0.9 * old + 0.1 * p_q)
+
+
+def _module(ben_v2: Path, **model_kw) -> tuple[MosaicModule, MosaicDataModule]:
+    data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0)
+    model = MosaicModule(
+        strategy="mulsupcon", backbone="resnet18", fusion_dim=32, projection_dim=16, class_names=data.class_names,
+        s2_bands=data.s2_band_names, s1_bands=data.s1_band_names, upsampling=data.upsampling, **model_kw,
+    )  # fmt: skip
+    return model, data
+
+
+def _hand_mulsupcon(q, k, y, queue_k, queue_y, tau):
+    """The paper's loss, one (anchor, label) row at a time: ``ℓ_ic = -1/|P_c| Σ_{p∈P_c} log(exp(q·k_p/τ) /
+    Σ_j exp(q·k_j/τ))`` over the keys ``[k; queue]``, mean over all rows (official ``with_weight: False``)."""
+    keys = [k[i] / k[i].norm() for i in range(len(k))] + [queue_k[j] for j in range(len(queue_k))]
+    key_labels = [y[i] for i in range(len(y))] + [queue_y[j] for j in range(len(queue_y))]
+    total, rows = 0.0, 0
+    for i in range(len(q)):
+        qi = q[i] / q[i].norm()
+        scores = [float(qi @ key) / tau for key in keys]
+        log_norm = math.log(sum(math.exp(s) for s in scores))
+        for c in range(y.shape[1]):
+            if y[i, c] == 1:
+                positives = [j for j in range(len(keys)) if key_labels[j][c] == 1]
+                total += -sum(scores[j] - log_norm for j in positives) / len(positives)
+                rows += 1
+    return total / rows
+
+
+def test_mulsupcon_with_queue_equals_the_formula_by_hand_on_real_patches(ben_v2):
+    """Queries of view 1 from the network, keys of view 2 from the momentum network plus a full queue, labelled rows
+    only; the batch's keys are enqueued after the loss; a queue that is not full is not used."""
+    pl.seed_everything(0)
+    model, data = _module(ben_v2, mulsupcon_queue=8, augment=IDENTITY)
+    batch = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
+    batch["labelled"] = torch.tensor([True, False, True, True, False, True])
+    model.train()
+    for net in (model.net, model.key_net):
+        net.fusion[3].p = 0.0  # dropout off: the hand computation sees the same features
+    with torch.no_grad():
+        for p in model.key_net.parameters():  # the key network lags behind: keys must come from it
+            p.add_(0.05 * torch.randn_like(p))
+    queue_k = torch.nn.functional.normalize(torch.randn(8, 16), dim=1)
+    queue_y = (torch.rand(8, len(data.class_names)) < 0.3).float()
+    model.label_queue.keys.copy_(queue_k)
+    model.label_queue.labels.copy_(queue_y)
+    model.label_queue.position.fill_(3)
+    model.label_queue.full.fill_(True)
+
+    got = model.loss_terms(batch)["mulsupcon_fused"].item()
+    with torch.no_grad():
+        q = model.net.project("fused", model.net.features(batch["s2"], batch["s1"])["fused"])
+        k = model.key_net.project("fused", model.key_net.features(batch["s2"], batch["s1"])["fused"])
+    rows = batch["labelled"]
+    y = batch["label"].float()
+    expected = _hand_mulsupcon(q[rows], k[rows], y[rows], queue_k, queue_y, 0.1)
+    assert got == pytest.approx(expected, abs=1e-5)
+    assert got != pytest.approx(_hand_mulsupcon(q[rows], q[rows], y[rows], queue_k, queue_y, 0.1), abs=1e-3)
+    # the 4 labelled keys went in at positions 3..6, normalised, with their labels
+    assert int(model.label_queue.position) == 7
+    torch.testing.assert_close(model.label_queue.keys[3:7], torch.nn.functional.normalize(k[rows], dim=1))
+    torch.testing.assert_close(model.label_queue.labels[3:7], y[rows])
+    torch.testing.assert_close(model.label_queue.keys[[0, 1, 2, 7]], queue_k[[0, 1, 2, 7]])
+
+    model.label_queue.full.fill_(False)  # not yet full: in-batch keys only, as the official code
+    got = model.loss_terms(batch)["mulsupcon_fused"].item()
+    assert got == pytest.approx(_hand_mulsupcon(q[rows], k[rows], y[rows], queue_k[:0], queue_y[:0], 0.1), abs=1e-5)
+
+
+def test_queue_defaults_and_switches():
+    mulsupcon = MosaicModule(strategy="mulsupcon", backbone="resnet18", fusion_dim=16, projection_dim=8)
+    assert mulsupcon.label_queue.size == 2048 and mulsupcon.hparams.mulsupcon_momentum == 0.999
+    assert mulsupcon.hparams.supcon_temperature == 0.1
+    assert not any(p.requires_grad for p in mulsupcon.key_net.parameters())
+    off = MosaicModule(strategy="mulsupcon", backbone="resnet18", fusion_dim=16, projection_dim=8, mulsupcon_queue=0)
+    assert off.key_net is None and off.label_queue is None
+    assert not any(k.startswith(("key_net.", "label_queue.")) for k in off.state_dict())
+    assert MosaicModule(strategy="mosaic1", backbone="resnet18", fusion_dim=16).key_net is None  # in-batch reading
+    with pytest.raises(ConfigError, match="mulsupcon_fused term"):
+        MosaicModule(strategy="simclr", modalities="s2", backbone="resnet18", mulsupcon_queue=16)
+
+
+class StopAfter(pl.Callback):
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step >= self.steps:
+            trainer.should_stop = True
+
+
+def _fit(ben_v2: Path, root: Path, callbacks=(), ckpt_path=None) -> tuple[MosaicModule, pl.Trainer]:
+    pl.seed_everything(0)
+    model, data = _module(ben_v2, mulsupcon_queue=6, augment={"size": 64})
+    t = pl.Trainer(max_steps=4, default_root_dir=root, logger=False, enable_progress_bar=False,
+                   enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+                   callbacks=[RngState(), *callbacks])  # fmt: skip
+    t.fit(model, datamodule=data, ckpt_path=ckpt_path, weights_only=True if ckpt_path else None)
+    return model, t
+
+
+def test_resume_with_the_queue_is_exact(ben_v2, tmp_path):
+    """4 steps straight == 2 steps, checkpoint, 2 more: the queue (full after step 1 with 6 labelled rows of 6)
+    and the key network come back with the checkpoint, so weights, keys and queue match bit for bit."""
+    straight, _ = _fit(ben_v2, tmp_path / "a")
+    assert bool(straight.label_queue.full)
+    first, t1 = _fit(ben_v2, tmp_path / "b", [StopAfter(2)])
+    assert t1.global_step == 2
+    ckpt = tmp_path / "half.ckpt"
+    t1.save_checkpoint(ckpt)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    torch.testing.assert_close(state["label_queue.keys"], first.label_queue.keys)
+    torch.manual_seed(123)
+    resumed, t2 = _fit(ben_v2, tmp_path / "c", ckpt_path=ckpt)
+    assert t2.global_step == 4
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys() and any(k.startswith("key_net.") for k in a)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    moved = [not torch.equal(p, q) for p, q in zip(straight.key_net.parameters(), straight.net.parameters())]
+    assert any(moved)  # the key network lags behind the trained network
