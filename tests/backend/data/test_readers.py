@@ -67,11 +67,12 @@ def test_stack_bands_equals_the_reference_bit_for_bit_on_every_bundled_pair(all_
         np.testing.assert_array_equal((ours - mean) / std, (ref - mean) / std)
 
 
-def test_the_dataset_sample_is_the_reference_stack(lmdb, ben_v2):
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_the_dataset_sample_is_the_reference_stack(lmdb, ben_v2, mode):
     """The training sample (folders, default band set) = reference order and arithmetic on the LMDB arrays."""
-    ds = BigEarthNetV2(ben_v2, "all", include_snow_cloud=True, upsampling="bilinear")
+    ds = BigEarthNetV2(ben_v2, "all", include_snow_cloud=True, upsampling=mode)
     i = int(np.flatnonzero(ds.metadata.patch_id == PATCH_26_57)[0])
-    np.testing.assert_array_equal(ds[i]["s2"].numpy(), reference_stack(lmdb.s2(PATCH_26_57), ds.s2_bands, "bilinear"))
+    np.testing.assert_array_equal(ds[i]["s2"].numpy(), reference_stack(lmdb.s2(PATCH_26_57), ds.s2_bands, mode))
 
 
 def test_bilinear_samples_at_corner_aligned_positions(lmdb):
