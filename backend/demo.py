@@ -36,10 +36,10 @@ def train(out: Path, epochs: int) -> Path:
     run_dir = out / "run"
     result = mosaic(
         "train", "--config", "configs/mosaic1.yaml", "--progress-jsonl",
-        "--data.root", "sample_data/bigearthnet-v2", "--data.label_fraction", "null",
-        "--data.batch_size", "6", "--data.num_workers", "0",
-        "--model.backbone", "resnet18", "--model.warmup_steps", "2",
-        "--trainer.max_epochs", str(epochs), "--trainer.log_every_n_steps", "1",
+        "--data.root", "sample_data/bigearthnet-v2", "--protocol.label_fraction", "null",
+        "--protocol.batch_size", "6", "--data.num_workers", "0",
+        "--model.backbone", "resnet18", "--protocol.warmup_steps", "2",
+        "--protocol.epochs", str(epochs), "--trainer.log_every_n_steps", "1",
         "--trainer.default_root_dir", str(run_dir),
         "--trainer.logger.init_args.save_dir", str(run_dir),
     )  # fmt: skip

@@ -82,7 +82,8 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary name beside ``path``, then rename it to ``path`` (never a half-written file)."""
     tmp = path.with_name(f".{path.name}.partial")
     try:
         write(tmp)
@@ -119,7 +120,7 @@ def tsne_plot(embedding: np.ndarray, target: np.ndarray, class_names, title: str
     ax.set_yticks([])
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"))
     plt.close(fig)
 
 
@@ -210,7 +211,7 @@ def evaluate_checkpoint(
                     plots.append(name)
         result["files"] = ["metrics.json", "report.md", *plots]
         text = json.dumps(_json_safe(result), indent=2, allow_nan=False)
-        _atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
         report = _report(result, plots)
-        _atomic_write(out / "report.md", lambda tmp: tmp.write_text(report, encoding="utf-8"))
+        atomic_write(out / "report.md", lambda tmp: tmp.write_text(report, encoding="utf-8"))
     return result

@@ -157,7 +157,11 @@ def load_module(checkpoint: str | os.PathLike):
     if not checkpoint.is_file():
         raise InputError(f"checkpoint {checkpoint} does not exist; give the path of a .ckpt file from `mosaic train`.")
     try:
-        return MosaicModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True).eval()
+        # the checkpoint's own weights replace any pre-training (init_checkpoint), which need not exist any more
+        module = MosaicModule.load_from_checkpoint(
+            checkpoint, map_location="cpu", weights_only=True, init_checkpoint=None
+        )
+        return module.eval()
     except pickle.UnpicklingError as exc:
         raise unsafe_checkpoint_error(checkpoint, exc) from None
     except (OSError, RuntimeError, KeyError, ValueError, EOFError) as exc:

@@ -147,7 +147,7 @@ def predict(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     if args.scenes:
-        return scene_runner.run_scenes(args)
+        return scene_runner.run_scenes(args, predict)
     if not args.s2 or not args.s1:
         raise InputError("give the inputs: --s2 and --s1 for one scene, or --scenes FILE for many.")
     summary, paths = predict(args)

@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import InputError, MosaicError
@@ -40,6 +41,8 @@ SUMMARY_FIELDS = ("name", "status", "tiles", "seconds", "message")
 #: options of the many-scene run itself, not of each scene's single-scene run
 RUN_OPTIONS = ("scenes", "workers", "scheduler", "progress_jsonl", "debug")
 #: single-scene options that change how fast, not what, a scene's outputs are
+#: the single-scene prediction: arguments → (run summary, written paths)
+Predict = Callable[[argparse.Namespace], tuple]
 SPEED_OPTIONS = (
     "threads",
     "provider",
@@ -128,12 +131,11 @@ def write_marker(path: Path, content: dict) -> None:
     os.replace(tmp, path)
 
 
-def run_scene(scene_args: argparse.Namespace, marker: str, expected: dict, threads: dict[str, int]) -> dict:
-    """The Dask task of one scene: single-scene ``predict``, then its marker. A :class:`MosaicError` is returned as
-    a ``failed`` result (other errors propagate: Dask reports them). ``threads``: worker address → onnxruntime
+def run_scene(predict: Predict, scene_args: argparse.Namespace, marker: str, expected: dict,
+              threads: dict[str, int]) -> dict:  # fmt: skip
+    """The Dask task of one scene: the single-scene ``predict``, then its marker. A :class:`MosaicError` is returned
+    as a ``failed`` result (other errors propagate: Dask reports them). ``threads``: worker address → onnxruntime
     threads."""
-    from .predict import predict
-
     if scene_args.threads is None:
         from distributed import get_worker
 
@@ -172,16 +174,20 @@ def _client(args: argparse.Namespace, n_tasks: int):
     return Client(cluster)
 
 
-def _compute(args: argparse.Namespace, todo: list[tuple[Scene, argparse.Namespace, dict]], out: Path,
-             results: dict[str, dict], report) -> None:  # fmt: skip
+def _compute(predict: Predict, args: argparse.Namespace, todo: list[tuple[Scene, argparse.Namespace, dict]],
+             out: Path, results: dict[str, dict], report) -> None:  # fmt: skip
     """Run the ``todo`` scenes on Dask; each result into ``results`` and ``report(name, result)``."""
     from distributed import as_completed
 
     client = _client(args, len(todo))
     try:
         threads = engine_threads(client)
-        futures = {client.submit(run_scene, sargs, str(marker_path(out, s.name)), expected, threads, pure=False,
-                                 key=f"mosaic-scene-{s.name}"): s.name for s, sargs, expected in todo}  # fmt: skip
+        futures = {}
+        for scene, sargs, expected in todo:
+            marker = str(marker_path(out, scene.name))
+            task = client.submit(run_scene, predict, sargs, marker, expected, threads, pure=False,
+                                 key=f"mosaic-scene-{scene.name}")  # fmt: skip
+            futures[task] = scene.name
         for future in as_completed(futures):
             name = futures[future]
             try:
@@ -217,8 +223,9 @@ def _print_table(rows: list[dict]) -> None:
         print("  ".join(str(r[k]).ljust(widths[k]) for k in SUMMARY_FIELDS[:-1]) + f"  {r['message']}")
 
 
-def run_scenes(args: argparse.Namespace) -> int:
-    """``mosaic predict --scenes``: see the module docstring."""
+def run_scenes(args: argparse.Namespace, predict: Predict) -> int:
+    """``mosaic predict --scenes`` with the single-scene ``predict`` (:func:`~.predict.predict`): see the module
+    docstring."""
     from .inference import read_metadata
     from .inference.outputs import output_catalogue
     from .scene_mosaic import MOSAIC_DIR, build_mosaic
@@ -269,7 +276,7 @@ def run_scenes(args: argparse.Namespace) -> int:
                   f"{result['message']}".rstrip(), file=sys.stderr)  # fmt: skip
 
     if todo:
-        _compute(args, todo, out, results, report)
+        _compute(predict, args, todo, out, results, report)
     rows = [{"name": s.name, **{k: results[s.name][k] for k in SUMMARY_FIELDS[1:]}} for s in scenes]
     finished_dirs = [out / r["name"] for r in rows if r["status"] in ("done", "skipped")]
     if finished_dirs:

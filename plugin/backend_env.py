@@ -110,9 +110,9 @@ def train_command(
         str(config),
         "--progress-jsonl",
         *dataset_overrides(dataset),
-        f"--data.label_fraction={label_fraction:g}",
-        f"--data.batch_size={batch_size}",
-        f"--trainer.max_epochs={epochs}",
+        f"--protocol.label_fraction={label_fraction:g}",
+        f"--protocol.batch_size={batch_size}",
+        f"--protocol.epochs={epochs}",
         f"--trainer.accelerator={device}",
     ]
     if backbone:

@@ -140,6 +140,10 @@ class BigEarthNetV2(Dataset):
     def __len__(self) -> int:
         return len(self._patch_ids)
 
+    def patch_id(self, index: int) -> str:
+        """The reBEN ``patch_id`` (S2 patch name) of sample ``index``."""
+        return self._patch_ids[index]
+
     def __getitem__(self, index: int) -> dict:
         patch_id = self._patch_ids[index]
         s2 = stack_bands(self.reader.s2(patch_id, self.s2_bands), self.s2_bands, self.patch_size_px, self.upsampling)

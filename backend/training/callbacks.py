@@ -1,4 +1,5 @@
-"""Callbacks of ``mosaic train``: JSON-lines progress stream, exact RNG resume, checkpoint on Ctrl-C."""
+"""Callbacks of ``mosaic train``: JSON-lines progress stream, exact RNG resume, checkpoint on Ctrl-C, a record of
+the data each training saw."""
 
 from __future__ import annotations
 
@@ -148,6 +149,41 @@ class RngState(Callback):
         torch.set_rng_state(state["torch"])
         if torch.cuda.is_available() and state["cuda"]:
             torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class TrainingRecord(Callback):
+    """Writes ``training_record.json`` beside the checkpoints when a training ends (rank 0).
+
+    It holds the best and last checkpoints, the epochs and optimizer steps done, what the train split gave the run
+    (:meth:`~.datamodule.MosaicDataModule.train_record`: image count and the sorted labelled patch ids) and the
+    images its training steps drew, ``images_seen = batches × batch_size × processes`` — so runs meant to be
+    compared can be checked to have seen the same data.
+    """
+
+    FILE = "training_record.json"
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        from ..evaluate import atomic_write
+
+        ckpt = trainer.checkpoint_callback
+        folder = Path(ckpt.dirpath) if ckpt and ckpt.dirpath else Path(trainer.default_root_dir)
+        batches = trainer.fit_loop.epoch_loop.batch_progress.total.completed
+        data = trainer.datamodule
+        record: dict[str, Any] = {
+            "best_checkpoint": (ckpt.best_model_path or None) if ckpt else None,
+            "last_checkpoint": (ckpt.last_model_path or None) if ckpt else None,
+            "epochs": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "processes": trainer.world_size,
+        }
+        if data is not None and hasattr(data, "train_record"):
+            record["images_seen"] = batches * data.hparams.batch_size * trainer.world_size
+            record.update(data.train_record())
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(record, indent=1)
+        atomic_write(folder / self.FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 class InterruptCheckpoint(Callback):

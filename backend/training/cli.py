@@ -2,7 +2,10 @@
 
 A :class:`~lightning.pytorch.cli.LightningCLI` over :class:`MosaicModule` and :class:`MosaicDataModule`: every
 setting comes from the YAML config and can be overridden on the command line (``--trainer.max_epochs 2``,
-``--model.backbone resnet18``, ``--data.label_fraction 0.1``). Extra options, read before the config:
+``--model.backbone resnet18``). The settings every strategy shares — label fraction, use of unlabelled patches,
+seed, epochs, batch size, optimiser, schedule, augmentations — are the ``protocol`` section
+(:mod:`.protocol`, ``--protocol.epochs 2``, ``--protocol.label_fraction 0.1``). Extra options, read before the
+config:
 
 * ``--resume CKPT``: continue a run from a checkpoint with its exact state (weights, optimizer, scheduler,
   epoch / step, RNG states).
@@ -10,7 +13,7 @@ setting comes from the YAML config and can be overridden on the command line (``
   (``docs/contracts.md``); every human-readable log goes to stderr.
 
 Defaults: best checkpoint and early stopping on ``val/ap_macro`` (max), ``last.ckpt`` every epoch, TensorBoard
-logs under ``runs/``, bf16 autocast on CUDA (fp32 on CPU), seed 0. Multi-GPU / multi-node: ``--trainer.devices``,
+logs under ``runs/``, bf16 autocast on CUDA (fp32 on CPU). Multi-GPU / multi-node: ``--trainer.devices``,
 ``--trainer.num_nodes``, ``--trainer.strategy ddp`` (torchrun and SLURM are detected by Lightning).
 """
 
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from ..checkpoint_file import read_checkpoint
 from ..errors import ConfigError, InputError, MosaicError
+from .protocol import add_protocol, check_no_protocol_targets
 
 PASS_THROUGH = True
 
@@ -51,7 +55,7 @@ def _build_cli(argv: list[str], extra_callbacks: list):
     from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.cli import LightningCLI
 
-    from .callbacks import InterruptCheckpoint, MosaicCheckpoint, RngState
+    from .callbacks import InterruptCheckpoint, MosaicCheckpoint, RngState, TrainingRecord
     from .datamodule import MosaicDataModule
     from .module import MosaicModule
 
@@ -60,6 +64,7 @@ def _build_cli(argv: list[str], extra_callbacks: list):
     class MosaicCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parsers.append(parser)
+            add_protocol(parser)
             parser.add_lightning_class_args(MosaicCheckpoint, "checkpoint")
             parser.set_defaults(
                 {
@@ -85,6 +90,7 @@ def _build_cli(argv: list[str], extra_callbacks: list):
                              ("training_data", "training_data")):  # fmt: skip
                 parser.link_arguments(f"data.{src}", f"model.{dst}", apply_on="instantiate")
 
+    check_no_protocol_targets(argv)
     # "Seed set to 0" would precede an error line; the seed is in the saved config.yaml
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
     flat = " ".join(argv).replace("=", " ").split()
@@ -99,7 +105,7 @@ def _build_cli(argv: list[str], extra_callbacks: list):
             "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
             "init_args": {"save_dir": "runs", "name": "mosaic"},
         },
-        "callbacks": [RngState(), InterruptCheckpoint(), *extra_callbacks],
+        "callbacks": [RngState(), InterruptCheckpoint(), TrainingRecord(), *extra_callbacks],
     }
     try:
         with warnings.catch_warnings():  # args= is how `mosaic train` passes its own argv

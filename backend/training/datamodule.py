@@ -31,7 +31,8 @@ class MosaicDataModule(pl.LightningDataModule):
         root: dataset folder.
         s2_band_set: ``s2_10`` or ``s2_12``.
         label_fraction: keep labels for this stratified fraction of the train split (e.g. 0.1).
-        keep_unlabelled: keep the other train patches, unlabelled, for the self-supervised terms.
+        keep_unlabelled: keep the other train patches, unlabelled, for the self-supervised terms (``mosaic train``
+            sets it from ``protocol.unlabelled``).
         seed: seed of the label subset.
         options: further constructor options of the dataset (e.g. ``lmdb_path``, ``upsampling``).
         splits: names of the train / validation / test splits.
@@ -112,6 +113,14 @@ class MosaicDataModule(pl.LightningDataModule):
         if h.label_fraction is not None:
             out["label_fraction"] = float(h.label_fraction)
         return out
+
+    def train_record(self) -> dict[str, Any]:
+        """What the train split gives this run: ``train_images`` (every patch a training step can draw, labelled
+        or not), ``labelled_images`` and ``labelled_patch_ids`` (sorted), to check that runs compared with each
+        other saw the same data."""
+        ds = self.dataset("train")
+        labelled = [str(ds.patch_id(i)) for i in range(len(ds)) if ds.labelled_mask[i]]
+        return {"train_images": len(ds), "labelled_images": len(labelled), "labelled_patch_ids": sorted(labelled)}
 
     def _loader(self, stage: str, train: bool) -> DataLoader:
         workers = self.hparams.num_workers

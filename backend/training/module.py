@@ -21,6 +21,7 @@ import torch.nn.functional as nnf
 from torch import Tensor
 
 from .. import losses
+from ..checkpoint_file import read_checkpoint
 from ..data.bands import PATCH_SIZE_PX, S1_BANDS, band_stats, s2_bands
 from ..data.classes import BEN19_CLASSES
 from ..data.transforms import PairAugment
@@ -29,6 +30,9 @@ from ..models.network import InferenceModel, MosaicNet
 from .metrics import multilabel_metrics
 from .momentum import LabelQueue, momentum_update
 from .strategies import STRATEGIES, TERM_MODALITIES, heads_for, resolve_weights
+
+#: Training stages: the strategy's pre-training, then the two evaluation stages every strategy goes through.
+STAGES: tuple[str, ...] = ("pretrain", "linear_probe", "finetune")
 
 #: IaI-SimCLR's augmentation of its inter-modal pair (official ``augmentations_inter``): a random resized crop of
 #: 30–90 % of the area, drawn separately for S1 and S2, nothing else.
@@ -73,6 +77,12 @@ class MosaicModule(pl.LightningModule):
         norm_mean, norm_std: ``{"s2": [...], "s1": [...]}``; default: the ``statistics`` for ``upsampling``.
         training_data: ``{"dataset", "licence", "label_fraction", ...}`` recorded in exported models.
         init_checkpoint: start from the network weights of this checkpoint (e.g. a pre-training run).
+        stage: ``pretrain`` (the strategy's loss terms) or an evaluation stage on the encoders of
+            ``init_checkpoint``, the same for every strategy: ``linear_probe`` (encoders frozen and kept in eval
+            mode, BatchNorm statistics included; one linear layer on the concatenated pooled encoder features,
+            trained with BCE) or ``finetune`` (every weight trained with BCE, the encoders at
+            ``encoder_lr_scale × lr``). Evaluation stages use only the labelled patches.
+        encoder_lr_scale: learning-rate factor of the encoders in ``finetune``.
     """
 
     def __init__(
@@ -108,6 +118,8 @@ class MosaicModule(pl.LightningModule):
         inter_views: str | None = None,
         inter_augment: dict[str, Any] | None = None,
         fusion: str = "late",
+        stage: str = "pretrain",
+        encoder_lr_scale: float = 0.1,
     ) -> None:
         super().__init__()
         if inter_form not in ("pooled", "cross"):
@@ -133,6 +145,10 @@ class MosaicModule(pl.LightningModule):
                 "fusion 'early' (one encoder on the stacked S2 + S1 bands) needs modalities 's1s2' and only terms "
                 f"without per-modality features (bce, mulsupcon_fused), not {got}"
             )
+        if stage not in STAGES:
+            raise ConfigError(f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
+        if stage != "pretrain":  # evaluation stage: the classifier's BCE only, no probe detach, no key network
+            self.weights, self.linear_probe, queue = {"bce": 1.0}, False, 0
         mean, std = dict(norm_mean or {}), dict(norm_std or {})
         for key, bands in (("s2", s2_bands), ("s1", s1_bands)):
             if key in mean and key in std:
@@ -150,6 +166,11 @@ class MosaicModule(pl.LightningModule):
             modalities, backbone, mean["s2"], std["s2"], mean["s1"], std["s1"], len(class_names),
             fusion_dim, projection_dim, pretrained, heads=heads_for(self.weights), fusion=fusion,
         )  # fmt: skip
+        if stage == "linear_probe":  # one linear layer on the pooled encoder features; frozen encoders
+            width = sum(encoder.num_features for encoder in self.net.encoder.values())
+            self.net.fusion = torch.nn.Identity()
+            self.net.classifier = torch.nn.Linear(width, len(class_names))
+            self.net.encoder.requires_grad_(False)
         self.augment = PairAugment(aligned=True, **{"size": patch_size_px, **(augment or {})})
         self.inter_augment: PairAugment | None = None
         if inter_views == "third" and "inter" in self.weights:
@@ -167,12 +188,33 @@ class MosaicModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ network parts
     def _load_network(self, path: str) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        state = read_checkpoint(path)["state_dict"]
         own = self.state_dict()
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        if not any(k.startswith("net.encoder.") for k in usable):
-            raise ConfigError(f"init_checkpoint {path} holds no encoder weights that fit this backbone/modalities")
+        if self.hparams.stage == "linear_probe":  # a fresh linear layer on the pre-trained encoders
+            usable = {k: v for k, v in usable.items() if k.startswith(("net.encoder.", "net.norm."))}
+        encoder = [k for k in own if k.startswith("net.encoder.")]
+        missing = [k for k in encoder if k not in usable]
+        if len(missing) == len(encoder) or (self.hparams.stage != "pretrain" and missing):
+            raise ConfigError(
+                f"init_checkpoint {path} lacks {len(missing)} of the {len(encoder)} encoder tensors of this "
+                f"backbone/modalities (e.g. {missing[0]}); give a checkpoint of the same model.backbone and modalities"
+            )
         self.load_state_dict(usable, strict=False)
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.stage != "pretrain" and not self.hparams.init_checkpoint:
+            raise ConfigError(
+                f"model.stage {self.hparams.stage} evaluates pre-trained encoders: give model.init_checkpoint"
+            )
+
+    def train(self, mode: bool = True) -> MosaicModule:
+        """Training mode, except for the encoders of a linear probe: always eval mode, so their BatchNorm layers
+        use and keep their pre-trained running statistics."""
+        super().train(mode)
+        if self.hparams.get("stage") == "linear_probe":
+            self.net.encoder.eval()
+        return self
 
     def inference_model(self) -> torch.nn.Module:
         """The exported model: ``forward(s2, s1) -> probabilities [B, n_classes]``, physical inputs, CPU fp32."""
@@ -304,7 +346,7 @@ class MosaicModule(pl.LightningModule):
             values = ", ".join(f"{t}={v.item():.4g}" for t, v in terms.items())
             raise ConfigError(
                 f"the loss became {loss.item()} at step {self.global_step} (epoch {self.current_epoch}; {values}): "
-                "lower model.lr or check the input data for NaN/Inf values"
+                "lower protocol.lr or check the input data for NaN/Inf values"
             )
         batch_size = batch["label"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
@@ -329,7 +371,7 @@ class MosaicModule(pl.LightningModule):
         if not torch.isfinite(probs).all():  # raised before this epoch's checkpoint is written
             raise ConfigError(
                 f"the model outputs became NaN/Inf after step {self.global_step} (epoch {self.current_epoch}): "
-                "lower model.lr or check the input data for NaN/Inf values"
+                "lower protocol.lr or check the input data for NaN/Inf values"
             )
         m = multilabel_metrics(probs.cpu().numpy(), target.cpu().numpy(), self.hparams.class_names)
         summary = {f"val/{k}": float(m[k]) for k in ("ap_macro", "ap_micro", "f1_macro", "f1_micro", "hamming_loss")}
@@ -343,13 +385,21 @@ class MosaicModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimisation and checkpoints
     def configure_optimizers(self) -> dict:
-        decay, no_decay = [], []
+        """AdamW: weight decay on weight matrices only; in ``finetune`` the encoders at ``encoder_lr_scale × lr``."""
+        h = self.hparams
+        groups: dict[tuple[bool, bool], list] = {(e, d): [] for e in (False, True) for d in (True, False)}
         for name, p in self.named_parameters():
             if p.requires_grad:
-                (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+                encoder = h.stage == "finetune" and name.startswith("net.encoder.")
+                groups[encoder, not (p.ndim <= 1 or name.endswith(".bias"))].append(p)
+        param_groups = []
+        for (encoder, decay), params in groups.items():
+            if params:
+                lr = h.lr * h.encoder_lr_scale if encoder else h.lr
+                param_groups.append({"params": params, "weight_decay": h.weight_decay if decay else 0.0, "lr": lr})
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.hparams.lr,
+            param_groups,
+            lr=h.lr,
         )
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = min(self.hparams.warmup_steps, total - 1)

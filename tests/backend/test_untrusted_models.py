@@ -28,7 +28,7 @@ MOSAIC = str(Path(sys.executable).parent / "mosaic")
 REPO = Path(__file__).resolve().parents[2]
 PREDICT_FILES = {
     "probabilities.tif", "labels.tif", "confidence.tif", "tiles.gpkg",
-    "probabilities.qml", "labels.qml", "confidence.qml",
+    "probabilities.qml", "labels.qml", "labels_source.qml", "confidence.qml",
 }  # fmt: skip
 
 
@@ -183,12 +183,13 @@ def test_a_genuine_checkpoint_still_resumes(ben_v2, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     args = ["--config", str(REPO / "configs" / "supervised_s1s2.yaml"), "--data.root", str(ben_v2),
-            "--data.batch_size", "6", "--data.num_workers", "0", "--model.backbone", "resnet18",
+            "--protocol.label_fraction", "null", "--protocol.batch_size", "6", "--data.num_workers", "0",
+            "--model.backbone", "resnet18",
             "--model.fusion_dim", "64", "--trainer.enable_progress_bar", "false"]  # fmt: skip
-    first = train([*args, "--trainer.max_epochs", "1"])
+    first = train([*args, "--protocol.epochs", "1"])
     ckpt = read_checkpoint(first["last_checkpoint"])
     assert (ckpt["epoch"], ckpt["global_step"]) == (0, 1)
-    resumed = train([*args, "--trainer.max_epochs", "2", "--resume", first["last_checkpoint"]])
+    resumed = train([*args, "--protocol.epochs", "2", "--resume", first["last_checkpoint"]])
     ckpt = read_checkpoint(resumed["last_checkpoint"])
     assert (ckpt["epoch"], ckpt["global_step"]) == (1, 2)
 

@@ -37,7 +37,7 @@ def test_backend_env_commands_use_pinned_constraints(tmp_path):
     assert commands[3][-3:] == ["-m", "mosaic.backend.cli", "version"]
     argv = backend_env.train_command("py", Path("configs/mosaic1.yaml"), "/d", 0.1, 1, 4, "cpu", "resnet18", 0)
     assert argv[:6] == ["py", "-m", "mosaic.backend.cli", "train", "--config", "configs/mosaic1.yaml"]
-    assert "--progress-jsonl" in argv and "--trainer.max_epochs=1" in argv
+    assert "--progress-jsonl" in argv and "--protocol.epochs=1" in argv
     assert "--model.backbone=resnet18" in argv and "--data.num_workers=0" in argv
 
 

@@ -105,8 +105,9 @@ def test_cli_train_on_corrupt_lmdb_record_is_one_line(ben_v2, damaged_lmdb, tmp_
     cfg = Path(__file__).resolve().parents[3] / "configs" / "supervised_s1s2.yaml"
     proc = subprocess.run(
         [sys.executable, "-m", "mosaic.backend.cli", "train", "--config", str(cfg), "--data.root", str(ben_v2),
-         "--data.options.lmdb_path", str(damaged_lmdb), "--data.batch_size", "6", "--data.num_workers", "0",
-         "--model.backbone", "resnet18", "--model.fusion_dim", "64", "--trainer.max_epochs", "1",
+         "--data.options.lmdb_path", str(damaged_lmdb), "--protocol.label_fraction", "null",
+         "--protocol.batch_size", "6", "--data.num_workers", "0", "--model.backbone", "resnet18",
+         "--model.fusion_dim", "64", "--protocol.epochs", "1",
          "--trainer.enable_progress_bar", "false", "--trainer.num_sanity_val_steps", "0"],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )  # fmt: skip

@@ -21,9 +21,10 @@ CONFIG = Path(__file__).resolve().parents[3] / "configs" / "supervised_s1s2.yaml
 
 def tiny(ben_v2: Path, epochs: int, *extra: str) -> list[str]:
     """A 1-step-per-epoch training on the 6 train patches of the sample (resnet18, batch 6)."""
-    return ["train", "--config", str(CONFIG), "--data.root", str(ben_v2), "--data.batch_size", "6",
+    return ["train", "--config", str(CONFIG), "--data.root", str(ben_v2), "--protocol.label_fraction", "null",
+            "--protocol.batch_size", "6",
             "--data.num_workers", "0", "--model.backbone", "resnet18", "--model.fusion_dim", "64",
-            "--model.warmup_steps", "2", "--trainer.max_epochs", str(epochs), "--trainer.log_every_n_steps", "1",
+            "--protocol.warmup_steps", "2", "--protocol.epochs", str(epochs), "--trainer.log_every_n_steps", "1",
             "--trainer.enable_progress_bar", "false", *extra]  # fmt: skip
 
 
@@ -37,7 +38,7 @@ def error_line(capsys) -> str:
 @pytest.mark.parametrize("fraction", ["0", "1.5"])
 def test_cli_label_fraction_outside_unit_interval(ben_v2, tmp_path, monkeypatch, capsys, fraction):
     monkeypatch.chdir(tmp_path)
-    assert main(tiny(ben_v2, 1, "--data.label_fraction", fraction)) == 2
+    assert main(tiny(ben_v2, 1, "--protocol.label_fraction", fraction)) == 2
     assert error_line(capsys) == (
         "mosaic train: error: label_fraction must be in (0, 1] (e.g. 0.1 for 10 % of the training labels), "
         f"got {float(fraction)}"
@@ -53,17 +54,22 @@ def test_cli_label_fraction_outside_unit_interval(ben_v2, tmp_path, monkeypatch,
         (["--model.backbnoe", "resnet18"], "unrecognized arguments: --model.backbnoe resnet18; "
          "did you mean 'model.backbone'?"),
         (["--config", "{tmp}/section.yaml"], "Option 'modle.backbone' is not accepted; did you mean 'model.backbone'?"),
-        (["--trainer.max_epochs", "abc"], 'Parser key "trainer.max_epochs": Does not validate against any of the '
-         "Union subtypes"),
+        (["--protocol.epochs", "abc"], 'Parser key "protocol.epochs": Expected a <class \'int\'>. Got value: abc'),
+        (["--trainer.max_epochs", "3"], "trainer.max_epochs is set by the protocol section: give protocol.epochs "
+         "instead (docs/experiments.md)"),
+        (["--config", "{tmp}/old.yaml"], "data.keep_unlabelled is set by the protocol section: give "
+         "protocol.unlabelled instead (docs/experiments.md); in {tmp}/old.yaml"),
         (["--config", "{tmp}/missing.yaml"], "Parser key \"config\": File does not exist: '{tmp}/missing.yaml'"),
         (["--config", "{tmp}/broken.yaml"], "Problems parsing config: while parsing a flow sequence"),
     ],
-    ids=["unknown_section_cli", "unknown_key_cli", "unknown_section_yaml", "wrong_type", "no_config", "not_yaml"],
+    ids=["unknown_section_cli", "unknown_key_cli", "unknown_section_yaml", "wrong_type", "protocol_key_cli",
+         "protocol_key_yaml", "no_config", "not_yaml"],
 )  # fmt: skip
 def test_cli_bad_configuration_is_one_line(ben_v2, tmp_path, monkeypatch, capsys, extra, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "section.yaml").write_text("modle:\n  backbone: resnet18\n")
     (tmp_path / "broken.yaml").write_text("model: [resnet18\n  : :\n")
+    (tmp_path / "old.yaml").write_text("data:\n  keep_unlabelled: true\n")  # a config from before the protocol
     assert main(tiny(ben_v2, 1, *(x.format(tmp=tmp_path) for x in extra))) == 2
     line = error_line(capsys)
     assert line.startswith("mosaic train: error: invalid training configuration: ")
@@ -196,10 +202,10 @@ def test_nan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(ben_v2, tm
     """AdamW at lr 3 blows the weights up in the second step: validation sees NaN outputs before that epoch's
     checkpoint is written, so ``last.ckpt`` keeps the finite weights of step 1."""
     progress = tmp_path / "run.jsonl"
-    proc = _start(tiny(ben_v2, 6, "--model.lr", "3", "--model.warmup_steps", "0"), tmp_path, progress)
+    proc = _start(tiny(ben_v2, 6, "--protocol.lr", "3", "--protocol.warmup_steps", "0"), tmp_path, progress)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2
-    message = ("the model outputs became NaN/Inf after step 2 (epoch 1): lower model.lr or check the input data "
+    message = ("the model outputs became NaN/Inf after step 2 (epoch 1): lower protocol.lr or check the input data "
                "for NaN/Inf values")  # fmt: skip
     assert err.strip().splitlines()[-1] == f"mosaic train: error: {message}" and "Traceback" not in err
     events = _events(progress)
@@ -216,7 +222,7 @@ def test_nan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(ben_v2, tm
 def test_ctrl_c_mid_epoch_then_resume_equals_the_uninterrupted_run(ben_v2, tmp_path):
     """Batch 2 on the 6 train patches: 3 steps per epoch. Ctrl-C after the first step stops at a step boundary
     inside epoch 0; ``--resume`` trains the rest of that epoch in the same order and ends on the same weights."""
-    argv = tiny(ben_v2, 2, "--data.batch_size", "2")
+    argv = tiny(ben_v2, 2, "--protocol.batch_size", "2")
     (tmp_path / "straight").mkdir()
     straight, _ = _run(argv, tmp_path / "straight", tmp_path / "straight.jsonl")
     assert _steps(straight) == [1, 2, 3, 4, 5, 6]

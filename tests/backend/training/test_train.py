@@ -111,7 +111,7 @@ def test_nan_loss_stops_with_the_step_and_the_terms(ben_v2):
     with pytest.raises(ConfigError) as err:
         model.training_step(batch, 0)
     assert str(err.value) == (
-        "the loss became nan at step 0 (epoch 0; bce=nan): lower model.lr or check the input data for NaN/Inf values"
+        "the loss became nan at step 0 (epoch 0; bce=nan): lower protocol.lr or check the input data for NaN/Inf values"
     )
 
 
@@ -183,8 +183,9 @@ def test_cli_progress_stream_checkpoint_and_export_parts(ben_v2, tmp_path, monke
     stream = io.StringIO()
     cfg = Path(__file__).resolve().parents[3] / "configs" / "supervised_s1s2.yaml"
     result = train(
-        ["--config", str(cfg), "--data.root", str(ben_v2), "--data.batch_size", "6", "--data.num_workers", "0",
-         "--model.backbone", "resnet18", "--model.fusion_dim", "64", "--trainer.max_epochs", "2",
+        ["--config", str(cfg), "--data.root", str(ben_v2), "--protocol.label_fraction", "null",
+         "--protocol.batch_size", "6", "--data.num_workers", "0", "--model.backbone", "resnet18",
+         "--model.fusion_dim", "64", "--protocol.epochs", "2",
          "--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar", "false"],
         progress_stream=stream,
     )  # fmt: skip
