@@ -167,3 +167,15 @@ def test_resume_with_the_queue_is_exact(ben_v2, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     moved = [not torch.equal(p, q) for p, q in zip(straight.key_net.parameters(), straight.net.parameters())]
     assert any(moved)  # the key network lags behind the trained network
+
+
+def test_a_checkpoint_from_before_the_queue_loads_with_keys_from_the_network():
+    torch.manual_seed(0)
+    old = MosaicModule(strategy="mulsupcon", backbone="resnet18", fusion_dim=16, projection_dim=8, mulsupcon_queue=0)
+    checkpoint = {"state_dict": old.state_dict()}
+    new = MosaicModule(strategy="mulsupcon", backbone="resnet18", fusion_dim=16, projection_dim=8)
+    new.on_load_checkpoint(checkpoint)  # Lightning calls it before load_state_dict (strict)
+    new.load_state_dict(checkpoint["state_dict"])
+    for (name, p_k), p_q in zip(new.key_net.named_parameters(), old.net.parameters(), strict=True):
+        torch.testing.assert_close(p_k, p_q, msg=name)
+    assert not bool(new.label_queue.full) and int(new.label_queue.position) == 0
