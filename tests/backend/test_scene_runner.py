@@ -157,3 +157,25 @@ def test_mosaic_is_a_valid_cog_over_every_scene(resumed, t33uup_mosaic, onnx_mod
                         cells = m.read(1, window=from_bounds(*b, transform=m.transform).round_offsets())
                         values = cells[~np.isnan(cells)] if cells.dtype.kind == "f" else cells[cells != m.nodata]
                         assert values.size > 0 and np.isin(values, s.read(1)).all(), raster
+
+
+def test_scheduler_address_runs_on_an_existing_cluster_and_a_rerun_skips(scene_file, single_runs, onnx_model_path,
+                                                                         tmp_path, capsys):  # fmt: skip
+    from distributed import LocalCluster
+
+    from mosaic.backend.cli import main
+
+    lines = scene_file.read_text(encoding="utf-8").splitlines()
+    one = scene_file.with_name("north_only.csv")  # beside scenes.csv: the same relative paths
+    one.write_text("\n".join([lines[0], next(line for line in lines if line.startswith("t33uup_north,"))]) + "\n")
+    out = tmp_path / "out"
+    argv = ["predict", "--scenes", str(one), "--model", onnx_model_path, "--out", str(out)]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        assert main([*argv, "--scheduler", cluster.scheduler_address]) == 0
+    with rasterio.open(out / "t33uup_north/probabilities.tif") as a:
+        with rasterio.open(single_runs / "t33uup_north/probabilities.tif") as b:
+            np.testing.assert_allclose(a.read(), b.read(), rtol=0, atol=1e-6)
+    assert main(argv) == 0  # finished: skipped without starting a cluster
+    with (out / SUMMARY_FILE).open(encoding="utf-8") as f:
+        assert [(r["name"], r["status"]) for r in csv.DictReader(f)] == [("t33uup_north", "skipped")]
+    assert "t33uup_north  skipped" in capsys.readouterr().out
