@@ -3,12 +3,16 @@ against the paper's formula evaluated by hand, and exact resume with the queue i
 
 from __future__ import annotations
 
+import importlib
+import json
 import math
 from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from mosaic.backend.errors import ConfigError
 from mosaic.backend.training.callbacks import RngState
@@ -179,3 +183,47 @@ def test_a_checkpoint_from_before_the_queue_loads_with_keys_from_the_network():
     for (name, p_k), p_q in zip(new.key_net.named_parameters(), old.net.parameters(), strict=True):
         torch.testing.assert_close(p_k, p_q, msg=name)
     assert not bool(new.label_queue.full) and int(new.label_queue.position) == 0
+
+
+def _two_steps_of_queue_loss(ben_v2: Path, rows: slice) -> tuple[list[float], MosaicModule]:
+    """The queued MulSupCon term of two calls on ``rows`` of the first real batch (queue of 6: full after one),
+    with per-sample features (BatchNorm in eval mode, dropout off) so that ranks and one process see equal values."""
+    torch.manual_seed(0)
+    model, data = _module(ben_v2, mulsupcon_queue=6, augment=IDENTITY)
+    batch = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
+    batch = {k: v[rows] for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    model.train()
+    for m in [*model.net.modules(), *model.key_net.modules()]:
+        if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d | torch.nn.Dropout):
+            m.eval()
+    with torch.no_grad():
+        values = [model.loss_terms(batch)["mulsupcon_fused"].item() for _ in range(2)]
+    return values, model
+
+
+def _ddp_worker(rank: int, world: int, out_dir: str, ben_v2: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{out_dir}/store", rank=rank, world_size=world)
+    try:
+        values, model = _two_steps_of_queue_loss(Path(ben_v2), slice(rank * 3, rank * 3 + 3))
+        queue = {"keys": model.label_queue.keys.tolist(), "labels": model.label_queue.labels.tolist()}
+        (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps({"values": values, **queue}))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two spawned gloo processes (≈ 80 s on 2 cores)
+def test_queue_under_ddp_equals_one_process_on_the_whole_batch(ben_v2, tmp_path, monkeypatch):
+    """2 gloo ranks with 3 real patches each: the keys of both ranks are gathered before the loss and the enqueue,
+    so every rank holds the queue of one process on all 6 patches and the same loss (first step in-batch keys,
+    second step with the full queue)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    worker = importlib.import_module("test_momentum")._ddp_worker
+    mp.spawn(worker, args=(2, str(tmp_path), str(ben_v2)), nprocs=2, join=True)
+    values, model = _two_steps_of_queue_loss(ben_v2, slice(0, 6))
+    assert bool(model.label_queue.full) and values[0] != pytest.approx(values[1], abs=1e-3)
+    for rank in range(2):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert got["values"] == pytest.approx(values, abs=1e-5)
+        torch.testing.assert_close(torch.tensor(got["keys"]), model.label_queue.keys, atol=1e-5, rtol=0)
+        torch.testing.assert_close(torch.tensor(got["labels"]), model.label_queue.labels)
