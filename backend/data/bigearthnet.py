@@ -7,7 +7,7 @@ Labels are mapped **by name** onto :data:`~mosaic.backend.data.classes.BEN19_CLA
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +143,21 @@ class BigEarthNetV2(Dataset):
     def patch_id(self, index: int) -> str:
         """The reBEN ``patch_id`` (S2 patch name) of sample ``index``."""
         return self._patch_ids[index]
+
+    def read_native(self, indices: Sequence[int]) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+        """``(S2 arrays, S1 arrays)`` as stored (``{band: array}``, native resolution) for each of ``indices``; from
+        an LMDB in one transaction, the arrays then valid until the next pair is asked for."""
+        if isinstance(self.reader, LmdbReader):
+            keys = [k for i in indices for k in (self._patch_ids[i], self._s1_names[i])]
+            blobs = self.reader.read_many(keys)
+            for s2 in blobs:
+                yield s2, next(blobs)
+        else:
+            for i in indices:
+                yield (
+                    self.reader.s2(self._patch_ids[i], self.s2_bands),
+                    self.reader.s1(self._s1_names[i], self.s1_bands),
+                )
 
     def __getitem__(self, index: int) -> dict:
         patch_id = self._patch_ids[index]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -141,7 +142,7 @@ _SAFETENSORS_DTYPES = {"U8": np.uint8, "U16": np.uint16, "I16": np.int16, "I32":
                        "F64": np.float64}  # fmt: skip
 
 
-def decode_safetensors(blob: bytes) -> dict[str, np.ndarray]:
+def decode_safetensors(blob: bytes | memoryview) -> dict[str, np.ndarray]:
     """``{name: array}`` of a safetensors blob, as read-only views of ``blob`` (no copy).
 
     Format: ``u64`` little-endian header length ``n``, ``n`` bytes of JSON ``{name: {dtype, shape, data_offsets}}``,
@@ -149,7 +150,7 @@ def decode_safetensors(blob: bytes) -> dict[str, np.ndarray]:
     ``safetensors.numpy.load`` (which copies every tensor, ≈ 2× slower on a BigEarthNet S2 patch).
     """
     (n,) = struct.unpack_from("<Q", blob)
-    header = json.loads(blob[8 : 8 + n])
+    header = json.loads(bytes(blob[8 : 8 + n]))
     out = {}
     for name, info in header.items():
         if name == "__metadata__":
@@ -199,6 +200,18 @@ class LmdbReader:
             blob = txn.get(key.encode())
         if blob is None:
             raise InputError(f"patch {key} is not in the LMDB {self.path}; re-run `mosaic pack` to rebuild it")
+        return self._decode(key, blob)
+
+    def read_many(self, keys: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
+        """The arrays of each of ``keys``, in one read transaction, as views valid until the next item is asked for."""
+        with self._txn(buffers=True) as txn:
+            for key in keys:
+                blob = txn.get(key.encode())
+                if blob is None:
+                    raise InputError(f"patch {key} is not in the LMDB {self.path}; re-run `mosaic pack` to rebuild it")
+                yield self._decode(key, blob)
+
+    def _decode(self, key: str, blob: bytes | memoryview) -> dict[str, np.ndarray]:
         try:
             return decode_safetensors(blob)
         except (struct.error, ValueError, KeyError, TypeError, AttributeError) as exc:

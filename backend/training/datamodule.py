@@ -1,4 +1,10 @@
-"""``MosaicDataModule``: train / validation / test loaders over the datasets of :mod:`mosaic.backend.data`."""
+"""``MosaicDataModule``: train / validation / test loaders over the datasets of :mod:`mosaic.backend.data`.
+
+Datasets that read patches at their stored resolution (``read_native``, e.g. BigEarthNet v2) are loaded as compact
+batches (:mod:`mosaic.backend.data.batches`: one read per batch in the workers, uint16 S2 at 10/20/60 m) and
+assembled on the training device after the transfer (:meth:`MosaicDataModule.on_after_batch_transfer`), so the
+model gets the same ``s2``/``s1`` tensors as through ``dataset[i]`` at a fraction of the worker-to-main traffic.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,11 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.trainer.states import RunningStage
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import make_dataset
+from ..data.batches import NativeBatches, assemble_batch, keep_batch
 from ..errors import ConfigError
 from .sampler import EpochSampler
 
@@ -61,6 +69,7 @@ class MosaicDataModule(pl.LightningDataModule):
         self._datasets: dict[str, Dataset] = {}
         self.train_sampler: EpochSampler | None = None
         self._resume: dict[str, int] | None = None
+        self._native: dict[str, NativeBatches] = {}
 
     def dataset(self, stage: str) -> Dataset:
         """The dataset of ``stage`` (``train``, ``validation`` or ``test``), built once."""
@@ -122,8 +131,28 @@ class MosaicDataModule(pl.LightningDataModule):
         labelled = [str(ds.patch_id(i)) for i in range(len(ds)) if ds.labelled_mask[i]]
         return {"train_images": len(ds), "labelled_images": len(labelled), "labelled_patch_ids": sorted(labelled)}
 
+    def _batches(self, stage: str) -> Dataset:
+        """What the loader of ``stage`` iterates: compact native batches when the dataset can read them
+        (:class:`~mosaic.backend.data.batches.NativeBatches`), else the dataset's samples."""
+        ds = self.dataset(stage)
+        if not hasattr(ds, "read_native"):
+            return ds
+        if stage not in self._native:
+            self._native[stage] = NativeBatches(ds)
+        return self._native[stage]
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """A compact batch becomes the contract's batch on the device (upsampling and float conversion there)."""
+        if "s2" in batch:
+            return batch
+        stage = self.trainer.state.stage if self.trainer is not None else None
+        key = {RunningStage.TRAINING: "train", RunningStage.TESTING: "test"}.get(stage, "validation")
+        native = self._native.get(key) or next(iter(self._native.values()))
+        return assemble_batch(batch, native.layout)
+
     def _loader(self, stage: str, train: bool) -> DataLoader:
         workers = self.hparams.num_workers
+        data = self._batches(stage)
         sampler = generator = None
         if train:
             resume = self._resume or {}
@@ -134,8 +163,8 @@ class MosaicDataModule(pl.LightningDataModule):
             # the loader's per-iterator seed draw then leaves the global RNG (augmentations) alone
             generator = torch.Generator().manual_seed(sampler.seed)
         return DataLoader(
-            self.dataset(stage), batch_size=self.hparams.batch_size, sampler=sampler, drop_last=train,
-            generator=generator,
+            data, batch_size=self.hparams.batch_size, sampler=sampler, drop_last=train, generator=generator,
+            collate_fn=keep_batch if isinstance(data, NativeBatches) else None,
             num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
             worker_init_fn=_ignore_sigint if workers > 0 else None,
         )  # fmt: skip
