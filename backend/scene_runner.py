@@ -1,10 +1,10 @@
 """``mosaic predict --scenes FILE``: many scenes in parallel on Dask distributed, resumable, plus their mosaic.
 
 Each scene is one Dask task that runs the single-scene ``mosaic predict`` (:func:`~.predict.predict`) into
-``OUT/<name>/`` with the run's options. Workers: a ``LocalCluster`` of ``--workers`` processes (default: one per
-core, at most one per scene) with one task thread each, or the cluster of ``--scheduler ADDRESS``. Unless
-``--threads`` is given, a task's onnxruntime threads are ``cores of its host // task threads on that host``, so
-onnxruntime threads × tasks never exceed the cores.
+``OUT/<name>/`` with the run's options (a scene's ``cloud_mask`` becomes its ``--cloud-mask``). Workers: a
+``LocalCluster`` of ``--workers`` processes (default: one per core, at most one per scene) with one task thread
+each, or the cluster of ``--scheduler ADDRESS``. Unless ``--threads`` is given, a task's onnxruntime threads are
+``cores of its host // task threads on that host``, so onnxruntime threads × tasks never exceed the cores.
 
 Resuming: after a scene's outputs are committed its task writes the marker ``OUT/.mosaic-scenes/<name>.json``
 (atomically: a temporary file renamed). A scene whose marker exists, names the same inputs and settings (the
@@ -40,21 +40,12 @@ SUMMARY_FILE = "scenes_summary.csv"
 SUMMARY_FIELDS = ("name", "status", "tiles", "seconds", "message")
 #: options of the many-scene run itself, not of each scene's single-scene run
 RUN_OPTIONS = ("scenes", "workers", "scheduler", "progress_jsonl", "debug")
-#: single-scene options that change how fast, not what, a scene's outputs are
+#: single-scene arguments that are no setting of a finished scene: its inputs and output folder (recorded apart),
+#: the model's path (its SHA-256 is recorded), and options that change how fast, not what, the outputs are
+NOT_SETTINGS = ("s2", "s1", "cloud_mask", "out", "model", "threads", "provider", "batch_size", "prefetch",
+                "no_progress", "overwrite")  # fmt: skip
 #: the single-scene prediction: arguments → (run summary, written paths)
 Predict = Callable[[argparse.Namespace], tuple]
-SPEED_OPTIONS = (
-    "threads",
-    "provider",
-    "batch_size",
-    "prefetch",
-    "no_progress",
-    "overwrite",
-    "out",
-    "s2",
-    "s1",
-    "model",
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +93,7 @@ def scene_arguments(args: argparse.Namespace, scene: Scene) -> argparse.Namespac
 
 def settings(scene_args: argparse.Namespace, digest: str, scene: Scene) -> dict:
     """What a scene's outputs depend on: its inputs, the model's SHA-256 and every output-changing option."""
-    options = {k: v for k, v in sorted(vars(scene_args).items()) if k not in SPEED_OPTIONS and k != "cloud_mask"}
+    options = {k: v for k, v in sorted(vars(scene_args).items()) if k not in NOT_SETTINGS}
     return {"s2": list(scene.s2), "s1": list(scene.s1), "cloud_mask": list(scene.cloud_mask), "model_sha256": digest,
             "options": options}  # fmt: skip
 
@@ -278,11 +269,11 @@ def run_scenes(args: argparse.Namespace, predict: Predict) -> int:
     if todo:
         _compute(predict, args, todo, out, results, report)
     rows = [{"name": s.name, **{k: results[s.name][k] for k in SUMMARY_FIELDS[1:]}} for s in scenes]
+    summary = _write_summary(out, rows)
+    _print_table(rows)
     finished_dirs = [out / r["name"] for r in rows if r["status"] in ("done", "skipped")]
     if finished_dirs:
         build_mosaic(out, finished_dirs, products)
-    summary = _write_summary(out, rows)
-    _print_table(rows)
     failed = [r["name"] for r in rows if r["status"] == "failed"]
     if args.progress_jsonl:
         print(json.dumps({"event": "done", "scenes": len(scenes), "failed": len(failed),

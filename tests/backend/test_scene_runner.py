@@ -159,8 +159,10 @@ def test_mosaic_is_a_valid_cog_over_every_scene(resumed, t33uup_mosaic, onnx_mod
                         assert values.size > 0 and np.isin(values, s.read(1)).all(), raster
 
 
-def test_scheduler_address_runs_on_an_existing_cluster_and_a_rerun_skips(scene_file, single_runs, onnx_model_path,
+def test_scheduler_address_rerun_skips_and_other_settings_need_overwrite(scene_file, single_runs, onnx_model_path,
                                                                          tmp_path, capsys):  # fmt: skip
+    """On an existing cluster (``--scheduler``): equal to the single-scene run; run again: skipped; with another
+    stride: refused for that scene; with ``--overwrite``: recomputed."""
     from distributed import LocalCluster
 
     from mosaic.backend.cli import main
@@ -170,12 +172,24 @@ def test_scheduler_address_runs_on_an_existing_cluster_and_a_rerun_skips(scene_f
     one.write_text("\n".join([lines[0], next(line for line in lines if line.startswith("t33uup_north,"))]) + "\n")
     out = tmp_path / "out"
     argv = ["predict", "--scenes", str(one), "--model", onnx_model_path, "--out", str(out)]
+
+    def statuses() -> list[tuple[str, str, str]]:
+        with (out / SUMMARY_FILE).open(encoding="utf-8") as f:
+            return [(r["name"], r["status"], r["message"]) for r in csv.DictReader(f)]
+
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        assert main([*argv, "--scheduler", cluster.scheduler_address]) == 0
+        scheduler = ["--scheduler", cluster.scheduler_address]
+        assert main([*argv, *scheduler]) == 0
+        with rasterio.open(out / "t33uup_north/probabilities.tif") as a:
+            with rasterio.open(single_runs / "t33uup_north/probabilities.tif") as b:
+                np.testing.assert_allclose(a.read(), b.read(), rtol=0, atol=1e-6)
+        assert main(argv) == 0  # finished: skipped without starting a cluster
+        assert statuses() == [("t33uup_north", "skipped", "finished by an earlier run")]
+        assert "t33uup_north  skipped" in capsys.readouterr().out
+        assert main([*argv, "--stride", "60"]) == 2
+        assert statuses()[0][1:] == ("failed", "finished earlier with another model, inputs or options; pass "
+                                               "--overwrite or choose another --out")  # fmt: skip
+        assert main([*argv, "--stride", "60", "--overwrite", *scheduler]) == 0
     with rasterio.open(out / "t33uup_north/probabilities.tif") as a:
-        with rasterio.open(single_runs / "t33uup_north/probabilities.tif") as b:
-            np.testing.assert_allclose(a.read(), b.read(), rtol=0, atol=1e-6)
-    assert main(argv) == 0  # finished: skipped without starting a cluster
-    with (out / SUMMARY_FILE).open(encoding="utf-8") as f:
-        assert [(r["name"], r["status"]) for r in csv.DictReader(f)] == [("t33uup_north", "skipped")]
-    assert "t33uup_north  skipped" in capsys.readouterr().out
+        assert a.shape == (4, 4)  # 240 × 240 px at stride 60
+    assert statuses()[0][1] == "done"
