@@ -11,9 +11,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import scene_runner
 from .errors import InputError
+from .inference.clouds import (
+    CLOUD_KINDS,
+    DEFAULT_CLOUD_FRACTION,
+    DEFAULT_SCL_CLASSES,
+    DEFAULT_THRESHOLD,
+    CloudOptions,
+    parse_scl_classes,
+    require_s1_head,
+)
 from .inference.inspector import S1_ORDERS, S1_UNITS, S2_OFFSETS, InputOptions
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
@@ -51,6 +61,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--provider", default=None, help="onnxruntime execution provider: cpu, cuda, tensorrt or a full provider name"
     )
+    parser.add_argument("--cloud-mask", default=None, metavar="PATH",
+                        help="cloud layer (any CRS or grid): a Sentinel-2 SCL layer, a binary mask or a cloud "
+                             "probability; tiles whose cloudy-or-S2-nodata fraction exceeds --cloud-fraction go to "
+                             "the model's S1-only head (models with per-modality heads only)")  # fmt: skip
+    parser.add_argument("--cloud-mask-kind", choices=CLOUD_KINDS, default="auto",
+                        help="what --cloud-mask holds: scl, mask (non-zero = cloudy) or probability (0–1 or 0–100); "
+                             "default auto: from its values and name")  # fmt: skip
+    parser.add_argument("--scl-classes", default=",".join(map(str, DEFAULT_SCL_CLASSES)), metavar="C,C,...",
+                        help="SCL classes that count as cloudy (default 3,8,9,10: cloud shadows, cloud medium and "
+                             "high probability, thin cirrus; add 11 for snow or ice)")  # fmt: skip
+    parser.add_argument("--cloud-threshold", type=float, default=DEFAULT_THRESHOLD, metavar="P",
+                        help=f"cloud probability (0–1) at or above which a pixel is cloudy (default "
+                             f"{DEFAULT_THRESHOLD:g})")  # fmt: skip
+    parser.add_argument("--cloud-fraction", type=float, default=DEFAULT_CLOUD_FRACTION, metavar="F",
+                        help=f"a tile whose cloudy or S2-nodata fraction exceeds F goes to the S1-only head (default "
+                             f"{DEFAULT_CLOUD_FRACTION:g})")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--prefetch", action="store_true",
                         help="read the next block in a background thread while onnxruntime runs (helps with many "
@@ -86,9 +112,12 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 def input_options(args: argparse.Namespace) -> InputOptions:
     """The :class:`~mosaic.backend.inference.inspector.InputOptions` of parsed arguments."""
+    cloud = CloudOptions(getattr(args, "cloud_mask_kind", "auto"),
+                         parse_scl_classes(getattr(args, "scl_classes", DEFAULT_SCL_CLASSES)),
+                         getattr(args, "cloud_threshold", DEFAULT_THRESHOLD))  # fmt: skip
     return InputOptions(s2_offset=args.s2_offset, s2_scale=args.s2_scale, s2_order=args.s2_order,
                         s1_units=args.s1_units, s1_scale=args.s1_scale,
-                        s1_order=args.s1_order)  # fmt: skip
+                        s1_order=args.s1_order, cloud=cloud)  # fmt: skip
 
 
 def arguments(s2, s1, model, out, **overrides) -> argparse.Namespace:
@@ -120,7 +149,10 @@ def predict(args: argparse.Namespace):
     model = load_model(args.model, threads=args.threads, providers=provider_list(args.provider))
     meta = model.metadata
     stride = args.stride or meta.patch_size_px
-    with RasterioReader(args.s2, args.s1, meta, aoi=args.aoi, options=input_options(args)) as reader:
+    if args.cloud_mask is not None:
+        require_s1_head(meta.heads, Path(args.model).name)
+    with RasterioReader(args.s2, args.s1, meta, aoi=args.aoi, options=input_options(args),
+                        cloud_mask=args.cloud_mask) as reader:  # fmt: skip
         for note in reader.plan.notes:
             print(f"mosaic predict: {note}", file=sys.stderr)
         outputs = PredictionOutputs(
@@ -135,7 +167,8 @@ def predict(args: argparse.Namespace):
         try:
             summary = run_inference(model, reader, outputs.sinks, stride=stride, batch_size=args.batch_size,
                                     max_nodata_fraction=args.max_nodata, progress=progress,
-                                    prefetch=args.prefetch)  # fmt: skip
+                                    prefetch=args.prefetch, cloud=reader.cloud,
+                                    cloud_fraction=args.cloud_fraction)  # fmt: skip
             bar.close()
             paths = outputs.commit()
         except BaseException:

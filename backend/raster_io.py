@@ -20,6 +20,10 @@ outside every AOI polygon then read as nodata, so tiles mostly outside the polyg
 
 The source nodata of each band is the file's, else the fill the inspector found (S2 0, S1 zeros); it becomes NaN,
 as does everything outside a file; then the inspector's conversions bring each window to model units.
+
+An optional cloud layer (``cloud_mask``: an SCL layer, a binary mask or a cloud probability, any CRS or grid) is
+identified by the same inspector and read onto the target grid like S1, but with ``nearest`` resampling (classes
+and mask values are never blended); :attr:`RasterioReader.cloud` gives the engine its cloudy pixels.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from rasterio.windows import from_bounds
 from .errors import InputError
 from .inference import Window
 from .inference.band_resolver import BandPick
+from .inference.clouds import CloudPlan
 from .inference.inspector import InputOptions, InputPlan, inspect_inputs
 from .inference.metadata import ModelMetadata
 from .inference.radiometry import convert
@@ -225,14 +230,16 @@ class _BandReader:
     """Reads one band on the target grid (see the module docstring for the three routes); stored values,
     ``nodata`` as NaN."""
 
-    def __init__(self, ds, index: int, nodata: float | None, target, resampling: Resampling):
+    def __init__(self, ds, index: int, nodata: float | None, target, resampling: Resampling,
+                 finer: Resampling = Resampling.average):  # fmt: skip
+        """``resampling`` onto the target grid; ``finer``: the resampling from finer pixels in the same CRS."""
         self.ds, self.index, self.nodata = ds, index, nodata
         crs, transform, width, height = target
         self.factor = self._aligned_factor(transform, crs, width, height)
         self.reader = self.ds
         if self.factor is None or (self.factor > 1 and resampling != Resampling.nearest):
             if abs(ds.transform.a) < abs(transform.a) and ds.crs == crs:  # finer pixels than the target
-                resampling = Resampling.average
+                resampling = finer
             self.factor = 1
             self.reader = WarpedVRT(
                 self.ds, crs=crs, transform=transform, width=width, height=height, resampling=resampling,
@@ -293,13 +300,16 @@ class RasterioReader:
     """
 
     def __init__(self, s2: Sequence[str | os.PathLike], s1: Sequence[str | os.PathLike], metadata: ModelMetadata,
-                 aoi: str | os.PathLike | None = None, options: InputOptions | None = None):  # fmt: skip
+                 aoi: str | os.PathLike | None = None, options: InputOptions | None = None,
+                 cloud_mask: str | os.PathLike | None = None):  # fmt: skip
         self._env = rasterio.Env(**GDAL_ENV)
         self._env.__enter__()
         self._bands: list[_BandReader] = []
         self._files: list = []
+        #: the cloud layer on the target grid (the engine's ``CloudReader``); None without ``cloud_mask``
+        self.cloud: CloudMaskReader | None = None
         try:
-            self._setup(s2, s1, metadata, aoi, options or InputOptions())
+            self._setup(s2, s1, metadata, aoi, options or InputOptions(), cloud_mask)
         except (RasterioError, ValueError) as exc:
             self.close()
             raise InputError(f"cannot read the input rasters: {str(exc).splitlines()[0]}.") from None
@@ -314,12 +324,17 @@ class RasterioReader:
             self._files.append(datasets[-1])
         return datasets, [raster_info(ds) for ds in datasets]
 
-    def _setup(self, s2, s1, metadata: ModelMetadata, aoi, options: InputOptions) -> None:
+    def _setup(self, s2, s1, metadata: ModelMetadata, aoi, options: InputOptions, cloud_mask) -> None:
         s2_ds, s2_info = self._open_all(s2, "S2")
         s1_ds, s1_info = self._open_all(s1, "S1")
+        if cloud_mask is not None and not Path(cloud_mask).is_file():
+            raise InputError(f"the cloud mask {cloud_mask} is no raster file; give one file (e.g. the SCL band).")
+        cloud_ds, cloud_info = (None, None) if cloud_mask is None else self._open_all([cloud_mask], "cloud mask")
+        cloud_sample = None if cloud_ds is None else (lambda band: sampler(cloud_ds, cloud_info)(0, band))
 
         self.plan: InputPlan = inspect_inputs(s2_info, s1_info, metadata, options, sampler(s2_ds, s2_info),
-                                              sampler(s1_ds, s1_info))  # fmt: skip
+                                              sampler(s1_ds, s1_info), cloud=cloud_info and cloud_info[0],
+                                              sample_cloud=cloud_sample)  # fmt: skip
         plan = self.plan
         finest = min((s2_ds[p.raster] for p in plan.s2_picks), key=lambda ds: abs(ds.transform.a * ds.transform.e))
         self.crs, full_transform, full_w, full_h = self._target(finest, plan)
@@ -333,14 +348,20 @@ class RasterioReader:
         self.transform = rasterio.windows.transform(win, full_transform)
         target = (self.crs, full_transform, full_w, full_h)
         extent = rasterio.windows.bounds(win, full_transform)
-        for ds in {id(s1_ds[p.raster]): s1_ds[p.raster] for p in plan.s1_picks}.values():
+        others = [("S1 raster", s1_ds[p.raster]) for p in plan.s1_picks] + [("cloud mask", d) for d in cloud_ds or []]
+        for what, ds in {id(ds): (what, ds) for what, ds in others}.values():
             if ds.crs is None:
                 raise InputError(f"{Path(ds.name).name} has no CRS; georeference it first.")
             if not _overlaps(_grid_bounds(ds.bounds, ds.crs, self.crs, Path(ds.name).name), extent):
-                raise InputError(f"S1 raster {Path(ds.name).name} does not overlap the S2 extent; check the inputs.")
+                raise InputError(f"{what} {Path(ds.name).name} does not overlap the S2 extent; check the inputs.")
         up = Resampling[metadata.upsampling]
         self._s2 = self._readers(s2_ds, plan.s2_picks, plan.s2_nodata, target, up)
         self._s1 = self._readers(s1_ds, plan.s1_picks, plan.s1_nodata, target, Resampling.bilinear)
+        if plan.cloud is not None:
+            band = _BandReader(cloud_ds[0], plan.cloud.band, plan.cloud.nodata, target, Resampling.nearest,
+                               finer=Resampling.nearest)  # fmt: skip
+            self._bands.append(band)
+            self.cloud = CloudMaskReader(band, plan.cloud, self.row0, self.col0)
 
     def _readers(self, datasets, picks: list[BandPick], nodata: list, target, resampling) -> list[_BandReader]:
         readers = [_BandReader(datasets[p.raster], p.index, nd, target, resampling) for p, nd in zip(picks, nodata)]
@@ -394,6 +415,17 @@ class RasterioReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class CloudMaskReader:
+    """The engine's ``CloudReader`` over the cloud layer's band reader: cloudy pixels of a window."""
+
+    def __init__(self, band: _BandReader, plan: CloudPlan, row0: int, col0: int):
+        self.band, self.plan, self.row0, self.col0 = band, plan, row0, col0
+
+    def read(self, window: Window) -> np.ndarray:
+        """bool ``[h, w]``: True where the cloud layer marks the pixel cloudy (nodata and outside: not cloudy)."""
+        return self.plan.cloudy(self.band.read(window, self.row0, self.col0))
 
 
 def _overlaps(a: Sequence[float], b: Sequence[float]) -> bool:

@@ -194,9 +194,9 @@ class PredictionOutputs:
         tiles = catalogue.tiles
         self.sinks.append(TilesSink(self.tmp / tiles.file_name, tiles, reader.geotransform, reader.crs))
         for r in catalogue.rasters:
-            style = (self.tmp / r.file_name).with_suffix(".qml")
-            with _writing(style):
-                style.write_text(r.style_qml, encoding="utf-8")
+            for style, qml in r.styles(self.tmp / r.file_name):
+                with _writing(style):
+                    style.write_text(qml, encoding="utf-8")
 
     def commit(self) -> list[Path]:
         """Finish the files (the rasters become COGs) and move them and their styles into ``out_dir``; returns the

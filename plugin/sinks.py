@@ -93,9 +93,10 @@ class RasterFileSink:
         self.blocks.unlink()
 
     def commit(self) -> Path:
-        """Rename the finished file to the final name and write the ``.qml`` style beside it."""
+        """Rename the finished file to the final name and write the ``.qml`` style (and further styles) beside it."""
         os.replace(self.tmp, self.path)
-        self.path.with_suffix(".qml").write_text(self.product.style_qml, encoding="utf-8")
+        for style, qml in self.product.styles(self.path):
+            style.write_text(qml, encoding="utf-8")
         return self.path
 
     def discard(self) -> None:

@@ -60,6 +60,12 @@ class CloudOptions:
             raise InputError(f"the cloud probability threshold must be in (0, 1], not {self.threshold!r}.")
 
 
+def names_scl(text: str) -> bool:
+    """True when ``text`` (a band description, file or layer name) names a scene classification layer: ``SCL`` as
+    a word (``T33UUP_20240612_SCL_20m.jp2``, ``Band 13: SCL``)."""
+    return _SCL_NAME.search(text) is not None
+
+
 def require_s1_head(heads: Sequence[str], model_name: str) -> None:
     """Refuse a cloud layer for a model without an S1-only head (exported before per-modality heads)."""
     if "s1" not in heads:
@@ -124,7 +130,7 @@ def inspect_cloud(info: RasterInfo, sample: CloudSampler, options: CloudOptions,
     kind = options.kind
     seen = f"values {lo:g}–{hi:g}, {info.dtype}"
     ask = ", ".join(hint("cloud_mask_kind", k) for k in CLOUD_KINDS[1:])
-    named_scl = any(_SCL_NAME.search(t) for t in [*info.texts(band), info.name])
+    named_scl = any(names_scl(t) for t in [*info.texts(band), info.name])
     binary = distinct.size <= 2 and (set(distinct) <= {0.0, 1.0} or set(distinct) <= {0.0, 255.0})
     if kind == "auto":
         if named_scl and integral and lo >= 0 and hi <= 11:
@@ -156,7 +162,7 @@ def _cloud_band(info: RasterInfo) -> int:
     """The band that holds the mask: the only one, or the one whose description names SCL."""
     if info.count == 1:
         return 1
-    named = [i for i, b in enumerate(info.bands, start=1) if _SCL_NAME.search(b.description)]
+    named = [i for i, b in enumerate(info.bands, start=1) if names_scl(b.description)]
     if len(named) == 1:
         return named[0]
     raise InputError(f"the cloud mask {info.name} has {info.count} bands and none is described as SCL; give a "

@@ -14,7 +14,9 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import InputError, MosaicError
+from .clouds import DEFAULT_CLOUD_FRACTION, require_s1_head
 from .model import OnnxModel
+from .products import MIXED_SOURCE, SOURCE_CODES
 from .tiling import TileGrid, Window
 
 
@@ -31,23 +33,33 @@ class WindowReader(Protocol):
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+class CloudReader(Protocol):
+    """The cloud layer on the reader's grid: ``read`` returns bool ``[h, w]``, True = cloudy."""
+
+    def read(self, window: Window) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class OutputBlock:
-    """Finished output rows: ``probabilities`` float32 ``[n_classes, h, w]`` at cell ``(row_off, col_off)``."""
+    """Finished output rows at cell ``(row_off, col_off)``: ``probabilities`` float32 ``[n_classes, h, w]`` and
+    ``source`` uint8 ``[h, w]``, the head that decided each cell (:data:`~.products.SOURCE_CODES`; 0 = no tile)."""
 
     row_off: int
     col_off: int
     probabilities: np.ndarray
+    source: np.ndarray
 
 
 @dataclass(frozen=True)
 class TileResult:
-    """One tile that was run: tile indices, target-pixel window, class probabilities ``[n_classes]``."""
+    """One tile that was run: tile indices, target-pixel window, class probabilities ``[n_classes]`` and the head
+    that gave them (``"fused"``, ``"s1"`` or ``"s2"``)."""
 
     row: int
     col: int
     window: Window
     probabilities: np.ndarray
+    head: str
 
 
 class OutputSink(Protocol):
@@ -83,6 +95,31 @@ class _Pending:
     col: int
     s2: np.ndarray
     s1: np.ndarray
+    head: str
+
+
+def choose_head(either: float, s2_blind: float, s2_missing: float, s1_missing: float, heads: Sequence[str],
+                max_nodata: float, cloud_fraction: float | None) -> str | None:  # fmt: skip
+    """The head that classifies a tile, from the fractions of its pixels where: either modality has no data
+    (``either``), S2 cannot see (no data or cloudy, ``s2_blind``), S2 or S1 has no data; None: nodata.
+
+    1. With a cloud layer (``cloud_fraction`` not None) and ``s2_blind > cloud_fraction``: the S1-only head.
+    2. ``either <= max_nodata`` (today's rule): the fused head.
+    3. S2 has data (``s2_missing <= max_nodata``) but S1 does not: the S2-only head; the other way round, S1-only.
+    A fraction of 1 is never enough data; a head the model lacks is never chosen.
+    """
+
+    def enough(fraction: float) -> bool:
+        return fraction < 1.0 and fraction <= max_nodata
+
+    if cloud_fraction is not None and s2_blind > cloud_fraction:
+        return "s1" if "s1" in heads and enough(s1_missing) else None
+    if enough(either):
+        return "fused"
+    for head, missing in (("s2", s2_missing), ("s1", s1_missing)):
+        if head in heads and enough(missing):
+            return head
+    return None
 
 
 class _RollingAccumulator:
@@ -99,8 +136,9 @@ class _RollingAccumulator:
         capacity = grid.cells_per_tile + rows_in_flight
         self.sums = np.zeros((n_classes, capacity, grid.out_width), dtype=np.float64)
         self.weights = np.zeros((capacity, grid.out_width), dtype=np.float64)
+        self.sources = np.zeros((capacity, grid.out_width), dtype=np.uint8)  # bit k set: a tile of source code k
 
-    def add(self, row: int, col: int, p: np.ndarray) -> None:
+    def add(self, row: int, col: int, p: np.ndarray, code: int) -> None:
         g = self.grid
         nr = min(g.cells_per_tile, g.out_height - row)
         nc = min(g.cells_per_tile, g.out_width - col)
@@ -110,8 +148,10 @@ class _RollingAccumulator:
             extra = r0 + nr - self.weights.shape[0]
             self.sums = np.pad(self.sums, ((0, 0), (0, extra), (0, 0)))
             self.weights = np.pad(self.weights, ((0, extra), (0, 0)))
+            self.sources = np.pad(self.sources, ((0, extra), (0, 0)))
         self.sums[:, r0 : r0 + nr, col : col + nc] += p[:, None, None] * w
         self.weights[r0 : r0 + nr, col : col + nc] += w
+        self.sources[r0 : r0 + nr, col : col + nc] |= np.uint8(1 << code)
 
     def flush(self, upto: int) -> OutputBlock | None:
         """Emit output rows ``[base, upto)`` as a block and drop them from the buffer."""
@@ -120,13 +160,28 @@ class _RollingAccumulator:
             return None
         with np.errstate(invalid="ignore", divide="ignore"):
             p = (self.sums[:, :n] / self.weights[:n]).astype(np.float32)
-        block = OutputBlock(self.base, 0, p)
+        bits = self.sources[:n]
+        single = (bits & (bits - 1)) == 0  # at most one source
+        source = np.where(single, np.log2(np.maximum(bits, 1)).astype(np.uint8), np.uint8(MIXED_SOURCE))
+        block = OutputBlock(self.base, 0, p, source.astype(np.uint8))
         self.sums[:, :-n] = self.sums[:, n:].copy()
         self.sums[:, -n:] = 0
         self.weights[:-n] = self.weights[n:].copy()
         self.weights[-n:] = 0
+        self.sources[:-n] = self.sources[n:].copy()
+        self.sources[-n:] = 0
         self.base = upto
         return block
+
+
+def _padded_cloud(cloud: CloudReader, window: Window, height: int, width: int) -> np.ndarray:
+    """Cloudy pixels of ``window`` (may extend past the raster; the outside is not cloudy)."""
+    out = np.zeros((window.height, window.width), dtype=bool)
+    inside = window.clip(height, width)
+    if inside.height and inside.width:
+        r, c = inside.row_off - window.row_off, inside.col_off - window.col_off
+        out[r : r + inside.height, c : c + inside.width] = cloud.read(inside)
+    return out
 
 
 def _padded_read(reader: WindowReader, window: Window, n_s2: int, n_s1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,13 +225,24 @@ def run_inference(
     progress: Callable[[Progress], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
     prefetch: bool = False,
+    cloud: CloudReader | None = None,
+    cloud_fraction: float = DEFAULT_CLOUD_FRACTION,
 ) -> RunSummary:
-    """Predict every tile of ``reader``'s grid and stream averaged output rows and tile results to ``sinks``."""
+    """Predict every tile of ``reader``'s grid and stream averaged output rows and tile results to ``sinks``.
+
+    Each tile goes to the head :func:`choose_head` picks; ``cloud`` (the cloud layer on the reader's grid) makes
+    tiles whose cloudy-or-S2-nodata fraction exceeds ``cloud_fraction`` S1-only (models with an S1-only head only).
+    """
     meta = model.metadata
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, not {batch_size}.")
     if not 0.0 <= max_nodata_fraction <= 1.0:
         raise InputError(f"the nodata fraction threshold must be between 0 and 1, not {max_nodata_fraction}.")
+    if not 0.0 <= cloud_fraction <= 1.0:
+        raise InputError(f"the cloud fraction threshold must be between 0 and 1, not {cloud_fraction}.")
+    heads = meta.heads
+    if cloud is not None:
+        require_s1_head(heads, model.path.name)
     patch = meta.patch_size_px
     grid = TileGrid(reader.width, reader.height, patch, stride or patch)
     n_s2, n_s1 = len(meta.s2.bands), len(meta.s1.bands)
@@ -207,40 +273,46 @@ def run_inference(
         s2 = model.prepare(np.stack([t.s2 for t in batch]), meta.s2)
         s1 = model.prepare(np.stack([t.s1 for t in batch]), meta.s1)
         t0 = time.perf_counter()
-        probs = model.run(s2, s1)
+        probs = model.run_heads(s2, s1)
         model_s += time.perf_counter() - t0
         results = []
-        for t, p in zip(batch, probs):
-            acc.add(t.row, t.col, p)
-            results.append(TileResult(t.row, t.col, grid.window(t.row, t.col), p.astype(np.float32)))
+        for i, t in enumerate(batch):
+            p = probs[t.head][i]
+            acc.add(t.row, t.col, p, SOURCE_CODES[t.head])
+            results.append(TileResult(t.row, t.col, grid.window(t.row, t.col), p.astype(np.float32), t.head))
         for sink in sinks:
             sink.write_tiles(results)
         done += len(batch)
         run_count += len(batch)
 
-    def read(unit: tuple[int, int, int, Window]) -> tuple[np.ndarray, np.ndarray]:
+    def read(unit: tuple[int, int, int, Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         s2, s1 = _padded_read(reader, unit[3], n_s2, n_s1)
         for a in (s2, s1):  # ±inf is as unusable as NaN: nodata
             a[np.isinf(a)] = np.nan
-        return s2, s1
+        cloudy = None if cloud is None else _padded_cloud(cloud, unit[3], reader.height, reader.width)
+        return s2, s1, cloudy
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(read, units[0]) if prefetch else None
         for i, unit in enumerate(units):
             if prefetch:
-                s2_block, s1_block = future.result()
+                s2_block, s1_block, cloudy = future.result()
                 future = pool.submit(read, units[i + 1]) if i + 1 < len(units) else None
             else:
-                s2_block, s1_block = read(unit)
+                s2_block, s1_block, cloudy = read(unit)
             r, c0, c1, _window = unit
-            invalid = np.isnan(s2_block).any(axis=0) | np.isnan(s1_block).any(axis=0)
+            s2_missing, s1_missing = np.isnan(s2_block).any(axis=0), np.isnan(s1_block).any(axis=0)
+            invalid = s2_missing | s1_missing
+            blind = s2_missing if cloudy is None else s2_missing | cloudy
             for c in range(c0, c1):
-                x = (c - c0) * grid.stride
-                fraction = float(invalid[:, x : x + patch].mean())
-                if fraction >= 1.0 or fraction > max_nodata_fraction:
+                x = slice((c - c0) * grid.stride, (c - c0) * grid.stride + patch)
+                head = choose_head(float(invalid[:, x].mean()), float(blind[:, x].mean()),
+                                   float(s2_missing[:, x].mean()), float(s1_missing[:, x].mean()), heads,
+                                   max_nodata_fraction, None if cloud is None else cloud_fraction)  # fmt: skip
+                if head is None:
                     done += 1
                     continue
-                pending.append(_Pending(r, c, s2_block[:, :, x : x + patch], s1_block[:, :, x : x + patch]))
+                pending.append(_Pending(r, c, s2_block[:, :, x], s1_block[:, :, x], head))
             while len(pending) >= batch_size or (pending and r - pending[0].row >= max_span):
                 batch, pending = pending[:batch_size], pending[batch_size:]
                 run_batch(batch)

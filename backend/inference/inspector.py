@@ -20,6 +20,8 @@
 5. **Sentinel-1 order** — co-polarised backscatter (VV) is 5–10 dB above cross-polarised (VH) over land: a VV
    band more than 2 dB weaker than its VH band is refused with ``--s1-order vh,vv``; a stack without names
    whose two bands are within 2 dB is refused too (``--s1-order`` decides).
+6. **Cloud layer** (optional) — a Sentinel-2 SCL layer, a binary mask or a cloud probability
+   (:mod:`.clouds`; ``--cloud-mask-kind`` decides when the values do not).
 
 :attr:`InputPlan.applied` says, per topic, what was decided and why (written into the outputs' metadata,
 shown by the dock, printed by the CLI when not the plain case).
@@ -35,6 +37,7 @@ import numpy as np
 
 from ..errors import InputError
 from .band_resolver import BandPick, Hint, cli_hint, parse_order, resolve_bands
+from .clouds import CloudOptions, CloudPlan, CloudSampler, inspect_cloud
 from .ground import GridPlan, plan_grid
 from .metadata import ModalitySpec, ModelMetadata
 from .radiometry import DB_RANGE, REFLECTANCE_RANGE, Conversion, finite, frequent_fill, percentile
@@ -61,6 +64,7 @@ class InputOptions:
     s1_units: str = "auto"  #: "auto", "db", "linear" (power) or "amplitude"
     s1_scale: float | None = None  #: stored × s1_scale = the S1 value (0.01 for dB × 100 integers)
     s1_order: Sequence[str] | str | None = None  #: explicit band order of the S1 input ("vh,vv"); "auto" = None
+    cloud: CloudOptions = field(default_factory=CloudOptions)  #: how to read the cloud layer, when one is given
 
     def __post_init__(self) -> None:
         if str(self.s2_offset) not in S2_OFFSETS:
@@ -87,6 +91,7 @@ class InputPlan:
     grid: GridPlan
     applied: dict[str, str] = field(default_factory=dict)  #: topic → what was done and why
     notes: list[str] = field(default_factory=list)  #: the entries of ``applied`` that are not the plain case
+    cloud: CloudPlan | None = None  #: how the cloud layer marks cloudy pixels (None: no cloud layer given)
 
     def tags(self) -> dict[str, str]:
         """``applied`` as GeoTIFF metadata items: ``MOSAIC_INPUT_<TOPIC>``."""
@@ -116,10 +121,13 @@ def inspect_inputs(
     hint: Hint = cli_hint,
     s2_picks: list[BandPick] | None = None,
     s1_picks: list[BandPick] | None = None,
+    cloud: RasterInfo | None = None,
+    sample_cloud: CloudSampler | None = None,
 ) -> InputPlan:
     """Identify the inputs (see the module docstring); raises :class:`InputError` with one sentence.
 
     ``s2_picks``/``s1_picks``: a band mapping the user made by hand (the dock's), used instead of resolving.
+    ``cloud``/``sample_cloud``: the optional cloud layer and its sampler (:func:`.clouds.inspect_cloud`).
     """
     target = target if isinstance(target, Target) else Target.of(target)
     s2_order = parse_order(options.s2_order, "S2")
@@ -146,7 +154,12 @@ def inspect_inputs(
     s2_conv, s2_nodata = _s2(s2, s2_picks, target.s2, options, sample_s2, hint, applied, notes)
     explicit = s1_order is not None or any(p.how == "order" for p in s1_picks)
     s1_conv, s1_nodata = _s1(s1, s1_picks, options, sample_s1, hint, applied, notes, explicit)
-    return InputPlan(s2_picks, s1_picks, s2_conv, s1_conv, s2_nodata, s1_nodata, grid, applied, notes)
+    cloud_plan = None
+    if cloud is not None:
+        cloud_plan = inspect_cloud(cloud, sample_cloud, options.cloud, hint)
+        applied["cloud mask"] = f"{cloud.name} {cloud_plan.describe()}"
+        notes.append(applied["cloud mask"])
+    return InputPlan(s2_picks, s1_picks, s2_conv, s1_conv, s2_nodata, s1_nodata, grid, applied, notes, cloud_plan)
 
 
 # -------------------------------------------------------------------------------------------- Sentinel-2

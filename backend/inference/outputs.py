@@ -8,7 +8,10 @@ Rasters (Cloud-Optimised GeoTIFFs with :meth:`RasterProduct.cog_options`, one ce
 
 - ``probabilities.tif``: float32, nodata NaN; one band per class ``p[c]``, band description = class name.
 - ``labels.tif``: uint32, nodata ``2**32 − 1``; band 1 "top class index" ``argmax_c p[c]``, band 2 the multi-label
-  bitmask ``Σ_c 2^c · [p[c] >= t_c]`` (``t_c`` = the model's threshold of class ``c``).
+  bitmask ``Σ_c 2^c · [p[c] >= t_c]`` (``t_c`` = the threshold of class ``c`` of the head that decided the cell;
+  the fused head's for mixed cells), band 3 "source": the head that decided the cell (1 fused, 2 S1 only,
+  3 S2 only, 4 mixed: averaged over tiles of different heads). Its own paletted style is
+  ``labels_source.qml`` beside the file (:meth:`RasterProduct.styles`).
 - ``confidence.tif``: float32, nodata NaN; band 1 "max class probability" ``max_c p[c]``.
 
 Each raster is written block by block into a tiled work GeoTIFF (:data:`GEOTIFF_OPTIONS`) and, once complete,
@@ -22,8 +25,8 @@ of :func:`output_tags` (GDAL default domain): ``MOSAIC_MODEL`` (the model's file
 ``tiles.gpkg`` (GeoPackage 1.2, :data:`GEOPACKAGE_OPTIONS`), layer ``tiles``: one polygon (``geom``) per tile run,
 with the fields of :attr:`TilesProduct.fields`: ``row``, ``col`` (tile indices, Integer), ``top_class`` (name of
 the most probable class), ``labels`` (names of the classes at or above their threshold, ``"; "``-joined, in class
-order), ``confidence`` (max probability, Real) and one Real field per class holding its probability, named after
-the class.
+order), ``confidence`` (max probability, Real), ``source`` (the head that gave the probabilities: ``fused``, ``s1`` or
+``s2``) and one Real field per class holding its probability, named after the class.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ import numpy as np
 
 from .engine import OutputBlock, TileResult
 from .metadata import ModelMetadata
-from .products import LABEL_NODATA, confidence, label_bitmask, top_class
-from .styles import confidence_qml, labels_qml, probabilities_qml
+from .products import LABEL_NODATA, MIXED_SOURCE, SOURCE_CODES, confidence, label_bitmask, source_band, top_class
+from .styles import confidence_qml, labels_qml, probabilities_qml, source_qml
 
 #: product key → file name, in the order the products are written
 FILE_NAMES = {"probabilities": "probabilities.tif", "labels": "labels.tif", "confidence": "confidence.tif",
@@ -59,6 +62,9 @@ GEOPACKAGE_OPTIONS = {"VERSION": "1.2"}
 TILES_LAYER = "tiles"
 TOP_CLASS_FIELD = "top_class"  #: the tiles field a categorized style keys on
 CONFIDENCE_FIELD = "confidence"
+SOURCE_FIELD = "source"  #: the tiles field naming the head that decided the tile
+SOURCE_BAND = 3  #: the band of labels.tif that says which head decided each cell
+SOURCE_STYLE = "_source"  #: its paletted style is ``<stem>_source.qml`` beside labels.tif (``labels_source.qml``)
 LABELS_SEPARATOR = "; "
 MODEL_TAG = "MOSAIC_MODEL"
 #: fields of every tile record before the per-class probabilities: name → kind ("int", "str" or "float")
@@ -68,10 +74,17 @@ _FIXED_FIELDS = (
     (TOP_CLASS_FIELD, "str"),
     ("labels", "str"),
     (CONFIDENCE_FIELD, "float"),
+    (SOURCE_FIELD, "str"),
 )
 #: column names the GeoPackage uses (feature id, geometry) and geopandas' geometry column
 _RESERVED = ("fid", "geom", "geometry")
 _TAG_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def style_file(raster: PurePath, suffix: str = "") -> PurePath:
+    """The style beside ``raster``: ``<stem><suffix>.qml`` (``labels.qml``; ``labels_source.qml`` with
+    :data:`SOURCE_STYLE`)."""
+    return raster.with_name(f"{raster.stem}{suffix}.qml")
 
 
 @dataclass(frozen=True)
@@ -87,10 +100,19 @@ class RasterProduct:
     values: Callable[[OutputBlock], np.ndarray]
     style_qml: str
     overview_resampling: str
+    extra_styles: tuple[tuple[str, str], ...] = ()  #: (suffix of the file's stem, .qml text) of further styles
 
     def cog_options(self) -> dict[str, str]:
         """The COG driver's creation options of this product (GDAL spelling)."""
         return {**COG_OPTIONS, "OVERVIEW_RESAMPLING": self.overview_resampling}
+
+    def styles(self, path: PurePath) -> list[tuple[PurePath, str]]:
+        """``(style file, .qml text)`` to write beside the raster at ``path``: ``<stem>.qml`` (QGIS loads it with the
+        file), then ``<stem><suffix>.qml`` of each extra style (``labels_source.qml``)."""
+        return [
+            (style_file(path), self.style_qml),
+            *((style_file(path, suffix), qml) for suffix, qml in self.extra_styles),
+        ]
 
 
 @dataclass(frozen=True)
@@ -147,24 +169,35 @@ def probability_fields(class_names: Sequence[str]) -> tuple[str, ...]:
     return tuple(fields)
 
 
-def _labels_values(block: OutputBlock, thresholds: Sequence[float]) -> np.ndarray:
+def _labels_values(block: OutputBlock, meta: ModelMetadata) -> np.ndarray:
+    """Top class, bitmask (thresholds of the head that decided each cell) and source of ``block``."""
     p = block.probabilities
-    return np.stack([top_class(p), label_bitmask(p, thresholds)])
+    bits = label_bitmask(p, meta.thresholds_for("fused"))
+    for head in meta.heads[1:]:  # the per-modality heads (the engine routes tiles only to heads the model has)
+        cells = block.source == SOURCE_CODES[head]
+        if cells.any():
+            bits[cells] = label_bitmask(p, meta.thresholds_for(head))[cells]
+    return np.stack([top_class(p), bits, source_band(p, block.source)])
 
 
 def _tile_record(tile: TileResult, meta: ModelMetadata, columns: tuple[str, ...]) -> dict[str, int | str | float]:
     p = np.asarray(tile.probabilities, dtype=np.float32)
     cell = p[:, None, None]
-    bits = int(label_bitmask(cell, meta.thresholds)[0, 0])
+    bits = int(label_bitmask(cell, meta.thresholds_for(tile.head))[0, 0])
     record: dict[str, int | str | float] = {
         "row": int(tile.row),
         "col": int(tile.col),
         TOP_CLASS_FIELD: meta.class_names[int(top_class(cell)[0, 0])],
         "labels": LABELS_SEPARATOR.join(n for c, n in enumerate(meta.class_names) if bits >> c & 1),
         CONFIDENCE_FIELD: float(confidence(cell)[0, 0]),
+        SOURCE_FIELD: tile.head,
     }
     record.update({column: float(v) for column, v in zip(columns, p, strict=True)})
     return record
+
+
+def _source_legend() -> str:
+    return ", ".join(f"{code} {head}" for head, code in SOURCE_CODES.items()) + f", {MIXED_SOURCE} mixed"
 
 
 def output_catalogue(meta: ModelMetadata, model_path: str | PurePath | None = None,
@@ -175,9 +208,10 @@ def output_catalogue(meta: ModelMetadata, model_path: str | PurePath | None = No
         RasterProduct("probabilities", FILE_NAMES["probabilities"], "float32", float("nan"), tuple(names),
                       lambda b: b.probabilities.astype(np.float32, copy=False), probabilities_qml(names), "AVERAGE"),
         RasterProduct("labels", FILE_NAMES["labels"], "uint32", float(LABEL_NODATA),
-                      ("top class index", "multi-label bitmask (bit c set: class c at or above its threshold)"),
-                      partial(_labels_values, thresholds=meta.thresholds), labels_qml(names, meta.class_colors),
-                      "MODE"),
+                      ("top class index", "multi-label bitmask (bit c set: class c at or above its threshold)",
+                       f"source (head that decided the cell: {_source_legend()})"),
+                      partial(_labels_values, meta=meta), labels_qml(names, meta.class_colors), "MODE",
+                      ((SOURCE_STYLE, source_qml(SOURCE_BAND)),)),
         RasterProduct("confidence", FILE_NAMES["confidence"], "float32", float("nan"), ("max class probability",),
                       lambda b: confidence(b.probabilities)[None], confidence_qml(), "AVERAGE"),
     )  # fmt: skip

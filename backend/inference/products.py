@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-LABEL_NODATA = np.uint32(0xFFFFFFFF)  #: nodata of both label bands (top class and bitmask), UInt32
+LABEL_NODATA = np.uint32(0xFFFFFFFF)  #: nodata of every label band (top class, bitmask, source), UInt32
+#: value of the source band (labels.tif band 3) of each head that can decide a cell
+SOURCE_CODES = {"fused": 1, "s1": 2, "s2": 3}
+MIXED_SOURCE = 4  #: a cell averaged over tiles that different heads decided (stride < patch size)
+#: source value → legend text
+SOURCE_NAMES = {1: "fused S1+S2", 2: "S1 only (radar)", 3: "S2 only (optical)", 4: "mixed (overlapping tiles)"}
+#: source value → colour: fused grey, radar orange, optical blue, mixed purple
+SOURCE_COLORS = {1: "#bdbdbd", 2: "#e6550d", 3: "#3182bd", 4: "#756bb1"}
 
 
 def _nodata(p: np.ndarray) -> np.ndarray:
@@ -29,6 +36,14 @@ def label_bitmask(p: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     bits = (np.uint32(1) << np.arange(p.shape[0], dtype=np.uint32))[:, None, None]
     with np.errstate(invalid="ignore"):
         out = np.where(p >= t, bits, np.uint32(0)).sum(axis=0, dtype=np.uint32)
+    out[_nodata(p)] = LABEL_NODATA
+    return out
+
+
+def source_band(p: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """The head that decided each cell as uint32 ``[h, w]`` (:data:`SOURCE_CODES`, :data:`MIXED_SOURCE`);
+    :data:`LABEL_NODATA` where nodata."""
+    out = source.astype(np.uint32)
     out[_nodata(p)] = LABEL_NODATA
     return out
 

@@ -6,6 +6,8 @@ import re
 from collections.abc import Sequence
 from xml.sax.saxutils import quoteattr
 
+from .products import SOURCE_COLORS, SOURCE_NAMES
+
 #: viridis at 5 stops, value in [0, 1] → colour
 _RAMP = ((0.0, "#440154"), (0.25, "#3b528b"), (0.5, "#21918c"), (0.75, "#5ec962"), (1.0, "#fde725"))
 
@@ -25,18 +27,30 @@ def _document(renderer: str) -> str:
     )
 
 
-def labels_qml(class_names: Sequence[str], class_colors: Sequence[str]) -> str:
-    """Paletted style of band 1 of labels.tif: value ``c`` → class ``c``'s name and colour."""
+def _paletted(band: int, palette: Sequence[tuple[int, str, str]]) -> str:
+    """A paletted renderer of ``band``: (value, colour, label) entries."""
     entries = "".join(
-        f'        <paletteEntry value="{i}" color="{color}" label={quoteattr(name)} alpha="255"/>\n'
-        for i, (name, color) in enumerate(zip(class_names, class_colors, strict=True))
+        f'        <paletteEntry value="{v}" color="{color}" label={quoteattr(label)} alpha="255"/>\n'
+        for v, color, label in palette
     )
     return _document(
-        '    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">\n'
+        f'    <rasterrenderer type="paletted" band="{band}" opacity="1" alphaBand="-1" nodataColor="">\n'
         "      <rasterTransparency/>\n"
         f"      <colorPalette>\n{entries}      </colorPalette>\n"
         "    </rasterrenderer>\n"
     )
+
+
+def labels_qml(class_names: Sequence[str], class_colors: Sequence[str]) -> str:
+    """Paletted style of band 1 of labels.tif: value ``c`` → class ``c``'s name and colour."""
+    return _paletted(
+        1, [(i, color, name) for i, (name, color) in enumerate(zip(class_names, class_colors, strict=True))]
+    )
+
+
+def source_qml(band: int) -> str:
+    """Paletted style of the source band ``band`` of labels.tif: which head decided each cell (where radar was used)."""
+    return _paletted(band, [(v, SOURCE_COLORS[v], name) for v, name in SOURCE_NAMES.items()])
 
 
 def _pseudocolor(band: int, label: str) -> str:

@@ -73,12 +73,13 @@ def test_mosaic_cells_equal_the_original_patches_predicted_alone(mosaic_predicti
 
     with rasterio.open(mosaic_prediction / "labels.tif") as ds:
         labels = ds.read()
-        assert ds.dtypes == ("uint32", "uint32") and ds.nodata == LABEL_NODATA
+        assert ds.dtypes == ("uint32",) * 3 and ds.nodata == LABEL_NODATA
     valid = ~np.isnan(probs[0])
     np.testing.assert_array_equal(labels[0][valid], probs.argmax(axis=0)[valid])
     bits = (probs >= 0.5) * (2 ** np.arange(19))[:, None, None]
     np.testing.assert_array_equal(labels[1][valid], bits.sum(axis=0)[valid])
-    assert labels[0, 0, 0] == labels[1, 0, 0] == LABEL_NODATA
+    assert labels[0, 0, 0] == labels[1, 0, 0] == labels[2, 0, 0] == LABEL_NODATA
+    assert (labels[2][valid] == 1).all()  # a fused-only model without a cloud mask: every cell by the fused head
     with rasterio.open(mosaic_prediction / "confidence.tif") as ds:
         np.testing.assert_allclose(ds.read(1)[valid], probs.max(axis=0)[valid])
 
@@ -332,8 +333,9 @@ def test_cancelled_run_leaves_nothing_behind(mosaic_inputs, onnx_model_path, tmp
     calls = []
     with RasterioReader(*mosaic_inputs, model.metadata) as reader:
         outputs = PredictionOutputs(out, reader, model.metadata, 120)
-        # 3 raster work files (.<name>.blocks.tif, copied to the COGs at commit) + 3 styles (the GeoPackage comes later)
-        assert len(list(out.glob(".mosaic-partial-*/*"))) == 6
+        # 3 raster work files (.<name>.blocks.tif, copied to the COGs at commit) + 4 styles (labels_source.qml too;
+        # the GeoPackage comes later)
+        assert len(list(out.glob(".mosaic-partial-*/*"))) == 7
         with pytest.raises(InferenceCancelledError):
             try:
                 run_inference(

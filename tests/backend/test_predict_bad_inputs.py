@@ -300,7 +300,7 @@ def test_killed_prediction_leaves_no_complete_looking_output(s2_files, s1_files,
                     "--out", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "confidence.qml", "confidence.tif", "labels.qml", "labels.tif", "probabilities.qml", "probabilities.tif",
-        "tiles.gpkg",
+        "confidence.qml", "confidence.tif", "labels.qml", "labels.tif", "labels_source.qml", "probabilities.qml",
+        "probabilities.tif", "tiles.gpkg",
     ]  # fmt: skip
     shutil.rmtree(out)

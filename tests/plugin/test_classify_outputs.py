@@ -159,7 +159,7 @@ def test_predict_processing_and_dock_write_identical_files(
     assert tiles["version"] == 10200  # GeoPackage 1.2: read without a version warning by QGIS 3.22's GDAL 3.6
     types = {"int": "Integer", "str": "String", "float": "Real"}
     assert tiles["fields"] == [(n, types[k]) for n, k in catalogue.tiles.fields]
-    assert [n for n, _ in tiles["fields"][:5]] == ["row", "col", "top_class", "labels", "confidence"]
+    assert [n for n, _ in tiles["fields"][:6]] == ["row", "col", "top_class", "labels", "confidence", "source"]
     assert len(tiles["features"]) == 20  # 3 × 7 tiles at stride 60, one skipped as nodata
     for name in ("mosaic:classify", "dock"):
         assert _tiles(runs[name]["tiles"]) == tiles, name

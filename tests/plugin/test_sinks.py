@@ -41,8 +41,17 @@ def _probabilities() -> np.ndarray:
     return p
 
 
+def _source() -> np.ndarray:
+    """The head of each cell, the same in each 2 × 2 block (as the classes): fused (1), but S1 only (2) in every third
+    pair of rows and mixed (4) in every fifth pair of columns."""
+    source = np.ones((HEIGHT // 2, WIDTH // 2), dtype=np.uint8)
+    source[::3] = 2
+    source[:, ::5] = 4
+    return source.repeat(2, axis=0).repeat(2, axis=1)
+
+
 def _blocks(p: np.ndarray, rows: int = 130) -> list[OutputBlock]:
-    return [OutputBlock(r, 0, p[:, r : r + rows]) for r in range(0, HEIGHT, rows)]
+    return [OutputBlock(r, 0, p[:, r : r + rows], _source()[r : r + rows]) for r in range(0, HEIGHT, rows)]
 
 
 def _write_headless(path: Path, product, p: np.ndarray) -> Path:
@@ -112,7 +121,7 @@ def test_both_writers_deliver_the_same_cogs_with_overviews_of_the_data(catalogue
     p = _probabilities()
     (tmp_path / "headless").mkdir()
     for product in catalogue.rasters:
-        values = product.values(OutputBlock(0, 0, p))
+        values = product.values(OutputBlock(0, 0, p, _source()))
         headless = _cog(_write_headless(tmp_path / "headless" / product.file_name, product, p))
         sink = _plugin_sink(tmp_path / "plugin" / product.file_name, product, p)
         sink.finish()
@@ -135,7 +144,7 @@ def test_both_writers_deliver_the_same_cogs_with_overviews_of_the_data(catalogue
             np.testing.assert_array_equal(got, want, err_msg=product.key)
     names = [r.file_name for r in catalogue.rasters]
     assert sorted(f.name for f in (tmp_path / "headless").iterdir()) == sorted(names)  # no work file left
-    styles = [str(Path(n).with_suffix(".qml")) for n in names]
+    styles = [str(Path(n).with_suffix(".qml")) for n in names] + ["labels_source.qml"]
     assert sorted(f.name for f in (tmp_path / "plugin").iterdir()) == sorted(names + styles)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mosaic.backend.errors import ModelError
 from mosaic.backend.inference import (
     InferenceCancelledError,
     OutputBlock,
@@ -14,6 +15,7 @@ from mosaic.backend.inference import (
     load_model,
     run_inference,
 )
+from mosaic.backend.inference.engine import choose_head
 
 
 class ArrayReader:
@@ -180,3 +182,60 @@ def test_sparse_rasters_run_partial_batches_and_stream(model, mosaic_arrays):
         outs.append(sink.raster())
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
     assert (~np.isnan(outs[0][0])).sum() == 3
+
+
+def test_choose_head_rules():
+    heads = ("fused", "s1", "s2")
+    # (either, s2 blind, s2 missing, s1 missing) → head, max nodata 0.5
+    assert choose_head(0.0, 0.0, 0.0, 0.0, heads, 0.5, 0.3) == "fused"
+    assert choose_head(0.0, 0.31, 0.0, 0.0, heads, 0.5, 0.3) == "s1"  # cloudy
+    assert choose_head(0.0, 0.31, 0.0, 0.0, heads, 0.5, None) == "fused"  # no cloud layer: clouds unknown
+    assert choose_head(0.6, 0.0, 0.0, 0.6, heads, 0.5, 0.3) == "s2"  # S1 missing
+    assert choose_head(0.6, 0.6, 0.6, 0.0, heads, 0.5, None) == "s1"  # S2 missing, no cloud layer
+    assert choose_head(1.0, 1.0, 1.0, 1.0, heads, 0.5, 0.3) is None  # both missing
+    assert choose_head(0.6, 0.9, 0.0, 0.6, heads, 0.5, 0.3) is None  # cloudy and no S1
+    assert choose_head(0.6, 0.0, 0.0, 0.6, ("fused",), 0.5, None) is None  # a fused-only model: today's rule
+    assert choose_head(0.5, 0.5, 0.5, 0.0, ("fused",), 0.5, None) == "fused"
+
+
+class CloudArray:
+    """A CloudReader over an in-memory bool mask."""
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = mask
+
+    def read(self, w: Window) -> np.ndarray:
+        return self.mask[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
+
+
+def test_heads_per_tile_and_mixed_cells_where_tiles_of_different_heads_overlap(heads_onnx_model_path,
+                                                                                mosaic_arrays):  # fmt: skip
+    """Tile (1, 0) at stride 120 cloudy → S1 head; S1 removed from tile (3, 1) → S2 head; at stride 60 the cells
+    shared by a cloudy tile and a clear one are mixed (4)."""
+    model = load_model(heads_onnx_model_path, threads=2)
+    s2, s1 = (a.copy() for a in mosaic_arrays)
+    s1[:, 360:480, 120:240] = np.nan
+    cloudy = np.zeros(s2.shape[1:], dtype=bool)
+    cloudy[120:240, 0:120] = True
+    sink = CollectSink()
+    run_inference(model, ArrayReader(s2, s1), [sink], cloud=CloudArray(cloudy), batch_size=3)
+    source = np.concatenate([b.source for b in sink.blocks])
+    assert source.tolist() == [[0, 1], [2, 1], [1, 1], [1, 3]]
+    heads = {(t.row, t.col): t.head for t in sink.tiles}
+    assert heads[(1, 0)] == "s1" and heads[(3, 1)] == "s2" and heads[(0, 1)] == "fused"
+    for t in sink.tiles:
+        w = t.window
+        tile = (a[None, :, w.row_off : w.row_off + 120, w.col_off : w.col_off + 120] for a in (s2, s1))
+        np.testing.assert_allclose(t.probabilities, model.predict_heads(*tile)[t.head][0], atol=1e-5)
+    sink = CollectSink()
+    run_inference(model, ArrayReader(s2, s1), [sink], stride=60, cloud=CloudArray(cloudy))
+    source = np.concatenate([b.source for b in sink.blocks])
+    # column 0: rows 0–60 empty; up to 240 every covering tile is S2-blind over 30 % (cloud or the empty 37_87 patch);
+    # cells 240–300 lie in the half-cloudy tile 180–300 (S1 head) and the clear tile 240–360 (fused): mixed
+    assert source[:6, 0].tolist() == [0, 2, 2, 2, 4, 1]
+
+
+def test_models_without_an_s1_head_refuse_a_cloud_layer(model, mosaic_arrays):
+    cloudy = np.zeros(mosaic_arrays[0].shape[1:], dtype=bool)
+    with pytest.raises(ModelError, match="has no S1-only head"):
+        run_inference(model, ArrayReader(*mosaic_arrays), [CollectSink()], cloud=CloudArray(cloudy))

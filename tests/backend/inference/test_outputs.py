@@ -4,6 +4,7 @@ tags, COG and GeoPackage creation options."""
 from __future__ import annotations
 
 import math
+from pathlib import PurePath
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from mosaic.backend.inference.outputs import (
     output_tags,
     probability_fields,
 )
-from mosaic.backend.inference.styles import confidence_qml, labels_qml, probabilities_qml
+from mosaic.backend.inference.styles import confidence_qml, labels_qml, probabilities_qml, source_qml
 
 TRAINING = {"dataset": "BigEarthNet v2.0", "licence": "CDLA-Permissive-1.0"}
 
@@ -30,12 +31,17 @@ def _meta(names, thresholds):
 
 
 META = _meta(("Water", "Forest", "Urban"), [0.5, 0.6, 0.7])
+#: the same classes with an S1-only head (thresholds 0.2 each) and an S2-only head (0.95 each)
+HEADS_META = parse_metadata(build_metadata({
+    "class_names": ["Water", "Forest", "Urban"], "class_colors": ["#112233", "#445566", "#778899"],
+    "thresholds": [0.5, 0.6, 0.7], "strategy": "supervised", "training": TRAINING,
+    "heads": {"s1": {"thresholds": [0.2] * 3}, "s2": {"thresholds": [0.95] * 3}}}))  # fmt: skip
 
 
-def _block() -> OutputBlock:
-    """3 classes on 1 × 3 cells; the last cell is nodata."""
+def _block(source=(1, 1, 0)) -> OutputBlock:
+    """3 classes on 1 × 3 cells; the last cell is nodata; ``source`` per cell."""
     p = np.array([[0.9, 0.2, np.nan], [0.6, 0.7, np.nan], [0.1, 0.75, np.nan]], dtype=np.float32)
-    return OutputBlock(row_off=4, col_off=0, probabilities=p[:, None, :])
+    return OutputBlock(row_off=4, col_off=0, probabilities=p[:, None, :], source=np.array([source], dtype=np.uint8))
 
 
 def test_rasters_files_dtypes_nodata_and_band_descriptions():
@@ -44,7 +50,8 @@ def test_rasters_files_dtypes_nodata_and_band_descriptions():
     assert described == [
         ("probabilities", "probabilities.tif", "float32", ("Water", "Forest", "Urban")),
         ("labels", "labels.tif", "uint32",
-         ("top class index", "multi-label bitmask (bit c set: class c at or above its threshold)")),
+         ("top class index", "multi-label bitmask (bit c set: class c at or above its threshold)",
+          "source (head that decided the cell: 1 fused, 2 s1, 3 s2, 4 mixed)")),
         ("confidence", "confidence.tif", "float32", ("max class probability",)),
     ]  # fmt: skip
     nodata = [r.nodata for r in catalogue.rasters]
@@ -58,12 +65,24 @@ def test_raster_values_from_an_engine_block():
     probabilities, labels, confidence = (r.values(_block()) for r in output_catalogue(META).rasters)
     assert probabilities.dtype == np.float32 and probabilities.shape == (3, 1, 3)
     np.testing.assert_array_equal(probabilities, _block().probabilities)
-    assert labels.dtype == np.uint32 and labels.shape == (2, 1, 3)
+    assert labels.dtype == np.uint32 and labels.shape == (3, 1, 3)
     # cell 0: top class 0; 0.9 >= 0.5 and 0.6 >= 0.6 -> bits 0, 1 = 3. cell 1: top class 2; 0.7 >= 0.6, 0.75 >= 0.7 -> 6
-    assert labels.tolist() == [[[0, 2, 2**32 - 1]], [[3, 6, 2**32 - 1]]]
+    assert labels.tolist() == [[[0, 2, 2**32 - 1]], [[3, 6, 2**32 - 1]], [[1, 1, 2**32 - 1]]]
     assert confidence.dtype == np.float32 and confidence.shape == (1, 1, 3)
     np.testing.assert_array_equal(confidence[0, 0, :2], np.array([0.9, 0.75], dtype=np.float32))
     assert np.isnan(confidence[0, 0, 2])
+
+
+def test_bitmask_uses_the_thresholds_of_the_head_that_decided_each_cell():
+    """S1-only cells (2) take the S1 head's thresholds (0.2), S2-only cells (3) the S2 head's (0.95), fused and
+    mixed (4) cells the fused ones."""
+    labels = output_catalogue(HEADS_META).product("labels")
+    p = np.array([[0.9, 0.9, 0.9, 0.9], [0.6, 0.6, 0.6, 0.6], [0.3, 0.3, 0.3, 0.3]], dtype=np.float32)[:, None, :]
+    values = labels.values(OutputBlock(0, 0, p, np.array([[1, 2, 3, 4]], dtype=np.uint8)))
+    assert values[1].tolist() == [[0b011, 0b111, 0b000, 0b011]]
+    assert values[2].tolist() == [[1, 2, 3, 4]]
+    record = output_catalogue(HEADS_META).tiles.record(TileResult(0, 0, Window(0, 0, 120, 120), p[:, 0, 0], "s1"))
+    assert (record["labels"], record["source"]) == ("Water; Forest; Urban", "s1")
 
 
 def test_rasters_are_cogs_with_overviews_resampled_as_their_data_allow():
@@ -81,28 +100,35 @@ def test_styles_are_the_shared_qml_texts():
     assert styles == [probabilities_qml(META.class_names), labels_qml(META.class_names, META.class_colors),
                       confidence_qml()]  # fmt: skip
     assert 'label="Forest"' in styles[1] and 'color="#445566"' in styles[1]
+    labels = output_catalogue(META).product("labels")
+    out = PurePath("out")
+    assert labels.styles(out / "labels.tif") == [
+        (out / "labels.qml", styles[1]),
+        (out / "labels_source.qml", source_qml(3)),
+    ]
+    assert 'band="3"' in source_qml(3) and 'label="S1 only (radar)"' in source_qml(3)
 
 
 def test_tile_fields_and_record():
     tiles = output_catalogue(META).tiles
     assert tiles.fields == (
         ("row", "int"), ("col", "int"), ("top_class", "str"), ("labels", "str"), ("confidence", "float"),
-        ("Water", "float"), ("Forest", "float"), ("Urban", "float"),
+        ("source", "str"), ("Water", "float"), ("Forest", "float"), ("Urban", "float"),
     )  # fmt: skip
     p = np.array([0.2, 0.7, 0.75], dtype=np.float32)
-    record = tiles.record(TileResult(row=3, col=5, window=Window(360, 600, 120, 120), probabilities=p))
+    record = tiles.record(TileResult(row=3, col=5, window=Window(360, 600, 120, 120), probabilities=p, head="fused"))
     assert list(record) == [name for name, _ in tiles.fields]
     assert record == {"row": 3, "col": 5, "top_class": "Urban", "labels": "Forest; Urban",
-                      "confidence": float(np.float32(0.75)), "Water": float(np.float32(0.2)),
+                      "confidence": float(np.float32(0.75)), "source": "fused", "Water": float(np.float32(0.2)),
                       "Forest": float(np.float32(0.7)), "Urban": float(np.float32(0.75))}  # fmt: skip
     assert all(type(record[n]) is {"int": int, "str": str, "float": float}[k] for n, k in tiles.fields)
-    below = tiles.record(TileResult(0, 0, Window(0, 0, 120, 120), np.array([0.4, 0.5, 0.1], dtype=np.float32)))
+    below = tiles.record(TileResult(0, 0, Window(0, 0, 120, 120), np.array([0.4, 0.5, 0.1], dtype=np.float32), "fused"))
     assert below["labels"] == "" and below["top_class"] == "Forest"
 
 
 def test_ben19_tile_fields_are_the_class_names():
     meta = parse_metadata(build_metadata({"class_names": list(BEN19_CLASSES), "strategy": "x", "training": TRAINING}))
-    assert [name for name, _ in output_catalogue(meta).tiles.fields[5:]] == list(BEN19_CLASSES)
+    assert [name for name, _ in output_catalogue(meta).tiles.fields[6:]] == list(BEN19_CLASSES)
 
 
 def test_probability_fields_never_clash_with_other_columns_ignoring_case():

@@ -15,6 +15,7 @@ import rasterio
 
 from mosaic.backend.data.classes import BEN19_CLASSES, class_colors
 from mosaic.backend.inference import confidence_qml, labels_qml, probabilities_qml
+from mosaic.backend.inference.styles import source_qml
 
 QGIS_PROBE = """
 import json, sys
@@ -39,13 +40,13 @@ print(json.dumps(out))
 def test_styles_load_in_qgis_as_default_styles_with_palette_and_ramps(tmp_path):
     colors = class_colors(BEN19_CLASSES)
     styles = {"labels": labels_qml(BEN19_CLASSES, colors), "confidence": confidence_qml(),
-              "probabilities": probabilities_qml(BEN19_CLASSES)}  # fmt: skip
-    profile = {"driver": "GTiff", "width": 4, "height": 2, "count": 2, "dtype": "float32", "crs": "EPSG:32633",
+              "probabilities": probabilities_qml(BEN19_CLASSES), "labels_source": source_qml(3)}  # fmt: skip
+    profile = {"driver": "GTiff", "width": 4, "height": 2, "count": 3, "dtype": "float32", "crs": "EPSG:32633",
                "transform": rasterio.Affine(1200, 0, 344400, 0, -1200, 5295600)}  # fmt: skip
     rasters = []
     for name, text in styles.items():
         with rasterio.open(tmp_path / f"{name}.tif", "w", **profile) as ds:
-            ds.write(np.arange(16, dtype=np.float32).reshape(2, 2, 4) / 16)
+            ds.write(np.arange(24, dtype=np.float32).reshape(3, 2, 4) / 24)
         (tmp_path / f"{name}.qml").write_text(text, encoding="utf-8")
         rasters.append(str(tmp_path / f"{name}.tif"))
     env = os.environ | {"QT_QPA_PLATFORM": "offscreen"}
@@ -56,6 +57,11 @@ def test_styles_load_in_qgis_as_default_styles_with_palette_and_ramps(tmp_path):
     labels = got["labels.tif"]
     assert labels["valid"] and labels["type"] == "paletted" and labels["band"] == 1
     assert labels["classes"] == [[i, n, c] for i, (n, c) in enumerate(zip(BEN19_CLASSES, colors))]
+    source = got["labels_source.tif"]  # the source band's style: which head decided each cell
+    assert source["type"] == "paletted" and source["band"] == 3
+    assert source["classes"] == [
+        [1, "fused S1+S2", "#bdbdbd"], [2, "S1 only (radar)", "#e6550d"], [3, "S2 only (optical)", "#3182bd"],
+        [4, "mixed (overlapping tiles)", "#756bb1"]]  # fmt: skip
     for name in ("confidence.tif", "probabilities.tif"):
         row = got[name]
         assert row["type"] == "singlebandpseudocolor" and row["band"] == 1 and row["range"] == [0, 1]

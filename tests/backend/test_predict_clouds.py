@@ -1,0 +1,144 @@
+"""``mosaic predict --cloud-mask`` on the real T33UUP mosaic: cloudy tiles go to the S1-only head, the others stay
+exactly today's fused prediction; an SCL layer in EPSG:4326 is warped onto the S2 grid; old models refuse it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.warp import calculate_default_transform, reproject
+
+from mosaic.backend.errors import InputError, ModelError
+from mosaic.backend.inference import LABEL_NODATA, Window, load_model
+from mosaic.backend.predict import arguments, predict
+from mosaic.backend.raster_io import RasterioReader
+
+P = 120
+#: (row, col) of the 120 px tiles the mask covers whole; (0, 1) gets a 10 % cloud, under --cloud-fraction 0.3
+CLOUDY = ((1, 0), (2, 1))
+SPECK = (0, 1)
+
+
+def _files(folder: Path, prefix: str) -> list[Path]:
+    return sorted(folder.glob(f"{prefix}*.tif"))
+
+
+def _args(mosaic: Path, model, out, **kw) -> argparse.Namespace:
+    return arguments(_files(mosaic, "S2A"), _files(mosaic, "S1_"), model, out, **({"batch_size": 4, "threads": 2} | kw))
+
+
+@pytest.fixture(scope="module")
+def cloud_mask(t33uup_mosaic, tmp_path_factory) -> Path:
+    """A binary mask (uint8, 1 = cloud) on the mosaic's 10 m grid over the tiles of :data:`CLOUDY` and 10 % of
+    :data:`SPECK`."""
+    with rasterio.open(_files(t33uup_mosaic, "S2A")[1]) as b02:  # B02, 10 m
+        profile = b02.profile | {"dtype": "uint8", "nodata": None, "count": 1}
+    mask = np.zeros((profile["height"], profile["width"]), dtype=np.uint8)
+    for r, c in CLOUDY:
+        mask[r * P : (r + 1) * P, c * P : (c + 1) * P] = 1
+    mask[SPECK[0] * P : SPECK[0] * P + 12, SPECK[1] * P : (SPECK[1] + 1) * P] = 1
+    path = tmp_path_factory.mktemp("clouds") / "cloud_mask.tif"
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(mask, 1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def scl_4326(cloud_mask, tmp_path_factory) -> Path:
+    """The same clouds as an SCL layer (9 cloud high probability, 4 vegetation) reprojected to EPSG:4326 (nearest)."""
+    with rasterio.open(cloud_mask) as src:
+        scl = np.where(src.read(1) == 1, 9, 4).astype(np.uint8)
+        transform, width, height = calculate_default_transform(src.crs, "EPSG:4326", src.width, src.height,
+                                                               *src.bounds)  # fmt: skip
+        out = np.zeros((height, width), dtype=np.uint8)
+        reproject(scl, out, src_transform=src.transform, src_crs=src.crs, dst_transform=transform,
+                  dst_crs="EPSG:4326", resampling=Resampling.nearest, src_nodata=0, dst_nodata=0)  # fmt: skip
+    path = tmp_path_factory.mktemp("scl") / "T33UUP_20170613_SCL.tif"
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint8", "nodata": 0,
+               "crs": "EPSG:4326", "transform": transform}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(out, 1)
+    return path
+
+
+def _read(out: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    with rasterio.open(out / "probabilities.tif") as ds:
+        probs = ds.read()
+    with rasterio.open(out / "labels.tif") as ds:
+        labels, tags = ds.read(), ds.tags()
+    return probs, labels, tags
+
+
+@pytest.fixture(scope="module")
+def runs(t33uup_mosaic, heads_onnx_model_path, cloud_mask, tmp_path_factory):
+    """The 3-head model without and with the cloud mask."""
+    clear, cloudy = tmp_path_factory.mktemp("clear"), tmp_path_factory.mktemp("cloudy")
+    predict(_args(t33uup_mosaic, heads_onnx_model_path, clear))
+    predict(_args(t33uup_mosaic, heads_onnx_model_path, cloudy, cloud_mask=str(cloud_mask)))
+    return _read(clear), _read(cloudy), cloudy
+
+
+def _s1_only(mosaic: Path, model_path: str, r: int, c: int) -> np.ndarray:
+    """The S1-only head's probabilities of tile (r, c), read with the same reader."""
+    model = load_model(model_path, threads=2)
+    with RasterioReader(_files(mosaic, "S2A"), _files(mosaic, "S1_"), model.metadata) as reader:
+        s2, s1 = reader.read(Window(r * P, c * P, P, P))
+    return model.predict_heads(s2[None], s1[None])["s1"][0]
+
+
+def test_cloudy_tiles_are_the_s1_head_and_the_others_todays_fused_prediction(runs, t33uup_mosaic,
+                                                                            heads_onnx_model_path):  # fmt: skip
+    (clear, clear_labels, _), (probs, labels, tags), out = runs
+    assert "binary mask" in tags["MOSAIC_INPUT_CLOUD_MASK"]
+    for r in range(4):
+        for c in range(2):
+            if (r, c) in CLOUDY:
+                np.testing.assert_allclose(probs[:, r, c], _s1_only(t33uup_mosaic, heads_onnx_model_path, r, c),
+                                           atol=1e-5)  # fmt: skip
+                assert not np.allclose(probs[:, r, c], clear[:, r, c], atol=1e-3)
+            else:
+                np.testing.assert_array_equal(probs[:, r, c], clear[:, r, c])
+    # source band: 2 = S1 only where cloudy, 1 = fused elsewhere; the empty cell 37_87 (0, 0) has neither modality
+    expected = np.ones((4, 2), dtype=np.uint32)
+    for r, c in CLOUDY:
+        expected[r, c] = 2
+    expected[0, 0] = LABEL_NODATA
+    np.testing.assert_array_equal(labels[2], expected)
+    assert set(np.unique(clear_labels[2])) == {1, LABEL_NODATA}
+    np.testing.assert_array_equal(labels[0][labels[2] == 1], clear_labels[0][labels[2] == 1])
+    assert (out / "labels_source.qml").read_text(encoding="utf-8").count("paletteEntry") == 4
+    import geopandas as gpd
+
+    tiles = gpd.read_file(out / "tiles.gpkg").sort_values(["row", "col"])
+    cells = [(r, c) for r in range(4) for c in range(2) if (r, c) != (0, 0)]
+    assert {(t.row, t.col): t.source for t in tiles.itertuples()} == {
+        cell: "s1" if cell in CLOUDY else "fused" for cell in cells}  # fmt: skip
+
+
+def test_an_scl_layer_in_another_crs_is_warped_and_used(runs, t33uup_mosaic, heads_onnx_model_path, scl_4326,
+                                                       tmp_path):  # fmt: skip
+    _, (probs, labels, _), _ = runs
+    predict(_args(t33uup_mosaic, heads_onnx_model_path, tmp_path, cloud_mask=str(scl_4326)))
+    scl_probs, scl_labels, tags = _read(tmp_path)
+    assert "scene classification" in tags["MOSAIC_INPUT_CLOUD_MASK"] and "SCL" in tags["MOSAIC_INPUT_CLOUD_MASK"]
+    np.testing.assert_array_equal(scl_labels[2], labels[2])
+    np.testing.assert_allclose(scl_probs, probs, atol=1e-6)
+
+
+def test_old_models_and_bad_masks_are_refused_in_one_line(t33uup_mosaic, onnx_model_path, heads_onnx_model_path,
+                                                         cloud_mask, tmp_path):  # fmt: skip
+    with pytest.raises(ModelError, match=r"model.onnx has no S1-only head .* leave out the cloud mask\.$"):
+        predict(_args(t33uup_mosaic, onnx_model_path, tmp_path / "old", cloud_mask=str(cloud_mask)))
+    bad = tmp_path / "dem.tif"
+    with rasterio.open(cloud_mask) as src:
+        profile = src.profile | {"dtype": "float32"}
+        values = src.read(1).astype(np.float32) * 812.5 - 3.0
+    with rasterio.open(bad, "w", **profile) as dst:
+        dst.write(values, 1)
+    with pytest.raises(InputError, match=r"cannot tell what the cloud mask dem\.tif holds .* --cloud-mask-kind scl"):
+        predict(_args(t33uup_mosaic, heads_onnx_model_path, tmp_path / "bad", cloud_mask=str(bad)))
+    assert not (tmp_path / "old").exists() and not (tmp_path / "bad").exists()
