@@ -6,6 +6,12 @@ split, plus per-class AP, F1, Hamming loss and Brier score. Classes without a po
 listed and left out of the macro means (torchmetrics 1.9 would count them as AP = 0). t-SNE maps of the pooled
 S1, S2 and fused embeddings are drawn with scikit-learn + matplotlib (Agg). Outputs in ``--out``: ``metrics.json``,
 ``report.md`` and ``tsne_<embedding>.png``; each file is written under a temporary name and renamed when complete.
+
+Every classification head is scored: the fused one and, for S1+S2 models, the S1-only and S2-only heads (each
+with its own thresholds tuned on validation). Besides the evaluated split, the heads are scored on BigEarthNet's
+patches with seasonal snow or cloud / shadow (``metadata_for_patches_with_snow_cloud_or_shadow.parquet`` beside
+the dataset's ``metadata.parquet``): all of them when training left them out (the BigEarthNet default), only
+those of the evaluated split when it used them (``include_snow_cloud``). Datasets without that file skip it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint_file import checkpoint_dataset
+from .checkpoint_file import checkpoint_dataset, read_checkpoint
 from .errors import OutputError
 from .training.metrics import multilabel_metrics, tune_thresholds
 
@@ -49,11 +55,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result['split']}: {m['n_samples']} patches; AP macro {m['ap_macro']:.4f} micro {m['ap_micro']:.4f}; "
           f"F1@0.5 macro {m['f1_macro']:.4f} micro {m['f1_micro']:.4f}; F1@tuned macro {m['f1_macro_tuned']:.4f}; "
           f"report: {Path(args.out) / 'report.md'}")  # fmt: skip
+    for head, row in head_rows(result):
+        print(f"  {head}: " + "; ".join(
+            f"{where} ({n} patches) AP macro {ap:.4f} micro {ap_mi:.4f}, F1@tuned macro {f1:.4f} micro {f1_mi:.4f}"
+            for where, n, ap, ap_mi, f1, f1_mi in row))  # fmt: skip
     return 0
 
 
 def predict(module, dataset, batch_size: int = 64, num_workers: int = 0) -> dict[str, np.ndarray]:
-    """Probabilities, targets and pooled embeddings (``h_s1``, ``h_s2``, ``fused``) over ``dataset``."""
+    """Probabilities of every head (``probs`` fused, ``probs_s1``, ``probs_s2`` where the model has them), targets
+    and pooled embeddings (``h_s1``, ``h_s2``, ``fused``) over ``dataset``."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -64,7 +75,8 @@ def predict(module, dataset, batch_size: int = 64, num_workers: int = 0) -> dict
     with torch.no_grad():
         for batch in loader:
             feats = net.features(batch["s2"].to(device), batch["s1"].to(device))
-            feats["probs"] = torch.sigmoid(net.classifier(feats["fused"]))
+            for head, logits in net.head_logits(feats).items():
+                feats["probs" if head == "fused" else f"probs_{head}"] = torch.sigmoid(logits)
             feats["target"] = batch["label"]
             for k, v in feats.items():
                 out.setdefault(k, []).append(v.float().cpu().numpy())
@@ -152,8 +164,48 @@ def _report(result: dict, plots: list[str]) -> str:
     for name, c in m["per_class"].items():
         lines.append(f"| {name} | {c['n_positives']} | {f(c['ap'])} | {f(c['f1'])} | {f(c['f1_tuned'])} | "
                      f"{c['threshold']:.3f} | {c['hamming_loss']:.4f} | {c['brier']:.4f} |")  # fmt: skip
+    cloudy = (f"{result['cloudy_patches']} snow / cloud / shadow patches (split `{result['cloudy_split']}`)."
+              if result.get("cloudy_patches") else "This dataset has no snow / cloud / shadow patches.")  # fmt: skip
+    lines += ["", "## Heads on clean and on snow / cloud / shadow patches", "",
+              "Each head at its own thresholds tuned on validation; the S1-only head never sees S2, so clouds cannot "
+              f"reach it. {cloudy}", "",
+              "| head | patches | AP macro | AP micro | F1 macro (tuned) | F1 micro (tuned) |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for head, row in head_rows(result):
+        lines += [f"| {head}, {where} | {n} | {ap:.4f} | {ap_mi:.4f} | {f1:.4f} | {f1_mi:.4f} |"
+                  for where, n, ap, ap_mi, f1, f1_mi in row]  # fmt: skip
     lines += ["", *[f"![{p}]({p})" for p in plots], ""]
     return "\n".join(lines)
+
+
+def head_rows(result: dict) -> list[tuple[str, list[tuple]]]:
+    """``[(head, [(where, patches, AP macro, AP micro, F1 macro tuned, F1 micro tuned), ...]), ...]`` of an
+    :func:`evaluate_checkpoint` result: every head on the evaluated split and on the snow / cloud / shadow patches."""
+    rows = []
+    for head, r in [("fused", result), *result.get("heads", {}).items()]:
+        cells = []
+        for where, m in ((result["split"], r["metrics"]), ("snow/cloud/shadow", r.get("cloudy_metrics"))):
+            if m:
+                cells.append((where, m["n_samples"], m["ap_macro"], m["ap_micro"], m["f1_macro_tuned"],
+                              m["f1_micro_tuned"]))  # fmt: skip
+        rows.append((head, cells))
+    return rows
+
+
+def cloudy_dataset(checkpoint, split: str, class_names: list[str], data_root=None, dataset_options=None):
+    """BigEarthNet's snow / cloud / shadow patches of the checkpoint's dataset (``None`` when it has none): all of
+    them, or only those of ``split`` when training used them (``include_snow_cloud``)."""
+    from .data.bigearthnet import SNOW_CLOUD_METADATA
+
+    data_h = dict(read_checkpoint(checkpoint).get("datamodule_hyper_parameters") or {})
+    root = data_root or data_h.get("root")
+    extra = Path(root) / SNOW_CLOUD_METADATA if root else None
+    if data_h.get("dataset", "bigearthnet_v2") != "bigearthnet_v2" or extra is None or not extra.is_file():
+        return None
+    options = {**(data_h.get("options") or {}), **(dataset_options or {})}
+    trained_on_them = bool(options.get("include_snow_cloud"))
+    options.update(metadata_path=str(extra), include_snow_cloud=False)
+    return checkpoint_dataset(checkpoint, split if trained_on_them else "all", class_names, data_root, options)
 
 
 def evaluate_checkpoint(
@@ -171,8 +223,10 @@ def evaluate_checkpoint(
     """Evaluate a training checkpoint; returns ``{"metrics", "thresholds", "validation_metrics", ...}``.
 
     ``thresholds`` (per class, canonical order) maximise F1 on ``val_split`` and are what
-    ``MosaicModule.export_metadata(evaluation=result)`` records. With ``out_dir``, writes ``metrics.json``,
-    ``report.md`` and the t-SNE PNGs there.
+    ``MosaicModule.export_metadata(evaluation=result)`` records; ``cloudy_metrics`` scores the same head on the snow
+    / cloud / shadow patches (:func:`cloudy_dataset`; ``cloudy_patches`` of them, ``None`` when there are none).
+    These top-level keys are the fused head's; ``heads`` holds the same keys for the ``s1`` / ``s2`` heads of an
+    S1+S2 model. With ``out_dir``, writes ``metrics.json``, ``report.md`` and the t-SNE PNGs there.
     """
     from .export import load_module
 
@@ -184,16 +238,29 @@ def evaluate_checkpoint(
         return predict(module, ds, batch_size, num_workers)
 
     val = load(val_split)
-    thresholds = tune_thresholds(val["probs"], val["target"])
     test = load(split)
+    cloudy_ds = cloudy_dataset(checkpoint, split, names, data_root, dataset_options)
+    cloudy = predict(module, cloudy_ds, batch_size, num_workers) if cloudy_ds is not None and len(cloudy_ds) else None
+
+    def scores(key: str) -> dict:
+        thresholds = tune_thresholds(val[key], val["target"])
+        return {
+            "thresholds": thresholds.tolist(),
+            "metrics": multilabel_metrics(test[key], test["target"], names, thresholds),
+            "validation_metrics": multilabel_metrics(val[key], val["target"], names, thresholds),
+            "cloudy_metrics": None if cloudy is None else multilabel_metrics(cloudy[key], cloudy["target"], names,
+                                                                             thresholds),
+        }  # fmt: skip
+
     result = {
         "checkpoint": str(checkpoint),
         "split": split,
         "val_split": val_split,
         "class_names": names,
-        "thresholds": thresholds.tolist(),
-        "metrics": multilabel_metrics(test["probs"], test["target"], names, thresholds),
-        "validation_metrics": multilabel_metrics(val["probs"], val["target"], names, thresholds),
+        **scores("probs"),
+        "cloudy_patches": 0 if cloudy is None else len(cloudy["target"]),
+        "cloudy_split": None if cloudy_ds is None else cloudy_ds.split,
+        "heads": {head: scores(f"probs_{head}") for head in module.net.classifiers if head != "fused"},
     }
     if out_dir is not None:
         out = Path(out_dir)

@@ -29,7 +29,14 @@ from ..errors import ConfigError
 from ..models.network import InferenceModel, MosaicNet
 from .metrics import multilabel_metrics
 from .momentum import LabelQueue, momentum_update
-from .strategies import STRATEGIES, TERM_MODALITIES, heads_for, resolve_weights
+from .strategies import (
+    CLASSIFIER_TERMS,
+    STRATEGIES,
+    TERM_MODALITIES,
+    heads_for,
+    modality_classifiers_for,
+    resolve_weights,
+)
 
 #: Training stages: the strategy's pre-training, then the two evaluation stages every strategy goes through.
 STAGES: tuple[str, ...] = ("pretrain", "linear_probe", "finetune")
@@ -40,6 +47,17 @@ IAI_INTER_AUGMENT: dict[str, Any] = {
     "aligned": False, "scale": (0.3, 0.9), "hflip": 0.0, "vflip": 0.0, "rot90": False, "s2_brightness": 0.0,
     "s2_contrast": 0.0, "s1_noise_db": 0.0,
 }  # fmt: skip
+
+
+def _recorded_metrics(evaluation: dict) -> dict[str, float]:
+    """The finite summary metrics of one head of an ``evaluate_checkpoint`` result: ``test/<name>`` from its
+    ``metrics`` and ``cloudy/<name>`` from its ``cloudy_metrics`` (absent when the data had no such patches)."""
+    out = {}
+    for prefix, key in (("test", "metrics"), ("cloudy", "cloudy_metrics")):
+        for k, v in (evaluation.get(key) or {}).items():
+            if isinstance(v, float) and math.isfinite(v):
+                out[f"{prefix}/{k}"] = v
+    return out
 
 
 class MosaicModule(pl.LightningModule):
@@ -127,6 +145,8 @@ class MosaicModule(pl.LightningModule):
         if mulsupcon_weighting not in ("label", "sample"):
             raise ConfigError(f"mulsupcon_weighting must be 'label' or 'sample', not {mulsupcon_weighting!r}")
         self.weights = resolve_weights(strategy, modalities, loss_weights)
+        if fusion == "early" and loss_weights is None:  # one encoder: no per-modality feature for the S1/S2 heads
+            self.weights = {t: w for t, w in self.weights.items() if t not in ("bce_s1", "bce_s2")}
         self.linear_probe = STRATEGIES[strategy].linear_probe if linear_probe is None else linear_probe
         queue = STRATEGIES[strategy].mulsupcon_queue if mulsupcon_queue is None else mulsupcon_queue
         if queue < 0 or (mulsupcon_queue and "mulsupcon_fused" not in self.weights):
@@ -165,6 +185,7 @@ class MosaicModule(pl.LightningModule):
         self.net = MosaicNet(
             modalities, backbone, mean["s2"], std["s2"], mean["s1"], std["s1"], len(class_names),
             fusion_dim, projection_dim, pretrained, heads=heads_for(self.weights), fusion=fusion,
+            modality_classifiers=modality_classifiers_for(self.weights),
         )  # fmt: skip
         if stage == "linear_probe":  # one linear layer on the pooled encoder features; frozen encoders
             width = sum(encoder.num_features for encoder in self.net.encoder.values())
@@ -217,12 +238,15 @@ class MosaicModule(pl.LightningModule):
         return self
 
     def inference_model(self) -> torch.nn.Module:
-        """The exported model: ``forward(s2, s1) -> probabilities [B, n_classes]``, physical inputs, CPU fp32."""
-        return InferenceModel(copy.deepcopy(self.net).float().cpu()).eval()
+        """The exported model (every classification head of the network: fused, then S1 / S2 where trained):
+        ``forward(s2, s1)`` → probabilities ``[B, n_classes]`` per head, physical inputs, CPU fp32."""
+        net = copy.deepcopy(self.net).float().cpu()
+        return InferenceModel(net, net.classifiers).eval()
 
     def export_metadata(self, evaluation: dict | None = None) -> dict:
         """Model-specific ONNX metadata parts; ``evaluation`` (from ``evaluate_checkpoint``) adds tuned
-        thresholds and test metrics, otherwise the last validation metrics are recorded."""
+        thresholds and test metrics (``test/<name>``, and ``cloudy/<name>`` on the snow / cloud / shadow patches)
+        of every head, otherwise the last validation metrics are recorded (fused head; none for the others)."""
         h = self.hparams
         parts = {
             "class_names": list(h.class_names),
@@ -238,11 +262,16 @@ class MosaicModule(pl.LightningModule):
             "training": dict(h.training_data or {"dataset": "unknown", "licence": "unknown"}),
             "metrics": dict(self.val_metrics),
         }
+        heads = [h for h in self.net.classifiers if h != "fused"]
+        parts["heads"] = {h: {"metrics": {}} for h in heads}
         if evaluation is not None:
             parts["thresholds"] = list(evaluation["thresholds"])
-            parts["metrics"] = {
-                f"test/{k}": v for k, v in evaluation["metrics"].items() if isinstance(v, float) and math.isfinite(v)
-            }
+            parts["metrics"] = _recorded_metrics(evaluation)
+            parts["heads"] = {
+                h: {"thresholds": list(evaluation["heads"][h]["thresholds"]),
+                    "metrics": _recorded_metrics(evaluation["heads"][h])}
+                for h in heads
+            }  # fmt: skip
         return parts
 
     # ------------------------------------------------------------------ losses
@@ -253,7 +282,7 @@ class MosaicModule(pl.LightningModule):
         """Every active loss term (unweighted) for one batch."""
         s2, s1, y = batch["s2"], batch["s1"], batch["label"]
         labelled = batch["labelled"].bool()
-        contrastive = any(t != "bce" for t in self.weights)
+        contrastive = any(t not in CLASSIFIER_TERMS for t in self.weights)
         views = [self.augment(s2, s1) for _ in range(2 if contrastive else 1)]
         inter_pair = self.inter_augment(s2, s1) if self.inter_augment is not None else None  # after the views
         feats = [self.net.features(v2, v1) for v2, v1 in views]
@@ -293,13 +322,22 @@ class MosaicModule(pl.LightningModule):
                     )
                 else:  # keeps every parameter in the graph (DDP) with zero gradient
                     out[term] = (z1.sum() + z2.sum()) * 0.0
-        if "bce" in self.weights:
-            logits = [self.net.classifier(self._probe_input(f)) for f in feats]
-            if labelled.any():
-                out["bce"] = torch.stack([losses.bce(x[labelled], y[labelled]) for x in logits]).mean()
-            else:
-                out["bce"] = sum(x.sum() for x in logits) * 0.0
+        for term, head in CLASSIFIER_TERMS.items():
+            if term in self.weights:
+                logits = [self._classify(head, f) for f in feats]
+                if labelled.any():
+                    out[term] = torch.stack([losses.bce(x[labelled], y[labelled]) for x in logits]).mean()
+                else:
+                    out[term] = sum(x.sum() for x in logits) * 0.0
         return out
+
+    def _classify(self, head: str, feats: dict[str, Tensor]) -> Tensor:
+        """Logits of classification ``head``: the fused classifier on :meth:`_probe_input`, or the per-modality
+        classifier on ``h_s1`` / ``h_s2`` (detached with a linear probe, like the fused probe's input)."""
+        if head == "fused":
+            return self.net.classifier(self._probe_input(feats))
+        h = feats[f"h_{head}"]
+        return self.net.modality_classifier[head](h.detach() if self.linear_probe else h)
 
     def _mulsupcon_momentum(self, query: Tensor, key_view: tuple[Tensor, Tensor], y: Tensor, rows: Tensor) -> Tensor:
         """Official MulSupCon with momentum keys and label queue (:mod:`.momentum`), on the labelled ``rows``.
@@ -418,6 +456,10 @@ class MosaicModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_metrics = dict(checkpoint.get("mosaic_val_metrics", {}))
         state = checkpoint.get("state_dict", {})
+        for m in list(self.net.modality_classifier):
+            if f"net.modality_classifier.{m}.weight" not in state:  # from before the per-modality heads: fused only
+                del self.net.modality_classifier[m]
+                self.weights.pop(f"bce_{m}", None)
         if self.key_net is not None and not any(k.startswith("key_net.") for k in state):
             # a checkpoint from before the momentum queue: keys start from the network, the queue empty
             state.update({f"key_net.{k[4:]}": v for k, v in list(state.items()) if k.startswith("net.")})

@@ -10,21 +10,31 @@ Loss terms (see :mod:`mosaic.backend.losses`; ``v1``/``v2`` are two augmented vi
 ``mulsupcon_s1``    in-batch MulSupCon over the 2B S1 views (``intra_s1`` projection, labelled rows)
 ``mulsupcon_s2``    in-batch MulSupCon over the 2B S2 views (``intra_s2`` projection, labelled rows)
 ``bce``        BCE of the classifier on the fused feature (labelled rows, mean over the views)
+``bce_s1``     BCE of the S1-only classifier on the pooled S1 feature ``h_s1`` (labelled rows, mean over the views)
+``bce_s2``     BCE of the S2-only classifier on the pooled S2 feature ``h_s2`` (labelled rows, mean over the views)
 ============== ===================================================================================
+
+``bce_s1`` and ``bce_s2`` train the per-modality heads that the exported model carries beside the fused one (an
+S1-only tile under cloud is classified by the S1 head). They are on with weight 1 in every S1+S2 strategy and
+absent from single-modality runs (where the fused head already sees one modality) and from early fusion (one
+encoder, no per-modality feature).
 
 Total loss ``L = Σ_t w_t · L_t``. Self-supervised strategies (``simclr``, ``iai_simclr``) and ``mulsupcon``
 train the classifier as an *online probe* on detached features, so it measures the representation without
 shaping it (validation AP and the exported model then work for every strategy): the fusion MLP + classifier on the
 detached encoder features, or, for ``mulsupcon`` (whose representation includes the fusion MLP), the classifier on
-the detached fused feature.
+the detached fused feature. Their per-modality heads are probes too: the S1 / S2 classifier on the detached
+``h_s1`` / ``h_s2``.
 
 MoSAiC-1 and MoSAiC-2 are our reading of the paper (its exact weights are not public):
 
-* ``mosaic1`` — one joint objective, every term weight 1 (the plain sum of all seven terms).
+* ``mosaic1`` — one joint objective, every term weight 1 (the plain sum of the paper's seven terms, plus the
+  per-modality heads' ``bce_s1`` and ``bce_s2``).
 * ``mosaic2`` — the same terms, balanced per *objective family* so that each family weighs 1 in total:
   intra-modal (``intra_s1 = intra_s2 = ½``), inter-modal (``inter = 1``), multi-label contrast
   (``mulsupcon_fused = ½``, ``mulsupcon_s1 = mulsupcon_s2 = ¼``) and classification (``bce = 1``). The plain sum
   gives the contrastive families 6 of 7 parts of the gradient; MoSAiC-2 gives the classifier a quarter of it.
+  The per-modality heads' ``bce_s1 = bce_s2 = 1`` come on top (not part of the paper's objective).
 * ``mosaic2_terms`` — a second reading of MoSAiC-2 as a different *term set* rather than other weights: every
   weight 1 like MoSAiC-1, but the multi-label contrast acts inside each modality branch (``mulsupcon_s1``,
   ``mulsupcon_s2``) instead of on the fused representation (no ``mulsupcon_fused``), so the fused feature is shaped
@@ -43,17 +53,26 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 
-TERMS: tuple[str, ...] = ("intra_s1", "intra_s2", "inter", "mulsupcon_fused", "mulsupcon_s1", "mulsupcon_s2", "bce")
-SUPERVISED_TERMS: frozenset[str] = frozenset({"mulsupcon_fused", "mulsupcon_s1", "mulsupcon_s2", "bce"})
-#: Modalities each term needs.
+TERMS: tuple[str, ...] = (
+    "intra_s1", "intra_s2", "inter", "mulsupcon_fused", "mulsupcon_s1", "mulsupcon_s2", "bce", "bce_s1", "bce_s2",
+)  # fmt: skip
+SUPERVISED_TERMS: frozenset[str] = frozenset(
+    {"mulsupcon_fused", "mulsupcon_s1", "mulsupcon_s2", "bce", "bce_s1", "bce_s2"}
+)
+#: The BCE term of each classification head (``fused``, and the per-modality ``s1`` / ``s2`` heads).
+CLASSIFIER_TERMS: dict[str, str] = {"bce": "fused", "bce_s1": "s1", "bce_s2": "s2"}
+#: The per-modality heads' terms with their default weight in every S1+S2 strategy.
+MODALITY_BCE: dict[str, float] = {"bce_s1": 1.0, "bce_s2": 1.0}
+#: Modalities each term needs (the per-modality heads exist in S1+S2 networks only).
 TERM_MODALITIES: dict[str, tuple[str, ...]] = {
     "intra_s1": ("s1",), "intra_s2": ("s2",), "inter": ("s1", "s2"), "mulsupcon_fused": (),
-    "mulsupcon_s1": ("s1",), "mulsupcon_s2": ("s2",), "bce": (),
+    "mulsupcon_s1": ("s1",), "mulsupcon_s2": ("s2",), "bce": (), "bce_s1": ("s1", "s2"), "bce_s2": ("s1", "s2"),
 }  # fmt: skip
 #: Projection heads each term uses.
 TERM_HEADS: dict[str, tuple[str, ...]] = {
     "intra_s1": ("intra_s1",), "intra_s2": ("intra_s2",), "inter": ("inter_s1", "inter_s2"),
     "mulsupcon_fused": ("fused",), "mulsupcon_s1": ("intra_s1",), "mulsupcon_s2": ("intra_s2",), "bce": (),
+    "bce_s1": (), "bce_s2": (),
 }  # fmt: skip
 
 
@@ -70,15 +89,22 @@ class Strategy:
 
 
 STRATEGIES: dict[str, Strategy] = {
-    "supervised": Strategy({"bce": 1.0}, modalities=("s1", "s2", "s1s2")),
+    "supervised": Strategy({"bce": 1.0, **MODALITY_BCE}, modalities=("s1", "s2", "s1s2")),
     "simclr": Strategy(
-        {"intra_s1": 1.0, "intra_s2": 1.0, "bce": 1.0}, linear_probe=True, modalities=("s1", "s2", "s1s2")
+        {"intra_s1": 1.0, "intra_s2": 1.0, "bce": 1.0, **MODALITY_BCE},
+        linear_probe=True,
+        modalities=("s1", "s2", "s1s2"),
     ),
     "iai_simclr": Strategy(
-        {"intra_s1": 1.0, "intra_s2": 1.0, "inter": 1.0, "bce": 1.0}, linear_probe=True, inter_views="third"
+        {"intra_s1": 1.0, "intra_s2": 1.0, "inter": 1.0, "bce": 1.0, **MODALITY_BCE},
+        linear_probe=True,
+        inter_views="third",
     ),
     "mulsupcon": Strategy(
-        {"mulsupcon_fused": 1.0, "bce": 1.0}, linear_probe=True, modalities=("s1", "s2", "s1s2"), mulsupcon_queue=2048
+        {"mulsupcon_fused": 1.0, "bce": 1.0, **MODALITY_BCE},
+        linear_probe=True,
+        modalities=("s1", "s2", "s1s2"),
+        mulsupcon_queue=2048,
     ),
     "mosaic1": Strategy(dict.fromkeys(TERMS, 1.0)),
     "mosaic2": Strategy(
@@ -90,10 +116,19 @@ STRATEGIES: dict[str, Strategy] = {
             "mulsupcon_s1": 0.25,
             "mulsupcon_s2": 0.25,
             "bce": 1.0,
+            **MODALITY_BCE,
         }
     ),
     "mosaic2_terms": Strategy(
-        {"intra_s1": 1.0, "intra_s2": 1.0, "inter": 1.0, "mulsupcon_s1": 1.0, "mulsupcon_s2": 1.0, "bce": 1.0}
+        {
+            "intra_s1": 1.0,
+            "intra_s2": 1.0,
+            "inter": 1.0,
+            "mulsupcon_s1": 1.0,
+            "mulsupcon_s2": 1.0,
+            "bce": 1.0,
+            **MODALITY_BCE,
+        }
     ),
 }
 
@@ -128,3 +163,8 @@ def resolve_weights(strategy: str, modalities: str, weights: Mapping[str, float]
 def heads_for(terms: Mapping[str, float]) -> tuple[str, ...]:
     """The projection heads the active ``terms`` use (so unused heads are not built: DDP needs every parameter)."""
     return tuple(sorted({h for t in terms for h in TERM_HEADS[t]}))
+
+
+def modality_classifiers_for(terms: Mapping[str, float]) -> tuple[str, ...]:
+    """The per-modality classification heads (``s1``, ``s2``) the active ``terms`` train (``bce_s1``, ``bce_s2``)."""
+    return tuple(head for term, head in CLASSIFIER_TERMS.items() if head != "fused" and term in terms)

@@ -106,3 +106,38 @@ def test_evaluate_checkpoint_on_real_patches(ben_v2, tmp_path):
     parts = model.export_metadata(evaluation=result)
     assert parts["thresholds"] == result["thresholds"]
     assert parts["metrics"]["test/ap_macro"] == pytest.approx(m["ap_macro"])
+    _check_heads_on_clean_and_cloudy_patches(ben_v2, model.eval(), result, report, parts)
+
+
+def _check_heads_on_clean_and_cloudy_patches(ben_v2: Path, model, result: dict, report: str, parts: dict) -> None:
+    """Fused, S1-only and S2-only heads scored on the 6 test patches and on every real snow / cloud / shadow patch
+    (left out of training), each at its own validation-tuned thresholds, and recorded for export."""
+    import pandas as pd
+
+    from mosaic.backend.data.bigearthnet import SNOW_CLOUD_METADATA, BigEarthNetV2
+
+    cloudy_rows = pd.read_parquet(ben_v2 / SNOW_CLOUD_METADATA)
+    assert len(cloudy_rows) == 6 and (cloudy_rows.contains_seasonal_snow | cloudy_rows.contains_cloud_or_shadow).all()
+    assert result["cloudy_patches"] == 6 and result["cloudy_split"] == "all"
+    assert set(result["heads"]) == {"s1", "s2"}
+    cloudy = BigEarthNetV2(ben_v2, split="all", metadata_path=ben_v2 / SNOW_CLOUD_METADATA)
+    preds = predict(model, cloudy)
+    names = result["class_names"]
+    for head, r in [("fused", result), *result["heads"].items()]:
+        assert len(r["thresholds"]) == 19
+        assert r["metrics"]["n_samples"] == 6 and r["cloudy_metrics"]["n_samples"] == 6
+        for m in (r["metrics"], r["cloudy_metrics"], r["validation_metrics"]):
+            assert all(np.isfinite(m[k]) and 0 <= m[k] <= 1 for k in ("ap_macro", "ap_micro", "f1_macro", "f1_micro"))
+        key = "probs" if head == "fused" else f"probs_{head}"
+        again = multilabel_metrics(preds[key], cloudy.labels, names, np.array(r["thresholds"]))
+        assert r["cloudy_metrics"]["ap_macro"] == pytest.approx(again["ap_macro"], abs=1e-6)
+        assert f"| {head}, snow/cloud/shadow | 6 | {r['cloudy_metrics']['ap_macro']:.4f} |" in report
+        assert f"| {head}, test | 6 | {r['metrics']['ap_macro']:.4f} |" in report
+    assert not np.allclose(preds["probs_s1"], preds["probs_s2"])  # three different heads, not one copied
+    assert parts["metrics"]["cloudy/ap_macro"] == pytest.approx(result["cloudy_metrics"]["ap_macro"])
+    for head in ("s1", "s2"):
+        assert parts["heads"][head]["thresholds"] == result["heads"][head]["thresholds"]
+        assert parts["heads"][head]["metrics"]["test/ap_macro"] == pytest.approx(
+            result["heads"][head]["metrics"]["ap_macro"])  # fmt: skip
+        assert parts["heads"][head]["metrics"]["cloudy/f1_micro_tuned"] == pytest.approx(
+            result["heads"][head]["cloudy_metrics"]["f1_micro_tuned"])  # fmt: skip

@@ -63,6 +63,33 @@ def test_graph_signature_and_embedded_metadata(onnx_model_path, torch_model):
     assert (meta["patch_size_px"], meta["gsd_m"], meta["upsampling"]) == (120, 10.0, "nearest")
 
 
+def test_per_modality_heads_are_named_outputs_equal_to_pytorch(heads_onnx_model_path, heads_torch_model, real_batch):
+    s2, s1 = real_batch
+    proto = onnx.load(heads_onnx_model_path)
+    assert [o.name for o in proto.graph.output] == ["probabilities", "probabilities_s1", "probabilities_s2"]
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["mosaic"])
+    jsonschema.Draft202012Validator(load_schema()).validate(meta)
+    assert meta["schema_version"] == 3 and meta["output"]["name"] == "probabilities"
+    assert meta["heads"] == {h: {"output": f"probabilities_{h}", "thresholds": [0.5] * 19, "metrics": {}}
+                             for h in ("s1", "s2")}  # fmt: skip
+    session = ort.InferenceSession(heads_onnx_model_path, providers=["CPUExecutionProvider"])
+    got = session.run(None, {"s2": s2.numpy(), "s1": s1.numpy()})
+    with torch.no_grad():
+        ref = heads_torch_model.probabilities(s2, s1)
+    for head, probs in zip(("fused", "s1", "s2"), got):
+        assert probs.shape == (8, 19) and ref[head].std() > 1e-3
+        np.testing.assert_allclose(probs, ref[head].numpy(), atol=1e-5, rtol=0)
+
+
+def test_metadata_must_list_the_heads_the_model_outputs(heads_torch_model, torch_model, tmp_path):
+    from .conftest import metadata_parts
+
+    fused_only = build_metadata(metadata_parts(torch_model))
+    with pytest.raises(ModelError, match=r"describes the heads \('fused',\) but the model outputs \('fused', 's1', "):
+        export_onnx(heads_torch_model, fused_only, tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_invalid_metadata_is_refused_before_anything_is_written(torch_model, tmp_path):
     meta = build_metadata({"class_names": list(BEN19_CLASSES), "strategy": "supervised",
                            "training": {"dataset": "x", "licence": "y"}})  # fmt: skip
@@ -115,10 +142,12 @@ def test_mosaic_export_command_with_tuned_thresholds(checkpoint, real_batch, ben
     assert f"wrote {out}" in proc.stdout
     s2, s1 = real_batch
     with torch.no_grad():
-        ref = module.inference_model()(s2, s1).numpy()
+        ref = module.inference_model().probabilities(s2, s1)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"s2": s2.numpy(), "s1": s1.numpy()})[0]
-    np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
+    got = session.run(None, {"s2": s2.numpy(), "s1": s1.numpy()})
+    assert [o.name for o in session.get_outputs()] == ["probabilities", "probabilities_s1", "probabilities_s2"]
+    for head, probs in zip(("fused", "s1", "s2"), got):  # the trained checkpoint's three heads, to 1e-5
+        np.testing.assert_allclose(probs, ref[head].numpy(), atol=1e-5, rtol=0)
     meta = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}["mosaic"])
     assert meta["strategy"] == "supervised" and meta["architecture"] == {"backbone": "resnet18", "modalities": "s1s2"}
     assert meta["training"]["dataset"] == "BigEarthNet v2.0 (24-pair sample)"
@@ -126,6 +155,14 @@ def test_mosaic_export_command_with_tuned_thresholds(checkpoint, real_batch, ben
     assert meta["thresholds_tuned"] is True
     np.testing.assert_allclose(meta["thresholds"], evaluation["thresholds"])
     assert meta["metrics"]["test/ap_macro"] == pytest.approx(evaluation["metrics"]["ap_macro"])
+    assert meta["metrics"]["cloudy/ap_macro"] == pytest.approx(evaluation["cloudy_metrics"]["ap_macro"])
+    for head in ("s1", "s2"):  # per-head thresholds tuned on validation and per-head test / cloudy metrics
+        recorded, evaluated = meta["heads"][head], evaluation["heads"][head]
+        assert recorded["output"] == f"probabilities_{head}"
+        np.testing.assert_allclose(recorded["thresholds"], evaluated["thresholds"])
+        assert recorded["metrics"]["test/ap_macro"] == pytest.approx(evaluated["metrics"]["ap_macro"])
+        assert recorded["metrics"]["cloudy/ap_micro"] == pytest.approx(evaluated["cloudy_metrics"]["ap_micro"])
+    assert meta["heads"]["s1"]["thresholds"] != meta["heads"]["s2"]["thresholds"]
 
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"class_names": ["Forest", "Water"], "thresholds": [0.4, 0.6], "metrics": {}}))
@@ -194,6 +231,11 @@ def test_reduced_files_run_through_the_engine_close_to_fp32(precision_files, rea
     from mosaic.backend.inference import load_model
 
     s2, s1 = (x.numpy() for x in real_batch)
+    heads = {p: load_model(f).predict_heads(s2, s1) for p, f in precision_files.items()}
+    assert all(list(h) == ["fused", "s1", "s2"] for h in heads.values())  # reduced files keep every head
+    for p, atol in (("fp16", 1e-3), ("int8", 0.08)):
+        for head in ("s1", "s2"):
+            np.testing.assert_allclose(heads[p][head], heads["fp32"][head], atol=atol, rtol=0)
     probs = {p: load_model(f).predict(s2, s1) for p, f in precision_files.items()}
     assert probs["fp32"].std() > 1e-2  # the patches give different outputs: a real comparison
     np.testing.assert_allclose(probs["fp16"], probs["fp32"], atol=1e-3, rtol=0)
