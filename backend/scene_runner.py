@@ -225,14 +225,11 @@ def run_scenes(args: argparse.Namespace, predict: Predict) -> int:
         raise InputError("--scenes replaces --s2 and --s1: give the inputs of each scene in the scene file.")
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, not {args.workers}.")
-    if getattr(args, "cloud_mask", None):
+    if args.cloud_mask:
         raise InputError("--cloud-mask names one scene's mask: with --scenes give each scene's in the cloud_mask "
                          "column of the scene file.")  # fmt: skip
     scenes = read_scenes(args.scenes)
     for s in scenes:
-        if s.cloud_mask and not hasattr(args, "cloud_mask"):
-            raise InputError("the scene file gives cloud masks, but this mosaic predict has no --cloud-mask option; "
-                             "remove the cloud_mask column.")  # fmt: skip
         if len(s.cloud_mask) > 1:
             raise InputError(f"scene {s.name}: give one cloud mask file (e.g. the SCL band), not {len(s.cloud_mask)}.")
     products = output_catalogue(read_metadata(args.model), args.model).rasters

@@ -193,3 +193,35 @@ def test_scheduler_address_rerun_skips_and_other_settings_need_overwrite(scene_f
     with rasterio.open(out / "t33uup_north/probabilities.tif") as a:
         assert a.shape == (4, 4)  # 240 × 240 px at stride 60
     assert statuses()[0][1] == "done"
+
+
+def test_cloud_mask_column_reaches_the_scene(scene_file, heads_onnx_model_path, tmp_path):
+    """A scene's cloud_mask is its --cloud-mask: the masked patch goes to the S1-only head, as in a single run."""
+    from distributed import LocalCluster
+
+    from mosaic.backend.cli import main
+    from mosaic.backend.scenes import read_scenes
+
+    north = next(s for s in read_scenes(scene_file) if s.name == "t33uup_north")
+    with rasterio.open(next(p for p in north.s2 if p.endswith("_B02.tif"))) as b02:
+        profile = b02.profile | {"dtype": "uint8", "nodata": None, "count": 1}
+    mask = np.zeros((profile["height"], profile["width"]), dtype=np.uint8)
+    mask[:120, 120:] = 1  # the patch of output cell (0, 1): 38_87
+    with rasterio.open(tmp_path / "clouds.tif", "w", **profile) as dst:
+        dst.write(mask, 1)
+    lines = scene_file.read_text(encoding="utf-8").splitlines()
+    row = next(line for line in lines if line.startswith("t33uup_north,"))
+    one = scene_file.with_name("north_clouds.csv")
+    one.write_text(f"{lines[0]},cloud_mask\n{row},{tmp_path / 'clouds.tif'}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        assert main(["predict", "--scenes", str(one), "--model", heads_onnx_model_path, "--out", str(out),
+                     "--scheduler", cluster.scheduler_address]) == 0  # fmt: skip
+    predict(arguments(north.s2, north.s1, heads_onnx_model_path, tmp_path / "single", threads=1,
+                      cloud_mask=str(tmp_path / "clouds.tif")))  # fmt: skip
+    for raster in RASTERS:
+        with rasterio.open(out / "t33uup_north" / raster) as a, rasterio.open(tmp_path / "single" / raster) as b:
+            np.testing.assert_allclose(a.read(), b.read(), rtol=0, atol=1e-6, err_msg=raster)
+    with rasterio.open(out / "t33uup_north" / "labels.tif") as labels:
+        source = labels.read(3)
+    assert source[0, 1] == 2 and (source[1] == 1).all()  # S1-only under the cloud, fused elsewhere
