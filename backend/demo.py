@@ -1,7 +1,8 @@
 """``make demo``: the whole loop on bundled real data, with each step run through the real ``mosaic`` command.
 
 1. train MoSAiC-1 (ResNet-18 encoders, a few epochs; GPU when present) on ``sample_data/bigearthnet-v2``;
-2. evaluate the best checkpoint on the test split (metrics, tuned thresholds, t-SNE PNGs, report);
+2. evaluate the best checkpoint on the test split and on the snow / cloud / shadow patches, for the fused, S1-only
+   and S2-only heads (metrics, tuned thresholds, t-SNE PNGs, report);
 3. export ONNX with the tuned thresholds in its metadata;
 4. predict the bundled T33UUP S1+S2 mosaic (tiled, stride 120 = one cell per BigEarthNet patch);
 5. render the styled label and confidence maps through QGIS (a separate process: no qgis in the backend);
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .evaluate import heads_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,8 +54,9 @@ def train(out: Path, epochs: int) -> Path:
     return Path(best) if Path(best).is_absolute() else REPO / best
 
 
-def write_report(out: Path, metrics: dict, seconds: float) -> None:
-    """``report.md``: metrics table, per-class table, t-SNE and map PNGs, how to open the result."""
+def write_report(out: Path, metrics: dict, seconds: float, heads: list[str]) -> None:
+    """``report.md``: metrics table, the heads on clean and cloudy patches (``heads``: :func:`heads_table` lines),
+    t-SNE and map PNGs, how to open the result."""
     lines = ["# MoSAiC demo report", "",
              "Model: MoSAiC-1, two ResNet-18 encoders, trained a few epochs on 6 real BigEarthNet v2 patches "
              "(bundled sample). **A demonstration of the workflow, not a land-cover product.**", "",
@@ -60,6 +64,10 @@ def write_report(out: Path, metrics: dict, seconds: float) -> None:
     for key, value in metrics.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             lines.append(f"| {key} | {value:.4f} |")
+    lines += ["", "## Fused, S1-only and S2-only heads on clean and on snow / cloud / shadow patches", "",
+              "Each head at its own thresholds tuned on validation. The S1-only head is what classifies a tile under "
+              "cloud, where S2 cannot see.", "",
+              *heads]  # fmt: skip
     lines += ["", "Per-class metrics, thresholds and the classes left out of macro means are in `metrics.json` "
               "and `evaluation/report.md`.", "", "## Embeddings (t-SNE)", ""]  # fmt: skip
     lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in sorted(out.glob("evaluation/tsne_*.png"))]
@@ -99,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("demo: rendering through QGIS failed; see the message above")
     metrics = json.loads((out / "metrics.json").read_text())
     summary = {k: v for k, v in metrics["metrics"].items() if not isinstance(v, (dict, list))}
-    write_report(out, summary, time.monotonic() - start)
+    write_report(out, summary, time.monotonic() - start, heads_table(metrics))
     print(f"\nDone in {time.monotonic() - start:.0f} s. Look at {out / 'report.md'} (metrics, t-SNE, maps);")
     print("open the styled result in QGIS with `make qgis`.")
     return 0

@@ -168,14 +168,22 @@ def _report(result: dict, plots: list[str]) -> str:
               if result.get("cloudy_patches") else "This dataset has no snow / cloud / shadow patches.")  # fmt: skip
     lines += ["", "## Heads on clean and on snow / cloud / shadow patches", "",
               "Each head at its own thresholds tuned on validation; the S1-only head never sees S2, so clouds cannot "
-              f"reach it. {cloudy}", "",
-              "| head | patches | AP macro | AP micro | F1 macro (tuned) | F1 micro (tuned) |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+              f"reach it. {cloudy}", "", *heads_table(result)]  # fmt: skip
+    lines += ["", *[f"![{p}]({p})" for p in plots], ""]
+    return "\n".join(lines)
+
+
+def heads_table(result: dict) -> list[str]:
+    """Markdown table lines: every head of an :func:`evaluate_checkpoint` result on the evaluated split and on the
+    snow / cloud / shadow patches (:func:`head_rows`)."""
+    lines = [
+        "| head | patches | AP macro | AP micro | F1 macro (tuned) | F1 micro (tuned) |",
+        "|---|---|---|---|---|---|",
+    ]
     for head, row in head_rows(result):
         lines += [f"| {head}, {where} | {n} | {ap:.4f} | {ap_mi:.4f} | {f1:.4f} | {f1_mi:.4f} |"
                   for where, n, ap, ap_mi, f1, f1_mi in row]  # fmt: skip
-    lines += ["", *[f"![{p}]({p})" for p in plots], ""]
-    return "\n".join(lines)
+    return lines
 
 
 def head_rows(result: dict) -> list[tuple[str, list[tuple]]]:

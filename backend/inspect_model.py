@@ -21,7 +21,8 @@ def shown(value: object) -> str:
 
 def describe(model) -> str:
     """A human summary of a validated model: graph inputs, classes with thresholds and colours, training, metrics,
-    precision (fp16 / int8: this file's metrics next to the fp32 graph's)."""
+    classification heads (fused, S1-only, S2-only: outputs and their metrics), precision (fp16 / int8: this file's
+    metrics next to the fp32 graph's)."""
     m = model.metadata
     lines = [f"{model.path.name}: valid MoSAiC model (metadata schema v{m.schema_version})"]
     for name, spec in (("s2", m.s2), ("s1", m.s1)):
@@ -42,6 +43,14 @@ def describe(model) -> str:
     ]
     if m.metrics:
         lines.append("metrics: " + ", ".join(f"{shown(k)}={v:.4f}" for k, v in sorted(m.metrics.items())))
+    fused_only = " (fused only: no S1-only head for cloudy tiles)"
+    lines.append(f"heads: {', '.join(m.heads)}" + ("" if "s1" in m.heads else fused_only))
+    for head in m.heads[1:]:
+        what = "S1 only, needs no S2 pixels" if head == "s1" else "S2 only, needs no S1 pixels"
+        thresholds = m.thresholds_for(head)
+        lines.append(f"  {head} ({what}): output {m.output_name(head)}, thresholds {min(thresholds):.3f}-"
+                     f"{max(thresholds):.3f}; metrics: " + (", ".join(
+                         f"{shown(k)}={v:.4f}" for k, v in sorted(m.metrics_for(head).items())) or "none"))  # fmt: skip
     lines.append(f"precision: {m.precision}" + (f" ({shown(m.precision_info['method'])})"
                                                if "method" in m.precision_info else ""))  # fmt: skip
     if "calibration" in m.precision_info:

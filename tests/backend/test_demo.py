@@ -43,6 +43,9 @@ def test_demo_writes_complete_outputs(tmp_path):
     assert 0.0 < metrics["metrics"]["ap_macro"] <= 1.0
     report = (out / "report.md").read_text()
     assert "| ap_macro |" in report and "tsne_fused.png" in report
+    for head in ("fused", "s1", "s2"):  # every head on the 6 test patches and on the 6 snow / cloud / shadow ones
+        assert f"| {head}, test | 6 | " in report and f"| {head}, snow/cloud/shadow | 6 | " in report
+    assert metrics["cloudy_patches"] == 6 and set(metrics["heads"]) == {"s1", "s2"}
 
     with rasterio.open(out / "labels.tif") as labels, rasterio.open(out / "probabilities.tif") as probs:
         assert labels.crs.to_epsg() == 32633
