@@ -56,7 +56,7 @@ def objective(model: MosaicModule, batch: dict, seed: int = 7) -> float:
 
 
 STRATEGIES = [("supervised", "s1s2"), ("simclr", "s1"), ("iai_simclr", "s1s2"), ("mulsupcon", "s1s2"),
-              ("mosaic1", "s1s2"), ("mosaic2", "s1s2")]  # fmt: skip
+              ("mosaic1", "s1s2"), ("mosaic2", "s1s2"), ("mosaic2_terms", "s1s2")]  # fmt: skip
 MODALITY_VARIANTS = [pytest.param(s, m, marks=pytest.mark.slow) for s, m in
                      [("supervised", "s1"), ("supervised", "s2"), ("simclr", "s2")]]  # fmt: skip
 
