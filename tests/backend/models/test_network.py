@@ -86,9 +86,11 @@ def test_module_stores_normalisation_matching_upsampling_and_bands():
     parts = module.export_metadata()
     assert parts["norm_std"]["s2"] == h.norm_std["s2"] and parts["upsampling"] == "bilinear"
     model = module.inference_model()
+    assert model.heads == ("fused", "s1", "s2")  # an S1+S2 supervised model trains the per-modality heads too
     with torch.no_grad():
-        p = model(torch.full((3, 12, 120, 120), 1000.0), torch.full((3, 2, 120, 120), -15.0))
-    assert p.shape == (3, 19) and bool(((p > 0) & (p < 1)).all())
+        probs = model.probabilities(torch.full((3, 12, 120, 120), 1000.0), torch.full((3, 2, 120, 120), -15.0))
+    for p in probs.values():
+        assert p.shape == (3, 19) and bool(((p > 0) & (p < 1)).all())
 
 
 def test_module_takes_the_statistics_of_its_dataset():
