@@ -153,6 +153,19 @@ def project_rasters(project: QgsProject | None = None) -> list[QgsRasterLayer]:
     return [lyr for lyr in tree_order if isinstance(lyr, QgsRasterLayer) and lyr.isValid()]
 
 
+def find_cloud_layer(picked: QgsRasterLayer | None, layers: list[QgsRasterLayer]) -> QgsRasterLayer | None:
+    """The cloud layer beside the S2 bands: the first of :func:`candidate_layers` (the S2 layer itself, its folder,
+    the rest) whose layer name, file name or a band names a scene classification layer (``SCL``)."""
+    from ..backend.inference.clouds import names_scl
+
+    for layer in candidate_layers(picked, layers) if picked is not None else []:
+        texts = [layer.name(), Path(layer_file(layer)).name]
+        texts += [_band_name(layer, band) for band in range(1, layer.bandCount() + 1)]
+        if any(names_scl(text) for text in texts):
+            return layer
+    return None
+
+
 def candidate_layers(picked: QgsRasterLayer | None, layers: list[QgsRasterLayer]) -> list[QgsRasterLayer]:
     """``layers`` in search order: ``picked``, then layers in its folder, then the rest."""
     layers = list(layers)

@@ -26,6 +26,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..backend.errors import InputError
+from ..backend.inference.clouds import DEFAULT_CLOUD_FRACTION
 from .band_mapping import BandSource, raster_info
 from .qgis_reader import QgisWindowReader, TargetGrid, crop_grid, finest_layer, planned_grid, read_sample
 
@@ -59,6 +60,9 @@ class ClassifyRequest:
     s2_bands: list[BandSource] | None = None
     s1_bands: list[BandSource] | None = None
     input_options: InputOptions | None = None
+    #: the optional cloud layer (an SCL layer or an S2 stack with an SCL band, a binary mask, a cloud probability)
+    cloud: QgsRasterLayer | None = None
+    cloud_fraction: float = DEFAULT_CLOUD_FRACTION  #: S2-blind fraction above which a tile goes to the S1-only head
 
 
 @dataclass
@@ -92,13 +96,22 @@ def prepare(request: ClassifyRequest, metadata, hint: Callable[[str, str], str] 
     Raises :class:`InputError` (one sentence, options worded by ``hint(option, value)``; default: Processing's)
     before anything is written. The reader's ``plan`` says what was applied (``plan.applied``, ``plan.tags()``).
     """
+    from ..backend.inference.clouds import require_s1_head
     from ..backend.inference.inspector import InputOptions, inspect_inputs
     from .input_options import processing_hint
 
     s2_layers, s2_infos, s2_sample, s2_picks = _inputs("S2", request.s2, request.s2_bands, metadata.s2.bands)
     s1_layers, s1_infos, s1_sample, s1_picks = _inputs("S1", request.s1, request.s1_bands, metadata.s1.bands)
+    cloud_info = cloud_sample = None
+    if request.cloud is not None:
+        require_s1_head(metadata.heads, Path(request.model_path).name)
+        cloud_info = raster_info(request.cloud)
+
+        def cloud_sample(band: int):
+            return read_sample(request.cloud, band, cloud_info.bands[band - 1].nodata)
+
     plan = inspect_inputs(s2_infos, s1_infos, metadata, request.input_options or InputOptions(), s2_sample, s1_sample,
-                          hint or processing_hint, s2_picks, s1_picks)  # fmt: skip
+                          hint or processing_hint, s2_picks, s1_picks, cloud_info, cloud_sample)  # fmt: skip
     s2 = [BandSource(s2_layers[p.raster], p.index) for p in plan.s2_picks]
     s1 = [BandSource(s1_layers[p.raster], p.index) for p in plan.s1_picks]
     finest = finest_layer([s.layer for s in s2])
@@ -112,7 +125,8 @@ def prepare(request: ClassifyRequest, metadata, hint: Callable[[str, str], str] 
         except QgsCsException as exc:
             raise InputError(f"the chosen extent cannot be transformed to {full.crs.authid()} ({exc}).") from None
     grid = crop_grid(full, extent, finest.name())
-    return QgisWindowReader(s2, s1, plan, metadata.upsampling, grid, polygons)
+    cloud = BandSource(request.cloud, plan.cloud.band) if plan.cloud is not None else None
+    return QgisWindowReader(s2, s1, plan, metadata.upsampling, grid, polygons, cloud)
 
 
 def _inputs(modality: str, given: list[QgsRasterLayer], mapped: list[BandSource] | None, bands: tuple[str, ...]):
@@ -190,6 +204,8 @@ def execute(
             batch_size=request.batch_size,
             progress=progress,
             is_cancelled=is_cancelled,
+            cloud=reader.cloud,
+            cloud_fraction=request.cloud_fraction,
         )
         for sink in sinks.values():  # every file complete (rasters as COGs) before the first is renamed into place
             sink.finish()

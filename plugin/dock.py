@@ -45,7 +45,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..backend.errors import MosaicError
 from . import deps, settings
-from .band_mapping import BandSource, detect_mapping, missing
+from .band_mapping import BandSource, detect_mapping, find_cloud_layer, missing, project_rasters
 from .input_options import LABELS, S1_ORDERS, S1_UNITS, S2_OFFSETS, S2_SCALES, dock_hint, value_text
 
 EXTENT_MODES = ("layer", "canvas", "selection")
@@ -79,8 +79,16 @@ def metadata_html(meta) -> str:
         f"<b>{tr('Strategy')}</b>: {escape(meta.strategy)} · "
         f"<b>{tr('Training data')}</b>: {escape(str(meta.training.get('dataset', '?')))}<br>"
         f"<b>{tr('Metrics')}</b>: {metrics}<br>"
+        f"<b>{tr('Heads')}</b>: {heads_html(meta)}<br>"
         f"<b>{tr('Precision')}</b>: {precision_html(meta)}"
     )
+
+
+def heads_html(meta) -> str:
+    """The model's classification heads: fused, and the S1-only (radar, used under clouds) and S2-only ones."""
+    names = {"fused": tr("fused S1+S2"), "s1": tr("S1 only (radar, under clouds)"), "s2": tr("S2 only (no S1)")}
+    text = ", ".join(names[h] for h in meta.heads)
+    return text if "s1" in meta.heads else text + " · " + tr("no cloud mask (exported before per-modality heads)")
 
 
 def precision_html(meta) -> str:
@@ -140,6 +148,15 @@ class MosaicDock(QDockWidget):
         self.s1_combo.setToolTip(tr("Sentinel-1 GRD in dB: a VV+VH stack or one of the VV/VH layers"))
         inputs.addRow(tr("Sentinel-2 layer"), self.s2_combo)
         inputs.addRow(tr("Sentinel-1 layer"), self.s1_combo)
+        self.cloud_combo = QgsMapLayerComboBox(body)
+        self.cloud_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        self.cloud_combo.setAllowEmptyLayer(True)
+        self.cloud_combo.setLayer(None)
+        self.cloud_combo.setToolTip(tr("Optional, for models with an S1-only head: a Sentinel-2 scene classification "
+                                       "(SCL) layer, a binary cloud mask or a cloud probability, any CRS. Tiles more "
+                                       "than the cloudy fraction under cloud are classified from radar alone. An SCL "
+                                       "layer or band beside the S2 bands is picked automatically."))  # fmt: skip
+        inputs.addRow(tr("Cloud mask"), self.cloud_combo)
         self.model_file = QgsFileWidget(body)
         self.model_file.setFilter(tr("MoSAiC ONNX model (*.onnx)"))
         inputs.addRow(tr("Model"), self.model_file)
@@ -340,6 +357,8 @@ class MosaicDock(QDockWidget):
         s2 = detect_mapping(self.metadata.s2.bands, self.s2_combo.currentLayer())
         s1 = detect_mapping(self.metadata.s1.bands, self.s1_combo.currentLayer())
         self._fill_mapping({**{("S2", k): v for k, v in s2.items()}, **{("S1", k): v for k, v in s1.items()}})
+        if "s1" in self.metadata.heads and self.cloud_combo.currentLayer() is None:
+            self.cloud_combo.setLayer(find_cloud_layer(self.s2_combo.currentLayer(), project_rasters()))
         self._detected = self.mapping()  # as the band resolver found it: a run resolves these layers alike
 
     def _fill_mapping(self, mapping: dict) -> None:
@@ -454,6 +473,7 @@ class MosaicDock(QDockWidget):
             # bands mapped by hand are used as they are; detected ones are resolved again with the S1 order
             s2_bands=s2 if "S2" in edited else None,
             s1_bands=s1 if "S1" in edited else None,
+            cloud=self.cloud_combo.currentLayer(),
         )
         reader = None
         try:

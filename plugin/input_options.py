@@ -4,8 +4,9 @@ The engine's input inspector (:mod:`mosaic.backend.inference.inspector`) refuses
 names the option deciding it, through a ``hint(option, value)`` of the front end: ``mosaic predict`` says
 ``--s2-offset 1000``, Processing says ``set "S2 DN offset" to 1000`` and the dock names its own controls.
 
-The choices are spelt out here (the inspector's ``S2_OFFSETS``, ``S1_UNITS``, ``S1_ORDERS``; a test checks
-they are equal) because the engine package needs onnxruntime, which may not be installed yet.
+The choices are spelt out here (the inspector's ``S2_OFFSETS``, ``S1_UNITS``, ``S1_ORDERS``, the cloud layer's
+kinds and defaults of :mod:`mosaic.backend.inference.clouds`; a test checks they are equal) because the engine
+package needs onnxruntime, which may not be installed yet.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ S1_UNITS = ("auto", "db", "linear", "amplitude")
 S1_ORDERS = ("auto", "vv,vh", "vh,vv")
 #: the dock's S2 scale choices (Processing takes any number): the stored value of reflectance 1
 S2_SCALES = ("auto", "10000", "1")
+CLOUD_KINDS = ("auto", "scl", "mask", "probability")
+DEFAULT_SCL_CLASSES = (3, 8, 9, 10)
+DEFAULT_CLOUD_THRESHOLD = 0.4
+DEFAULT_CLOUD_FRACTION = 0.3
 
 
 def tr(text: str) -> str:
@@ -31,6 +36,10 @@ LABELS = {
     "s1_units": tr("S1 units"),
     "s1_scale": tr("S1 scale"),
     "s1_order": tr("S1 band order"),
+    "cloud_mask_kind": tr("Cloud mask kind"),
+    "scl_classes": tr("SCL cloud classes"),
+    "cloud_threshold": tr("Cloud probability threshold"),
+    "cloud_fraction": tr("Cloudy fraction for the S1-only head"),
 }
 #: option → value → the value as a choice shows it (values not listed are shown as they are)
 VALUE_TEXTS = {

@@ -47,15 +47,21 @@ def style_tiles(layer: QgsVectorLayer, class_names, class_colors) -> None:
 
 
 def add_result_layers(result, run_name: str, project: QgsProject | None = None):
-    """Add labels, confidence, probabilities (and tiles) as group ``run_name`` at the top of the layer tree."""
+    """Add labels, where radar was used (the labels' source band), confidence, probabilities (and tiles) as group
+    ``run_name`` at the top of the layer tree; the source layer is shown when a cloud layer was used."""
+    from ..backend.inference.outputs import SOURCE_STYLE, style_file
+
     project = project or QgsProject.instance()
     root = project.layerTreeRoot()
     group = root.insertGroup(0, run_name)
-    titles = {"labels": tr("Land cover (top class)"), "confidence": tr("Confidence"),
-              "probabilities": tr("Class probabilities"), "tiles": tr("Tiles")}  # fmt: skip
+    titles = {"labels": tr("Land cover (top class)"), "source": tr("Head used (S1 only = radar under clouds)"),
+              "confidence": tr("Confidence"), "probabilities": tr("Class probabilities"),
+              "tiles": tr("Tiles")}  # fmt: skip
+    plan = result.extra.get("plan")
+    shown = {"labels", *(("source",) if plan is not None and plan.cloud is not None else ())}
     added = {}
-    for product in ("labels", "tiles", "confidence", "probabilities"):
-        path = result.outputs.get(product)
+    for product in ("labels", "source", "tiles", "confidence", "probabilities"):
+        path = result.outputs.get("labels" if product == "source" else product)
         if path is None:
             continue
         if product == "tiles":
@@ -63,9 +69,9 @@ def add_result_layers(result, run_name: str, project: QgsProject | None = None):
             style_tiles(layer, result.class_names, result.class_colors)
         else:
             layer = QgsRasterLayer(str(path), titles[product], "gdal")
-            layer.loadNamedStyle(str(Path(path).with_suffix(".qml")))
+            layer.loadNamedStyle(str(style_file(Path(path), SOURCE_STYLE if product == "source" else "")))
         project.addMapLayer(layer, False)
         node = group.addLayer(layer)
-        node.setItemVisibilityChecked(product == "labels")
+        node.setItemVisibilityChecked(product in shown)
         added[product] = layer
     return group, added

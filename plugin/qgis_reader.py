@@ -24,6 +24,10 @@ Values equal to the file's nodata, the source nodata the input inspector found (
 fill) or non-finite become NaN, as do pixels outside a layer; then the plan's conversions bring each window to
 model units (:func:`~mosaic.backend.inference.radiometry.convert`). Every source is opened in the constructor, so
 the reader can run in a background thread.
+
+An optional cloud layer (the plan's :class:`~mosaic.backend.inference.clouds.CloudPlan`) is read onto the same grid
+like S1 but with nearest resampling, also from finer pixels (classes are never blended), as ``mosaic predict`` does;
+:attr:`QgisWindowReader.cloud` gives the engine its cloudy pixels.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from qgis.core import (
 
 from ..backend.errors import InputError
 from ..backend.inference import Window
+from ..backend.inference.clouds import CloudPlan
 from ..backend.inference.ground import GridPlan
 from ..backend.inference.inspector import InputPlan
 from ..backend.inference.radiometry import convert
@@ -246,10 +251,10 @@ class BandReader:
     ``average`` when a layer of the grid's CRS has finer pixels than the grid), ``nodata`` (the source nodata
     the input inspector planned, None: none) as NaN."""
 
-    def __init__(
-        self, layer: QgsRasterLayer, band: int, grid: TargetGrid, resampling: str, nodata: float | None, workdir: Path
-    ) -> None:
-        self.band, self.grid, self.resampling, self.nodata = band, grid, resampling, nodata
+    def __init__(self, layer: QgsRasterLayer, band: int, grid: TargetGrid, resampling: str, nodata: float | None,
+                 workdir: Path, finer: str = "average") -> None:  # fmt: skip
+        """``finer``: the GDAL resampling from finer pixels of the grid's CRS (``average``; ``near`` for classes)."""
+        self.band, self.grid, self.resampling, self.nodata, self.finer = band, grid, resampling, nodata, finer
         if not self._aligned(layer):
             layer = self._warped_layer(layer, workdir)
         self.pixels = GdalPixels.open(layer, band) or ProviderPixels(layer, band)
@@ -280,7 +285,7 @@ class BandReader:
         g = self.grid
         resampling = "bilinear" if self.resampling == "bilinear" else "near"
         if layer.crs() == g.crs and layer.rasterUnitsPerPixelX() < g.dx:  # finer pixels than the grid
-            resampling = "average"
+            resampling = self.finer
         options = gdal.WarpOptions(
             format="VRT",
             dstSRS=g.crs.toWkt(),
@@ -353,6 +358,17 @@ class PolygonMask:
         return raster.ReadAsArray() == 1
 
 
+class CloudMask:
+    """The engine's ``CloudReader`` over the cloud layer's band reader: cloudy pixels of a window."""
+
+    def __init__(self, band: BandReader, plan: CloudPlan) -> None:
+        self.band, self.plan = band, plan
+
+    def read(self, window: Window) -> np.ndarray:
+        """bool ``[h, w]``: True where the cloud layer marks the pixel cloudy (nodata and outside: not cloudy)."""
+        return self.plan.cloudy(self.band.read(window))
+
+
 class QgisWindowReader:
     """The engine's :class:`~mosaic.backend.inference.WindowReader` over QGIS layers (see the module docstring).
 
@@ -370,6 +386,7 @@ class QgisWindowReader:
         upsampling: str,
         grid: TargetGrid,
         polygons_wkt: list[str] | None = None,
+        cloud: BandSource | None = None,
     ) -> None:
         self.grid, self.plan = grid, plan
         self.mask = PolygonMask(polygons_wkt, grid) if polygons_wkt else None
@@ -379,6 +396,11 @@ class QgisWindowReader:
 
         self.s2 = [BandReader(s.layer, s.band, grid, upsampling, nd, workdir) for s, nd in zip(s2, plan.s2_nodata)]
         self.s1 = [BandReader(s.layer, s.band, grid, S1_RESAMPLING, nd, workdir) for s, nd in zip(s1, plan.s1_nodata)]
+        #: the cloud layer on the grid (the engine's ``CloudReader``); None without one
+        self.cloud = None
+        if cloud is not None and plan.cloud is not None:
+            band = BandReader(cloud.layer, cloud.band, grid, "nearest", plan.cloud.nodata, workdir, finer="near")
+            self.cloud = CloudMask(band, plan.cloud)
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """``(s2 [C_s2, h, w], s1 [C_s1, h, w])`` float32 in model band order and units, NaN = no data."""
@@ -393,5 +415,5 @@ class QgisWindowReader:
     def close(self) -> None:
         """Release the providers and the temporary warped VRTs."""
         self.s2 = self.s1 = []
-        self.mask = None
+        self.mask = self.cloud = None
         self._tmp.cleanup()

@@ -37,6 +37,22 @@ def t33uup_mosaic(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def t33uup_cloud_mask(t33uup_mosaic: Path, tmp_path_factory) -> Path:
+    """A binary cloud mask on the mosaic's grid over the tiles of ``cloud_masks.CLOUDY`` (see that module)."""
+    from .cloud_masks import write_cloud_mask
+
+    return write_cloud_mask(t33uup_mosaic, tmp_path_factory.mktemp("clouds") / "cloud_mask.tif")
+
+
+@pytest.fixture(scope="session")
+def t33uup_scl_4326(t33uup_cloud_mask: Path, tmp_path_factory) -> Path:
+    """The same clouds as a Sentinel-2 SCL layer (9 cloud, 4 vegetation) in EPSG:4326, named ``…_SCL.tif``."""
+    from .cloud_masks import write_scl_4326
+
+    return write_scl_4326(t33uup_cloud_mask, tmp_path_factory.mktemp("scl") / "T33UUP_20170613_SCL.tif")
+
+
+@pytest.fixture(scope="session")
 def t33uup_s1_linear(t33uup_mosaic: Path, tmp_path_factory) -> list[Path]:
     """The mosaic's real S1 VV and VH converted to linear power, ``10 ** (dB / 10)`` (Float32, NaN nodata)."""
     import numpy as np

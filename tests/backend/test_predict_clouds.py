@@ -9,18 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.enums import Resampling
-from rasterio.warp import calculate_default_transform, reproject
 
 from mosaic.backend.errors import InputError, ModelError
 from mosaic.backend.inference import LABEL_NODATA, Window, load_model
 from mosaic.backend.predict import arguments, predict
 from mosaic.backend.raster_io import RasterioReader
 
-P = 120
-#: (row, col) of the 120 px tiles the mask covers whole; (0, 1) gets a 10 % cloud, under --cloud-fraction 0.3
-CLOUDY = ((1, 0), (2, 1))
-SPECK = (0, 1)
+from ..cloud_masks import CLOUDY, P
 
 
 def _files(folder: Path, prefix: str) -> list[Path]:
@@ -29,40 +24,6 @@ def _files(folder: Path, prefix: str) -> list[Path]:
 
 def _args(mosaic: Path, model, out, **kw) -> argparse.Namespace:
     return arguments(_files(mosaic, "S2A"), _files(mosaic, "S1_"), model, out, **({"batch_size": 4, "threads": 2} | kw))
-
-
-@pytest.fixture(scope="module")
-def cloud_mask(t33uup_mosaic, tmp_path_factory) -> Path:
-    """A binary mask (uint8, 1 = cloud) on the mosaic's 10 m grid over the tiles of :data:`CLOUDY` and 10 % of
-    :data:`SPECK`."""
-    with rasterio.open(_files(t33uup_mosaic, "S2A")[1]) as b02:  # B02, 10 m
-        profile = b02.profile | {"dtype": "uint8", "nodata": None, "count": 1}
-    mask = np.zeros((profile["height"], profile["width"]), dtype=np.uint8)
-    for r, c in CLOUDY:
-        mask[r * P : (r + 1) * P, c * P : (c + 1) * P] = 1
-    mask[SPECK[0] * P : SPECK[0] * P + 12, SPECK[1] * P : (SPECK[1] + 1) * P] = 1
-    path = tmp_path_factory.mktemp("clouds") / "cloud_mask.tif"
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(mask, 1)
-    return path
-
-
-@pytest.fixture(scope="module")
-def scl_4326(cloud_mask, tmp_path_factory) -> Path:
-    """The same clouds as an SCL layer (9 cloud high probability, 4 vegetation) reprojected to EPSG:4326 (nearest)."""
-    with rasterio.open(cloud_mask) as src:
-        scl = np.where(src.read(1) == 1, 9, 4).astype(np.uint8)
-        transform, width, height = calculate_default_transform(src.crs, "EPSG:4326", src.width, src.height,
-                                                               *src.bounds)  # fmt: skip
-        out = np.zeros((height, width), dtype=np.uint8)
-        reproject(scl, out, src_transform=src.transform, src_crs=src.crs, dst_transform=transform,
-                  dst_crs="EPSG:4326", resampling=Resampling.nearest, src_nodata=0, dst_nodata=0)  # fmt: skip
-    path = tmp_path_factory.mktemp("scl") / "T33UUP_20170613_SCL.tif"
-    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint8", "nodata": 0,
-               "crs": "EPSG:4326", "transform": transform}  # fmt: skip
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(out, 1)
-    return path
 
 
 def _read(out: Path) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -74,11 +35,11 @@ def _read(out: Path) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 @pytest.fixture(scope="module")
-def runs(t33uup_mosaic, heads_onnx_model_path, cloud_mask, tmp_path_factory):
+def runs(t33uup_mosaic, heads_onnx_model_path, t33uup_cloud_mask, tmp_path_factory):
     """The 3-head model without and with the cloud mask."""
     clear, cloudy = tmp_path_factory.mktemp("clear"), tmp_path_factory.mktemp("cloudy")
     predict(_args(t33uup_mosaic, heads_onnx_model_path, clear))
-    predict(_args(t33uup_mosaic, heads_onnx_model_path, cloudy, cloud_mask=str(cloud_mask)))
+    predict(_args(t33uup_mosaic, heads_onnx_model_path, cloudy, cloud_mask=str(t33uup_cloud_mask)))
     return _read(clear), _read(cloudy), cloudy
 
 
@@ -119,22 +80,22 @@ def test_cloudy_tiles_are_the_s1_head_and_the_others_todays_fused_prediction(run
         cell: "s1" if cell in CLOUDY else "fused" for cell in cells}  # fmt: skip
 
 
-def test_an_scl_layer_in_another_crs_is_warped_and_used(runs, t33uup_mosaic, heads_onnx_model_path, scl_4326,
+def test_an_scl_layer_in_another_crs_is_warped_and_used(runs, t33uup_mosaic, heads_onnx_model_path, t33uup_scl_4326,
                                                        tmp_path):  # fmt: skip
     _, (probs, labels, _), _ = runs
-    predict(_args(t33uup_mosaic, heads_onnx_model_path, tmp_path, cloud_mask=str(scl_4326)))
+    predict(_args(t33uup_mosaic, heads_onnx_model_path, tmp_path, cloud_mask=str(t33uup_scl_4326)))
     scl_probs, scl_labels, tags = _read(tmp_path)
-    assert "scene classification" in tags["MOSAIC_INPUT_CLOUD_MASK"] and "SCL" in tags["MOSAIC_INPUT_CLOUD_MASK"]
+    assert tags["MOSAIC_INPUT_CLOUD_MASK"].startswith("band 1: Sentinel-2 scene classification; cloudy: cloud shadows")
     np.testing.assert_array_equal(scl_labels[2], labels[2])
     np.testing.assert_allclose(scl_probs, probs, atol=1e-6)
 
 
 def test_old_models_and_bad_masks_are_refused_in_one_line(t33uup_mosaic, onnx_model_path, heads_onnx_model_path,
-                                                         cloud_mask, tmp_path):  # fmt: skip
+                                                         t33uup_cloud_mask, tmp_path):  # fmt: skip
     with pytest.raises(ModelError, match=r"model.onnx has no S1-only head .* leave out the cloud mask\.$"):
-        predict(_args(t33uup_mosaic, onnx_model_path, tmp_path / "old", cloud_mask=str(cloud_mask)))
+        predict(_args(t33uup_mosaic, onnx_model_path, tmp_path / "old", cloud_mask=str(t33uup_cloud_mask)))
     bad = tmp_path / "dem.tif"
-    with rasterio.open(cloud_mask) as src:
+    with rasterio.open(t33uup_cloud_mask) as src:
         profile = src.profile | {"dtype": "float32"}
         values = src.read(1).astype(np.float32) * 812.5 - 3.0
     with rasterio.open(bad, "w", **profile) as dst:

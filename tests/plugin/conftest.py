@@ -21,6 +21,12 @@ def test_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def heads_test_model(tmp_path_factory) -> Path:
+    """The same network with S1-only and S2-only heads (three outputs), for cloud-aware runs."""
+    return export_test_model(tmp_path_factory.mktemp("model") / "resnet18_heads_test.onnx", ("fused", "s1", "s2"))
+
+
+@pytest.fixture(scope="session")
 def processing_ready(qgis_app, qgis_processing):
     """Processing initialised once, with the ``mosaic`` provider registered."""
     if PROCESSING_PLUGINS not in sys.path:

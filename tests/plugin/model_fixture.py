@@ -15,8 +15,9 @@ BACKBONE = "resnet18"
 METRICS = {"test/ap_macro": 0.123}  #: a recorded metric, so the dock's metadata view has one to show
 
 
-def export_test_model(path: Path) -> Path:
-    """Write the ONNX model with embedded metadata to ``path``."""
+def export_test_model(path: Path, heads: tuple[str, ...] = ("fused",)) -> Path:
+    """Write the ONNX model with embedded metadata to ``path``; ``heads``: its classification heads (``fused``, and
+    the per-modality ``s1`` / ``s2`` heads)."""
     import torch
 
     from mosaic.backend.data.bands import S1_BANDS, band_stats, s2_bands
@@ -25,11 +26,13 @@ def export_test_model(path: Path) -> Path:
 
     torch.manual_seed(0)
     (m2, s2), (m1, s1) = band_stats(s2_bands(), "nearest"), band_stats(S1_BANDS, "nearest")
-    net = MosaicNet("s1s2", BACKBONE, m2, s2, m1, s1, n_classes=len(BEN19_CLASSES))
+    modality_heads = [h for h in heads if h != "fused"]
+    net = MosaicNet("s1s2", BACKBONE, m2, s2, m1, s1, n_classes=len(BEN19_CLASSES), modality_classifiers=modality_heads)
     parts = {
         "class_names": list(BEN19_CLASSES),
         "strategy": "supervised",
         "training": {"dataset": "untrained test network (random weights, seed 0)", "licence": "CDLA-Permissive-1.0"},
         "metrics": METRICS,
+        "heads": {h: {"metrics": {}} for h in modality_heads},
     }
-    return export_onnx(InferenceModel(net.eval()), build_metadata(parts), path)
+    return export_onnx(InferenceModel(net.eval(), heads), build_metadata(parts), path)

@@ -14,7 +14,7 @@ from qgis.core import QgsProject, QgsRasterLayer
 
 from mosaic.backend.data.bands import S2_BAND_SETS
 from mosaic.backend.raster_io import raster_info as rasterio_info
-from mosaic.plugin.band_mapping import BandSource, detect_mapping, raster_info
+from mosaic.plugin.band_mapping import BandSource, detect_mapping, find_cloud_layer, raster_info
 
 from .conftest import band_files
 
@@ -104,3 +104,21 @@ def test_the_picked_folder_wins_and_a_twice_named_band_falls_back_to_search_orde
     assert all(mapping[b] == BandSource(t33uup_layers[b], 1) for b in BANDS if b != "B04")
     s1 = detect_mapping(("VV", "VH"), t33uup_layers["VH"])
     assert s1 == {"VV": BandSource(t33uup_layers["VV"], 1), "VH": BandSource(t33uup_layers["VH"], 1)}
+
+
+def test_the_cloud_layer_beside_the_s2_bands_is_found(qgis_app, t33uup_mosaic, t33uup_cloud_mask, tmp_path):
+    """An S2 stack with a band described SCL is its own cloud layer; else a layer whose name says SCL."""
+    files = band_files(t33uup_mosaic)
+    stack = tmp_path / "S2_stack.tif"
+    with rasterio.open(files["B02"]) as b02, rasterio.open(t33uup_cloud_mask) as mask:
+        profile = b02.profile | {"count": 2, "nodata": None}
+        with rasterio.open(stack, "w", **profile) as dst:
+            dst.write(np.stack([b02.read(1), mask.read(1).astype(profile["dtype"]) * 9]))
+            dst.descriptions = ("B02", "SCL")
+    b02_layer, stack_layer, mask_layer = layer_of(files["B02"]), layer_of(stack), layer_of(t33uup_cloud_mask)
+    assert find_cloud_layer(stack_layer, [b02_layer, mask_layer]) is stack_layer
+    assert find_cloud_layer(b02_layer, [b02_layer, mask_layer]) is None  # "cloud_mask" is no SCL name
+    shutil.copy(t33uup_cloud_mask, tmp_path / "T33UUP_20170613T101031_SCL_20m.tif")
+    scl_layer = layer_of(tmp_path / "T33UUP_20170613T101031_SCL_20m.tif")
+    assert find_cloud_layer(b02_layer, [b02_layer, mask_layer, scl_layer]) is scl_layer
+    assert find_cloud_layer(None, [scl_layer]) is None

@@ -25,18 +25,18 @@ from .conftest import band_files
 STRIDE, BATCH = 60, 8
 
 
-def _predict(model: Path, folder: Path, out: Path) -> dict[str, Path]:
+def _predict(model: Path, folder: Path, out: Path, *options: str) -> dict[str, Path]:
     files = band_files(folder)
     s2, s1 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]], [str(files["VV"]), str(files["VH"])]
     cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *s2, "--s1", *s1,
            "--model", str(model), "--out", str(out),
-           "--stride", str(STRIDE), "--batch-size", str(BATCH), "--no-progress"]  # fmt: skip
+           "--stride", str(STRIDE), "--batch-size", str(BATCH), "--no-progress", *options]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return {k: out / name for k, name in FILE_NAMES.items()}
 
 
-def _processing(model: Path, folder: Path, out: Path) -> dict[str, Path]:
+def _processing(model: Path, folder: Path, out: Path, **options) -> dict[str, Path]:
     import processing
 
     files = band_files(folder)
@@ -45,12 +45,13 @@ def _processing(model: Path, folder: Path, out: Path) -> dict[str, Path]:
             "tiles": "OUTPUT_TILES"}  # fmt: skip
     parameters = {"S2": [str(files[b]) for b in S2_BAND_SETS["s2_10"]], "S1": [str(files["VV"]), str(files["VH"])],
                   "MODEL": str(model), "STRIDE": STRIDE, "BATCH_SIZE": BATCH,
-                  **{keys[k]: str(out / name) for k, name in FILE_NAMES.items()}}  # fmt: skip
+                  **{keys[k]: str(out / name) for k, name in FILE_NAMES.items()}, **options}  # fmt: skip
     result = processing.run("mosaic:classify", parameters)
     return {k: Path(result[keys[k]]) for k in FILE_NAMES}
 
 
-def _dock(qgis_iface, qtbot, layers, model: Path, out: Path) -> dict[str, Path]:
+def _dock(qgis_iface, qtbot, layers, model: Path, out: Path, cloud=None) -> dict[str, Path]:
+    """A dock run; ``cloud``: the cloud layer the dock must have found beside the S2 bands by itself."""
     dock = MosaicDock(qgis_iface)
     qtbot.addWidget(dock)
     try:
@@ -61,6 +62,7 @@ def _dock(qgis_iface, qtbot, layers, model: Path, out: Path) -> dict[str, Path]:
         dock.write_tiles.setChecked(True)
         dock.stride.setValue(STRIDE)
         dock.batch_size.setValue(BATCH)
+        assert dock.cloud_combo.currentLayer() is cloud
         assert dock.run() is not None
         qtbot.waitUntil(lambda: dock.task is None, timeout=120_000)
         assert dock.last_error == "", dock.last_error
@@ -163,3 +165,43 @@ def test_predict_processing_and_dock_write_identical_files(
     assert len(tiles["features"]) == 20  # 3 × 7 tiles at stride 60, one skipped as nodata
     for name in ("mosaic:classify", "dock"):
         assert _tiles(runs[name]["tiles"]) == tiles, name
+
+
+def test_a_cloud_layer_gives_identical_files_in_every_front_end(
+    processing_ready, qgis_iface, qtbot, clean_settings, t33uup_layers, heads_test_model, t33uup_mosaic,
+    t33uup_scl_4326, tmp_path
+):  # fmt: skip
+    """An SCL layer in EPSG:4326, passed to mosaic predict and Processing and found by the dock beside the S2 bands
+    (its name says SCL), is warped onto the S2 grid alike: the same files, radar (S1-only head) under the clouds."""
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    scl = QgsRasterLayer(str(t33uup_scl_4326), t33uup_scl_4326.stem, "gdal")
+    QgsProject.instance().addMapLayer(scl)
+    runs = {
+        "mosaic predict": _predict(heads_test_model, t33uup_mosaic, tmp_path / "predict", "--cloud-mask",
+                                   str(t33uup_scl_4326)),
+        "mosaic:classify": _processing(heads_test_model, t33uup_mosaic, tmp_path / "processing",
+                                       CLOUD_MASK=str(t33uup_scl_4326)),
+        "dock": _dock(qgis_iface, qtbot, t33uup_layers, heads_test_model, tmp_path / "dock", cloud=scl),
+    }  # fmt: skip
+    group = QgsProject.instance().layerTreeRoot().children()[0]  # the dock's run: where radar was used is shown
+    source_layer = next(n for n in group.findLayers() if n.layer().name().startswith("Head used"))
+    assert source_layer.isVisible() and source_layer.layer().renderer().band() == 3
+    reference = {key: _raster(path) for key, path in runs["mosaic predict"].items() if key != "tiles"}
+    assert reference["labels"]["tags"]["MOSAIC_INPUT_CLOUD_MASK"].startswith("band 1: Sentinel-2 scene classification")
+    # stride 60: the 2 × 2 cells of each tile of cloud_masks.CLOUDY are S1 only (2) or, at its edges, mixed with
+    # clear tiles (4); most other cells are fused (1)
+    source = reference["labels"]["values"][2]
+    assert (source[2:4, 0:2] == 2).all() and source[4, 2] == 2 and set(source[4:6, 2:4].ravel()) == {2, 4}
+    assert (source == 1).sum() >= 10
+    for name in ("mosaic:classify", "dock"):
+        for key, expected in reference.items():
+            got = _raster(runs[name][key])
+            for item in ("size", "geotransform", "dtypes", "descriptions", "tags", "style", "cog"):
+                assert got[item] == expected[item], (name, key, item)
+            np.testing.assert_array_equal(got["values"], expected["values"], err_msg=f"{name} {key}")
+        assert _tiles(runs[name]["tiles"]) == _tiles(runs["mosaic predict"]["tiles"]), name
+        source_style = runs[name]["labels"].with_name(runs[name]["labels"].stem + "_source.qml")
+        assert source_style.read_text(encoding="utf-8") == (tmp_path / "predict" / "labels_source.qml").read_text(
+            encoding="utf-8"
+        )

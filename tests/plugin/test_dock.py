@@ -84,6 +84,12 @@ def test_run_adds_styled_group_equal_to_headless_predict(dock, qtbot, qgis_iface
     assert [c.label for c in classes] == list(BEN19_CLASSES)
     assert [c.color.name() for c in classes] == class_colors(BEN19_CLASSES)
     assert labels.width() == 4 and labels.height() == 8  # 240 × 480 px at stride 60
+    # which head decided each cell: band 3 of labels.tif, its own palette; hidden without a cloud layer
+    source = layers["Head used (S1 only = radar under clouds)"]
+    assert source.source() == labels.source() and source.renderer().band() == 3
+    assert [c.label for c in source.renderer().classes()][:2] == ["fused S1+S2", "S1 only (radar)"]
+    assert not group.findLayer(source.id()).isVisible()
+    assert "no cloud mask (exported before per-modality heads)" in dock.model_info.text()
     probabilities = layers["Class probabilities"]
     assert [probabilities.dataProvider().generateBandName(b) for b in (1, 2)]  # band count
     ds = gdal.Open(str(outputs["probabilities"]))

@@ -275,3 +275,24 @@ def test_s1_amplitude_is_refused_then_converted_with_s1_units(processing_ready, 
     plugin, tags, _ = classify(s2, s1, test_model, tmp_path / "out", S1_UNITS=3)  # amplitude
     assert tags["MOSAIC_INPUT_S1_UNITS"] == "amplitude → dB (20·log10)"
     assert_same(plugin, original, 1e-4)
+
+
+def test_cloud_masks_are_refused_for_old_models_and_when_unidentifiable(processing_ready, test_model,
+                                                                        heads_test_model, t33uup_mosaic,
+                                                                        t33uup_cloud_mask, tmp_path):  # fmt: skip
+    """A model without an S1-only head refuses a cloud mask; classes that are neither named SCL nor binary ask for
+    "Cloud mask kind", and with it set to scl they are read as SCL."""
+    files = band_files(t33uup_mosaic)
+    s2, s1 = [files[b] for b in BANDS], [files["VV"], files["VH"]]
+    text = refused(s2, s1, test_model, tmp_path / "old", CLOUD_MASK=str(t33uup_cloud_mask))
+    assert "resnet18_test.onnx has no S1-only head" in text and "leave out the cloud mask" in text
+    classes = tmp_path / "classes.tif"
+    with rasterio.open(t33uup_cloud_mask) as src:
+        profile, mask = src.profile, src.read(1)
+    with rasterio.open(classes, "w", **profile) as dst:
+        dst.write((mask * 5 + 4).astype(np.uint8), 1)  # 4 vegetation, 9 cloud high probability
+    text = refused(s2, s1, heads_test_model, tmp_path / "unknown", CLOUD_MASK=str(classes))
+    assert 'cannot tell what the cloud mask classes holds (values 4–9, uint8); set "Cloud mask kind" to scl' in text
+    _, tags, lines = classify(s2, s1, heads_test_model, tmp_path / "scl", CLOUD_MASK=str(classes), CLOUD_MASK_KIND=1)
+    assert tags["MOSAIC_INPUT_CLOUD_MASK"].startswith("band 1: Sentinel-2 scene classification")
+    assert any(line.startswith("cloud mask: band 1") for line in lines)

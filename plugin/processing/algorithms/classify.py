@@ -16,13 +16,23 @@ from qgis.core import (
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsRectangle,
     QgsVectorLayer,
 )
 
-from ...input_options import LABELS, S1_ORDERS, S1_UNITS, S2_OFFSETS
+from ...input_options import (
+    CLOUD_KINDS,
+    DEFAULT_CLOUD_FRACTION,
+    DEFAULT_CLOUD_THRESHOLD,
+    DEFAULT_SCL_CLASSES,
+    LABELS,
+    S1_ORDERS,
+    S1_UNITS,
+    S2_OFFSETS,
+)
 from .base import MosaicAlgorithm
 
 S2_OFFSET_LABELS = ("auto (from the product's processing baseline)", "0 (no offset)",
@@ -30,6 +40,8 @@ S2_OFFSET_LABELS = ("auto (from the product's processing baseline)", "0 (no offs
 S1_UNITS_LABELS = ("dB (refuse S1 that looks like linear power)", "dB (no check)", "linear power (convert to dB)",
                    "amplitude (convert to dB)")  # fmt: skip
 S1_ORDER_LABELS = ("auto (band names, else VV,VH checked against the backscatter)", "VV,VH", "VH,VV")
+CLOUD_KIND_LABELS = ("auto (from its values and name)", "scl (Sentinel-2 scene classification)",
+                     "mask (non-zero = cloudy)", "probability (0–1 or 0–100)")  # fmt: skip
 RASTER_OUTPUTS = {"OUTPUT_PROBABILITIES": "probabilities", "OUTPUT_LABELS": "labels", "OUTPUT_CONFIDENCE": "confidence"}
 
 
@@ -52,6 +64,12 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         "name, MTD_MSIL2A.xml, sidecars or GDAL metadata), the reflectance scale, untagged fill values, the ground "
         "resolution (resampled to the model's 10 m grid when it differs); S1 units (dB, linear power, amplitude, "
         "scaled integers) and VV/VH order. What was applied is logged and written into the outputs' metadata.\n\n"
+        "Cloud mask (optional; models with per-modality heads): a Sentinel-2 SCL layer (or an S2 stack with a band "
+        "described SCL), a binary mask or a cloud probability, any CRS. Tiles whose cloudy-or-S2-nodata fraction "
+        "exceeds the cloudy fraction are classified by the model's S1-only (radar) head; tiles without S1 by its "
+        "S2-only head. Band 3 of the labels says which head decided each cell (styled by labels_source.qml), "
+        "the tiles' source field which head gave each tile. Models exported before per-modality heads refuse a "
+        "cloud mask.\n\n"
         "AOI (optional polygons): only their bounding box is processed and pixels outside every polygon are "
         "nodata, so tiles mostly outside them are skipped (as `mosaic predict --aoi`).\n\n"
         "Outputs: class probabilities (one band per class, named after it), labels (most probable class, "
@@ -90,10 +108,20 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             0,
         )
         self.addParameter(stride)
+        self.addParameter(
+            QgsProcessingParameterRasterLayer("CLOUD_MASK", self.tr("Cloud mask (SCL, mask or probability; optional)"),
+                                              optional=True)
+        )  # fmt: skip
+        self.addParameter(
+            QgsProcessingParameterNumber("CLOUD_FRACTION", LABELS["cloud_fraction"],
+                                         QgsProcessingParameterNumber.Type.Double, DEFAULT_CLOUD_FRACTION, False, 0.0,
+                                         1.0)
+        )  # fmt: skip
         for key, labels in (
             ("S2_OFFSET", S2_OFFSET_LABELS),
             ("S1_UNITS", S1_UNITS_LABELS),
             ("S1_ORDER", S1_ORDER_LABELS),
+            ("CLOUD_MASK_KIND", CLOUD_KIND_LABELS),
         ):
             self.addParameter(
                 QgsProcessingParameterEnum(key, LABELS[key.lower()], [self.tr(u) for u in labels], defaultValue=0)
@@ -105,6 +133,12 @@ class ClassifyAlgorithm(MosaicAlgorithm):
                                          "(e.g. B02,B03,B04,…)"), optional=True),
             QgsProcessingParameterNumber("S1_SCALE", LABELS["s1_scale"] + self.tr(" (stored value × scale = dB; "
                                          "0 = auto)"), QgsProcessingParameterNumber.Type.Double, 0.0, False, 0.0),
+            QgsProcessingParameterString("SCL_CLASSES", LABELS["scl_classes"] + self.tr(" (3 cloud shadows, 8/9 cloud "
+                                         "medium/high probability, 10 thin cirrus, 11 snow or ice)"),
+                                         ",".join(map(str, DEFAULT_SCL_CLASSES))),
+            QgsProcessingParameterNumber("CLOUD_THRESHOLD", LABELS["cloud_threshold"] + self.tr(" (0–1)"),
+                                         QgsProcessingParameterNumber.Type.Double, DEFAULT_CLOUD_THRESHOLD, False,
+                                         0.0, 1.0),
         )  # fmt: skip
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
@@ -159,6 +193,7 @@ class ClassifyAlgorithm(MosaicAlgorithm):
 
     def input_options(self, parameters, context):
         """The engine's ``InputOptions`` of the input parameters (0 = auto for the scales)."""
+        from ....backend.inference.clouds import CloudOptions, parse_scl_classes
         from ....backend.inference.inspector import InputOptions
 
         s2_scale = self.parameterAsDouble(parameters, "S2_SCALE", context)
@@ -170,7 +205,10 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             s1_units=S1_UNITS[self.parameterAsEnum(parameters, "S1_UNITS", context)],
             s1_scale=s1_scale or None,
             s1_order=S1_ORDERS[self.parameterAsEnum(parameters, "S1_ORDER", context)],
-        )
+            cloud=CloudOptions(CLOUD_KINDS[self.parameterAsEnum(parameters, "CLOUD_MASK_KIND", context)],
+                               parse_scl_classes(self.parameterAsString(parameters, "SCL_CLASSES", context)),
+                               self.parameterAsDouble(parameters, "CLOUD_THRESHOLD", context)),
+        )  # fmt: skip
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:
         from ...deps import onnxruntime_available
@@ -205,6 +243,10 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             stride=self.parameterAsInt(parameters, "STRIDE", context) or None,
             batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
             execution_provider=provider,
+            cloud=self.parameterAsRasterLayer(parameters, "CLOUD_MASK", context)
+            if parameters.get("CLOUD_MASK")
+            else None,
+            cloud_fraction=self.parameterAsDouble(parameters, "CLOUD_FRACTION", context),
         )
         try:
             request.input_options = self.input_options(parameters, context)
