@@ -65,8 +65,12 @@ patch size, i.e. a plain mean). Cells no kept tile covers are nodata (NaN).
 Run
 ---
 ``run_inference(model, reader, sinks, stride=None, batch_size=16, max_nodata_fraction=0.5,
-progress=None, is_cancelled=None, prefetch=False)`` → :class:`RunSummary` (``tiles_total``,
-``tiles_run``, ``tiles_skipped``, ``seconds``, ``model_seconds``). ``stride`` defaults to the patch size.
+progress=None, is_cancelled=None, prefetch=False, cloud=None, cloud_fraction=0.3)`` → :class:`RunSummary`
+(``tiles_total``, ``tiles_run``, ``tiles_skipped``, ``seconds``, ``model_seconds``). ``stride`` defaults to the
+patch size. Each tile goes to one head (``engine.choose_head``): with a ``cloud`` reader (``read(window)`` → bool,
+True = cloudy; models with an S1-only head only) tiles whose cloudy-or-S2-nodata fraction exceeds
+``cloud_fraction`` go to the S1-only head; otherwise the fused head under the nodata rule above, and tiles that
+lack one modality go to the other modality's head when the model has it.
 Tiles are read one tile row at a time in blocks of at most ``batch_size`` tiles, run in batches, and the
 probabilities are accumulated in a rolling buffer of ``ceil(P / s) + ceil(batch_size / tiles per row) + 3``
 output rows (a sparse raster runs partial batches rather than holding more rows): memory does not grow with the
@@ -80,10 +84,12 @@ raster's size. Finished output rows are flushed to every sink as soon as no late
 Sink protocol (:class:`OutputSink`)
 -----------------------------------
 ``write_block(block: OutputBlock)``: ``block.row_off``, ``block.col_off`` (output cells), ``block.probabilities``
-``float32 [n_classes, h, w]`` (NaN = nodata). Blocks arrive in row order, full output width, each row once.
+``float32 [n_classes, h, w]`` (NaN = nodata) and ``block.source`` ``uint8 [h, w]`` (the head that decided each
+cell: 1 fused, 2 S1 only, 3 S2 only, 4 mixed, 0 none). Blocks arrive in row order, full output width, each row once.
 ``write_tiles(tiles: list[TileResult])``: the kept tiles of one batch, each with ``row``, ``col`` (tile indices),
-``window`` (target pixels; may extend past the raster at the edges) and ``probabilities`` ``float32
-[n_classes]``. Derived products are computed with the shared helpers, never re-implemented in a sink:
+``window`` (target pixels; may extend past the raster at the edges), ``probabilities`` ``float32
+[n_classes]`` and ``head`` (``fused``, ``s1`` or ``s2``). Derived products are computed with the shared helpers,
+never re-implemented in a sink:
 ``top_class(p)`` (uint32 class index), ``label_bitmask(p, thresholds)`` (uint32, bit c set when
 ``p[c] >= thresholds[c]``), both :data:`LABEL_NODATA` (``2**32 − 1``) where nodata, and ``confidence(p)``
 (max probability, NaN = nodata).
