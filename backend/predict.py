@@ -2,8 +2,10 @@
 
 Outputs in ``--out``: ``probabilities.tif`` (Float32, one band per class, band description = class name),
 ``labels.tif`` (UInt32: band 1 top class index, band 2 multi-label bitmask, bit ``c`` = class ``c`` at or above
-its threshold), ``confidence.tif`` (max probability), ``tiles.gpkg`` (one polygon per tile run), and a QGIS
-``.qml`` style next to each raster. Output cells are ``stride`` pixels of the S2 10 m grid; the grid's origin
+its threshold, band 3 the head that decided the cell), ``confidence.tif`` (max probability), ``tiles.gpkg`` (one
+polygon per tile run), and a QGIS ``.qml`` style next to each raster (``labels_source.qml`` for band 3). With
+``--cloud-mask``, tiles S2 cannot see go to the model's S1-only head (see docs/predict.md).
+Output cells are ``stride`` pixels of the S2 10 m grid; the grid's origin
 is the processed extent's. Everything is written in a temporary folder and moved into place at the end.
 """
 
