@@ -85,9 +85,17 @@ def metadata_html(meta) -> str:
 
 
 def heads_html(meta) -> str:
-    """The model's classification heads: fused, and the S1-only (radar, used under clouds) and S2-only ones."""
+    """The model's classification heads: fused, and the S1-only (radar, used under clouds) and S2-only ones, each
+    with its recorded macro AP on the test split and on the snow / cloud / shadow patches."""
     names = {"fused": tr("fused S1+S2"), "s1": tr("S1 only (radar, under clouds)"), "s2": tr("S2 only (no S1)")}
-    text = ", ".join(names[h] for h in meta.heads)
+    shown = (("test/ap_macro", tr("test AP")), ("cloudy/ap_macro", tr("cloudy AP")))
+
+    def head(name: str) -> str:
+        metrics = meta.metrics_for(name)
+        scores = ", ".join(f"{label} {metrics[key]:.3f}" for key, label in shown if key in metrics)
+        return names[name] + (f" ({scores})" if scores else "")
+
+    text = ", ".join(head(h) for h in meta.heads)
     return text if "s1" in meta.heads else text + " · " + tr("no cloud mask (exported before per-modality heads)")
 
 

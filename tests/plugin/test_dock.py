@@ -275,3 +275,23 @@ def test_model_panel_shows_the_precision_and_its_metrics_next_to_fp32(qgis_app):
                       "metrics": {"test/ap_macro": 0.6573}, "fp32_metrics": {"test/ap_macro": 0.6532}}  # fmt: skip
     doc.setHtml(metadata_html(parse_metadata(d)))
     assert "Precision: int8 · test/ap_macro = 0.657 (fp32 0.653)" in doc.toPlainText()
+
+
+def test_model_panel_shows_the_heads_and_their_metrics(qgis_app):
+    from qgis.PyQt.QtGui import QTextDocument
+
+    from mosaic.backend.export import build_metadata
+    from mosaic.backend.inference.metadata import parse_metadata
+    from mosaic.plugin.dock import metadata_html
+
+    parts = {"class_names": list(BEN19_CLASSES), "strategy": "mosaic1", "training": {"dataset": "x", "licence": "y"},
+             "thresholds": [0.4] * 19, "metrics": {"test/ap_macro": 0.6512, "cloudy/ap_macro": 0.5034},
+             "heads": {"s1": {"thresholds": [0.3] * 19,
+                              "metrics": {"test/ap_macro": 0.4123, "cloudy/ap_macro": 0.4456}},
+                       "s2": {"thresholds": [0.5] * 19, "metrics": {"test/ap_macro": 0.6001}}}}  # fmt: skip
+    doc = QTextDocument()
+    doc.setHtml(metadata_html(parse_metadata(build_metadata(parts))))
+    assert (
+        "Heads: fused S1+S2 (test AP 0.651, cloudy AP 0.503), S1 only (radar, under clouds) (test AP 0.412, "
+        "cloudy AP 0.446), S2 only (no S1) (test AP 0.600)"
+    ) in doc.toPlainText()
