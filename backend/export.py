@@ -288,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
                             precision=args.precision, data_root=args.data_root,
                             calibration_batches=args.calibration_batches, batch_size=args.batch_size)  # fmt: skip
     meta = read_metadata(out)
-    print(f"wrote {out} ({len(meta.class_names)} classes, strategy {meta.strategy}, {meta.precision})")
+    print(f"wrote {out} ({len(meta.class_names)} classes, strategy {meta.strategy}, heads {', '.join(meta.heads)}, "
+          f"{meta.precision})")  # fmt: skip
     ap, ap32 = (meta.precision_info.get(k, {}).get("test/ap_macro") for k in ("metrics", "fp32_metrics"))
     if ap is not None and ap32 is not None:
         print(f"test AP macro: {ap:.4f} ({meta.precision}) vs {ap32:.4f} (fp32)")

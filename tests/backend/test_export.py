@@ -139,7 +139,7 @@ def test_mosaic_export_command_with_tuned_thresholds(checkpoint, real_batch, ben
     cmd = [mosaic, "export", str(path), "-o", str(out), "--evaluation", str(tmp_path / "eval" / "metrics.json")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"wrote {out}" in proc.stdout
+    assert f"wrote {out}" in proc.stdout and "heads fused, s1, s2" in proc.stdout
     s2, s1 = real_batch
     with torch.no_grad():
         ref = module.inference_model().probabilities(s2, s1)
