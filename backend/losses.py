@@ -128,12 +128,13 @@ def _label_rows(log_prob: Tensor, anchor_labels: Tensor, key_labels: Tensor, val
     return -(total / count.clamp(min=1.0)) * anchor_labels.float() * (count > 0)
 
 
-def _reduce_rows(rows: Tensor, anchor_labels: Tensor, weighting: Weighting) -> Tensor:
+def _reduce_rows(rows: Tensor, anchor_labels: Tensor, weighting: Weighting, n_anchors: Tensor | None = None) -> Tensor:
     n_labels = anchor_labels.float().sum(1)
     if weighting == "label":
         return rows.sum() / n_labels.sum().clamp(min=1.0)
     if weighting == "sample":
-        return (rows.sum(1) / n_labels.clamp(min=1.0)).sum() / rows.shape[0]
+        count = rows.shape[0] if n_anchors is None else n_anchors.clamp(min=1.0)
+        return (rows.sum(1) / n_labels.clamp(min=1.0)).sum() / count
     raise ValueError(f"unknown MulSupCon weighting {weighting!r}; use 'label' or 'sample'")
 
 
@@ -166,7 +167,12 @@ def mulsupcon(
 
 
 def mulsupcon_views(
-    z1: Tensor, z2: Tensor, labels: Tensor, temperature: float = 0.1, weighting: Weighting = "label"
+    z1: Tensor,
+    z2: Tensor,
+    labels: Tensor,
+    temperature: float = 0.1,
+    weighting: Weighting = "label",
+    rows: Tensor | None = None,
 ) -> Tensor:
     """Symmetric in-batch MulSupCon over the ``2B`` views (used in training; no momentum queue).
 
@@ -174,13 +180,22 @@ def mulsupcon_views(
     are the other views ``k ≠ a`` carrying ``c`` (its own other view always among them) and the softmax runs
     over all ``k ≠ a`` — the SupCon-style ``2B`` form of :func:`mulsupcon`, weighted as there with ``2B``
     anchors. With one distinct label per sample it equals :func:`nt_xent`.
+
+    ``rows`` (bool ``[B]``) restricts anchors and keys to those samples, with the same value as indexing
+    ``z1[rows], z2[rows], labels[rows]`` (0 when none) but without the host synchronisation indexing needs.
     """
     u = torch.cat([z1, z2], dim=0)
     y = torch.cat([labels, labels], dim=0)
     n = u.shape[0]
     valid = ~torch.eye(n, dtype=torch.bool, device=u.device)
+    if rows is None:
+        log_prob = _masked_log_softmax(_cosine(u, u) / temperature, valid)
+        return _reduce_rows(_label_rows(log_prob, y, y, valid), y, weighting)
+    kept = torch.cat([rows, rows]).bool()
+    valid = valid & kept[None, :]
+    y = y * kept[:, None].to(y.dtype)
     log_prob = _masked_log_softmax(_cosine(u, u) / temperature, valid)
-    return _reduce_rows(_label_rows(log_prob, y, y, valid), y, weighting)
+    return _reduce_rows(_label_rows(log_prob, y, y, valid), y, weighting, n_anchors=kept.sum().float())
 
 
 def inter_modal(z_s1: Tensor, z_s2: Tensor, temperature: float = 0.5, form: InterForm = "pooled") -> Tensor:
@@ -201,9 +216,16 @@ def inter_modal(z_s1: Tensor, z_s2: Tensor, temperature: float = 0.5, form: Inte
     raise ValueError(f"unknown inter-modal form {form!r}; use 'pooled' or 'cross'")
 
 
-def bce(logits: Tensor, labels: Tensor) -> Tensor:
+def bce(logits: Tensor, labels: Tensor, rows: Tensor | None = None) -> Tensor:
     """Multi-label binary cross-entropy with logits, mean over samples and classes::
 
     L = -1/(B·C) Σ_ic [ y_ic log σ(x_ic) + (1 - y_ic) log(1 - σ(x_ic)) ]
+
+    ``rows`` (bool ``[B]``): the mean over those samples only (0 when none), as ``bce(logits[rows], labels[rows])``
+    but without the host synchronisation indexing needs.
     """
-    return nnf.binary_cross_entropy_with_logits(logits.float(), labels.float())
+    if rows is None:
+        return nnf.binary_cross_entropy_with_logits(logits.float(), labels.float())
+    per_sample = nnf.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none").mean(1)
+    weight = rows.float()
+    return (per_sample * weight).sum() / weight.sum().clamp(min=1.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
@@ -47,6 +48,43 @@ IAI_INTER_AUGMENT: dict[str, Any] = {
     "aligned": False, "scale": (0.3, 0.9), "hflip": 0.0, "vflip": 0.0, "rot90": False, "s2_brightness": 0.0,
     "s2_contrast": 0.0, "s1_noise_db": 0.0,
 }  # fmt: skip
+
+
+@dataclass
+class _StepRecord:
+    """One step's loss and terms (``values``: ``[loss, *terms]``), possibly still on the device."""
+
+    step: int
+    epoch: int
+    names: list[str]
+    batch_size: int
+    values: Tensor
+    ready: Any = None  # a device event after the copy to pinned host memory
+
+    def defer(self) -> None:
+        """On CUDA, start the copy to pinned host memory without waiting for the device (other devices: copy)."""
+        if self.values.device.type != "cuda":
+            self.values = self.values.cpu()
+            return
+        host = torch.empty(self.values.shape, dtype=self.values.dtype, pin_memory=True)
+        host.copy_(self.values, non_blocking=True)
+        self.ready = torch.cuda.Event()
+        self.ready.record()
+        self.values = host
+
+    def checked(self) -> dict[str, float]:
+        """``{name: value}`` as floats (waits for the copy only, not for the work queued after it); a
+        :class:`ConfigError` naming the step and every term when the loss is NaN/Inf."""
+        if self.ready is not None:
+            self.ready.synchronize()
+        named = dict(zip(self.names, self.values.tolist(), strict=True))
+        if not math.isfinite(named["loss"]):
+            parts = ", ".join(f"{t}={v:.4g}" for t, v in list(named.items())[1:])
+            raise ConfigError(
+                f"the loss became {named['loss']} at step {self.step} (epoch {self.epoch}; {parts}): "
+                "lower protocol.lr or check the input data for NaN/Inf values"
+            )
+        return named
 
 
 def _recorded_metrics(evaluation: dict) -> dict[str, float]:
@@ -199,6 +237,7 @@ class MosaicModule(pl.LightningModule):
             self.inter_augment = PairAugment(**options)
         self.val_metrics: dict[str, float] = {}
         self._val_outputs: list[tuple[Tensor, Tensor]] = []
+        self._unchecked: _StepRecord | None = None  # the previous step's loss, checked one step late on accelerators
         if init_checkpoint:
             self._load_network(init_checkpoint)
         self.key_net: MosaicNet | None = None
@@ -314,21 +353,18 @@ class MosaicModule(pl.LightningModule):
         ):
             if term in self.weights:
                 z1, z2 = projections(head, feature)
-                if lab_all.any() and term == "mulsupcon_fused" and self.key_net is not None:
-                    out[term] = self._mulsupcon_momentum(z1, views[1], y_all, lab_all)
-                elif lab_all.any():
-                    out[term] = losses.mulsupcon_views(
-                        z1[lab_all], z2[lab_all], y_all[lab_all], ts, self.hparams.mulsupcon_weighting
+                if term == "mulsupcon_fused" and self.key_net is not None:
+                    out[term] = (
+                        self._mulsupcon_momentum(z1, views[1], y_all, lab_all)
+                        if lab_all.any()
+                        else (z1.sum() + z2.sum()) * 0.0  # keeps every parameter in the graph (DDP), zero gradient
                     )
-                else:  # keeps every parameter in the graph (DDP) with zero gradient
-                    out[term] = (z1.sum() + z2.sum()) * 0.0
+                else:  # labelled rows by mask, not by indexing: no host synchronisation; 0 when there are none
+                    out[term] = losses.mulsupcon_views(z1, z2, y_all, ts, self.hparams.mulsupcon_weighting, lab_all)
         for term, head in CLASSIFIER_TERMS.items():
             if term in self.weights:
                 logits = [self._classify(head, f) for f in feats]
-                if labelled.any():
-                    out[term] = torch.stack([losses.bce(x[labelled], y[labelled]) for x in logits]).mean()
-                else:
-                    out[term] = sum(x.sum() for x in logits) * 0.0
+                out[term] = torch.stack([losses.bce(x, y, labelled) for x in logits]).mean()
         return out
 
     def _classify(self, head: str, feats: dict[str, Tensor]) -> Tensor:
@@ -380,16 +416,36 @@ class MosaicModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> dict:
         terms = self.loss_terms(batch)
         loss = sum(self.weights[t] * v for t, v in terms.items())
-        if not torch.isfinite(loss):
-            values = ", ".join(f"{t}={v.item():.4g}" for t, v in terms.items())
-            raise ConfigError(
-                f"the loss became {loss.item()} at step {self.global_step} (epoch {self.current_epoch}; {values}): "
-                "lower protocol.lr or check the input data for NaN/Inf values"
-            )
-        batch_size = batch["label"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
-        self.log_dict({f"train/{t}": v.detach() for t, v in terms.items()}, batch_size=batch_size)
+        self._report(loss, terms, batch["label"].shape[0])
         return {"loss": loss, "terms": {t: v.detach() for t, v in terms.items()}}
+
+    def _report(self, loss: Tensor, terms: dict[str, Tensor], batch_size: int) -> None:
+        """Log the loss and its terms, and stop with the step and the terms when the loss is NaN/Inf.
+
+        Reading a device value makes the host wait until the device has run everything queued so far, which leaves
+        it idle while the next step is prepared. On an accelerator the values are therefore copied to pinned host
+        memory without waiting (an event marks the copy), and read one step later, when the device is already past
+        them: the check and the logged values lag one step (the last step is checked at the epoch's end). On CPU
+        they are read at once.
+        """
+        values = torch.stack([loss.detach(), *(v.detach() for v in terms.values())]).float()
+        record = _StepRecord(self.global_step, self.current_epoch, ["loss", *terms], batch_size, values)
+        if values.device.type != "cpu":
+            record.defer()
+            record, self._unchecked = self._unchecked, record
+        if record is not None:
+            self._log_record(record)
+
+    def _log_record(self, record: _StepRecord) -> None:
+        named = record.checked()
+        as_cpu = {k: torch.tensor(v) for k, v in named.items()}  # CPU tensors: logging them never waits on the device
+        self.log("train/loss", as_cpu.pop("loss"), prog_bar=True, batch_size=record.batch_size)
+        self.log_dict({f"train/{t}": v for t, v in as_cpu.items()}, batch_size=record.batch_size)
+
+    def on_train_epoch_end(self) -> None:
+        record, self._unchecked = self._unchecked, None
+        if record is not None:
+            record.checked()
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -438,6 +494,7 @@ class MosaicModule(pl.LightningModule):
         optimizer = torch.optim.AdamW(
             param_groups,
             lr=h.lr,
+            fused=self.device.type == "cuda",  # one kernel per step instead of several per parameter tensor
         )
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = min(self.hparams.warmup_steps, total - 1)

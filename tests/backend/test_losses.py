@@ -208,3 +208,29 @@ def test_losses_under_ddp_equal_single_process_on_concatenated_batch(tmp_path, m
             assert got_loss == pytest.approx(loss.item(), abs=1e-6), name
             torch.testing.assert_close(torch.tensor(got_grad), model.weight.grad, atol=1e-6, rtol=1e-5)
         assert model.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("weighting", ["label", "sample"])
+def test_row_masks_equal_indexing_without_host_synchronisation(weighting):
+    """``rows=`` (used in training so the step never waits for the device) gives the indexed subset's value."""
+    g = torch.Generator().manual_seed(5)
+    z1, z2 = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)
+    labels = (torch.rand(8, 6, generator=g) < 0.4).float()
+    rows = torch.tensor([True, False, True, True, False, True, False, True])
+    labels[~rows] = 0.0  # unlabelled rows carry an all-zero label, as the datasets give them
+    masked = losses.mulsupcon_views(z1, z2, labels, 0.1, weighting, rows=rows)
+    indexed = losses.mulsupcon_views(z1[rows], z2[rows], labels[rows], 0.1, weighting)
+    torch.testing.assert_close(masked, indexed, rtol=1e-6, atol=1e-6)
+    logits = torch.randn(8, 6, generator=g)
+    torch.testing.assert_close(losses.bce(logits, labels, rows), losses.bce(logits[rows], labels[rows]))
+
+
+def test_row_masks_without_any_row_give_zero_and_finite_gradients():
+    z1 = torch.randn(4, 8, requires_grad=True)
+    z2 = torch.randn(4, 8, requires_grad=True)
+    logits = torch.randn(4, 3, requires_grad=True)
+    none = torch.zeros(4, dtype=torch.bool)
+    loss = losses.mulsupcon_views(z1, z2, torch.zeros(4, 3), rows=none) + losses.bce(logits, torch.ones(4, 3), none)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert all(torch.equal(t.grad, torch.zeros_like(t)) for t in (z1, z2, logits))

@@ -84,3 +84,18 @@ def test_replica_repeats_real_pairs_under_new_names(ben_v2, tmp_path):
     stamp = (dest / "metadata.parquet").stat().st_mtime_ns
     assert replicate_dataset(ben_v2, ben_v2 / "BigEarthNet-V2-LMDB", dest, 3) == dest
     assert (dest / "metadata.parquet").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("upsampling", ["nearest", "bilinear"])
+def test_batch_assembled_on_the_gpu_equals_dataset_samples(ben_v2, upsampling):
+    """The trainer's route: pinned compact batch, non-blocking copy, assembly on CUDA; equal to CPU ``dataset[i]``."""
+    ds = BigEarthNetV2(ben_v2, split="all", include_snow_cloud=True, upsampling=upsampling,
+                       lmdb_path=ben_v2 / "BigEarthNet-V2-LMDB")  # fmt: skip
+    native = NativeBatches(ds)
+    indices = list(range(len(ds)))
+    compact = {k: v.pin_memory().to("cuda", non_blocking=True) for k, v in native.__getitems__(indices).items()}
+    got, want = assemble_batch(compact, native.layout), _reference(ds, indices)
+    for key in ("s2", "s1", "label"):
+        assert got[key].is_cuda
+        torch.testing.assert_close(got[key].cpu(), want[key], atol=1e-6 if upsampling == "nearest" else 1e-3, rtol=0)

@@ -12,8 +12,7 @@ from mosaic.backend.data.transforms import (
     ModalityAugment,
     PairAugment,
     crop_resize,
-    flip,
-    rot90,
+    dihedral,
     s1_noise,
     s2_jitter,
     sample_crop_boxes,
@@ -25,23 +24,18 @@ def _batch(b=4, c=3, size=120, seed=0):
     return torch.rand(b, c, size, size, generator=g) * 5000
 
 
-def test_flip_equals_torch_flip_per_sample():
-    x = _batch()
-    h = torch.tensor([True, False, True, False])
-    v = torch.tensor([False, False, True, True])
-    out = flip(x, h, v)
-    assert torch.equal(out[0], x[0].flip(-1))
-    assert torch.equal(out[1], x[1])
-    assert torch.equal(out[2], x[2].flip(-1).flip(-2))
-    assert torch.equal(out[3], x[3].flip(-2))
-
-
-def test_rot90_equals_torch_rot90_per_sample():
-    x = _batch()
-    k = torch.tensor([0, 1, 2, 3])
-    out = rot90(x, k)
-    for i in range(4):
-        assert torch.equal(out[i], torch.rot90(x[i], i, dims=(-2, -1)))
+def test_dihedral_equals_torch_flip_then_rot90_per_sample():
+    """Every flip combination with every quarter turn, on non-contiguous channels_last input too."""
+    x = _batch(b=16)
+    h = torch.tensor([False, True] * 8)
+    v = torch.tensor([False, False, True, True] * 4)
+    k = torch.arange(4).repeat_interleave(4)
+    for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+        out = dihedral(inp, h, v, k)
+        for i in range(16):
+            ref = x[i].flip(-1) if h[i] else x[i]
+            ref = ref.flip(-2) if v[i] else ref
+            assert torch.equal(out[i], torch.rot90(ref, int(k[i]), dims=(-2, -1))), i
 
 
 def test_crop_resize_full_box_is_identity_and_pixel_box_is_exact_crop():

@@ -39,6 +39,11 @@ def make(ben_v2: Path, strategy: str, modalities: str = "s1s2", **model_kw):
     return model, data
 
 
+def first_batch(data: MosaicDataModule) -> dict:
+    """The first training batch as the module gets it (compact batch assembled as after the device transfer)."""
+    return data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
+
+
 def trainer(tmp_path: Path, max_steps: int, callbacks=(), **kw) -> pl.Trainer:
     return pl.Trainer(
         max_steps=max_steps, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
@@ -66,7 +71,7 @@ def test_strategy_loss_goes_down_on_real_patches(ben_v2, tmp_path, strategy, mod
     """Three optimizer steps on six real S1+S2 pairs lower the objective measured on fixed views."""
     pl.seed_everything(0)
     model, data = make(ben_v2, strategy, modalities, lr=3e-3)
-    batch = next(iter(data.train_dataloader()))
+    batch = first_batch(data)
     before = objective(model, batch)
     recorder = LossRecorder()
     trainer(tmp_path, 3, [recorder], limit_val_batches=0, enable_checkpointing=False).fit(model, datamodule=data)
@@ -82,7 +87,7 @@ def test_terms_follow_the_strategy_and_labelled_rows(ben_v2):
     assert model.weights == {"intra_s1": 0.5, "intra_s2": 0.5, "inter": 1.0, "mulsupcon_fused": 0.5,
                              "mulsupcon_s1": 0.25, "mulsupcon_s2": 0.25, "bce": 1.0, "bce_s1": 1.0,
                              "bce_s2": 1.0}  # fmt: skip
-    batch = next(iter(data.train_dataloader()))
+    batch = first_batch(data)
     batch["labelled"] = torch.zeros_like(batch["labelled"])  # no labels: supervised terms are exactly 0
     terms = model.loss_terms(batch)
     assert {t for t, v in terms.items() if v.item() == 0.0} == {
@@ -109,7 +114,7 @@ def test_terms_follow_the_strategy_and_labelled_rows(ben_v2):
 def test_nan_loss_stops_with_the_step_and_the_terms(ben_v2):
     """A diverged classifier (NaN bias) on a real batch: the step refuses with the step and the loss terms."""
     model, data = make(ben_v2, "supervised")
-    batch = next(iter(data.train_dataloader()))
+    batch = first_batch(data)
     with torch.no_grad():
         model.net.classifier.bias.fill_(float("nan"))
     with pytest.raises(ConfigError) as err:

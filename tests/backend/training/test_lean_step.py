@@ -1,0 +1,52 @@
+"""The training step never makes the host wait for the device: the loss is checked and logged one step late."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from mosaic.backend.errors import ConfigError
+from mosaic.backend.training.datamodule import MosaicDataModule
+from mosaic.backend.training.module import MosaicModule
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_a_nan_loss_on_cuda_stops_one_step_later_naming_its_step(ben_v2):
+    """On CUDA the loss is read one step late (no host wait); the error still names the step that diverged."""
+    data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0)
+    model = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=64, class_names=data.class_names)
+    model = model.cuda().train()
+    batch = data.on_after_batch_transfer(
+        {k: v.cuda() for k, v in next(iter(data.train_dataloader())).items()}, 0
+    )  # fmt: skip
+    model.training_step(batch, 0)  # finite: reported at the next step
+    with torch.no_grad():
+        model.net.classifier.bias.fill_(float("nan"))
+    model.training_step(batch, 1)  # NaN, not read yet: the previous (finite) step is checked
+    with pytest.raises(ConfigError, match=r"the loss became nan at step 0 \(epoch 0; bce=nan, bce_s1="):
+        model.on_train_epoch_end()
+
+
+class _Outputs(pl.Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(outputs["loss"].detach().clone())
+
+
+def test_logged_loss_is_a_host_value_equal_to_the_step_loss(ben_v2, tmp_path):
+    """What the progress bar and loggers read is a CPU tensor holding the step's loss (no device read there)."""
+    data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0)
+    model = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=64, class_names=data.class_names,
+                         augment={"size": 64})  # fmt: skip
+    seen = _Outputs()
+    trainer = pl.Trainer(
+        max_steps=1, default_root_dir=tmp_path, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[seen],
+    )  # fmt: skip
+    trainer.fit(model, datamodule=data)
+    logged = trainer.callback_metrics["train/loss"]
+    assert logged.device.type == "cpu" and float(logged) == pytest.approx(float(seen.losses[0]), rel=1e-6)
+    assert set(trainer.callback_metrics) >= {"train/bce", "train/bce_s1", "train/bce_s2"}
