@@ -103,3 +103,28 @@ def test_old_models_and_bad_masks_are_refused_in_one_line(t33uup_mosaic, onnx_mo
     with pytest.raises(InputError, match=r"cannot tell what the cloud mask dem\.tif holds .* --cloud-mask-kind scl"):
         predict(_args(t33uup_mosaic, heads_onnx_model_path, tmp_path / "bad", cloud_mask=str(bad)))
     assert not (tmp_path / "old").exists() and not (tmp_path / "bad").exists()
+
+
+def test_the_six_real_cloudy_bigearthnet_patches_go_to_the_s1_head_under_a_mask(ben_v2, heads_onnx_model_path,
+                                                                                 tmp_path):  # fmt: skip
+    """The bundled snow / cloud / shadow patches, each with a mask marking it cloudy: one cell, from the S1-only head
+    (equal to that head on the patch read alone, 1e-5), source 2."""
+    import pandas as pd
+
+    cloudy = pd.read_parquet(ben_v2 / "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
+    assert len(cloudy) == 6
+    model = load_model(heads_onnx_model_path, threads=2)
+    for row in cloudy.itertuples():
+        s2 = ben_v2 / "BigEarthNet-S2" / row.patch_id.rsplit("_", 2)[0] / row.patch_id
+        s1 = ben_v2 / "BigEarthNet-S1" / row.s1_name.rsplit("_", 3)[0] / row.s1_name
+        mask = tmp_path / f"{row.patch_id}_cloud_mask.tif"
+        with rasterio.open(next(s2.glob("*_B02.tif"))) as b02:
+            with rasterio.open(mask, "w", **(b02.profile | {"dtype": "uint8", "nodata": None})) as dst:
+                dst.write(np.ones((b02.height, b02.width), dtype=np.uint8), 1)
+        out = tmp_path / row.patch_id
+        predict(arguments([s2], [s1], heads_onnx_model_path, out, threads=2, cloud_mask=str(mask)))
+        probs, labels, _ = _read(out)
+        assert probs.shape[1:] == (1, 1) and labels[2, 0, 0] == 2, row.patch_id
+        with RasterioReader([s2], [s1], model.metadata) as reader:
+            alone = model.predict_heads(*(a[None] for a in reader.read(Window(0, 0, P, P))))["s1"][0]
+        np.testing.assert_allclose(probs[:, 0, 0], alone, atol=1e-5, err_msg=row.patch_id)
