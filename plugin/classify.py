@@ -125,8 +125,24 @@ def prepare(request: ClassifyRequest, metadata, hint: Callable[[str, str], str] 
         except QgsCsException as exc:
             raise InputError(f"the chosen extent cannot be transformed to {full.crs.authid()} ({exc}).") from None
     grid = crop_grid(full, extent, finest.name())
-    cloud = BandSource(request.cloud, plan.cloud.band) if plan.cloud is not None else None
+    cloud = None
+    if plan.cloud is not None:
+        _check_overlap(request.cloud, grid, "cloud mask")
+        cloud = BandSource(request.cloud, plan.cloud.band)
     return QgisWindowReader(s2, s1, plan, metadata.upsampling, grid, polygons, cloud)
+
+
+def _check_overlap(layer: QgsRasterLayer, grid: TargetGrid, what: str) -> None:
+    """Refuse ``layer`` when its extent, in the grid's CRS, does not overlap the processed extent."""
+    try:
+        transform = QgsCoordinateTransform(layer.crs(), grid.crs, QgsProject.instance())
+        box = transform.transformBoundingBox(layer.extent())
+    except QgsCsException as exc:
+        raise InputError(
+            f"{layer.name()} cannot be transformed to {grid.crs.authid()} ({exc}); check its CRS."
+        ) from None
+    if not box.intersects(grid.extent):
+        raise InputError(f"{what} {layer.name()} does not overlap the S2 extent; check the inputs.")
 
 
 def _inputs(modality: str, given: list[QgsRasterLayer], mapped: list[BandSource] | None, bands: tuple[str, ...]):

@@ -281,7 +281,7 @@ def test_cloud_masks_are_refused_for_old_models_and_when_unidentifiable(processi
                                                                         heads_test_model, t33uup_mosaic,
                                                                         t33uup_cloud_mask, tmp_path):  # fmt: skip
     """A model without an S1-only head refuses a cloud mask; classes that are neither named SCL nor binary ask for
-    "Cloud mask kind", and with it set to scl they are read as SCL."""
+    "Cloud mask kind", and with it set to scl they are read as SCL; a mask beside the scene is refused."""
     files = band_files(t33uup_mosaic)
     s2, s1 = [files[b] for b in BANDS], [files["VV"], files["VH"]]
     text = refused(s2, s1, test_model, tmp_path / "old", CLOUD_MASK=str(t33uup_cloud_mask))
@@ -293,6 +293,13 @@ def test_cloud_masks_are_refused_for_old_models_and_when_unidentifiable(processi
         dst.write((mask * 5 + 4).astype(np.uint8), 1)  # 4 vegetation, 9 cloud high probability
     text = refused(s2, s1, heads_test_model, tmp_path / "unknown", CLOUD_MASK=str(classes))
     assert 'cannot tell what the cloud mask classes holds (values 4–9, uint8); set "Cloud mask kind" to scl' in text
+    far = tmp_path / "far_SCL.tif"  # 100 km east of the scene
+    with rasterio.open(
+        far, "w", **(profile | {"transform": profile["transform"] * rasterio.Affine.translation(10_000, 0)})
+    ) as dst:
+        dst.write((mask * 5 + 4).astype(np.uint8), 1)
+    text = refused(s2, s1, heads_test_model, tmp_path / "far", CLOUD_MASK=str(far))
+    assert text == "cloud mask far_SCL does not overlap the S2 extent; check the inputs."
     _, tags, lines = classify(s2, s1, heads_test_model, tmp_path / "scl", CLOUD_MASK=str(classes), CLOUD_MASK_KIND=1)
     assert tags["MOSAIC_INPUT_CLOUD_MASK"].startswith("band 1: Sentinel-2 scene classification")
     assert any(line.startswith("cloud mask: band 1") for line in lines)
