@@ -158,7 +158,7 @@ def inspect_inputs(
     if cloud is not None:
         cloud_plan = inspect_cloud(cloud, sample_cloud, options.cloud, hint)
         applied["cloud mask"] = cloud_plan.describe()  # no file or layer name: the front ends write the same tags
-        notes.append(applied["cloud mask"])
+        notes.append(f"cloud mask {applied['cloud mask']}")
     return InputPlan(s2_picks, s1_picks, s2_conv, s1_conv, s2_nodata, s1_nodata, grid, applied, notes, cloud_plan)
 
 
