@@ -143,13 +143,20 @@ def keep_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _stack(batch: Mapping[str, torch.Tensor], layout: BatchLayout, modality: str) -> torch.Tensor:
     """``float32 [B, C, size, size]`` of ``modality``'s bands in the model's order, upsampled per group."""
-    size = layout.size
-    groups = {g: batch[group_key(g)].float() for g in layout.groups if g[0] == modality}
-    groups = {g: (x if g[1] == size else upsample(x, size, layout.upsampling)) for g, x in groups.items()}
-    slots = layout.slots(modality)
-    if len(groups) == 1 and [i for _, i in slots] == list(range(len(slots))):
-        return next(iter(groups.values())).contiguous()
-    return torch.stack([groups[g][:, i] for g, i in slots], dim=1)
+    size, slots = layout.size, layout.slots(modality)
+    groups = [g for g in layout.groups if g[0] == modality]
+    first = batch[group_key(groups[0])]
+    out = torch.empty((first.shape[0], len(slots), size, size), dtype=torch.float32, device=first.device)
+    for group in groups:
+        x = batch[group_key(group)].float()
+        if group[1] != size:
+            x = upsample(x, size, layout.upsampling)
+        positions = [k for k, (g, _) in enumerate(slots) if g == group]  # the group's bands are in model order
+        if positions == list(range(positions[0], positions[0] + len(positions))):
+            out[:, positions[0] : positions[0] + len(positions)] = x
+        else:
+            out.index_copy_(1, torch.tensor(positions, device=out.device), x)
+    return out
 
 
 def assemble_batch(batch: Mapping[str, torch.Tensor], layout: BatchLayout) -> dict[str, torch.Tensor]:
