@@ -14,7 +14,8 @@ from mosaic.backend.training.module import MosaicModule
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_a_nan_loss_on_cuda_stops_one_step_later_naming_its_step(ben_v2):
     """On CUDA the loss is read one step late (no host wait); the error still names the step that diverged."""
-    data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0)
+    lmdb = {"lmdb_path": str(ben_v2 / "BigEarthNet-V2-LMDB")}
+    data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0, options=lmdb)
     model = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=64, class_names=data.class_names)
     model = model.cuda().train()
     batch = data.on_after_batch_transfer(
