@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("data.stats", "recompute per-band normalisation statistics of a dataset"),
     "train": ("training.cli", "train a model from a YAML config (LightningCLI; overrides on the command line)"),
     "evaluate": ("evaluate", "evaluate a checkpoint: AP, F1, Hamming loss, per-class metrics, t-SNE, report"),
+    "experiment": ("experiment", "a matrix of trainings + evaluations (strategies, label fractions, seeds, modes)"),
     "export": ("export", "export a checkpoint to ONNX with embedded, schema-validated metadata"),
     "predict": ("predict", "tiled inference over S1 + S2 rasters with an ONNX model"),
     "inspect": ("inspect_model", "show and validate the metadata of an ONNX model"),

@@ -229,7 +229,7 @@ class MosaicModule(pl.LightningModule):
             width = sum(encoder.num_features for encoder in self.net.encoder.values())
             self.net.fusion = torch.nn.Identity()
             self.net.classifier = torch.nn.Linear(width, len(class_names))
-            self.net.encoder.requires_grad_(False)
+            self.net.encoder.requires_grad_(False).eval()  # from the start: Lightning's loops restore, not reset, modes
         self.augment = PairAugment(aligned=True, **{"size": patch_size_px, **(augment or {})})
         self.inter_augment: PairAugment | None = None
         if inter_views == "third" and "inter" in self.weights:

@@ -21,9 +21,9 @@ def module(data: MosaicDataModule, strategy: str = "simclr", **kw) -> MosaicModu
     )  # fmt: skip
 
 
-def fit(model: MosaicModule, data: MosaicDataModule, root: Path, steps: int = 1) -> None:
+def fit(model: MosaicModule, data: MosaicDataModule, root: Path, steps: int = 1, validate: int = 0) -> None:
     pl.Trainer(max_steps=steps, default_root_dir=root, logger=False, enable_progress_bar=False,
-               enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+               enable_model_summary=False, num_sanity_val_steps=validate, limit_val_batches=validate,
                enable_checkpointing=False).fit(model, datamodule=data)  # fmt: skip
 
 
@@ -54,12 +54,13 @@ def test_linear_probe_trains_one_linear_layer_and_leaves_the_encoders_unchanged(
     assert isinstance(probe.net.fusion, torch.nn.Identity) and probe.weights == {"bce": 1.0}
     assert probe.net.classifier.in_features == 2 * 512 and not probe.net.heads  # [h_s1; h_s2] of two ResNet-18
     classifier = probe.net.classifier.weight.detach().clone()
-    probe.train()
-    assert not any(m.training for m in probe.net.encoder.modules()) and probe.net.classifier.training
-    fit(probe, data, tmp_path)
+    assert not any(m.training for m in probe.net.encoder.modules())  # as built: Lightning's loops restore modes
+    fit(probe, data, tmp_path, validate=1)  # sanity check and validation capture and restore the module modes
     for k, v in encoder_state(probe).items():  # weights, BatchNorm running means/variances and counters
         torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)
     assert not torch.equal(probe.net.classifier.weight, classifier)
+    probe.train()
+    assert not any(m.training for m in probe.net.encoder.modules()) and probe.net.classifier.training
 
 
 def test_finetune_trains_every_weight_with_slower_encoders(ben_v2, pretrained, tmp_path):
