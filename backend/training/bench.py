@@ -5,10 +5,12 @@ Measured on CUDA when available (bf16 autocast, channels_last, fused AdamW), els
 * **loader alone**: samples/s the ``DataLoader`` (``--num-workers`` processes) delivers to the main process with no
   model, for the per-sample path (``dataset[i]``: float32 120 px samples, default collate) and the compact batch path
   the trainer uses (:mod:`mosaic.backend.data.batches`), also with the batch moved to the device and assembled
-  there. Total samples / wall seconds over ``--loader-batches`` batches, median of ``--repeats`` interleaved runs.
+  there. Total samples / wall seconds over ``--loader-batches`` batches, median of ``--repeats`` interleaved runs;
+  before each timing the batches the workers prefetched meanwhile (``2 × workers``) are taken: steady state.
 * **in memory**: one assembled batch kept on the device; median samples/s of ``--steps`` training steps after
   ``--warmup`` untimed ones: the model's ceiling.
-* **loader-fed**: the same steps fed by the compact batch loader (wall time of ``--steps`` steps);
+* **loader-fed**: the same steps fed by the compact batch loader (wall time of ``--steps`` steps, prefetched batches
+  taken first);
   ``loader ÷ in memory`` says how much of the ceiling the input path lets through.
 * **peak GPU memory**: ``torch.cuda.max_memory_allocated`` over the strategy's measurements.
 
@@ -106,11 +108,13 @@ def _timed(step, batch, steps: int, warmup: int, device) -> float:
     return statistics.median(rates)
 
 
-def _loader_fed(step, batches, steps: int, warmup: int, device) -> float:
-    """Samples/s including data loading: wall time of ``steps`` loader-fed steps after ``warmup``."""
+def _loader_fed(step, batches, steps: int, warmup: int, prefetched: int, device) -> float:
+    """Samples/s including data loading: wall time of ``steps`` loader-fed steps after ``warmup`` (and after the
+    batches prefetched meanwhile are taken)."""
     for _ in range(warmup):
         step(next(batches))
     _sync(device)
+    _drain(batches, prefetched)
     start, n = time.perf_counter(), 0
     for _ in range(steps):
         batch = next(batches)
@@ -124,10 +128,17 @@ def _cycle(loader):
     return itertools.chain.from_iterable(itertools.repeat(loader))
 
 
-def _loader_alone(batches, n: int, device=None, layout=None) -> float:
+def _drain(batches, n: int) -> None:
+    """Take the ``n`` batches the workers prefetched while nobody asked, so timing sees the steady state."""
+    for _ in range(n):
+        next(batches)
+
+
+def _loader_alone(batches, n: int, prefetched: int, device=None, layout=None) -> float:
     """Samples/s delivered over ``n`` batches (moved to ``device`` and assembled when ``layout`` is given)."""
     from ..data.batches import assemble_batch
 
+    _drain(batches, prefetched)
     start, count = time.perf_counter(), 0
     for _ in range(n):
         batch = next(batches)
@@ -198,12 +209,15 @@ def run(args: argparse.Namespace) -> int:
 
     runs: dict[str, list[float]] = {"per-sample": [], "compact": [], "compact + device": []}
     its = {"per-sample": _cycle(samples), "compact": _cycle(compact)}
+    prefetched = args.num_workers * 2  # DataLoader's default prefetch_factor per worker
     for it in its.values():  # start the workers, warm the page cache
-        _loader_alone(it, 3)
+        _loader_alone(it, 3, 0)
     for _ in range(args.repeats):
-        runs["per-sample"].append(_loader_alone(its["per-sample"], args.loader_batches))
-        runs["compact"].append(_loader_alone(its["compact"], args.loader_batches))
-        runs["compact + device"].append(_loader_alone(its["compact"], args.loader_batches, device, native.layout))
+        runs["per-sample"].append(_loader_alone(its["per-sample"], args.loader_batches, prefetched))
+        runs["compact"].append(_loader_alone(its["compact"], args.loader_batches, prefetched))
+        runs["compact + device"].append(
+            _loader_alone(its["compact"], args.loader_batches, prefetched, device, native.layout)
+        )
     alone = {k: statistics.median(v) for k, v in runs.items()}
     results["loader_alone"] = alone
     print("\n| input path (loader alone) | samples/s | vs per-sample |\n|---|---|---|")
@@ -233,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         in_memory = _timed(step, memory_batch, args.steps, args.warmup, device)
-        loader = _loader_fed(step, fed, args.steps, args.warmup, device)
+        loader = _loader_fed(step, fed, args.steps, args.warmup, prefetched, device)
         peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
         if args.profile:
             tag = f"{strategy}_{backbone}{'_compiled' if compiled else ''}"
