@@ -186,9 +186,11 @@ class MosaicDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if len(self.dataset("train")) < self.hparams.batch_size:
+            fraction = self.hparams.label_fraction
+            kept = f" (protocol.label_fraction={fraction:g} of its labels)" if fraction is not None else ""
             raise ConfigError(
-                f"the train split has {len(self.dataset('train'))} patches, fewer than data.batch_size="
-                f"{self.hparams.batch_size}: lower the batch size"
+                f"the train split has {len(self.dataset('train'))} patches{kept}, fewer than protocol.batch_size="
+                f"{self.hparams.batch_size}: lower the batch size" + (" or raise the label fraction" if kept else "")
             )
         return self._loader("train", train=True)
 

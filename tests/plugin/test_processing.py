@@ -272,7 +272,7 @@ def test_train_algorithm_trains_and_exports(processing_ready, ben_v2, tmp_path):
     result = processing.run(
         "mosaic:train",
         {"DATASET": str(ben_v2), "STRATEGY": strategies.index("mosaic1"), "EPOCHS": 1, "BATCH_SIZE": 4,
-         "DEVICE": 1, "BACKBONE": "resnet18", "WORKERS": 0, "BACKEND_PYTHON": sys.executable,
+         "LABEL_FRACTION": 1.0, "DEVICE": 1, "BACKBONE": "resnet18", "WORKERS": 0, "BACKEND_PYTHON": sys.executable,
          "OUTPUT": str(tmp_path / "run")},
     )  # fmt: skip
     assert result["MODEL"].startswith(str(tmp_path / "run")) and result["MODEL"].endswith(".onnx")

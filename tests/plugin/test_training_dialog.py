@@ -104,6 +104,7 @@ def short_training_dialog(iface, qtbot, dataset: Path, run_dir: Path, epochs: in
     dialog.strategy.setCurrentText("mosaic1")
     dialog.epochs.setValue(epochs)
     dialog.batch_size.setValue(4)
+    dialog.label_fraction.setValue(1.0)  # the sample's 6 training patches: 10 % would leave one
     dialog.device.setCurrentText("cpu")
     dialog.backbone.setCurrentIndex(dialog.backbone.findData("resnet18"))
     dialog.workers.setValue(0)

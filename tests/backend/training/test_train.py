@@ -241,3 +241,13 @@ def test_cli_unknown_key_is_one_clear_line(ben_v2, tmp_path):
         "mosaic train: error: invalid training configuration: Group 'model' does not accept option 'backbon'; "
         "did you mean 'model.backbone'?"
     ]
+
+
+def test_too_few_labelled_patches_for_the_batch_name_both_protocol_keys(ben_v2):
+    data = MosaicDataModule(root=str(ben_v2), batch_size=4, num_workers=0, label_fraction=0.1, keep_unlabelled=False)
+    with pytest.raises(ConfigError) as err:
+        data.train_dataloader()
+    assert str(err.value) == (
+        "the train split has 1 patches (protocol.label_fraction=0.1 of its labels), fewer than protocol.batch_size=4: "
+        "lower the batch size or raise the label fraction"
+    )
