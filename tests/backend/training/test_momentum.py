@@ -147,7 +147,7 @@ def _fit(ben_v2: Path, root: Path, callbacks=(), ckpt_path=None) -> tuple[Mosaic
     t = pl.Trainer(max_steps=4, default_root_dir=root, logger=False, enable_progress_bar=False,
                    enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
                    callbacks=[RngState(), *callbacks])  # fmt: skip
-    t.fit(model, datamodule=data, ckpt_path=ckpt_path, weights_only=True if ckpt_path else None)
+    t.fit(model, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     return model, t
 
 
