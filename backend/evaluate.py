@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_write
 from .checkpoint_file import checkpoint_dataset, read_checkpoint
 from .errors import OutputError
 from .training.metrics import multilabel_metrics, tune_thresholds
@@ -92,16 +93,6 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-def atomic_write(path: Path, write) -> None:
-    """``write(tmp)`` to a temporary name beside ``path``, then rename it to ``path`` (never a half-written file)."""
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def tsne_plot(embedding: np.ndarray, target: np.ndarray, class_names, title: str, path: Path, seed: int = 0) -> None:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_write
 from .errors import ConfigError, InputError, MosaicError
 
 EVAL_MODES: tuple[str, ...] = ("joint", "linear_probe", "finetune")
@@ -264,8 +265,6 @@ def _launch(exp: Experiment, cell: Cell, argv: list[str]) -> None:
 
 
 def _write_json(path: Path, content: dict) -> None:
-    from .evaluate import atomic_write
-
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(content, indent=1)
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from .atomic import atomic_write
+
 #: Columns of ``results.csv``, in order.
 COLUMNS: tuple[str, ...] = (
     "dataset", "strategy", "eval_mode", "label_fraction", "seed", "ap_macro", "ap_micro", "f1_macro", "f1_micro",
@@ -104,8 +106,6 @@ def plot(exp, rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .evaluate import atomic_write
-
     panels = [(d, f) for d in exp.datasets for f in exp.label_fractions]
     groups = _groups(exp, rows)
     width = 0.8 / len(exp.eval_modes)
@@ -137,8 +137,6 @@ def plot(exp, rows: list[dict], path: Path) -> None:
 
 def write_tables(exp, out: Path, rows: list[dict], missing: list[str]) -> list[Path]:
     """Write ``results.csv``, ``results.md`` and ``results_ap_macro.png`` into ``out``; returns their paths."""
-    from .evaluate import atomic_write
-
     files = [out / "results.csv", out / "results.md", out / "results_ap_macro.png"]
     texts: dict[Path, Any] = {files[0]: csv_text(rows), files[1]: markdown(exp, rows, missing)}
     for path, text in texts.items():

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .checkpoint_file import unsafe_checkpoint_error
 from .data import bands as band_defs
 from .data.classes import class_colors
@@ -137,15 +138,14 @@ def save_model(proto, metadata: dict, path: Path) -> Path:
     import onnx
 
     onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
         onnx.save_model(proto, os.fspath(tmp), save_as_external_data=False)
         onnx.checker.check_model(os.fspath(tmp))
         read_metadata(tmp)  # the same checks the plugin runs
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, write)
     return path
 
 

@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from .atomic import atomic_write
 from .errors import InputError, MosaicError
 from .scenes import Scene, read_scenes
 
@@ -117,9 +118,8 @@ def finished(out: Path, scene: Scene, expected: dict) -> bool | None:
 def write_marker(path: Path, content: dict) -> None:
     """Write ``content`` as JSON to ``path`` atomically (a temporary file in the same folder, renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(content, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(content, indent=1)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def run_scene(predict: Predict, scene_args: argparse.Namespace, marker: str, expected: dict,
@@ -198,12 +198,14 @@ def _compute(predict: Predict, args: argparse.Namespace, todo: list[tuple[Scene,
 
 def _write_summary(out: Path, rows: list[dict]) -> Path:
     path = out / SUMMARY_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
     return path
 
 

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
+from ..atomic import atomic_write
+
 
 def _plain(value: Any) -> Any:
     """JSON-safe scalar: tensors → float, NaN/Inf → None."""
@@ -165,8 +167,6 @@ class TrainingRecord(Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
-        from ..evaluate import atomic_write
-
         ckpt = trainer.checkpoint_callback
         folder = Path(ckpt.dirpath) if ckpt and ckpt.dirpath else Path(trainer.default_root_dir)
         batches = trainer.fit_loop.epoch_loop.batch_progress.total.completed
