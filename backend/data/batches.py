@@ -40,8 +40,8 @@ def group_key(group: Group) -> str:
 class BatchLayout:
     """Where each band of the model's order lives in a compact batch.
 
-    ``groups[(modality, px)]`` lists the bands stored at ``px × px``; ``slots[modality]`` gives, for each band of the
-    model's order, its ``(group, position in the group)``; ``dtypes`` the stored numpy dtype per group.
+    ``groups[(modality, px)]`` lists the bands stored at ``px × px`` (in the model's order), ``channels`` the
+    model-order channel of each of them, ``dtypes`` the stored numpy dtype per group.
     """
 
     s2_bands: tuple[str, ...]
@@ -49,6 +49,7 @@ class BatchLayout:
     size: int
     upsampling: Upsampling
     groups: Mapping[Group, tuple[str, ...]]
+    channels: Mapping[Group, tuple[int, ...]]
     dtypes: Mapping[Group, np.dtype]
 
     @classmethod
@@ -58,9 +59,10 @@ class BatchLayout:
     ) -> BatchLayout:  # fmt: skip
         """The layout of one patch's stored arrays ``{band: array}`` (every patch of a dataset shares it)."""
         groups: dict[Group, list[str]] = {}
+        channels: dict[Group, list[int]] = {}
         dtypes: dict[Group, np.dtype] = {}
         for modality, arrays, bands in (("s2", s2, s2_bands), ("s1", s1, s1_bands)):
-            for band in bands:
+            for channel, band in enumerate(bands):
                 if band not in arrays:
                     raise InputError(f"band {band} is missing from the patch; it holds {sorted(arrays)}")
                 a = arrays[band]
@@ -69,14 +71,10 @@ class BatchLayout:
                     raise InputError(f"band {band} is {'×'.join(map(str, a.shape))} px, which does not divide "
                                      f"the {size} px patch grid")  # fmt: skip
                 groups.setdefault((modality, px), []).append(band)
+                channels.setdefault((modality, px), []).append(channel)
                 dtypes[(modality, px)] = np.dtype(a.dtype).newbyteorder("=")
-        return cls(tuple(s2_bands), tuple(s1_bands), size, upsampling,
-                   {g: tuple(b) for g, b in groups.items()}, dtypes)  # fmt: skip
-
-    def slots(self, modality: str) -> list[tuple[Group, int]]:
-        """``(group, position)`` of each band of ``modality`` in the model's order."""
-        where = {band: (g, i) for g, bands in self.groups.items() if g[0] == modality for i, band in enumerate(bands)}
-        return [where[b] for b in (self.s2_bands if modality == "s2" else self.s1_bands)]
+        return cls(tuple(s2_bands), tuple(s1_bands), size, upsampling, {g: tuple(b) for g, b in groups.items()},
+                   {g: tuple(c) for g, c in channels.items()}, dtypes)  # fmt: skip
 
 
 def _batch_array(shape: tuple[int, ...], dtype: np.dtype) -> tuple[torch.Tensor, np.ndarray]:
@@ -143,19 +141,20 @@ def keep_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _stack(batch: Mapping[str, torch.Tensor], layout: BatchLayout, modality: str) -> torch.Tensor:
     """``float32 [B, C, size, size]`` of ``modality``'s bands in the model's order, upsampled per group."""
-    size, slots = layout.size, layout.slots(modality)
+    size = layout.size
+    n_bands = len(layout.s2_bands if modality == "s2" else layout.s1_bands)
     groups = [g for g in layout.groups if g[0] == modality]
     first = batch[group_key(groups[0])]
-    out = torch.empty((first.shape[0], len(slots), size, size), dtype=torch.float32, device=first.device)
+    out = torch.empty((first.shape[0], n_bands, size, size), dtype=torch.float32, device=first.device)
     for group in groups:
         x = batch[group_key(group)].float()
         if group[1] != size:
             x = upsample(x, size, layout.upsampling)
-        positions = [k for k, (g, _) in enumerate(slots) if g == group]  # the group's bands are in model order
-        if positions == list(range(positions[0], positions[0] + len(positions))):
-            out[:, positions[0] : positions[0] + len(positions)] = x
+        channels = layout.channels[group]
+        if channels == tuple(range(channels[0], channels[0] + len(channels))):
+            out[:, channels[0] : channels[0] + len(channels)] = x
         else:
-            out.index_copy_(1, torch.tensor(positions, device=out.device), x)
+            out.index_copy_(1, torch.tensor(channels, device=out.device), x)
     return out
 
 

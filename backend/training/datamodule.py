@@ -13,12 +13,11 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.trainer.states import RunningStage
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import make_dataset
-from ..data.batches import NativeBatches, assemble_batch, keep_batch
-from ..errors import ConfigError
+from ..data.batches import BatchLayout, NativeBatches, assemble_batch, keep_batch
+from ..errors import ConfigError, InputError
 from .sampler import EpochSampler
 
 #: Licence recorded in exported models, per registered dataset.
@@ -70,6 +69,7 @@ class MosaicDataModule(pl.LightningDataModule):
         self.train_sampler: EpochSampler | None = None
         self._resume: dict[str, int] | None = None
         self._native: dict[str, NativeBatches] = {}
+        self._layout: BatchLayout | None = None  # the same for every split (checked)
 
     def dataset(self, stage: str) -> Dataset:
         """The dataset of ``stage`` (``train``, ``validation`` or ``test``), built once."""
@@ -138,17 +138,16 @@ class MosaicDataModule(pl.LightningDataModule):
         if not hasattr(ds, "read_native"):
             return ds
         if stage not in self._native:
-            self._native[stage] = NativeBatches(ds)
+            native = self._native[stage] = NativeBatches(ds)
+            if self._layout is not None and native.layout != self._layout:
+                raise InputError(f"the {self.splits[stage]!r} split stores its bands unlike the others; rebuild the "
+                                 "dataset with one `mosaic pack` run")  # fmt: skip
+            self._layout = native.layout
         return self._native[stage]
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """A compact batch becomes the contract's batch on the device (upsampling and float conversion there)."""
-        if "s2" in batch:
-            return batch
-        stage = self.trainer.state.stage if self.trainer is not None else None
-        key = {RunningStage.TRAINING: "train", RunningStage.TESTING: "test"}.get(stage, "validation")
-        native = self._native.get(key) or next(iter(self._native.values()))
-        return assemble_batch(batch, native.layout)
+        return batch if "s2" in batch else assemble_batch(batch, self._layout)
 
     def _loader(self, stage: str, train: bool) -> DataLoader:
         workers = self.hparams.num_workers
