@@ -154,13 +154,14 @@ check_env=()
 check_root() {
     local suite=$1 name=$2
     shift 2
-    binds+=("$repo" "$inside/plugins/mosaic" ro "$data" "$inside/data" ro "$work" "$inside/work" rw)
+    local run="$inside/run"  # the run's work folder as the root sees it
+    binds+=("$repo" "$inside/plugins/mosaic" ro "$data" "$inside/data" ro "$work" "$run" rw)
     mkdir -m 1777 -p "$work/tmp-$name"  # QGIS's and Xvfb's temporary files go with $work, not into the cached root
     in_root "$cache/roots/$suite" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
-        TMPDIR="$inside/work/tmp-$name" PYTHONDONTWRITEBYTECODE=1 "${check_env[@]}" \
+        TMPDIR="$run/tmp-$name" PYTHONDONTWRITEBYTECODE=1 "${check_env[@]}" \
         python3 "$inside/plugins/mosaic/tools/qgis_matrix_check.py" \
-        --plugins "$inside/plugins" --data "$inside/data" --model "$inside/work/model.onnx" \
-        --reference "$inside/work/headless/probabilities.tif" --work "$inside/work/$name" \
+        --plugins "$inside/plugins" --data "$inside/data" --model "$run/model.onnx" \
+        --reference "$run/headless/probabilities.tif" --work "$run/$name" \
         --expect-version "${expected_qgis[$suite]}" "$@"
 }
 
