@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader
 
-    from ..data.batches import NativeBatches, assemble_batch, keep_batch
+    from ..data.batches import NativeBatches, assemble_batch, native_loader
     from ..errors import InputError
     from .module import MosaicModule
 
@@ -197,10 +197,10 @@ def run(args: argparse.Namespace) -> int:
     if len(dataset) < args.batch_size:
         raise InputError(f"the {args.split} split has fewer than --batch-size {args.batch_size} patches; lower it")
     native = NativeBatches(dataset)
-    common = {"batch_size": args.batch_size, "shuffle": True, "drop_last": True, "num_workers": args.num_workers,
+    common = {"shuffle": True, "drop_last": True, "num_workers": args.num_workers,
               "persistent_workers": args.num_workers > 0, "pin_memory": device.type == "cuda"}  # fmt: skip
-    samples = DataLoader(dataset, **common)
-    compact = DataLoader(native, collate_fn=keep_batch, **common)
+    samples = DataLoader(dataset, batch_size=args.batch_size, **common)
+    compact = native_loader(native, args.batch_size, **common)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {name}; batch {args.batch_size}; {len(dataset)} patches ({args.split}); loader: "
           f"{'LMDB' if dataset.reader.__class__.__name__ == 'LmdbReader' else 'GeoTIFF'} x {args.num_workers} "

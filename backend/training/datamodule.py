@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import make_dataset
-from ..data.batches import BatchLayout, NativeBatches, assemble_batch, keep_batch
+from ..data.batches import BatchLayout, NativeBatches, assemble_batch, native_loader
 from ..errors import ConfigError, InputError
 from .sampler import EpochSampler
 
@@ -161,12 +161,12 @@ class MosaicDataModule(pl.LightningDataModule):
             self._resume = None
             # the loader's per-iterator seed draw then leaves the global RNG (augmentations) alone
             generator = torch.Generator().manual_seed(sampler.seed)
-        return DataLoader(
-            data, batch_size=self.hparams.batch_size, sampler=sampler, drop_last=train, generator=generator,
-            collate_fn=keep_batch if isinstance(data, NativeBatches) else None,
-            num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
-            worker_init_fn=_ignore_sigint if workers > 0 else None,
-        )  # fmt: skip
+        options = {"sampler": sampler, "drop_last": train, "generator": generator, "num_workers": workers,
+                   "persistent_workers": workers > 0, "pin_memory": torch.cuda.is_available(),
+                   "worker_init_fn": _ignore_sigint if workers > 0 else None}  # fmt: skip
+        if isinstance(data, NativeBatches):
+            return native_loader(data, self.hparams.batch_size, **options)
+        return DataLoader(data, batch_size=self.hparams.batch_size, **options)
 
     def state_dict(self) -> dict[str, int]:
         """The train order's seed and, inside an epoch, that epoch and its batches already trained (exact resume)."""
