@@ -16,13 +16,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TOP_FOLDER = "mosaic"
-EXCLUDED_DIRS = {
-    ".git", ".ci", ".venv", ".github", "tests", "tools", "docs", "sample_data", "out", "dist", "build",
-    "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "lightning_logs", ".whl", ".gl", "runs",
-}  # fmt: skip
-EXCLUDED_FILES = (
-    "*.pyc", "*.pyo", ".gitignore", ".secrets.baseline", "Makefile", "mkdocs.yml", ".DS_Store", "*.egg-info", "*.onnx",
-)  # fmt: skip
+#: Hidden files and folders (``.git``, ``.venv``, caches, a developer's local ``.gpu``) never ship; nor do these.
+EXCLUDED_DIRS = {"tests", "tools", "docs", "sample_data", "out", "dist", "build", "__pycache__", "lightning_logs",
+                 "runs"}  # fmt: skip
+EXCLUDED_FILES = ("*.pyc", "*.pyo", "Makefile", "mkdocs.yml", "*.egg-info", "*.onnx")
 MAX_BYTES = 25 * 1024 * 1024
 
 
@@ -31,7 +28,7 @@ def plugin_files(root: Path = REPO) -> list[Path]:
     files = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if any(part in EXCLUDED_DIRS or part.endswith(".egg-info") for part in rel.parts):
+        if any(part in EXCLUDED_DIRS or part.startswith(".") or part.endswith(".egg-info") for part in rel.parts):
             continue
         if path.is_file() and not any(fnmatch.fnmatch(path.name, pat) for pat in EXCLUDED_FILES):
             files.append(rel)
