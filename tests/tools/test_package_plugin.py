@@ -97,3 +97,17 @@ def test_nothing_qgis_can_load_from_the_zip_imports_torch_or_rasterio(tmp_path):
     assert found == []
     assert {"mosaic.plugin.dock", "mosaic.plugin.classify", "mosaic.backend.inference"} <= loaded  # the scan ran
     assert "mosaic.backend.training.module" in modules and "mosaic.backend.training.module" not in loaded
+
+
+def test_hidden_and_development_files_stay_out(tmp_path):
+    """A developer's local folders (``.gpu`` wheels, ``.venv``), dotfiles, tests and caches are not listed."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from package_plugin import plugin_files
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    for name in ("plugin/dock.py", ".gpu/whl/torch.whl", ".gitignore", "plugin/.DS_Store", "tests/test_x.py",
+                 "backend/__pycache__/x.pyc", "metadata.txt", "model.onnx"):  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert [str(p) for p in plugin_files(tmp_path)] == ["metadata.txt", "plugin/dock.py"]
