@@ -6,7 +6,9 @@ Measured on CUDA when available (bf16 autocast, channels_last, fused AdamW), els
   model, for the per-sample path (``dataset[i]``: float32 120 px samples, default collate) and the compact batch path
   the trainer uses (:mod:`mosaic.backend.data.batches`), also with the batch moved to the device and assembled
   there. Total samples / wall seconds over ``--loader-batches`` batches, median of ``--repeats`` interleaved runs;
-  before each timing the batches the workers prefetched meanwhile (``2 × workers``) are taken: steady state.
+  before each timing the batches the workers prefetched meanwhile (``2 × workers``) are taken: steady state. The
+  loaders draw one long epoch (shuffled passes over the split back to back), as a real BigEarthNet epoch of 929
+  batches is, instead of restarting their workers' pipeline every pass over a small replicated sample.
 * **in memory**: one assembled batch kept on the device; median samples/s of ``--steps`` training steps after
   ``--warmup`` untimed ones: the model's ceiling.
 * **loader-fed**: the same steps fed by the compact batch loader (wall time of ``--steps`` steps, prefetched batches
@@ -30,6 +32,10 @@ import json
 import statistics
 import time
 from pathlib import Path
+
+#: Batches in one epoch of the bench's loaders: shuffled passes over the split back to back, so no measurement
+#: times the restart of a short epoch (the replicated sample has 14 batches of 256; BigEarthNet's train split 929).
+LONG_EPOCH_BATCHES = 100_000
 
 STRATEGY_MODALITIES = {"supervised": "s1s2", "simclr": "s2", "iai_simclr": "s1s2", "mulsupcon": "s1s2",
                        "mosaic1": "s1s2", "mosaic2": "s1s2"}  # fmt: skip
@@ -124,10 +130,6 @@ def _loader_fed(step, batches, steps: int, warmup: int, prefetched: int, device)
     return n / (time.perf_counter() - start)
 
 
-def _cycle(loader):
-    return itertools.chain.from_iterable(itertools.repeat(loader))
-
-
 def _drain(batches, n: int) -> None:
     """Take the ``n`` batches the workers prefetched while nobody asked, so timing sees the steady state."""
     for _ in range(n):
@@ -185,7 +187,7 @@ def _profile(step, batch, device, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure and print two Markdown tables (loader alone; training per strategy and backbone)."""
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, RandomSampler
 
     from ..data.batches import NativeBatches, assemble_batch, native_loader
     from ..errors import InputError
@@ -197,10 +199,11 @@ def run(args: argparse.Namespace) -> int:
     if len(dataset) < args.batch_size:
         raise InputError(f"the {args.split} split has fewer than --batch-size {args.batch_size} patches; lower it")
     native = NativeBatches(dataset)
-    common = {"shuffle": True, "drop_last": True, "num_workers": args.num_workers,
-              "persistent_workers": args.num_workers > 0, "pin_memory": device.type == "cuda"}  # fmt: skip
-    samples = DataLoader(dataset, batch_size=args.batch_size, **common)
-    compact = native_loader(native, args.batch_size, **common)
+    common = {"drop_last": True, "num_workers": args.num_workers, "persistent_workers": args.num_workers > 0,
+              "pin_memory": device.type == "cuda"}  # fmt: skip
+    long_epoch = args.batch_size * LONG_EPOCH_BATCHES
+    samples = DataLoader(dataset, args.batch_size, sampler=RandomSampler(dataset, num_samples=long_epoch), **common)
+    compact = native_loader(native, args.batch_size, sampler=RandomSampler(native, num_samples=long_epoch), **common)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {name}; batch {args.batch_size}; {len(dataset)} patches ({args.split}); loader: "
           f"{'LMDB' if dataset.reader.__class__.__name__ == 'LmdbReader' else 'GeoTIFF'} x {args.num_workers} "
@@ -208,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     results: dict = {"device": name, "batch_size": args.batch_size, "num_workers": args.num_workers, "training": []}
 
     runs: dict[str, list[float]] = {"per-sample": [], "compact": [], "compact + device": []}
-    its = {"per-sample": _cycle(samples), "compact": _cycle(compact)}
+    its = {"per-sample": iter(samples), "compact": iter(compact)}
     prefetched = args.num_workers * 2  # DataLoader's default prefetch_factor per worker
     for it in its.values():  # start the workers, warm the page cache
         _loader_alone(it, 3, 0)
@@ -230,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     print("\n| strategy | backbone | compile | in memory (samples/s) | loader-fed (samples/s) | loader ÷ in memory "
           "| peak GPU memory (GiB) |\n|---|---|---|---|---|---|---|")  # fmt: skip
     compiles = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
-    fed = _cycle(compact)
+    fed = its["compact"]
     for strategy, backbone, compiled in itertools.product(args.strategies, args.backbones, compiles):
         module = MosaicModule(
             strategy=strategy, modalities=STRATEGY_MODALITIES[strategy], backbone=backbone,
