@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from ..atomic import atomic_write
+from .step_record import StepRecord
 
 
 def _plain(value: Any) -> Any:
@@ -33,13 +34,15 @@ class ProgressJsonl(Callback):
     """Writes the progress events of ``docs/contracts.md`` as one JSON object per line (rank 0 only).
 
     Events: ``start``, ``step`` (every ``every_n_steps`` optimizer steps), ``epoch`` (after validation),
-    ``checkpoint`` (each saved file), ``done``, ``error``.
+    ``checkpoint`` (each saved file), ``done``, ``error``. On CUDA a ``step`` event is written one step late
+    (:class:`~.step_record.StepRecord`), so the stream never makes the host wait for the device.
     """
 
     def __init__(self, stream: IO[str] | None = None, every_n_steps: int = 1) -> None:
         self.stream = stream or sys.stdout
         self.every_n_steps = max(1, every_n_steps)
         self.enabled = True
+        self._pending: tuple[StepRecord, int] | None = None  # a step's values still being copied, total steps
 
     def emit(self, event: str, **fields: Any) -> None:
         """Write one event line and flush."""
@@ -60,15 +63,31 @@ class ProgressJsonl(Callback):
         if step % self.every_n_steps and step != trainer.max_steps:
             return
         total = int(trainer.max_steps) if trainer.max_steps > 0 else int(trainer.estimated_stepping_batches)
-        terms = {k: _plain(v) for k, v in (outputs or {}).get("terms", {}).items()}
-        self.emit("step", step=step, epoch=trainer.current_epoch, total_steps=total,
-                  loss=_plain(outputs["loss"]) if outputs else None, losses=terms)  # fmt: skip
+        self._flush()
+        if not outputs:
+            self.emit("step", step=step, epoch=trainer.current_epoch, total_steps=total, loss=None, losses={})
+            return
+        record = StepRecord.of(step, trainer.current_epoch, outputs["loss"], outputs.get("terms", {}))
+        self._pending = (record, total)
+        if not record.deferred:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the pending ``step`` event."""
+        if self._pending is None:
+            return
+        (record, total), self._pending = self._pending, None
+        values = {k: _plain(v) for k, v in record.read().items()}
+        self.emit("step", step=record.step, epoch=record.epoch, total_steps=total, loss=values.pop("loss"),
+                  losses=values)  # fmt: skip
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._flush()
         metrics = {k: _plain(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         self.emit("epoch", epoch=trainer.current_epoch, metrics=metrics)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._flush()
         ckpt = trainer.checkpoint_callback
         self.emit("done", best_checkpoint=(ckpt.best_model_path or None) if ckpt else None,
                   last_checkpoint=(ckpt.last_model_path or None) if ckpt else None)  # fmt: skip

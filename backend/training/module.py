@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
@@ -30,6 +29,7 @@ from ..errors import ConfigError
 from ..models.network import InferenceModel, MosaicNet
 from .metrics import multilabel_metrics
 from .momentum import LabelQueue, momentum_update
+from .step_record import StepRecord
 from .strategies import (
     CLASSIFIER_TERMS,
     STRATEGIES,
@@ -48,43 +48,6 @@ IAI_INTER_AUGMENT: dict[str, Any] = {
     "aligned": False, "scale": (0.3, 0.9), "hflip": 0.0, "vflip": 0.0, "rot90": False, "s2_brightness": 0.0,
     "s2_contrast": 0.0, "s1_noise_db": 0.0,
 }  # fmt: skip
-
-
-@dataclass
-class _StepRecord:
-    """One step's loss and terms (``values``: ``[loss, *terms]``), possibly still on the device."""
-
-    step: int
-    epoch: int
-    names: list[str]
-    batch_size: int
-    values: Tensor
-    ready: Any = None  # a device event after the copy to pinned host memory
-
-    def defer(self) -> None:
-        """On CUDA, start the copy to pinned host memory without waiting for the device (other devices: copy)."""
-        if self.values.device.type != "cuda":
-            self.values = self.values.cpu()
-            return
-        host = torch.empty(self.values.shape, dtype=self.values.dtype, pin_memory=True)
-        host.copy_(self.values, non_blocking=True)
-        self.ready = torch.cuda.Event()
-        self.ready.record()
-        self.values = host
-
-    def checked(self) -> dict[str, float]:
-        """``{name: value}`` as floats (waits for the copy only, not for the work queued after it); a
-        :class:`ConfigError` naming the step and every term when the loss is NaN/Inf."""
-        if self.ready is not None:
-            self.ready.synchronize()
-        named = dict(zip(self.names, self.values.tolist(), strict=True))
-        if not math.isfinite(named["loss"]):
-            parts = ", ".join(f"{t}={v:.4g}" for t, v in list(named.items())[1:])
-            raise ConfigError(
-                f"the loss became {named['loss']} at step {self.step} (epoch {self.epoch}; {parts}): "
-                "lower protocol.lr or check the input data for NaN/Inf values"
-            )
-        return named
 
 
 def _recorded_metrics(evaluation: dict) -> dict[str, float]:
@@ -237,7 +200,7 @@ class MosaicModule(pl.LightningModule):
             self.inter_augment = PairAugment(**options)
         self.val_metrics: dict[str, float] = {}
         self._val_outputs: list[tuple[Tensor, Tensor]] = []
-        self._unchecked: _StepRecord | None = None  # the previous step's loss, checked one step late on accelerators
+        self._unchecked: StepRecord | None = None  # the previous step's loss, checked one step late on accelerators
         if init_checkpoint:
             self._load_network(init_checkpoint)
         self.key_net: MosaicNet | None = None
@@ -422,21 +385,17 @@ class MosaicModule(pl.LightningModule):
     def _report(self, loss: Tensor, terms: dict[str, Tensor], batch_size: int) -> None:
         """Log the loss and its terms, and stop with the step and the terms when the loss is NaN/Inf.
 
-        Reading a device value makes the host wait until the device has run everything queued so far, which leaves
-        it idle while the next step is prepared. On an accelerator the values are therefore copied to pinned host
-        memory without waiting (an event marks the copy), and read one step later, when the device is already past
-        them: the check and the logged values lag one step (the last step is checked at the epoch's end). On CPU
-        they are read at once.
+        On CUDA the values are read one step late (:class:`~.step_record.StepRecord`), when the device is already
+        past them: the check and the logged values lag one step (the last step is checked at the epoch's end).
+        Elsewhere they are read at once.
         """
-        values = torch.stack([loss.detach(), *(v.detach() for v in terms.values())]).float()
-        record = _StepRecord(self.global_step, self.current_epoch, ["loss", *terms], batch_size, values)
-        if values.device.type != "cpu":
-            record.defer()
+        record = StepRecord.of(self.global_step, self.current_epoch, loss, terms, batch_size)
+        if record.deferred:
             record, self._unchecked = self._unchecked, record
         if record is not None:
             self._log_record(record)
 
-    def _log_record(self, record: _StepRecord) -> None:
+    def _log_record(self, record: StepRecord) -> None:
         named = record.checked()
         as_cpu = {k: torch.tensor(v) for k, v in named.items()}  # CPU tensors: logging them never waits on the device
         self.log("train/loss", as_cpu.pop("loss"), prog_bar=True, batch_size=record.batch_size)
