@@ -18,6 +18,7 @@ Normalisation: ``x_norm = (x - mean) / std`` per band, with the published train-
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 Upsampling = Literal["nearest", "bilinear"]
@@ -85,7 +86,7 @@ STATS: dict[str, dict[str, tuple[float, float]]] = {
 
 #: Published per-band (mean, std) of the SEN12MS train split: ``bands_mean`` / ``bands_std`` of the official
 #: multi-label classification code (github.com/schmitt-muc/SEN12MS ``classification/main_train.py`` and
-#: ``dataset.py``); S2 L1C DN (no clipping), S1 dB after clipping to [-25, 0] dB (``sen12ms.S1_CLIP_DB``).
+#: ``dataset.py``); S2 L1C DN (no clipping), S1 dB after clipping to [-25, 0] dB (:data:`S1_CLIP_DB`).
 #: Only the 10 bands of ``s2_10`` are published (no B01, B09).
 SEN12MS_STATS: dict[str, tuple[float, float]] = {
     "B02": (1226.4215, 741.6254), "B03": (1137.3799, 740.883), "B04": (1139.6792, 960.1045),
@@ -100,6 +101,24 @@ STATISTICS: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
     "bigearthnet_v2": STATS,
     "sen12ms": {"nearest": SEN12MS_STATS},
 }
+
+
+#: S1 backscatter range of the official SEN12MS classification code (dB): ``np.clip(s1, -25, 0)``.
+S1_CLIP_DB = (-25.0, 0.0)
+
+#: Value ranges the training data was clipped to, by dataset name and band (physical units): the model clips its
+#: inputs to them in the graph (:class:`~mosaic.backend.models.normalization.BandNormalization`), so inference sees
+#: what training saw. Datasets not listed are not clipped.
+INPUT_RANGES: dict[str, dict[str, tuple[float, float]]] = {"sen12ms": {"VV": S1_CLIP_DB, "VH": S1_CLIP_DB}}
+
+
+def band_ranges(bands: tuple[str, ...] | list[str], statistics: str = "bigearthnet_v2") -> list | None:
+    """``[(low, high)]`` per band of ``bands`` for the dataset ``statistics`` (±inf where a band is not clipped),
+    or ``None`` when none of them is (:data:`INPUT_RANGES`)."""
+    ranges = INPUT_RANGES.get(statistics, {})
+    if not any(b in ranges for b in bands):
+        return None
+    return [ranges.get(b, (-math.inf, math.inf)) for b in bands]
 
 
 def s2_bands(band_set: str = "s2_10") -> tuple[str, ...]:

@@ -10,9 +10,11 @@ when ``fraction ≥ label_threshold`` (0.1, as the SEN12MS classification baseli
 the threshold is kept with an all-zero label (``labelled=True``) unless ``drop_unlabelled``.
 
 Inputs as the official classification code (github.com/schmitt-muc/SEN12MS ``classification/dataset.py``): S2 L1C
-DN as stored, S1 dB clipped to ``S1_CLIP_DB`` = [-25, 0] dB (``np.clip``; NaN stays NaN and becomes the band mean
-in the network, where the official code first sets it to 0 dB); normalised by the model with the official SEN12MS
-statistics (:data:`~mosaic.backend.data.bands.SEN12MS_STATS`).
+DN as stored, S1 dB as stored. A model trained on SEN12MS clips S1 to [-25, 0] dB in its own graph
+(:data:`~mosaic.backend.data.bands.INPUT_RANGES`), as the official loader's ``np.clip`` does, so an exported model
+clips what it is given at inference too (NaN stays NaN and becomes the band mean in the network, where the official
+code first sets it to 0 dB); normalised by the model with the official SEN12MS statistics
+(:data:`~mosaic.backend.data.bands.SEN12MS_STATS`).
 
 Splits (default ``test_scenes=None``): the official lists (``resources/sen12ms``, see its ``SOURCE.md``). Test = the
 18,106 patches of ``test_list.csv`` (26 hold-out scenes); other patches of those scenes are in no split. Train =
@@ -45,7 +47,6 @@ from .subsets import label_scarce_rows
 SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall", "ROIs2017_winter")
 S2_L1C_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 PATCH_SIZE_PX = 256
-S1_CLIP_DB = (-25.0, 0.0)  #: S1 backscatter range kept by the official code (dB)
 SPLITS_DIR = Path(__file__).resolve().parents[2] / "resources" / "sen12ms"
 #: (season, scene, patch) left out of the official lists: NaN in its S1 data
 EXCLUDED_PATCHES = frozenset({("ROIs1868_summer", "146", "202")})
@@ -186,7 +187,7 @@ class Sen12MS(Dataset):
     def __getitem__(self, index: int) -> dict:
         item = self._items[index]
         s2 = self._read(item, "s2", self._s2_index).astype(np.float32)
-        s1 = np.clip(self._read(item, "s1", [1, 2]).astype(np.float32), *S1_CLIP_DB)
+        s1 = self._read(item, "s1", [1, 2]).astype(np.float32)  # the model clips it (bands.INPUT_RANGES)
         return {
             "s2": torch.from_numpy(s2),
             "s1": torch.from_numpy(s1),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,8 +20,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..atomic import atomic_write
 from ..errors import OutputError
+from ..models.normalization import clip_bands
 from . import make_dataset
+from .bands import band_ranges
 
 
 class RunningStats:
@@ -54,14 +56,24 @@ class RunningStats:
         return self.mean, np.sqrt(self.m2 / np.maximum(self.n, 1))
 
 
-def dataset_stats(dataset, batch_size: int = 64, workers: int = 0, progress: bool = False) -> dict:
-    """``{"bands": {band: [mean, std]}, "n_patches": N, "upsampling": ...}`` of every S2 and S1 band of ``dataset``."""
+def dataset_stats(
+    dataset, batch_size: int = 64, workers: int = 0, progress: bool = False, statistics: str = "bigearthnet_v2"
+) -> dict:
+    """``{"bands": {band: [mean, std]}, "n_patches": N, "upsampling": ...}`` of every S2 and S1 band of ``dataset``,
+    after clipping to the value ranges a model of the dataset ``statistics`` clips its inputs to
+    (:func:`~mosaic.backend.data.bands.band_ranges`; SEN12MS S1: [-25, 0] dB), as the model normalises them."""
     s2 = RunningStats(len(dataset.s2_bands))
     s1 = RunningStats(len(dataset.s1_bands))
+    bounds = {}  # modality → (low, high) [1, C, 1, 1]
+    for key, bands in (("s2", dataset.s2_bands), ("s1", dataset.s1_bands)):
+        ranges = band_ranges(bands, statistics)
+        if ranges is not None:
+            bounds[key] = [torch.tensor(b, dtype=torch.float32).view(1, -1, 1, 1) for b in zip(*ranges, strict=True)]
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     for batch in tqdm(loader, disable=not progress, desc="stats", unit="batch"):
-        s2.update(batch["s2"], nodata=0.0)
-        s1.update(batch["s1"], nodata=None)
+        x = {key: clip_bands(batch[key], *bounds[key]) if key in bounds else batch[key] for key in ("s2", "s1")}
+        s2.update(x["s2"], nodata=0.0)
+        s1.update(x["s1"], nodata=None)
     bands: dict[str, list[float]] = {}
     for names, stats in ((dataset.s2_bands, s2), (dataset.s1_bands, s1)):
         for name, mean, std in zip(names, *stats.result()):
@@ -88,17 +100,14 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset == "bigearthnet_v2":
         options.update(upsampling=args.upsampling, lmdb_path=args.lmdb)
     dataset = make_dataset(args.dataset, **options)
-    result = {"dataset": args.dataset, "split": args.split, **dataset_stats(dataset, args.batch_size, args.workers)}
-    text = json.dumps(result, indent=2)
+    measured = dataset_stats(dataset, args.batch_size, args.workers, statistics=args.dataset)
+    text = json.dumps({"dataset": args.dataset, "split": args.split, **measured}, indent=2)
     print(text)
     if args.output:
         out = Path(args.output)
-        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
         try:
-            tmp.write_text(text + "\n", encoding="utf-8")
-            tmp.replace(out)
+            atomic_write(out, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot write {out}: {exc.strerror}") from None
         print(f"written to {out}", file=sys.stderr)
     return 0

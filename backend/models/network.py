@@ -34,6 +34,9 @@ class MosaicNet(nn.Module):
     MLP) or ``"early"`` (S1+S2 only: one encoder whose input stacks the normalised S2 and S1 bands, 10 + 2 = 12
     channels for ``s2_10``; the fusion MLP and classifier follow unchanged; only the ``fused`` head). The inputs
     stay ``(s2, s1)`` either way, so an exported model has the same two inputs.
+
+    ``valid_ranges`` (``{"s1": [(low, high), ...]}``, optional per modality) clips that modality's bands before
+    normalising, as its training data was clipped (:data:`~mosaic.backend.data.bands.INPUT_RANGES`).
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class MosaicNet(nn.Module):
         heads: Sequence[str] = HEADS,
         modality_classifiers: Sequence[str] = (),
         fusion: Fusion = "late",
+        valid_ranges: dict[str, Sequence[tuple[float, float]] | None] | None = None,
     ) -> None:
         super().__init__()
         if modalities not in ("s1", "s2", "s1s2"):
@@ -70,7 +74,7 @@ class MosaicNet(nn.Module):
         stats = {"s1": (s1_mean, s1_std), "s2": (s2_mean, s2_std)}
         for m in self.used:
             mean, std = stats[m]
-            self.norm[m] = BandNormalization(mean, std)
+            self.norm[m] = BandNormalization(mean, std, (valid_ranges or {}).get(m))
             if fusion == "early":
                 continue
             self.encoder[m] = build_encoder(backbone, len(mean), pretrained)

@@ -9,18 +9,38 @@ from torch import Tensor, nn
 
 
 class BandNormalization(nn.Module):
-    """``x_norm = (x - mean_b) / std_b`` per band ``b``; NaN (S1 nodata) becomes 0, i.e. the band mean.
+    """``x_norm = (clip_b(x) - mean_b) / std_b`` per band ``b``; NaN (S1 nodata) becomes 0, i.e. the band mean.
 
-    ``mean`` and ``std`` are buffers, so they travel with every checkpoint and into the ONNX graph.
+    ``clip_b`` limits band ``b`` to ``valid_range[b] = (low, high)`` when given (the range its training data was
+    clipped to; NaN stays NaN). ``mean`` and ``std`` are buffers, so they travel with every checkpoint and into the
+    ONNX graph; the range is rebuilt from the model's configuration and is a constant of the graph.
     Input ``[N, C, H, W]`` in physical units (S2 reflectance × 10000, S1 dB).
     """
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(
+        self, mean: Sequence[float], std: Sequence[float], valid_range: Sequence[tuple[float, float]] | None = None
+    ) -> None:
         super().__init__()
         if len(mean) != len(std):
             raise ValueError(f"{len(mean)} band means but {len(std)} standard deviations")
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+        self.clipped = valid_range is not None
+        if valid_range is not None:
+            if len(valid_range) != len(mean):
+                raise ValueError(f"{len(mean)} band means but {len(valid_range)} valid ranges")
+            low, high = zip(*valid_range, strict=True)
+            self.register_buffer("low", torch.tensor(low, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("high", torch.tensor(high, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.clipped:
+            x = clip_bands(x, self.low, self.high)
         return torch.nan_to_num((x - self.mean) / self.std, nan=0.0)
+
+
+def clip_bands(x: Tensor, low: Tensor, high: Tensor) -> Tensor:
+    """``x [N, C, H, W]`` limited to ``[low_b, high_b]`` per band (``low``, ``high``: ``[1, C, 1, 1]``); NaN stays
+    NaN, since comparisons with it are false (in ONNX: Less / Greater and Where)."""
+    x = torch.where(x < low, low, x)
+    return torch.where(x > high, high, x)

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .. import losses
 from ..checkpoint_file import read_checkpoint
-from ..data.bands import PATCH_SIZE_PX, S1_BANDS, band_stats, s2_bands
+from ..data.bands import PATCH_SIZE_PX, S1_BANDS, band_ranges, band_stats, s2_bands
 from ..data.classes import BEN19_CLASSES
 from ..data.transforms import PairAugment
 from ..errors import ConfigError
@@ -187,6 +187,7 @@ class MosaicModule(pl.LightningModule):
             modalities, backbone, mean["s2"], std["s2"], mean["s1"], std["s1"], len(class_names),
             fusion_dim, projection_dim, pretrained, heads=heads_for(self.weights), fusion=fusion,
             modality_classifiers=modality_classifiers_for(self.weights),
+            valid_ranges={"s2": band_ranges(s2_bands, statistics), "s1": band_ranges(s1_bands, statistics)},
         )  # fmt: skip
         if stage == "linear_probe":  # one linear layer on the pooled encoder features; frozen encoders
             width = sum(encoder.num_features for encoder in self.net.encoder.values())

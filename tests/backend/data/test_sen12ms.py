@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 from rasterio.transform import from_origin
 
-from mosaic.backend.data.bands import S1_BANDS, band_stats, s2_bands
+from mosaic.backend.data.bands import S1_BANDS, S1_CLIP_DB, band_stats, s2_bands
 from mosaic.backend.data.bigearthnet import BigEarthNetV2
 from mosaic.backend.data.classes import SEN12MS_CLASSES, SEN12MS_IGBP_GROUPS
 from mosaic.backend.data.readers import LmdbReader, stack_bands
 from mosaic.backend.data.sen12ms import (
-    S1_CLIP_DB,
     SPLITS_DIR,
     Sen12MS,
     igbp_fractions,
@@ -250,14 +250,56 @@ def test_official_split_on_a_real_pixel_miniature(real_pixel_root):
     assert len(own) == 6
 
 
-def test_s1_is_clipped_like_the_official_loader(real_pixel_root):
+def test_a_sen12ms_model_clips_s1_like_the_official_loader_in_torch_and_onnx(real_pixel_root, tmp_path):
+    """The dataset gives S1 dB as stored; the model clips it to [-25, 0] dB before normalising, as the official
+    loader (``np.clip``) did to its training data, and so does its exported graph, whatever it is given."""
+    import onnxruntime as ort
+
+    from mosaic.backend.export import build_metadata, export_onnx
+    from mosaic.backend.training.module import MosaicModule
+
     root, s1, s2 = real_pixel_root
     sample = Sen12MS(root, split="test")[0]
     assert float(s1.min()) < -25.0  # the real patch has backscatter below the clip range
-    # official load_s1 (imgTransform given): nan_to_num, then np.clip(s1, -25, 0); no NaN in this patch
-    np.testing.assert_array_equal(sample["s1"].numpy(), np.clip(np.nan_to_num(s1), -25, 0))
+    np.testing.assert_array_equal(sample["s1"].numpy(), s1)
     np.testing.assert_array_equal(sample["s2"].numpy(), s2[[1, 2, 3, 4, 5, 6, 7, 8, 11, 12]])  # S2 DN unchanged
+    torch.manual_seed(0)
+    model = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=32, class_names=SEN12MS_CLASSES,
+                         statistics="sen12ms", patch_size_px=256).eval()  # fmt: skip
+    mean, std = (np.asarray(v, dtype=np.float32)[:, None, None] for v in band_stats(S1_BANDS, "nearest", "sen12ms"))
+    official = (np.clip(np.nan_to_num(s1), *S1_CLIP_DB) - mean) / std  # official load_s1, then its normalisation
+    with torch.no_grad():
+        got = model.net.norm["s1"](sample["s1"][None])[0].numpy()
+    np.testing.assert_allclose(got, official, atol=1e-5, rtol=0)
     assert S1_CLIP_DB == (-25.0, 0.0)
+
+    path = export_onnx(model.inference_model(), build_metadata(model.export_metadata()), tmp_path / "sen12ms.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x2 = sample["s2"][None].numpy()
+    extreme = np.stack([s1 - 20.0, s1 + 20.0])  # far below -25 dB, and in part above 0 dB
+    clipped = np.clip(extreme, *S1_CLIP_DB)
+    inputs = {"s2": np.repeat(x2, 2, axis=0)}
+    run = session.run(["probabilities"], {**inputs, "s1": extreme})[0]
+    np.testing.assert_allclose(run, session.run(["probabilities"], {**inputs, "s1": clipped})[0], atol=1e-6, rtol=0)
+    with torch.no_grad():
+        ref = model.inference_model()(torch.from_numpy(inputs["s2"]), torch.from_numpy(extreme))[0].numpy()
+    np.testing.assert_allclose(run, ref, atol=1e-4, rtol=0)
+    # a BigEarthNet model (its data was not clipped) does not clip
+    bigearthnet = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=32).eval()
+    assert not bigearthnet.net.norm["s1"].clipped
+
+
+def test_statistics_of_sen12ms_are_measured_on_s1_as_the_model_clips_it(real_pixel_root):
+    """``mosaic stats --dataset sen12ms``: S1 mean / std after the [-25, 0] dB clip the model applies."""
+    from mosaic.backend.data.stats import dataset_stats
+
+    ds = Sen12MS(real_pixel_root[0], split="all")
+    clipped = np.clip(np.stack([ds[i]["s1"].numpy() for i in range(len(ds))]).astype(np.float64), *S1_CLIP_DB)
+    result = dataset_stats(ds, batch_size=2, statistics="sen12ms")
+    for j, band in enumerate(S1_BANDS):
+        assert result["bands"][band] == pytest.approx([clipped[:, j].mean(), clipped[:, j].std()], rel=1e-6)
+    unclipped = dataset_stats(ds, batch_size=2, statistics="bigearthnet_v2")
+    assert unclipped["bands"]["VH"][0] < result["bands"]["VH"][0]  # some VH pixels lie below -25 dB
 
 
 def test_nan_in_s1_stays_nodata(tmp_path, real_pixel_root):

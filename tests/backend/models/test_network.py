@@ -26,6 +26,17 @@ def test_band_normalization_formula_and_nodata():
         BandNormalization([1.0, 2.0], [1.0])
 
 
+def test_band_normalization_clips_to_the_valid_range_and_keeps_nodata():
+    """``(clip(x) - mean) / std``: VV limited to [-25, 0] dB, VH not clipped (±inf); NaN stays nodata (0)."""
+    norm = BandNormalization([-10.0, -20.0], [2.0, 4.0], [(-25.0, 0.0), (-float("inf"), float("inf"))])
+    x = torch.tensor([[[[-40.0, 3.0, -12.0, float("nan")]], [[-40.0, 3.0, -12.0, float("nan")]]]])
+    want = torch.tensor([[[[-7.5, 5.0, -1.0, 0.0]], [[-5.0, 5.75, 2.0, 0.0]]]])
+    torch.testing.assert_close(norm(x), want)
+    assert "low" not in norm.state_dict()  # rebuilt from the configuration: checkpoints stay as they were
+    with pytest.raises(ValueError, match="valid ranges"):
+        BandNormalization([1.0, 2.0], [1.0, 1.0], [(0.0, 1.0)])
+
+
 def _net(modalities="s1s2", backbone="resnet18", heads=("intra_s1", "intra_s2", "inter_s1", "inter_s2", "fused")):
     m2, s2 = band_stats(s2_bands("s2_10"))
     m1, s1 = band_stats(("VV", "VH"))
