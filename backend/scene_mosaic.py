@@ -8,6 +8,9 @@ grid (one tiling of one S2 tile) are placed cell for cell. A scene in another CR
 scenes overlap the later one in the scene list wins except on its nodata cells. Every source path in a VRT is
 relative to it, so ``OUT`` can be moved. The COG is GDAL's COG driver copy of the VRT with the product's options
 (:meth:`~.inference.outputs.RasterProduct.cog_options`); the scenes' ``.qml`` styles are copied beside both.
+
+``OUT/mosaic/tiles.gpkg`` holds every scene's tile polygons, reprojected to the mosaic's CRS, in scene order, with
+the scene's name in a first field ``scene`` (a GeoPackage 1.2 like the scenes' own).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import rasterio
 import rasterio.shutil
+from pyogrio.errors import DataLayerError, DataSourceError
 from rasterio._err import CPLE_BaseError  # what rasterio.shutil.copy raises
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
@@ -29,7 +33,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
 from .errors import OutputError
-from .inference.outputs import RasterProduct
+from .inference.outputs import GEOPACKAGE_OPTIONS, OutputCatalogue, TilesProduct
 
 MOSAIC_DIR = "mosaic"
 WARPED_DIR = "warped"
@@ -110,14 +114,35 @@ def _mosaic_vrt(files: Sequence[Path], vrt: Path, crs, transform, width: int, he
     ET.ElementTree(root).write(vrt, encoding="utf-8")
 
 
-def build_mosaic(out_dir: Path, scene_dirs: Sequence[Path], products: Sequence[RasterProduct]) -> list[Path]:
-    """Write ``OUT/mosaic/<product>.vrt`` and ``<product>.tif`` (COG) and their styles for the scenes whose output
-    folders are ``scene_dirs`` (in drawing order); returns the written paths. Earlier mosaic files are replaced."""
+def _merged_tiles(out: Path, scene_dirs: Sequence[Path], tiles: TilesProduct, crs) -> None:
+    """Write the tiles of every scene of ``scene_dirs`` (their ``tiles.gpkg``) in ``crs`` to ``out``, with a first
+    field ``scene`` (the scene folder's name)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    frames = []
+    for folder in scene_dirs:
+        frame = gpd.read_file(folder / tiles.file_name, layer=tiles.layer, engine="pyogrio").to_crs(crs)
+        frame.insert(0, "scene", folder.name)
+        frames.append(frame)
+    merged = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+    work = out.with_name(f".{out.stem}.work{out.suffix}")  # GDAL wants the .gpkg extension
+    try:
+        merged.to_file(work, driver="GPKG", layer=tiles.layer, engine="pyogrio", dataset_options=GEOPACKAGE_OPTIONS)
+        os.replace(work, out)
+    finally:
+        work.unlink(missing_ok=True)
+
+
+def build_mosaic(out_dir: Path, scene_dirs: Sequence[Path], catalogue: OutputCatalogue) -> list[Path]:
+    """Write ``OUT/mosaic/<product>.vrt`` and ``<product>.tif`` (COG) and their styles for every raster product of
+    ``catalogue``, and the merged ``tiles.gpkg``, for the scenes whose output folders are ``scene_dirs`` (in drawing
+    order); returns the written paths. Earlier mosaic files are replaced."""
     folder = out_dir / MOSAIC_DIR
     shutil.rmtree(folder / WARPED_DIR, ignore_errors=True)
     folder.mkdir(exist_ok=True)
     written = []
-    for product in products:
+    for product in catalogue.rasters:
         files = [d / product.file_name for d in scene_dirs]
         crs, transform, width, height = _grid(files[0], files)
         stem = Path(product.file_name).stem
@@ -136,4 +161,9 @@ def build_mosaic(out_dir: Path, scene_dirs: Sequence[Path], products: Sequence[R
             shutil.copyfile(style, folder / style.name)
             written.append(folder / style.name)
         written += [vrt, cog]
-    return written
+    tiles = folder / catalogue.tiles.file_name
+    try:
+        _merged_tiles(tiles, scene_dirs, catalogue.tiles, crs)
+    except (OSError, DataLayerError, DataSourceError) as exc:
+        raise OutputError(f"merging the scenes' {tiles.name} into {folder} failed ({exc}).") from None
+    return [*written, tiles]

@@ -234,7 +234,7 @@ def run_scenes(args: argparse.Namespace, predict: Predict) -> int:
     for s in scenes:
         if len(s.cloud_mask) > 1:
             raise InputError(f"scene {s.name}: give one cloud mask file (e.g. the SCL band), not {len(s.cloud_mask)}.")
-    products = output_catalogue(read_metadata(args.model), args.model).rasters
+    catalogue = output_catalogue(read_metadata(args.model), args.model)
     out, digest = Path(args.out), model_digest(args.model)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -272,7 +272,7 @@ def run_scenes(args: argparse.Namespace, predict: Predict) -> int:
     _print_table(rows)
     finished_dirs = [out / r["name"] for r in rows if r["status"] in ("done", "skipped")]
     if finished_dirs:
-        build_mosaic(out, finished_dirs, products)
+        build_mosaic(out, finished_dirs, catalogue)
     failed = [r["name"] for r in rows if r["status"] == "failed"]
     if args.progress_jsonl:
         print(json.dumps({"event": "done", "scenes": len(scenes), "failed": len(failed),

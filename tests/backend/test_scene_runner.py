@@ -159,6 +159,30 @@ def test_mosaic_is_a_valid_cog_over_every_scene(resumed, t33uup_mosaic, onnx_mod
                         assert values.size > 0 and np.isin(values, s.read(1)).all(), raster
 
 
+def test_mosaic_tiles_hold_every_scene_in_the_mosaic_crs(resumed):
+    """``mosaic/tiles.gpkg``: the finished scenes' tiles in scene order, each with its scene's name and its own
+    records, the polygons reprojected to the mosaic's CRS (SSL4EO's from EPSG:4326)."""
+    import sqlite3
+
+    out = resumed[0]
+    merged = gpd.read_file(out / "mosaic" / "tiles.gpkg", layer="tiles")
+    with rasterio.open(out / "mosaic" / "labels.tif") as m:
+        assert merged.crs == m.crs
+    assert list(merged.columns[:2]) == ["scene", "row"]
+    assert list(dict.fromkeys(merged.scene)) == list(GOOD)
+    for name in GOOD:
+        scene = gpd.read_file(out / name / "tiles.gpkg", layer="tiles")
+        part = merged[merged.scene == name].drop(columns="scene").reset_index(drop=True)
+        assert len(part) == len(scene) > 0
+        assert part.drop(columns="geometry").equals(scene.drop(columns="geometry")), name
+        reprojected = scene.geometry.to_crs(merged.crs)
+        assert np.allclose([g.area for g in part.geometry], [g.area for g in reprojected]), name
+        assert part.geometry.geom_equals_exact(reprojected, tolerance=1e-6).all(), name
+    assert (scene.crs != merged.crs) and name == "ssl4eo"  # the last scene came from another CRS
+    with sqlite3.connect(out / "mosaic" / "tiles.gpkg") as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (10200,)  # GeoPackage 1.2, as the scenes' own
+
+
 def test_scheduler_address_rerun_skips_and_other_settings_need_overwrite(scene_file, single_runs, onnx_model_path,
                                                                          tmp_path, capsys):  # fmt: skip
     """On an existing cluster (``--scheduler``): equal to the single-scene run; run again: skipped; with another

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 from osgeo import gdal
-from qgis.core import QgsProcessingException
+from qgis.core import QgsProcessingException, QgsVectorLayer
 
 from ..backend.scene_data import PARTS, cut_part
 from .processing_case import classify_parameters
@@ -44,6 +44,11 @@ def test_classify_many_mosaic_equals_classify_of_the_whole(processing_ready, tes
         assert many.GetMetadata("IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert many.GetGeoTransform() == one.GetGeoTransform()
         np.testing.assert_allclose(many.ReadAsArray(), one.ReadAsArray(), rtol=0, atol=1e-6, err_msg=key)
+    tiles = QgsVectorLayer(result["MOSAIC_TILES"], "tiles", "ogr")
+    assert tiles.isValid() and tiles.fields().names()[1:3] == ["scene", "row"]
+    assert sorted({f["scene"] for f in tiles.getFeatures()}) == sorted(PARTS)
+    per_scene = sum(QgsVectorLayer(f"{out / n / 'tiles.gpkg'}|layername=tiles", n, "ogr").featureCount() for n in PARTS)
+    assert tiles.featureCount() == per_scene > 0
 
 
 def test_classify_many_names_the_failed_scene(processing_ready, test_model, t33uup_mosaic, tmp_path):

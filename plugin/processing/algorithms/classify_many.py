@@ -7,6 +7,7 @@ from pathlib import Path
 from qgis.core import (
     QgsProcessingOutputFile,
     QgsProcessingOutputRasterLayer,
+    QgsProcessingOutputVectorLayer,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
@@ -33,8 +34,8 @@ class ClassifyManyAlgorithm(MosaicAlgorithm):
         "files separated by ';' (e.g. one file per band), relative to the CSV's folder. Or a STAC ItemCollection "
         "JSON whose assets are local files or URLs (read through GDAL's /vsicurl/).\n\n"
         "Output folder: one folder per scene with the same files as 'Classify land cover' (probabilities, labels, "
-        "confidence, tiles), mosaic/ with a VRT and a Cloud-Optimised GeoTIFF of each raster over all scenes, and "
-        "scenes_summary.csv (status of every scene).\n\n"
+        "confidence, tiles), mosaic/ with a VRT and a Cloud-Optimised GeoTIFF of each raster over all scenes and "
+        "tiles.gpkg (every scene's tiles, with a 'scene' field), and scenes_summary.csv (status of every scene).\n\n"
         "Resumable: run it again with the same output folder and the finished scenes are skipped. A scene that "
         "cannot be read is reported (the algorithm then fails naming it) without stopping the others.\n\n"
         "WORKERS: how many scenes run at once on this computer (default: one per core); SCHEDULER: the address of "
@@ -78,6 +79,7 @@ class ClassifyManyAlgorithm(MosaicAlgorithm):
         for name, label in (("MOSAIC_PROBABILITIES", "Mosaic: probabilities"), ("MOSAIC_LABELS", "Mosaic: labels"),
                             ("MOSAIC_CONFIDENCE", "Mosaic: confidence")):  # fmt: skip
             self.addOutput(QgsProcessingOutputRasterLayer(name, self.tr(label)))
+        self.addOutput(QgsProcessingOutputVectorLayer("MOSAIC_TILES", self.tr("Mosaic: tiles of every scene")))
         self.addOutput(QgsProcessingOutputFile("SUMMARY", self.tr("Scene summary (CSV)")))
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:
@@ -98,4 +100,5 @@ class ClassifyManyAlgorithm(MosaicAlgorithm):
         run_backend(backend_command(python, *args), feedback)
         mosaic = Path(out) / "mosaic"
         return {"OUTPUT": out, "SUMMARY": str(Path(out) / "scenes_summary.csv"),
+                "MOSAIC_TILES": f"{mosaic / 'tiles.gpkg'}|layername=tiles",
                 **{name: str(mosaic / file) for name, file in MOSAIC_OUTPUTS.items()}}  # fmt: skip
