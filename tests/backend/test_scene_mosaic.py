@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from rasterio.warp import transform as transform_points
+from shapely.geometry import box
 
 from mosaic.backend.inference import read_metadata
 from mosaic.backend.inference.outputs import output_catalogue
@@ -19,7 +22,13 @@ UTM33 = CRS.from_epsg(32633)
 
 
 def _confidence(folder, values: np.ndarray, transform, crs=UTM33) -> None:
+    """A scene folder: its confidence raster and style, and one tile polygon per cell in tiles.gpkg."""
     folder.mkdir(parents=True)
+    cells = [(r, c) for r in range(values.shape[0]) for c in range(values.shape[1])]
+    polygons = [box(*(transform * (c, r + 1)), *(transform * (c + 1, r))) for r, c in cells]
+    gpd.GeoDataFrame({"row": [r for r, _ in cells], "col": [c for _, c in cells],
+                      "confidence": values.ravel().astype(float)}, geometry=polygons, crs=crs).to_file(
+        folder / "tiles.gpkg", layer="tiles", engine="pyogrio")  # fmt: skip
     profile = {"driver": "GTiff", "width": values.shape[1], "height": values.shape[0], "count": 1,
                "dtype": "float32", "nodata": np.nan, "crs": crs, "transform": transform}  # fmt: skip
     with rasterio.open(folder / "confidence.tif", "w", **profile) as ds:
@@ -29,12 +38,13 @@ def _confidence(folder, values: np.ndarray, transform, crs=UTM33) -> None:
 
 
 @pytest.fixture(scope="module")
-def confidence_product(onnx_model_path):
-    products = output_catalogue(read_metadata(onnx_model_path)).rasters
-    return next(p for p in products if p.file_name == "confidence.tif")
+def confidence_catalogue(onnx_model_path):
+    """The model's output catalogue reduced to the confidence raster (and the tiles)."""
+    catalogue = output_catalogue(read_metadata(onnx_model_path))
+    return replace(catalogue, rasters=tuple(p for p in catalogue.rasters if p.file_name == "confidence.tif"))
 
 
-def test_later_scenes_win_except_on_nodata_and_other_crs_is_warped(confidence_product, tmp_path):
+def test_later_scenes_win_except_on_nodata_and_other_crs_is_warped(confidence_catalogue, tmp_path):
     from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
     out = tmp_path / "out"
@@ -45,8 +55,16 @@ def test_later_scenes_win_except_on_nodata_and_other_crs_is_warped(confidence_pr
     lon, lat = transform_points(UTM33, "EPSG:4326", [360000], [5280000])
     c = np.array([[0.25, 0.5], [0.75, 1.0]])
     _confidence(out / "c", c, from_origin(lon[0], lat[0], 0.016, 0.011), crs=CRS.from_epsg(4326))
-    written = build_mosaic(out, [out / "a", out / "b", out / "c"], [confidence_product])
-    assert sorted(p.name for p in written) == ["confidence.qml", "confidence.tif", "confidence.vrt"]
+    written = build_mosaic(out, [out / "a", out / "b", out / "c"], confidence_catalogue)
+    assert sorted(p.name for p in written) == ["confidence.qml", "confidence.tif", "confidence.vrt", "tiles.gpkg"]
+
+    tiles = gpd.read_file(out / "mosaic" / "tiles.gpkg", layer="tiles")
+    assert tiles.crs == UTM33 and list(tiles.scene) == ["a"] * 6 + ["b"] * 4 + ["c"] * 4
+    np.testing.assert_array_equal(tiles.confidence, np.concatenate([a.ravel(), b.ravel(), c.ravel()]))
+    assert tiles.geometry[0].bounds == (344400, 5294400, 345600, 5295600)  # a's first cell, as written
+    c_cells = gpd.read_file(out / "c" / "tiles.gpkg", layer="tiles").to_crs(UTM33)
+    assert tiles.geometry[10:].reset_index(drop=True).geom_equals_exact(c_cells.geometry, tolerance=1e-6).all()
+    assert 359000 < tiles.geometry[10].bounds[0] < 361000  # c's cells, from EPSG:4326, near its UTM origin
 
     cog = out / "mosaic" / "confidence.tif"
     assert validate(str(cog), full_check=True)[:2] == ([], [])
