@@ -200,8 +200,8 @@ class NativeBatches(Dataset):
         into the next slot of its ring (returned as a reference to it), else into new arrays."""
         n = len(indices)
         worker = get_worker_info()
-        if self.ring is not None and worker is not None:
-            slot = self.ring.claim(worker.id)
+        slot = self.ring.claim(worker.id) if self.ring is not None and worker is not None else None
+        if slot is not None:
             out = self.ring.batch(slot, n)
         else:
             out = {group_key(g): torch.empty((n, len(b), g[1], g[1]), dtype=_torch_dtype(self.layout.dtypes[g]))
@@ -221,7 +221,7 @@ class NativeBatches(Dataset):
         index = np.asarray(indices, dtype=np.int64)
         labels = np.asarray(self.dataset.labels[index], dtype=np.float32)
         labelled = np.asarray(self.dataset.labelled_mask, dtype=bool)[index]
-        if "label" in out:
+        if slot is not None:
             out["label"].numpy()[:] = labels
             out["labelled"].numpy()[:] = labelled
             out["index"].numpy()[:] = index

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..atomic import atomic_write
 from ..errors import OutputError
-from ..models.normalization import clip_bands
+from ..models.normalization import clip_bands, range_bounds
 from . import make_dataset
 from .bands import band_ranges
 
@@ -68,7 +68,7 @@ def dataset_stats(
     for key, bands in (("s2", dataset.s2_bands), ("s1", dataset.s1_bands)):
         ranges = band_ranges(bands, statistics)
         if ranges is not None:
-            bounds[key] = [torch.tensor(b, dtype=torch.float32).view(1, -1, 1, 1) for b in zip(*ranges, strict=True)]
+            bounds[key] = range_bounds(ranges)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     for batch in tqdm(loader, disable=not progress, desc="stats", unit="batch"):
         x = {key: clip_bands(batch[key], *bounds[key]) if key in bounds else batch[key] for key in ("s2", "s1")}

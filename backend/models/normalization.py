@@ -29,14 +29,20 @@ class BandNormalization(nn.Module):
         if valid_range is not None:
             if len(valid_range) != len(mean):
                 raise ValueError(f"{len(mean)} band means but {len(valid_range)} valid ranges")
-            low, high = zip(*valid_range, strict=True)
-            self.register_buffer("low", torch.tensor(low, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-            self.register_buffer("high", torch.tensor(high, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+            low, high = range_bounds(valid_range)
+            self.register_buffer("low", low, persistent=False)
+            self.register_buffer("high", high, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.clipped:
             x = clip_bands(x, self.low, self.high)
         return torch.nan_to_num((x - self.mean) / self.std, nan=0.0)
+
+
+def range_bounds(valid_range: Sequence[tuple[float, float]]) -> tuple[Tensor, Tensor]:
+    """``(low, high)`` as float32 ``[1, C, 1, 1]`` tensors of the per-band ``(low, high)`` pairs."""
+    low, high = zip(*valid_range, strict=True)
+    return tuple(torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in (low, high))
 
 
 def clip_bands(x: Tensor, low: Tensor, high: Tensor) -> Tensor:

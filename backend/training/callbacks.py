@@ -42,7 +42,7 @@ class ProgressJsonl(Callback):
         self.stream = stream or sys.stdout
         self.every_n_steps = max(1, every_n_steps)
         self.enabled = True
-        self._pending: tuple[StepRecord, int] | None = None  # a step's values still being copied, total steps
+        self._pending: tuple[StepRecord, int, int, int] | None = None  # record, step, epoch, total steps
 
     def emit(self, event: str, **fields: Any) -> None:
         """Write one event line and flush."""
@@ -67,8 +67,8 @@ class ProgressJsonl(Callback):
         if not outputs:
             self.emit("step", step=step, epoch=trainer.current_epoch, total_steps=total, loss=None, losses={})
             return
-        record = StepRecord.of(step, trainer.current_epoch, outputs["loss"], outputs.get("terms", {}))
-        self._pending = (record, total)
+        record: StepRecord = outputs["record"]  # the module's, its copy to the host already started
+        self._pending = (record, step, trainer.current_epoch, total)
         if not record.deferred:
             self._flush()
 
@@ -76,10 +76,9 @@ class ProgressJsonl(Callback):
         """Write the pending ``step`` event."""
         if self._pending is None:
             return
-        (record, total), self._pending = self._pending, None
+        (record, step, epoch, total), self._pending = self._pending, None
         values = {k: _plain(v) for k, v in record.read().items()}
-        self.emit("step", step=record.step, epoch=record.epoch, total_steps=total, loss=values.pop("loss"),
-                  losses=values)  # fmt: skip
+        self.emit("step", step=step, epoch=epoch, total_steps=total, loss=values.pop("loss"), losses=values)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._flush()

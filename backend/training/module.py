@@ -380,21 +380,23 @@ class MosaicModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> dict:
         terms = self.loss_terms(batch)
         loss = sum(self.weights[t] * v for t, v in terms.items())
-        self._report(loss, terms, batch["label"].shape[0])
-        return {"loss": loss, "terms": {t: v.detach() for t, v in terms.items()}}
+        return {"loss": loss, "record": self._report(loss, terms, batch["label"].shape[0])}
 
-    def _report(self, loss: Tensor, terms: dict[str, Tensor], batch_size: int) -> None:
-        """Log the loss and its terms, and stop with the step and the terms when the loss is NaN/Inf.
+    def _report(self, loss: Tensor, terms: dict[str, Tensor], batch_size: int) -> StepRecord:
+        """Log the loss and its terms, and stop with the step and the terms when the loss is NaN/Inf; returns this
+        step's record (the progress stream reads the same one).
 
         On CUDA the values are read one step late (:class:`~.step_record.StepRecord`), when the device is already
         past them: the check and the logged values lag one step (the last step is checked at the epoch's end).
         Elsewhere they are read at once.
         """
         record = StepRecord.of(self.global_step, self.current_epoch, loss, terms, batch_size)
+        earlier = record
         if record.deferred:
-            record, self._unchecked = self._unchecked, record
-        if record is not None:
-            self._log_record(record)
+            earlier, self._unchecked = self._unchecked, record
+        if earlier is not None:
+            self._log_record(earlier)
+        return record
 
     def _log_record(self, record: StepRecord) -> None:
         named = record.checked()
