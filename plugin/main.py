@@ -26,6 +26,7 @@ class MosaicPlugin:
         self.training_action: QAction | None = None
         self.toolbar = None
         self.dock = None
+        self.training_dialog = None
         self.provider = None
 
     # -- Processing -------------------------------------------------------------------------------
@@ -68,6 +69,10 @@ class MosaicPlugin:
             self.iface.removeDockWidget(self.dock)
             self.dock.deleteLater()
             self.dock = None
+        if self.training_dialog is not None:
+            self.training_dialog.close()
+            self.training_dialog.deleteLater()
+            self.training_dialog = None
         for action in (self.action, self.training_action):
             if action is not None:
                 self.iface.removePluginRasterMenu(MENU_NAME, action)
@@ -98,12 +103,19 @@ class MosaicPlugin:
             self.action.setChecked(visible)
 
     def open_training_dialog(self) -> None:
-        """Open the training dialog (training runs in a separate Python with PyTorch)."""
+        """Open the training dialog (training runs in a separate Python with PyTorch), or raise the open one.
+
+        The plugin keeps the dialog: with only Qt's parent holding it, Python would collect the ``TrainingDialog``
+        wrapper and leave a plain ``QDialog`` whose buttons do nothing.
+        """
         from .training_dialog import TrainingDialog
 
-        dialog = TrainingDialog(self.iface, self.iface.mainWindow())
-        dialog.model_ready.connect(self._offer_model)
-        dialog.show()
+        if self.training_dialog is None:
+            self.training_dialog = TrainingDialog(self.iface, self.iface.mainWindow())
+            self.training_dialog.model_ready.connect(self._offer_model)
+        self.training_dialog.show()
+        self.training_dialog.raise_()
+        self.training_dialog.activateWindow()
 
     def _offer_model(self, onnx_path: str) -> None:
         self.action.setChecked(True)
