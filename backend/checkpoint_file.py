@@ -49,9 +49,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 
 def checkpoint_dataset(
-    checkpoint: str | os.PathLike, split: str, class_names: list[str], data_root: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike,
+    split: str,
+    class_names: list[str],
+    data_root: str | os.PathLike | None = None,
     dataset_options: dict[str, Any] | None = None,
-):  # fmt: skip
+):
     """The ``split`` of the dataset ``checkpoint`` was trained on (or of ``data_root``), in the checkpoint's band
     set and options; :class:`InputError` when the folder is unknown or the split is empty."""
     from .data import make_dataset
@@ -61,8 +64,14 @@ def checkpoint_dataset(
     if not root:
         raise InputError(f"{checkpoint} does not record its dataset folder; pass --data-root")
     options = {**(data_h.get("options") or {}), **(dataset_options or {})}
-    ds = make_dataset(data_h.get("dataset", "bigearthnet_v2"), root=str(root), split=split,
-                      s2_bands=data_h.get("s2_band_set", "s2_10"), class_names=class_names, **options)  # fmt: skip
+    ds = make_dataset(
+        data_h.get("dataset", "bigearthnet_v2"),
+        root=str(root),
+        split=split,
+        s2_bands=data_h.get("s2_band_set", "s2_10"),
+        class_names=class_names,
+        **options,
+    )
     if len(ds) == 0:
         raise InputError(f"the {split!r} split of {root} is empty; choose another --split / --val-split")
     return ds

@@ -38,14 +38,31 @@ def train(out: Path, epochs: int) -> Path:
     """Train MoSAiC-1 on the bundled sample; returns the best checkpoint."""
     run_dir = out / "run"
     result = mosaic(
-        "train", "--config", "configs/mosaic1.yaml", "--progress-jsonl",
-        "--data.root", "sample_data/bigearthnet-v2", "--protocol.label_fraction", "null",
-        "--protocol.batch_size", "6", "--data.num_workers", "0",
-        "--model.backbone", "resnet18", "--protocol.warmup_steps", "2",
-        "--protocol.epochs", str(epochs), "--trainer.log_every_n_steps", "1",
-        "--trainer.default_root_dir", str(run_dir),
-        "--trainer.logger.init_args.save_dir", str(run_dir),
-    )  # fmt: skip
+        "train",
+        "--config",
+        "configs/mosaic1.yaml",
+        "--progress-jsonl",
+        "--data.root",
+        "sample_data/bigearthnet-v2",
+        "--protocol.label_fraction",
+        "null",
+        "--protocol.batch_size",
+        "6",
+        "--data.num_workers",
+        "0",
+        "--model.backbone",
+        "resnet18",
+        "--protocol.warmup_steps",
+        "2",
+        "--protocol.epochs",
+        str(epochs),
+        "--trainer.log_every_n_steps",
+        "1",
+        "--trainer.default_root_dir",
+        str(run_dir),
+        "--trainer.logger.init_args.save_dir",
+        str(run_dir),
+    )
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     done = [e for e in events if e.get("event") == "done"]
     if not done:
@@ -57,24 +74,49 @@ def train(out: Path, epochs: int) -> Path:
 def write_report(out: Path, metrics: dict, seconds: float, heads: list[str]) -> None:
     """``report.md``: metrics table, the heads on clean and cloudy patches (``heads``: :func:`heads_table` lines),
     t-SNE and map PNGs, how to open the result."""
-    lines = ["# MoSAiC demo report", "",
-             "Model: MoSAiC-1, two ResNet-18 encoders, trained a few epochs on 6 real BigEarthNet v2 patches "
-             "(bundled sample). **A demonstration of the workflow, not a land-cover product.**", "",
-             "## Test-split metrics", "", "| metric | value |", "|---|---|"]  # fmt: skip
+    lines = [
+        "# MoSAiC demo report",
+        "",
+        "Model: MoSAiC-1, two ResNet-18 encoders, trained a few epochs on 6 real BigEarthNet v2 patches "
+        "(bundled sample). **A demonstration of the workflow, not a land-cover product.**",
+        "",
+        "## Test-split metrics",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
     for key, value in metrics.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             lines.append(f"| {key} | {value:.4f} |")
-    lines += ["", "## Fused, S1-only and S2-only heads on clean and on snow / cloud / shadow patches", "",
-              "Each head at its own thresholds tuned on validation. The S1-only head is what classifies a tile under "
-              "cloud, where S2 cannot see.", "",
-              *heads]  # fmt: skip
-    lines += ["", "Per-class metrics, thresholds and the classes left out of macro means are in `metrics.json` "
-              "and `evaluation/report.md`.", "", "## Embeddings (t-SNE)", ""]  # fmt: skip
+    lines += [
+        "",
+        "## Fused, S1-only and S2-only heads on clean and on snow / cloud / shadow patches",
+        "",
+        "Each head at its own thresholds tuned on validation. The S1-only head is what classifies a tile under "
+        "cloud, where S2 cannot see.",
+        "",
+        *heads,
+    ]
+    lines += [
+        "",
+        "Per-class metrics, thresholds and the classes left out of macro means are in `metrics.json` "
+        "and `evaluation/report.md`.",
+        "",
+        "## Embeddings (t-SNE)",
+        "",
+    ]
     lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in sorted(out.glob("evaluation/tsne_*.png"))]
-    lines += ["", "## Predictions on the T33UUP S1+S2 mosaic (rendered through QGIS)", "",
-              "![labels](map_labels.png) ![confidence](map_confidence.png)", "",
-              "Files: `probabilities.tif`, `labels.tif`, `confidence.tif`, `tiles.gpkg`, `.qml` styles, `model.onnx`.",
-              "Open them in QGIS with `make qgis`.", "", f"Total time: {seconds:.0f} s."]  # fmt: skip
+    lines += [
+        "",
+        "## Predictions on the T33UUP S1+S2 mosaic (rendered through QGIS)",
+        "",
+        "![labels](map_labels.png) ![confidence](map_confidence.png)",
+        "",
+        "Files: `probabilities.tif`, `labels.tif`, `confidence.tif`, `tiles.gpkg`, `.qml` styles, `model.onnx`.",
+        "Open them in QGIS with `make qgis`.",
+        "",
+        f"Total time: {seconds:.0f} s.",
+    ]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -92,14 +134,34 @@ def main(argv: list[str] | None = None) -> int:
     print("demo 1/5: training MoSAiC-1 on the bundled BigEarthNet sample", flush=True)
     checkpoint = train(out, args.epochs)
     print("demo 2/5: evaluating on the test split", flush=True)
-    mosaic("evaluate", str(checkpoint), "--data-root", "sample_data/bigearthnet-v2", "--out", str(out / "evaluation"),
-           "--num-workers", "0")  # fmt: skip
+    mosaic(
+        "evaluate",
+        str(checkpoint),
+        "--data-root",
+        "sample_data/bigearthnet-v2",
+        "--out",
+        str(out / "evaluation"),
+        "--num-workers",
+        "0",
+    )
     shutil.copyfile(out / "evaluation" / "metrics.json", out / "metrics.json")
     print("demo 3/5: exporting ONNX", flush=True)
     mosaic("export", str(checkpoint), "-o", str(out / "model.onnx"), "--evaluation", str(out / "metrics.json"))
     print("demo 4/5: tiled inference on the bundled S1+S2 mosaic", flush=True)
-    mosaic("predict", "--s2", "sample_data/t33uup-mosaic", "--s1", "sample_data/t33uup-mosaic",
-           "--model", str(out / "model.onnx"), "--out", str(out), "--stride", "120", "--overwrite")  # fmt: skip
+    mosaic(
+        "predict",
+        "--s2",
+        "sample_data/t33uup-mosaic",
+        "--s1",
+        "sample_data/t33uup-mosaic",
+        "--model",
+        str(out / "model.onnx"),
+        "--out",
+        str(out),
+        "--stride",
+        "120",
+        "--overwrite",
+    )
     print("demo 5/5: rendering the styled maps through QGIS", flush=True)
     render = [sys.executable, "-m", "mosaic.plugin.render_map", str(out), "--model", str(out / "model.onnx")]
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}

@@ -48,18 +48,31 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and print the summary metrics."""
     options = {"lmdb_path": args.lmdb_path} if args.lmdb_path else None
     result = evaluate_checkpoint(
-        args.checkpoint, data_root=args.data_root, split=args.split, val_split=args.val_split, out_dir=args.out,
-        batch_size=args.batch_size, num_workers=args.num_workers, tsne=not args.no_tsne, tsne_max=args.tsne_max,
+        args.checkpoint,
+        data_root=args.data_root,
+        split=args.split,
+        val_split=args.val_split,
+        out_dir=args.out,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        tsne=not args.no_tsne,
+        tsne_max=args.tsne_max,
         dataset_options=options,
-    )  # fmt: skip
+    )
     m = result["metrics"]
-    print(f"{result['split']}: {m['n_samples']} patches; AP macro {m['ap_macro']:.4f} micro {m['ap_micro']:.4f}; "
-          f"F1@0.5 macro {m['f1_macro']:.4f} micro {m['f1_micro']:.4f}; F1@tuned macro {m['f1_macro_tuned']:.4f}; "
-          f"report: {Path(args.out) / 'report.md'}")  # fmt: skip
+    print(
+        f"{result['split']}: {m['n_samples']} patches; AP macro {m['ap_macro']:.4f} micro {m['ap_micro']:.4f}; "
+        f"F1@0.5 macro {m['f1_macro']:.4f} micro {m['f1_micro']:.4f}; F1@tuned macro {m['f1_macro_tuned']:.4f}; "
+        f"report: {Path(args.out) / 'report.md'}"
+    )
     for head, row in head_rows(result):
-        print(f"  {head}: " + "; ".join(
-            f"{where} ({n} patches) AP macro {ap:.4f} micro {ap_mi:.4f}, F1@tuned macro {f1:.4f} micro {f1_mi:.4f}"
-            for where, n, ap, ap_mi, f1, f1_mi in row))  # fmt: skip
+        print(
+            f"  {head}: "
+            + "; ".join(
+                f"{where} ({n} patches) AP macro {ap:.4f} micro {ap_mi:.4f}, F1@tuned macro {f1:.4f} micro {f1_mi:.4f}"
+                for where, n, ap, ap_mi, f1, f1_mi in row
+            )
+        )
     return 0
 
 
@@ -116,8 +129,14 @@ def tsne_plot(embedding: np.ndarray, target: np.ndarray, class_names, title: str
     for c in [-1, *sorted(set(primary.tolist()) - {-1})]:
         sel = primary == c
         if sel.any():
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=18, c="#999999" if c < 0 else colors[c],
-                       label="no label" if c < 0 else class_names[c], edgecolors="none")  # fmt: skip
+            ax.scatter(
+                xy[sel, 0],
+                xy[sel, 1],
+                s=18,
+                c="#999999" if c < 0 else colors[c],
+                label="no label" if c < 0 else class_names[c],
+                edgecolors="none",
+            )
     ax.set_title(f"{title}: t-SNE of {n} patches, coloured by rarest label", fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -153,13 +172,24 @@ def _report(result: dict, plots: list[str]) -> str:
         return "–" if v is None else f"{v:.4f}"
 
     for name, c in m["per_class"].items():
-        lines.append(f"| {name} | {c['n_positives']} | {f(c['ap'])} | {f(c['f1'])} | {f(c['f1_tuned'])} | "
-                     f"{c['threshold']:.3f} | {c['hamming_loss']:.4f} | {c['brier']:.4f} |")  # fmt: skip
-    cloudy = (f"{result['cloudy_patches']} snow / cloud / shadow patches (split `{result['cloudy_split']}`)."
-              if result.get("cloudy_patches") else "This dataset has no snow / cloud / shadow patches.")  # fmt: skip
-    lines += ["", "## Heads on clean and on snow / cloud / shadow patches", "",
-              "Each head at its own thresholds tuned on validation; the S1-only head never sees S2, so clouds cannot "
-              f"reach it. {cloudy}", "", *heads_table(result)]  # fmt: skip
+        lines.append(
+            f"| {name} | {c['n_positives']} | {f(c['ap'])} | {f(c['f1'])} | {f(c['f1_tuned'])} | "
+            f"{c['threshold']:.3f} | {c['hamming_loss']:.4f} | {c['brier']:.4f} |"
+        )
+    cloudy = (
+        f"{result['cloudy_patches']} snow / cloud / shadow patches (split `{result['cloudy_split']}`)."
+        if result.get("cloudy_patches")
+        else "This dataset has no snow / cloud / shadow patches."
+    )
+    lines += [
+        "",
+        "## Heads on clean and on snow / cloud / shadow patches",
+        "",
+        "Each head at its own thresholds tuned on validation; the S1-only head never sees S2, so clouds cannot "
+        f"reach it. {cloudy}",
+        "",
+        *heads_table(result),
+    ]
     lines += ["", *[f"![{p}]({p})" for p in plots], ""]
     return "\n".join(lines)
 
@@ -172,8 +202,10 @@ def heads_table(result: dict) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for head, row in head_rows(result):
-        lines += [f"| {head}, {where} | {n} | {ap:.4f} | {ap_mi:.4f} | {f1:.4f} | {f1_mi:.4f} |"
-                  for where, n, ap, ap_mi, f1, f1_mi in row]  # fmt: skip
+        lines += [
+            f"| {head}, {where} | {n} | {ap:.4f} | {ap_mi:.4f} | {f1:.4f} | {f1_mi:.4f} |"
+            for where, n, ap, ap_mi, f1, f1_mi in row
+        ]
     return lines
 
 
@@ -185,8 +217,9 @@ def head_rows(result: dict) -> list[tuple[str, list[tuple]]]:
         cells = []
         for where, m in ((result["split"], r["metrics"]), ("snow/cloud/shadow", r.get("cloudy_metrics"))):
             if m:
-                cells.append((where, m["n_samples"], m["ap_macro"], m["ap_micro"], m["f1_macro_tuned"],
-                              m["f1_micro_tuned"]))  # fmt: skip
+                cells.append(
+                    (where, m["n_samples"], m["ap_macro"], m["ap_micro"], m["f1_macro_tuned"], m["f1_micro_tuned"])
+                )
         rows.append((head, cells))
     return rows
 
@@ -247,9 +280,10 @@ def evaluate_checkpoint(
             "thresholds": thresholds.tolist(),
             "metrics": multilabel_metrics(test[key], test["target"], names, thresholds),
             "validation_metrics": multilabel_metrics(val[key], val["target"], names, thresholds),
-            "cloudy_metrics": None if cloudy is None else multilabel_metrics(cloudy[key], cloudy["target"], names,
-                                                                             thresholds),
-        }  # fmt: skip
+            "cloudy_metrics": None
+            if cloudy is None
+            else multilabel_metrics(cloudy[key], cloudy["target"], names, thresholds),
+        }
 
     result = {
         "checkpoint": str(checkpoint),

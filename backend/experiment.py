@@ -40,8 +40,19 @@ from .atomic import atomic_write
 from .errors import ConfigError, InputError, MosaicError
 
 EVAL_MODES: tuple[str, ...] = ("joint", "linear_probe", "finetune")
-_KEYS = {"title", "strategies", "datasets", "label_fractions", "seeds", "eval_modes", "protocol", "evaluation",
-         "overrides", "evaluate", "launch"}  # fmt: skip
+_KEYS = {
+    "title",
+    "strategies",
+    "datasets",
+    "label_fractions",
+    "seeds",
+    "eval_modes",
+    "protocol",
+    "evaluation",
+    "overrides",
+    "evaluate",
+    "launch",
+}
 #: Protocol keys that define which patches a cell sees: set by the matrix, never by its evaluation stages.
 _CELL_KEYS = {"label_fraction", "seed", "unlabelled"}
 
@@ -79,8 +90,13 @@ class Experiment:
 
     def cells(self) -> list[Cell]:
         """Every cell, in table order: dataset, strategy, label fraction, seed."""
-        return [Cell(d, s, f, seed) for d in self.datasets for s in self.strategies
-                for f in self.label_fractions for seed in self.seeds]  # fmt: skip
+        return [
+            Cell(d, s, f, seed)
+            for d in self.datasets
+            for s in self.strategies
+            for f in self.label_fractions
+            for seed in self.seeds
+        ]
 
 
 @dataclass(frozen=True)
@@ -184,12 +200,19 @@ def load_experiment(path: str | Path) -> Experiment:
     if launch not in ("auto", "inline", "subprocess"):
         raise ConfigError(f"{path}: launch must be auto, inline or subprocess, not {launch!r}")
     return Experiment(
-        path=path, title=str(tree.get("title") or path.stem),
+        path=path,
+        title=str(tree.get("title") or path.stem),
         strategies=_entries(tree.get("strategies"), "strategies", base, need_config=True),
         datasets=_entries(tree.get("datasets"), "datasets", base, need_config=False),
-        label_fractions=[None if f is None else float(f) for f in fractions], seeds=seeds, eval_modes=modes,
-        protocol=protocol, evaluation=evaluation, overrides=overrides, evaluate=evaluate, launch=launch,
-    )  # fmt: skip
+        label_fractions=[None if f is None else float(f) for f in fractions],
+        seeds=seeds,
+        eval_modes=modes,
+        protocol=protocol,
+        evaluation=evaluation,
+        overrides=overrides,
+        evaluate=evaluate,
+        launch=launch,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- one run
@@ -221,8 +244,13 @@ def stage_argv(exp: Experiment, cell: Cell, stage: str, folder: Path, init: str 
         settings.update({"model.stage": stage, "model.init_checkpoint": init})
         protocol.update(exp.evaluation["protocol"])
     settings.update({f"protocol.{k}": v for k, v in protocol.items()})
-    settings.setdefault("trainer.logger", {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                                           "init_args": {"save_dir": str(folder), "name": "logs"}})  # fmt: skip
+    settings.setdefault(
+        "trainer.logger",
+        {
+            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            "init_args": {"save_dir": str(folder), "name": "logs"},
+        },
+    )
     settings.update({"trainer.default_root_dir": str(folder), "checkpoint.dirpath": str(folder / "checkpoints")})
     for key, value in settings.items():
         argv += [f"--{key}", _flag(value)]
@@ -288,8 +316,9 @@ def train_stage(exp: Experiment, cell: Cell, stage: str, folder: Path, init: str
     start = time.monotonic()
     _launch(exp, cell, argv + (["--resume", str(resume)] if resume else []))
     record = json.loads((folder / "checkpoints" / TrainingRecord.FILE).read_text(encoding="utf-8"))
-    record.update(stage=stage, seconds=round(time.monotonic() - start, 1), resumed_from=resume and str(resume),
-                  argv=argv)  # fmt: skip
+    record.update(
+        stage=stage, seconds=round(time.monotonic() - start, 1), resumed_from=resume and str(resume), argv=argv
+    )
     _write_json(marker, record)
     return record
 
@@ -310,17 +339,34 @@ def evaluate_stage(exp: Experiment, cell: Cell, mode: str, record: dict, pretrai
     result = evaluate_checkpoint(checkpoint, out_dir=folder / "evaluation", tsne=False, **exp.evaluate)
     m = result["metrics"]
     row = {
-        "dataset": cell.dataset.name, "strategy": cell.strategy.name, "eval_mode": mode,
-        "label_fraction": cell.label_fraction, "seed": cell.seed,
-        **{k: m[k] for k in ("ap_macro", "ap_micro", "f1_macro", "f1_micro", "f1_macro_tuned", "f1_micro_tuned",
-                             "hamming_loss")},
-        "test_patches": m["n_samples"], "train_images": record.get("train_images"),
-        "labelled_images": record.get("labelled_images"), "images_seen": record.get("images_seen"),
+        "dataset": cell.dataset.name,
+        "strategy": cell.strategy.name,
+        "eval_mode": mode,
+        "label_fraction": cell.label_fraction,
+        "seed": cell.seed,
+        **{
+            k: m[k]
+            for k in (
+                "ap_macro",
+                "ap_micro",
+                "f1_macro",
+                "f1_micro",
+                "f1_macro_tuned",
+                "f1_micro_tuned",
+                "hamming_loss",
+            )
+        },
+        "test_patches": m["n_samples"],
+        "train_images": record.get("train_images"),
+        "labelled_images": record.get("labelled_images"),
+        "images_seen": record.get("images_seen"),
         "pretrain_images_seen": pretrain.get("images_seen"),
         "labelled_sha256": _sha256(record.get("labelled_patch_ids", [])),
-        "pretrain_seconds": pretrain.get("seconds"), "train_seconds": record.get("seconds"),
-        "eval_seconds": round(time.monotonic() - start, 1), "checkpoint": checkpoint,
-    }  # fmt: skip
+        "pretrain_seconds": pretrain.get("seconds"),
+        "train_seconds": record.get("seconds"),
+        "eval_seconds": round(time.monotonic() - start, 1),
+        "checkpoint": checkpoint,
+    }
     row = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
     _write_json(marker, row)
     return row
@@ -356,8 +402,9 @@ def collect_rows(exp: Experiment, out: Path) -> tuple[list[dict], list[str]]:
     return rows, missing
 
 
-def run_experiment(path: str | Path, out: str | Path, shard: tuple[int, int] = (0, 1), report_only: bool = False,
-                   say=print) -> dict:  # fmt: skip
+def run_experiment(
+    path: str | Path, out: str | Path, shard: tuple[int, int] = (0, 1), report_only: bool = False, say=print
+) -> dict:
     """Run (this shard of) the matrix of ``path`` into ``out`` and write the tables; returns their paths and counts."""
     from .experiment_tables import write_tables
 
@@ -387,8 +434,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mosaic experiment``."""
     parser.add_argument("experiment", help="experiment YAML (e.g. experiments/paper_ben.yaml)")
     parser.add_argument("--out", "-o", required=True, help="output folder (runs/, results.csv, results.md, plot)")
-    parser.add_argument("--shard", type=_shard, default=(0, 1), metavar="K/N",
-                        help="run only the cells i with i mod N = K (e.g. one SLURM array task each)")  # fmt: skip
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="K/N",
+        help="run only the cells i with i mod N = K (e.g. one SLURM array task each)",
+    )
     parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from finished runs")
 
 

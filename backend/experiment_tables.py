@@ -20,16 +20,40 @@ from .atomic import atomic_write
 
 #: Columns of ``results.csv``, in order.
 COLUMNS: tuple[str, ...] = (
-    "dataset", "strategy", "eval_mode", "label_fraction", "seed", "ap_macro", "ap_micro", "f1_macro", "f1_micro",
-    "f1_macro_tuned", "f1_micro_tuned", "hamming_loss", "test_patches", "train_images", "labelled_images",
-    "images_seen", "pretrain_images_seen", "labelled_sha256", "pretrain_seconds", "train_seconds", "eval_seconds",
+    "dataset",
+    "strategy",
+    "eval_mode",
+    "label_fraction",
+    "seed",
+    "ap_macro",
+    "ap_micro",
+    "f1_macro",
+    "f1_micro",
+    "f1_macro_tuned",
+    "f1_micro_tuned",
+    "hamming_loss",
+    "test_patches",
+    "train_images",
+    "labelled_images",
+    "images_seen",
+    "pretrain_images_seen",
+    "labelled_sha256",
+    "pretrain_seconds",
+    "train_seconds",
+    "eval_seconds",
     "checkpoint",
-)  # fmt: skip
-METRICS: tuple[tuple[str, str], ...] = (("ap_macro", "AP macro"), ("ap_micro", "AP micro"),
-                                         ("f1_macro", "F1 macro"), ("f1_micro", "F1 micro"))  # fmt: skip
-MODE_TITLES = {"joint": "joint training (the pre-training's own classifier)",
-               "linear_probe": "linear probe (frozen encoders, one linear layer)",
-               "finetune": "fine-tuning (all weights, encoders at a lower learning rate)"}  # fmt: skip
+)
+METRICS: tuple[tuple[str, str], ...] = (
+    ("ap_macro", "AP macro"),
+    ("ap_micro", "AP micro"),
+    ("f1_macro", "F1 macro"),
+    ("f1_micro", "F1 micro"),
+)
+MODE_TITLES = {
+    "joint": "joint training (the pre-training's own classifier)",
+    "linear_probe": "linear probe (frozen encoders, one linear layer)",
+    "finetune": "fine-tuning (all weights, encoders at a lower learning rate)",
+}
 
 
 def mean_spread(values: list[float]) -> tuple[float, float | None]:
@@ -58,19 +82,30 @@ def _groups(exp, rows: list[dict]) -> dict[tuple, list[dict]]:
 def markdown(exp, rows: list[dict], missing: list[str]) -> str:
     """``results.md``: the protocol, then one table per dataset × label fraction × evaluation mode."""
     settings = {"protocol": exp.protocol, "evaluation": exp.evaluation, "overrides": exp.overrides}
-    lines = [f"# {exp.title}", "", f"Experiment `{exp.path.name}`: {len(exp.strategies)} strategies × "
-             f"{len(exp.label_fractions)} label fraction(s) × {len(exp.seeds)} seed(s) {exp.seeds} × evaluation modes "
-             f"{', '.join(exp.eval_modes)} × {len(exp.datasets)} dataset(s); test split, mean ± standard deviation "
-             "over the seeds (n); F1 at 0.5. Settings (over each strategy's "
-             "config and the protocol defaults):", "", "```yaml", yaml.safe_dump(settings, sort_keys=False).strip(),
-             "```"]  # fmt: skip
+    lines = [
+        f"# {exp.title}",
+        "",
+        f"Experiment `{exp.path.name}`: {len(exp.strategies)} strategies × "
+        f"{len(exp.label_fractions)} label fraction(s) × {len(exp.seeds)} seed(s) {exp.seeds} × evaluation modes "
+        f"{', '.join(exp.eval_modes)} × {len(exp.datasets)} dataset(s); test split, mean ± standard deviation "
+        "over the seeds (n); F1 at 0.5. Settings (over each strategy's "
+        "config and the protocol defaults):",
+        "",
+        "```yaml",
+        yaml.safe_dump(settings, sort_keys=False).strip(),
+        "```",
+    ]
     groups = _groups(exp, rows)
     for d in exp.datasets:
         for f in exp.label_fractions:
             for mode in exp.eval_modes:
-                lines += ["", f"## {d.name}, {_fraction(f)}: {MODE_TITLES[mode]}", "",
-                          "| strategy | " + " | ".join(t for _, t in METRICS) + " | n |",
-                          "|---|" + "---|" * (len(METRICS) + 1)]  # fmt: skip
+                lines += [
+                    "",
+                    f"## {d.name}, {_fraction(f)}: {MODE_TITLES[mode]}",
+                    "",
+                    "| strategy | " + " | ".join(t for _, t in METRICS) + " | n |",
+                    "|---|" + "---|" * (len(METRICS) + 1),
+                ]
                 for s in exp.strategies:
                     found = groups[d.name, f, mode, s.name]
                     cells = []
@@ -84,8 +119,11 @@ def markdown(exp, rows: list[dict], missing: list[str]) -> str:
                     lines.append(f"| {s.name} | " + " | ".join(cells) + f" | {len(found)} |")
     if missing:
         lines += ["", f"Pending ({len(missing)}): " + "; ".join(missing) + "."]
-    lines += ["", "![macro AP per strategy, bars = mean, whiskers = standard deviation, dots = seeds]"
-              "(results_ap_macro.png)", ""]  # fmt: skip
+    lines += [
+        "",
+        "![macro AP per strategy, bars = mean, whiskers = standard deviation, dots = seeds](results_ap_macro.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -109,8 +147,9 @@ def plot(exp, rows: list[dict], path: Path) -> None:
     panels = [(d, f) for d in exp.datasets for f in exp.label_fractions]
     groups = _groups(exp, rows)
     width = 0.8 / len(exp.eval_modes)
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 1.3 * len(exp.strategies) + 2), 3.6 * len(panels)),
-                             squeeze=False, dpi=100)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(max(6.0, 1.3 * len(exp.strategies) + 2), 3.6 * len(panels)), squeeze=False, dpi=100
+    )
     for ax, (d, f) in zip(axes[:, 0], panels):
         for j, mode in enumerate(exp.eval_modes):
             xs, means, spreads = [], [], []

@@ -124,9 +124,15 @@ def export_onnx(model, metadata: dict, path: str | os.PathLike, overwrite: bool 
     model = model.eval()
     with torch.no_grad():
         program = torch.onnx.export(
-            model, example, input_names=["s2", "s1"], output_names=[HEAD_OUTPUTS[h] for h in heads],
-            opset_version=OPSET, dynamo=True, dynamic_shapes={"s2": {0: batch}, "s1": {0: batch}}, verbose=False,
-        )  # fmt: skip
+            model,
+            example,
+            input_names=["s2", "s1"],
+            output_names=[HEAD_OUTPUTS[h] for h in heads],
+            opset_version=OPSET,
+            dynamo=True,
+            dynamic_shapes={"s2": {0: batch}, "s1": {0: batch}},
+            verbose=False,
+        )
     return save_model(program.model_proto, metadata, path)
 
 
@@ -186,10 +192,15 @@ def read_evaluation(path: str | os.PathLike, class_names: list[str]) -> dict:
 
 
 def export_checkpoint(
-    checkpoint: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False,
-    evaluation: str | os.PathLike | None = None, precision: str = "fp32", data_root: str | os.PathLike | None = None,
-    calibration_batches: int = 4, batch_size: int = 8,
-) -> Path:  # fmt: skip
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    overwrite: bool = False,
+    evaluation: str | os.PathLike | None = None,
+    precision: str = "fp32",
+    data_root: str | os.PathLike | None = None,
+    calibration_batches: int = 4,
+    batch_size: int = 8,
+) -> Path:
     """Export the inference graph and metadata of a training checkpoint to ``out``.
 
     With ``evaluation`` (``metrics.json`` of ``mosaic evaluate``) the tuned thresholds and test metrics are
@@ -223,8 +234,14 @@ def export_checkpoint(
 
 
 def reduce_precision(
-    fp32_path: Path, out: Path, precision: str, validation, test, calibration_batches: int = 4, batch_size: int = 8,
-) -> Path:  # fmt: skip
+    fp32_path: Path,
+    out: Path,
+    precision: str,
+    validation,
+    test,
+    calibration_batches: int = 4,
+    batch_size: int = 8,
+) -> Path:
     """Write the ``precision`` (fp16 / int8) copy of the fp32 model at ``fp32_path`` to ``out``.
 
     int8 is calibrated on the first ``calibration_batches`` batches of ``validation``. The metadata's
@@ -252,9 +269,14 @@ def reduce_precision(
         return {f"test/{k}": v for k, v in m.items() if isinstance(v, float) and math.isfinite(v)}
 
     metadata = dict(meta.raw)
-    metadata["precision"] = {"dtype": precision, "method": METHODS[precision],
-                             **({"calibration": calibrated} if calibrated else {}), "test_patches": len(test),
-                             "metrics": {}, "fp32_metrics": test_metrics(fp32_path)}  # fmt: skip
+    metadata["precision"] = {
+        "dtype": precision,
+        "method": METHODS[precision],
+        **({"calibration": calibrated} if calibrated else {}),
+        "test_patches": len(test),
+        "metrics": {},
+        "fp32_metrics": test_metrics(fp32_path),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         draft = save_model(proto, metadata, Path(tmp) / "reduced.onnx")
         metadata["precision"]["metrics"] = test_metrics(draft)
@@ -265,15 +287,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="training checkpoint (.ckpt) written by `mosaic train`")
     parser.add_argument("-o", "--output", required=True, help="ONNX file to write, e.g. model.onnx")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.add_argument("--evaluation", default=None, metavar="METRICS_JSON",
-                        help="metrics.json of `mosaic evaluate` on this checkpoint: record its tuned per-class "
-                             "thresholds and test metrics (default: thresholds 0.5, flagged as not tuned)")  # fmt: skip
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32 (default); fp16: float16 weights, half the file; int8: static quantisation "
-                             "calibrated on validation patches. fp16/int8 record their own test metrics")  # fmt: skip
-    parser.add_argument("--data-root", default=None,
-                        help="dataset folder for calibration and test metrics of fp16/int8 (default: the one "
-                             "the checkpoint was trained on)")  # fmt: skip
+    parser.add_argument(
+        "--evaluation",
+        default=None,
+        metavar="METRICS_JSON",
+        help="metrics.json of `mosaic evaluate` on this checkpoint: record its tuned per-class "
+        "thresholds and test metrics (default: thresholds 0.5, flagged as not tuned)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32 (default); fp16: float16 weights, half the file; int8: static quantisation "
+        "calibrated on validation patches. fp16/int8 record their own test metrics",
+    )
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="dataset folder for calibration and test metrics of fp16/int8 (default: the one "
+        "the checkpoint was trained on)",
+    )
     parser.add_argument(
         "--calibration-batches",
         type=int,
@@ -284,12 +317,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = export_checkpoint(args.checkpoint, args.output, overwrite=args.overwrite, evaluation=args.evaluation,
-                            precision=args.precision, data_root=args.data_root,
-                            calibration_batches=args.calibration_batches, batch_size=args.batch_size)  # fmt: skip
+    out = export_checkpoint(
+        args.checkpoint,
+        args.output,
+        overwrite=args.overwrite,
+        evaluation=args.evaluation,
+        precision=args.precision,
+        data_root=args.data_root,
+        calibration_batches=args.calibration_batches,
+        batch_size=args.batch_size,
+    )
     meta = read_metadata(out)
-    print(f"wrote {out} ({len(meta.class_names)} classes, strategy {meta.strategy}, heads {', '.join(meta.heads)}, "
-          f"{meta.precision})")  # fmt: skip
+    print(
+        f"wrote {out} ({len(meta.class_names)} classes, strategy {meta.strategy}, heads {', '.join(meta.heads)}, "
+        f"{meta.precision})"
+    )
     ap, ap32 = (meta.precision_info.get(k, {}).get("test/ap_macro") for k in ("metrics", "fp32_metrics"))
     if ap is not None and ap32 is not None:
         print(f"test AP macro: {ap:.4f} ({meta.precision}) vs {ap32:.4f} (fp32)")

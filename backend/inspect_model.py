@@ -28,14 +28,20 @@ def describe(model) -> str:
     for name, spec in (("s2", m.s2), ("s1", m.s1)):
         where = "in the graph" if spec.normalised_in_graph else "by the engine"
         shape = f"[N, {len(spec.bands)}, {m.patch_size_px}, {m.patch_size_px}]"
-        lines.append(f"input {name}: {shape} {spec.dtype}, {spec.units}, bands {' '.join(spec.bands)}; "
-                     f"nodata {spec.nodata}; normalised {where}")  # fmt: skip
-    lines.append(f"s2 radiometry: Level-{m.s2.level[1:]}, reflectance = (DN + {m.s2.add_offset:g}) / "
-                 f"{m.s2.quantification_value:g}; inputs are harmonised to it")  # fmt: skip
+        lines.append(
+            f"input {name}: {shape} {spec.dtype}, {spec.units}, bands {' '.join(spec.bands)}; "
+            f"nodata {spec.nodata}; normalised {where}"
+        )
+    lines.append(
+        f"s2 radiometry: Level-{m.s2.level[1:]}, reflectance = (DN + {m.s2.add_offset:g}) / "
+        f"{m.s2.quantification_value:g}; inputs are harmonised to it"
+    )
     lines.append(f"grid: {m.gsd_m:g} m, patch {m.patch_size_px} px, 20/60 m bands upsampled with {m.upsampling}")
     arch = ", ".join(f"{shown(k)} {shown(v)}" for k, v in m.raw.get("architecture", {}).items())
-    lines.append(f"strategy: {shown(m.strategy)}{'; ' + arch if arch else ''}; training: "
-                 + ", ".join(f"{shown(k)}={shown(v)}" for k, v in m.training.items()))  # fmt: skip
+    lines.append(
+        f"strategy: {shown(m.strategy)}{'; ' + arch if arch else ''}; training: "
+        + ", ".join(f"{shown(k)}={shown(v)}" for k, v in m.training.items())
+    )
     tuned = "tuned on validation" if m.thresholds_tuned else "default 0.5, not tuned"
     lines.append(f"classes ({m.n_classes}; thresholds {tuned}):")
     lines += [
@@ -48,19 +54,25 @@ def describe(model) -> str:
     for head in m.heads[1:]:
         what = "S1 only, needs no S2 pixels" if head == "s1" else "S2 only, needs no S1 pixels"
         thresholds = m.thresholds_for(head)
-        lines.append(f"  {head} ({what}): output {m.output_name(head)}, thresholds {min(thresholds):.3f}-"
-                     f"{max(thresholds):.3f}; metrics: " + (", ".join(
-                         f"{shown(k)}={v:.4f}" for k, v in sorted(m.metrics_for(head).items())) or "none"))  # fmt: skip
-    lines.append(f"precision: {m.precision}" + (f" ({shown(m.precision_info['method'])})"
-                                               if "method" in m.precision_info else ""))  # fmt: skip
+        lines.append(
+            f"  {head} ({what}): output {m.output_name(head)}, thresholds {min(thresholds):.3f}-"
+            f"{max(thresholds):.3f}; metrics: "
+            + (", ".join(f"{shown(k)}={v:.4f}" for k, v in sorted(m.metrics_for(head).items())) or "none")
+        )
+    lines.append(
+        f"precision: {m.precision}"
+        + (f" ({shown(m.precision_info['method'])})" if "method" in m.precision_info else "")
+    )
     if "calibration" in m.precision_info:
         c = m.precision_info["calibration"]
         lines.append(f"  calibrated on {c['patches']} {shown(c['split'])} patches")
     if m.precision_metrics:
         n = m.precision_info.get("test_patches", "?")
         lines.append(f"  metrics of this file vs the fp32 graph on the same {n} test patches:")
-        lines += [f"  {shown(k)}: {v:.4f} {m.precision} vs {ref:.4f} fp32 ({v - ref:+.4f})"
-                  for k, (v, ref) in m.precision_metrics.items()]  # fmt: skip
+        lines += [
+            f"  {shown(k)}: {v:.4f} {m.precision} vs {ref:.4f} fp32 ({v - ref:+.4f})"
+            for k, (v, ref) in m.precision_metrics.items()
+        ]
     lines.append(f"execution providers: {', '.join(model.providers)}")
     return "\n".join(lines)
 

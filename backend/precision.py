@@ -99,7 +99,14 @@ def to_int8(fp32_path: str | os.PathLike, calibration: list[dict[str, np.ndarray
     with tempfile.TemporaryDirectory() as tmp:
         pre, out = preprocessed(fp32_path, tmp), Path(tmp) / "int8.onnx"
         float_nodes = [n.name for n in onnx.load(os.fspath(pre)).graph.node if n.op_type in INT8_FLOAT_OPS]
-        quantize_static(os.fspath(pre), os.fspath(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=float_nodes)  # fmt: skip
+        quantize_static(
+            os.fspath(pre),
+            os.fspath(out),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=float_nodes,
+        )
         return onnx.load(os.fspath(out))

@@ -51,8 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backbone", default="resnet50", help="timm backbone of the untrained network (default resnet50)"
     )
-    parser.add_argument("--data", type=Path, default=None, help="shared data folder (default: $MOSAIC_SHARED_DATA "
-                        "or shared/data beside the repository)")  # fmt: skip
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="shared data folder (default: $MOSAIC_SHARED_DATA or shared/data beside the repository)",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="repeats per route (medians reported)")
     parser.add_argument("--tile-factor", type=int, default=6, help="VRT repeats per axis (6 → 36× the area)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -60,9 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     parser.add_argument("--provider", default=None, help="onnxruntime execution provider: cpu, cuda or a full name")
     parser.add_argument("--skip-memory", action="store_true", help="throughput only")
-    parser.add_argument("--compare", nargs="+", default=[], metavar="MODEL",
-                        help="fp16 / int8 copies of --model (`mosaic export --precision`): time them against it "
-                             "in the same run instead of the prefetch comparison")  # fmt: skip
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        metavar="MODEL",
+        help="fp16 / int8 copies of --model (`mosaic export --precision`): time them against it "
+        "in the same run instead of the prefetch comparison",
+    )
 
 
 def repeat_vrt(src_path: Path, dst_path: Path, factor: int) -> Path:
@@ -76,11 +85,12 @@ def repeat_vrt(src_path: Path, dst_path: Path, factor: int) -> Path:
         crs = escape(src.crs.to_wkt())
     vrt_type = {"uint16": "UInt16", "float32": "Float32"}[dtype]
     sources = "".join(
-        f"<SimpleSource><SourceFilename relativeToVRT=\"0\">{escape(str(src_path))}</SourceFilename>"
-        f"<SourceBand>1</SourceBand><SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{w}\" ySize=\"{h}\"/>"
-        f"<DstRect xOff=\"{i * w}\" yOff=\"{j * h}\" xSize=\"{w}\" ySize=\"{h}\"/></SimpleSource>"
-        for j in range(factor) for i in range(factor)
-    )  # fmt: skip
+        f'<SimpleSource><SourceFilename relativeToVRT="0">{escape(str(src_path))}</SourceFilename>'
+        f'<SourceBand>1</SourceBand><SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
+        f'<DstRect xOff="{i * w}" yOff="{j * h}" xSize="{w}" ySize="{h}"/></SimpleSource>'
+        for j in range(factor)
+        for i in range(factor)
+    )
     nd = (
         f"<NoDataValue>{'nan' if nodata is not None and np.isnan(nodata) else nodata}</NoDataValue>"
         if nodata is not None
@@ -114,8 +124,9 @@ def headless_route(model: OnnxModel, folder: Path, stride: int, batch_size: int,
     def route() -> RunSummary:
         with tempfile.TemporaryDirectory() as tmp, RasterioReader(s2_files, s1_files, model.metadata) as reader:
             outputs = PredictionOutputs(tmp, reader, model.metadata, stride)
-            summary = run_inference(model, reader, outputs.sinks, stride=stride, batch_size=batch_size,
-                                    prefetch=prefetch)  # fmt: skip
+            summary = run_inference(
+                model, reader, outputs.sinks, stride=stride, batch_size=batch_size, prefetch=prefetch
+            )
             outputs.commit()
         return summary
 
@@ -132,8 +143,12 @@ def real_tiles(model: OnnxModel, folder: Path) -> list[tuple[np.ndarray, np.ndar
     with RasterioReader(s2_files, s1_files, meta) as reader:
         p = meta.patch_size_px
         s2, s1 = reader.read(Window(0, 0, 4 * p, 2 * p))
-    return [(s2[:, r : r + p, c : c + p], s1[:, r : r + p, c : c + p]) for r in range(0, 4 * p, p)
-            for c in range(0, 2 * p, p) if not np.isnan(s2[:, r : r + p, c : c + p]).all()]  # fmt: skip
+    return [
+        (s2[:, r : r + p, c : c + p], s1[:, r : r + p, c : c + p])
+        for r in range(0, 4 * p, p)
+        for c in range(0, 2 * p, p)
+        if not np.isnan(s2[:, r : r + p, c : c + p]).all()
+    ]
 
 
 def prepared_batches(model: OnnxModel, tiles: list, n_tiles: int, batch_size: int) -> list:
@@ -172,13 +187,16 @@ def throughput(model: OnnxModel, folder: Path, routes: dict[str, Route], repeat:
         times["onnxruntime alone"].append(time.perf_counter() - t0)
         cpu["onnxruntime alone"].append(time.process_time() - c0)
         inside["onnxruntime alone"].append(1.0)
-    return {"tiles": n_tiles, "medians": {k: statistics.median(v) for k, v in times.items()},
-            "inside": {k: statistics.median(v) for k, v in inside.items()},
-            "cpu": {k: statistics.median(v) for k, v in cpu.items()}, "providers": model.providers}  # fmt: skip
+    return {
+        "tiles": n_tiles,
+        "medians": {k: statistics.median(v) for k, v in times.items()},
+        "inside": {k: statistics.median(v) for k, v in inside.items()},
+        "cpu": {k: statistics.median(v) for k, v in cpu.items()},
+        "providers": model.providers,
+    }
 
 
-def precision_throughput(models: dict[str, OnnxModel], folder: Path, stride: int, repeat: int,
-                         batch_size: int) -> dict:  # fmt: skip
+def precision_throughput(models: dict[str, OnnxModel], folder: Path, stride: int, repeat: int, batch_size: int) -> dict:
     """Median wall and process CPU seconds of the end-to-end route and of onnxruntime alone for each of ``models``
     (by precision, fp32 first) on the same real tiles of ``folder`` and prepared inputs, interleaved in each round."""
     fp32 = models["fp32"]
@@ -208,15 +226,20 @@ def precision_table(t: dict) -> str:
     ratio of CPU seconds (fp32 ÷ this file: steadier on a shared VM), file size, and each file's recorded test AP
     macro next to the fp32 graph's on the same patches."""
     med, n = t["medians"], t["tiles"]
-    lines = ["| precision | file MB | onnxruntime alone tiles/s | × fp32 (wall) | × fp32 (CPU) | end-to-end tiles/s "
-             "| × fp32 (wall) | × fp32 (CPU) | test AP macro (this file / fp32 graph) |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| precision | file MB | onnxruntime alone tiles/s | × fp32 (wall) | × fp32 (CPU) | end-to-end tiles/s "
+        "| × fp32 (wall) | × fp32 (CPU) | test AP macro (this file / fp32 graph) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, model in t["models"].items():
         cells = []
         for route in ("onnxruntime alone", "end-to-end"):
             wall, cpu = med[(name, route, "wall")], med[(name, route, "cpu")]
-            cells += [f"{n / wall:.1f}", f"{med[('fp32', route, 'wall')] / wall:.2f}",
-                      f"{med[('fp32', route, 'cpu')] / cpu:.2f}"]  # fmt: skip
+            cells += [
+                f"{n / wall:.1f}",
+                f"{med[('fp32', route, 'wall')] / wall:.2f}",
+                f"{med[('fp32', route, 'cpu')] / cpu:.2f}",
+            ]
         aps = model.metadata.precision_metrics.get("test/ap_macro")
         ap = f"{aps[0]:.4f} / {aps[1]:.4f}" if aps else "–"
         lines.append(f"| {name} | {model.path.stat().st_size / 1e6:.1f} | {' | '.join(cells)} | {ap} |")
@@ -234,8 +257,10 @@ def throughput_table(t: dict) -> str:
     ]
     for name, sec in med.items():
         rate, c = t["tiles"] / sec, t["cpu"][name]
-        lines.append(f"| {name} | {sec:.2f} | {rate:.1f} | {rate / ort_rate:.2f} | {t['inside'][name]:.0%} | {c:.1f} | "
-                     f"{ort_cpu / c:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {sec:.2f} | {rate:.1f} | {rate / ort_rate:.2f} | {t['inside'][name]:.0%} | {c:.1f} | "
+            f"{ort_cpu / c:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -278,8 +303,20 @@ def _predict_command(model: str) -> Callable[[Path, str], list[str]]:
 
     def command(folder: Path, out: str) -> list[str]:
         s2, s1 = _inputs(folder)
-        return [mosaic_cmd, "predict", "--s2", *map(str, s2), "--s1", *map(str, s1), "--model", model, "--out", out,
-                "--overwrite", "--no-progress"]  # fmt: skip
+        return [
+            mosaic_cmd,
+            "predict",
+            "--s2",
+            *map(str, s2),
+            "--s1",
+            *map(str, s1),
+            "--model",
+            model,
+            "--out",
+            out,
+            "--overwrite",
+            "--no-progress",
+        ]
 
     return command
 
@@ -293,8 +330,11 @@ def export_untrained(backbone: str, path: Path) -> Path:
 
     (m2, s2), (m1, s1) = band_stats(s2_bands(), "nearest"), band_stats(S1_BANDS, "nearest")
     net = MosaicNet("s1s2", backbone, m2, s2, m1, s1, n_classes=len(BEN19_CLASSES))
-    parts = {"class_names": list(BEN19_CLASSES), "strategy": "untrained (benchmark)",
-             "training": {"dataset": "none", "licence": "none"}}  # fmt: skip
+    parts = {
+        "class_names": list(BEN19_CLASSES),
+        "strategy": "untrained (benchmark)",
+        "training": {"dataset": "none", "licence": "none"},
+    }
     return export_onnx(InferenceModel(net), build_metadata(parts), path)
 
 
@@ -331,8 +371,10 @@ def load_precisions(args: argparse.Namespace) -> dict[str, OnnxModel]:
     models = [load(args, path) for path in [args.model, *args.compare]]
     by_precision = {m.metadata.precision: m for m in models}
     if models[0].metadata.precision != "fp32" or len(by_precision) != len(models):
-        raise InputError("--model must be the fp32 file and each --compare file another precision of it "
-                         "(`mosaic export --precision fp16|int8`).")  # fmt: skip
+        raise InputError(
+            "--model must be the fp32 file and each --compare file another precision of it "
+            "(`mosaic export --precision fp16|int8`)."
+        )
     ref = models[0].metadata
     for m in models[1:]:
         if (m.metadata.class_names, m.metadata.s2, m.metadata.s1) != (ref.class_names, ref.s2, ref.s1):
@@ -342,10 +384,12 @@ def load_precisions(args: argparse.Namespace) -> dict[str, OnnxModel]:
 
 def report(args: argparse.Namespace, t: dict, stride: int) -> str:
     """The run's settings and :func:`throughput_table`."""
-    return (f"model: {Path(args.model).name}; machine: {os.cpu_count()} CPU(s); providers {', '.join(t['providers'])}; "
-            f"batch {args.batch_size}; stride {stride}; threads {args.threads or 'default'}\n"
-            f"raster: T33UUP mosaic repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; "
-            f"medians of {args.repeat}\n{throughput_table(t)}")  # fmt: skip
+    return (
+        f"model: {Path(args.model).name}; machine: {os.cpu_count()} CPU(s); providers {', '.join(t['providers'])}; "
+        f"batch {args.batch_size}; stride {stride}; threads {args.threads or 'default'}\n"
+        f"raster: T33UUP mosaic repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; "
+        f"medians of {args.repeat}\n{throughput_table(t)}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -355,13 +399,17 @@ def run(args: argparse.Namespace) -> int:
         stride = args.stride or model.metadata.patch_size_px
         if args.compare:
             t = precision_throughput(load_precisions(args), big, stride, args.repeat, args.batch_size)
-            print(f"machine: {os.cpu_count()} CPU(s); providers {', '.join(model.providers)}; batch "
-                  f"{args.batch_size}; stride {stride}; threads {args.threads or 'default'}\nraster: T33UUP mosaic "
-                  f"repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; medians of "
-                  f"{args.repeat}\n{precision_table(t)}")  # fmt: skip
+            print(
+                f"machine: {os.cpu_count()} CPU(s); providers {', '.join(model.providers)}; batch "
+                f"{args.batch_size}; stride {stride}; threads {args.threads or 'default'}\nraster: T33UUP mosaic "
+                f"repeated {args.tile_factor}x{args.tile_factor} (VRT), {t['tiles']} tiles run; medians of "
+                f"{args.repeat}\n{precision_table(t)}"
+            )
         else:
-            routes = {name: headless_route(model, big, stride, args.batch_size, prefetch)
-                      for name, prefetch in (("end-to-end", False), ("end-to-end, prefetch", True))}  # fmt: skip
+            routes = {
+                name: headless_route(model, big, stride, args.batch_size, prefetch)
+                for name, prefetch in (("end-to-end", False), ("end-to-end, prefetch", True))
+            }
             print(report(args, throughput(model, big, routes, args.repeat, args.batch_size), stride))
         if not args.skip_memory:
             mem = memory(args, small, big, _predict_command(args.model))

@@ -118,8 +118,10 @@ def safe_band_files(path: Path) -> list[str] | None:
             if m.group(1) not in finest or resolution < finest[m.group(1)][0]:
                 finest[m.group(1)] = (resolution, member)
     if not finest:
-        raise InputError(f"{path.name} holds no Sentinel-2 band files (GRANULE/*/IMG_DATA/…_B02….jp2); give the "
-                         "product as ESA distributes it, or its band files.")  # fmt: skip
+        raise InputError(
+            f"{path.name} holds no Sentinel-2 band files (GRANULE/*/IMG_DATA/…_B02….jp2); give the "
+            "product as ESA distributes it, or its band files."
+        )
     return [f"{prefix}/{member}" for _, member in sorted(finest.values(), key=lambda v: v[1])]
 
 
@@ -146,16 +148,16 @@ def raster_info(ds) -> RasterInfo:
     elif crs.is_projected:
         unit, factor = crs.linear_units_factor
         pixel_m, metres = (dx * factor, dy * factor), unit in ("metre", "meter")
-    return RasterInfo(path, Path(path).name, bands, ds.dtypes[0], crs.to_string(), pixel_m, metres, centre,
-                      ds.tags())  # fmt: skip
+    return RasterInfo(path, Path(path).name, bands, ds.dtypes[0], crs.to_string(), pixel_m, metres, centre, ds.tags())
 
 
 def _grid_bounds(bounds, src_crs, dst_crs, name: str):
     try:
         return transform_bounds(src_crs, dst_crs, *bounds)
     except CRS_ERRORS as exc:
-        raise InputError(f"{name} cannot be transformed to {dst_crs} ({str(exc).splitlines()[0]}); "
-                         "check its CRS.") from None  # fmt: skip
+        raise InputError(
+            f"{name} cannot be transformed to {dst_crs} ({str(exc).splitlines()[0]}); check its CRS."
+        ) from None
 
 
 def _aoi_polygons(aoi: str | os.PathLike, crs) -> list:
@@ -173,15 +175,19 @@ def _aoi_polygons(aoi: str | os.PathLike, crs) -> list:
     if shapes.crs is None:
         raise InputError(f"the AOI {aoi} has no CRS; give a vector layer with polygons and a CRS.")
     if shapes.crs.is_geographic and len(shapes) and not _fits_degrees(shapes.total_bounds):
-        raise InputError(f"the AOI {aoi} is in {shapes.crs.to_string()} (degrees) but its coordinates reach "
-                         f"{max(abs(shapes.total_bounds)):.0f}: they look like metres (a GeoJSON without a 'crs' "
-                         "member is read as WGS 84); save the AOI with its real CRS.")  # fmt: skip
+        raise InputError(
+            f"the AOI {aoi} is in {shapes.crs.to_string()} (degrees) but its coordinates reach "
+            f"{max(abs(shapes.total_bounds)):.0f}: they look like metres (a GeoJSON without a 'crs' "
+            "member is read as WGS 84); save the AOI with its real CRS."
+        )
     try:
         geoms = [g for g in shapes.to_crs(crs).geometry if g is not None and not g.is_empty]
         polygons = [g if g.is_valid else g.buffer(0) for g in geoms if g.geom_type in ("Polygon", "MultiPolygon")]
     except (ProjError, ProjCRSError, GEOSException, ValueError) as exc:
-        raise InputError(f"the AOI {aoi} cannot be transformed from {shapes.crs.to_string()} to the S2 CRS "
-                         f"({str(exc).splitlines()[0]}); save it in the S2 raster's CRS.") from None  # fmt: skip
+        raise InputError(
+            f"the AOI {aoi} cannot be transformed from {shapes.crs.to_string()} to the S2 CRS "
+            f"({str(exc).splitlines()[0]}); save it in the S2 raster's CRS."
+        ) from None
     polygons = [g for g in polygons if not g.is_empty and all(map(math.isfinite, g.bounds))]
     if not polygons:
         raise InputError(f"the AOI {aoi} holds no polygons; give a vector layer with polygons and a CRS.")
@@ -230,8 +236,15 @@ class _BandReader:
     """Reads one band on the target grid (see the module docstring for the three routes); stored values,
     ``nodata`` as NaN."""
 
-    def __init__(self, ds, index: int, nodata: float | None, target, resampling: Resampling,
-                 finer: Resampling = Resampling.average):  # fmt: skip
+    def __init__(
+        self,
+        ds,
+        index: int,
+        nodata: float | None,
+        target,
+        resampling: Resampling,
+        finer: Resampling = Resampling.average,
+    ):
         """``resampling`` onto the target grid; ``finer``: the resampling from finer pixels in the same CRS."""
         self.ds, self.index, self.nodata = ds, index, nodata
         crs, transform, width, height = target
@@ -242,9 +255,15 @@ class _BandReader:
                 resampling = finer
             self.factor = 1
             self.reader = WarpedVRT(
-                self.ds, crs=crs, transform=transform, width=width, height=height, resampling=resampling,
-                src_nodata=self.nodata, nodata=self.nodata if self.nodata is not None else np.nan,
-            )  # fmt: skip
+                self.ds,
+                crs=crs,
+                transform=transform,
+                width=width,
+                height=height,
+                resampling=resampling,
+                src_nodata=self.nodata,
+                nodata=self.nodata if self.nodata is not None else np.nan,
+            )
 
     def _aligned_factor(self, transform, crs, width: int, height: int) -> int | None:
         """Integer factor ``f`` when this band's grid is the target's coarsened by ``f`` and covers it; else None."""
@@ -299,9 +318,15 @@ class RasterioReader:
     :attr:`plan` is what the inspector decided (``plan.applied``: what was done to the inputs and why).
     """
 
-    def __init__(self, s2: Sequence[str | os.PathLike], s1: Sequence[str | os.PathLike], metadata: ModelMetadata,
-                 aoi: str | os.PathLike | None = None, options: InputOptions | None = None,
-                 cloud_mask: str | os.PathLike | None = None):  # fmt: skip
+    def __init__(
+        self,
+        s2: Sequence[str | os.PathLike],
+        s1: Sequence[str | os.PathLike],
+        metadata: ModelMetadata,
+        aoi: str | os.PathLike | None = None,
+        options: InputOptions | None = None,
+        cloud_mask: str | os.PathLike | None = None,
+    ):
         self._env = rasterio.Env(**GDAL_ENV)
         self._env.__enter__()
         self._bands: list[_BandReader] = []
@@ -332,9 +357,16 @@ class RasterioReader:
         cloud_ds, cloud_info = (None, None) if cloud_mask is None else self._open_all([cloud_mask], "cloud mask")
         cloud_sample = None if cloud_ds is None else (lambda band: sampler(cloud_ds, cloud_info)(0, band))
 
-        self.plan: InputPlan = inspect_inputs(s2_info, s1_info, metadata, options, sampler(s2_ds, s2_info),
-                                              sampler(s1_ds, s1_info), cloud=cloud_info and cloud_info[0],
-                                              sample_cloud=cloud_sample)  # fmt: skip
+        self.plan: InputPlan = inspect_inputs(
+            s2_info,
+            s1_info,
+            metadata,
+            options,
+            sampler(s2_ds, s2_info),
+            sampler(s1_ds, s1_info),
+            cloud=cloud_info and cloud_info[0],
+            sample_cloud=cloud_sample,
+        )
         plan = self.plan
         finest = min((s2_ds[p.raster] for p in plan.s2_picks), key=lambda ds: abs(ds.transform.a * ds.transform.e))
         self.crs, full_transform, full_w, full_h = self._target(finest, plan)
@@ -358,8 +390,9 @@ class RasterioReader:
         self._s2 = self._readers(s2_ds, plan.s2_picks, plan.s2_nodata, target, up)
         self._s1 = self._readers(s1_ds, plan.s1_picks, plan.s1_nodata, target, Resampling.bilinear)
         if plan.cloud is not None:
-            band = _BandReader(cloud_ds[0], plan.cloud.band, plan.cloud.nodata, target, Resampling.nearest,
-                               finer=Resampling.nearest)  # fmt: skip
+            band = _BandReader(
+                cloud_ds[0], plan.cloud.band, plan.cloud.nodata, target, Resampling.nearest, finer=Resampling.nearest
+            )
             self._bands.append(band)
             self.cloud = CloudMaskReader(band, plan.cloud, self.row0, self.col0)
 

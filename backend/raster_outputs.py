@@ -86,8 +86,12 @@ class GeoTiffSink:
     def __init__(self, path: Path, product: RasterProduct, base_profile: dict, tags: Mapping[str, str]):
         self.product, self.path = product, path
         self.blocks = path.with_name(f".{path.stem}.blocks{path.suffix}")
-        profile = {**base_profile, "count": len(product.band_descriptions), "dtype": product.dtype,
-                   "nodata": product.nodata}  # fmt: skip
+        profile = {
+            **base_profile,
+            "count": len(product.band_descriptions),
+            "dtype": product.dtype,
+            "nodata": product.nodata,
+        }
         with _writing(path):
             self.ds = rasterio.open(self.blocks, "w", **profile)
             for i, d in enumerate(product.band_descriptions, start=1):
@@ -137,13 +141,21 @@ class TilesSink:
 
         if not self.rows and self.written:
             return
-        data = {name: pd.Series([r[name] for r in self.rows], dtype=_FIELD_DTYPES[kind])
-                for name, kind in self.product.fields}  # fmt: skip
+        data = {
+            name: pd.Series([r[name] for r in self.rows], dtype=_FIELD_DTYPES[kind])
+            for name, kind in self.product.fields
+        }
         geometry = [Polygon(r["geom"]) for r in self.rows]
         frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=self.crs), crs=self.crs)
         with _writing(self.path):
-            frame.to_file(self.path, driver="GPKG", layer=self.product.layer, mode="a" if self.written else "w",
-                          engine="pyogrio", dataset_options=None if self.written else GEOPACKAGE_OPTIONS)  # fmt: skip
+            frame.to_file(
+                self.path,
+                driver="GPKG",
+                layer=self.product.layer,
+                mode="a" if self.written else "w",
+                engine="pyogrio",
+                dataset_options=None if self.written else GEOPACKAGE_OPTIONS,
+            )
         self.rows, self.written = [], True
 
     def close(self) -> None:
@@ -160,9 +172,16 @@ class PredictionOutputs:
     dataset-level metadata (see :func:`~mosaic.backend.inference.outputs.output_tags`).
     """
 
-    def __init__(self, out_dir: str | os.PathLike, reader: RasterioReader, meta: ModelMetadata, stride: int,
-                 overwrite: bool = False, model_path: str | os.PathLike | None = None,
-                 tags: Mapping[str, str] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        reader: RasterioReader,
+        meta: ModelMetadata,
+        stride: int,
+        overwrite: bool = False,
+        model_path: str | os.PathLike | None = None,
+        tags: Mapping[str, str] | None = None,
+    ):
         self.catalogue = output_catalogue(meta, model_path, tags)
         self.out_dir = Path(out_dir)
         existing = [n for n in FILE_NAMES.values() if (self.out_dir / n).exists()]
@@ -187,8 +206,14 @@ class PredictionOutputs:
         gt = output_geotransform(reader.geotransform, stride)
         width, height = math.ceil(reader.width / stride), math.ceil(reader.height / stride)
         options = {k.lower(): v for k, v in GEOTIFF_OPTIONS.items()}  # rasterio takes creation options as keywords
-        base = {"driver": "GTiff", "width": width, "height": height, "crs": reader.crs,
-                "transform": rasterio.Affine.from_gdal(*gt), **options}  # fmt: skip
+        base = {
+            "driver": "GTiff",
+            "width": width,
+            "height": height,
+            "crs": reader.crs,
+            "transform": rasterio.Affine.from_gdal(*gt),
+            **options,
+        }
         catalogue = self.catalogue
         self.sinks = [GeoTiffSink(self.tmp / r.file_name, r, base, catalogue.tags) for r in catalogue.rasters]
         tiles = catalogue.tiles

@@ -66,9 +66,11 @@ def _warped_vrt(src_path: Path, dst: Path, crs, transform, width: int, height: i
         grid = {"crs": crs, "transform": transform, "width": width, "height": height, "nodata": src.nodata}
         with WarpedVRT(src, resampling=Resampling.nearest, **grid) as vrt:
             rasterio.shutil.copy(vrt, dst, driver="VRT")
-    text = re.sub(r'<SourceDataset relativeToVRT="0">[^<]*</SourceDataset>',
-                  f'<SourceDataset relativeToVRT="1">{_relative(src_path, dst)}</SourceDataset>',
-                  dst.read_text(encoding="utf-8"))  # fmt: skip
+    text = re.sub(
+        r'<SourceDataset relativeToVRT="0">[^<]*</SourceDataset>',
+        f'<SourceDataset relativeToVRT="1">{_relative(src_path, dst)}</SourceDataset>',
+        dst.read_text(encoding="utf-8"),
+    )
     dst.write_text(text, encoding="utf-8")
 
 
@@ -95,8 +97,12 @@ def _mosaic_vrt(files: Sequence[Path], vrt: Path, crs, transform, width: int, he
             src_w, src_h, src_bounds, src_res = ds.width, ds.height, ds.bounds, ds.res
         if same_grid:
             source, rect = f, (src_w, src_h)
-            dst_rect = ((src_bounds.left - transform.c) / transform.a, (transform.f - src_bounds.top) / -transform.e,
-                        src_w * src_res[0] / transform.a, src_h * src_res[1] / -transform.e)  # fmt: skip
+            dst_rect = (
+                (src_bounds.left - transform.c) / transform.a,
+                (transform.f - src_bounds.top) / -transform.e,
+                src_w * src_res[0] / transform.a,
+                src_h * src_res[1] / -transform.e,
+            )
         else:
             source = vrt.parent / WARPED_DIR / f"{f.parent.name}.{f.stem}.vrt"
             source.parent.mkdir(exist_ok=True)
@@ -107,8 +113,14 @@ def _mosaic_vrt(files: Sequence[Path], vrt: Path, crs, transform, width: int, he
             ET.SubElement(src, "SourceFilename", relativeToVRT="1").text = _relative(source, vrt)
             ET.SubElement(src, "SourceBand").text = str(i)
             ET.SubElement(src, "SrcRect", xOff="0", yOff="0", xSize=str(rect[0]), ySize=str(rect[1]))
-            ET.SubElement(src, "DstRect", xOff=repr(dst_rect[0]), yOff=repr(dst_rect[1]), xSize=repr(dst_rect[2]),
-                          ySize=repr(dst_rect[3]))  # fmt: skip
+            ET.SubElement(
+                src,
+                "DstRect",
+                xOff=repr(dst_rect[0]),
+                yOff=repr(dst_rect[1]),
+                xSize=repr(dst_rect[2]),
+                ySize=repr(dst_rect[3]),
+            )
             ET.SubElement(src, "NODATA").text = nodata
     ET.indent(root)
     ET.ElementTree(root).write(vrt, encoding="utf-8")

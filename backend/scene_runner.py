@@ -43,8 +43,19 @@ SUMMARY_FIELDS = ("name", "status", "tiles", "seconds", "message")
 RUN_OPTIONS = ("scenes", "workers", "scheduler", "progress_jsonl", "debug")
 #: single-scene arguments that are no setting of a finished scene: its inputs and output folder (recorded apart),
 #: the model's path (its SHA-256 is recorded), and options that change how fast, not what, the outputs are
-NOT_SETTINGS = ("s2", "s1", "cloud_mask", "out", "model", "threads", "provider", "batch_size", "prefetch",
-                "no_progress", "overwrite")  # fmt: skip
+NOT_SETTINGS = (
+    "s2",
+    "s1",
+    "cloud_mask",
+    "out",
+    "model",
+    "threads",
+    "provider",
+    "batch_size",
+    "prefetch",
+    "no_progress",
+    "overwrite",
+)
 #: the single-scene prediction: arguments → (run summary, written paths)
 Predict = Callable[[argparse.Namespace], tuple]
 
@@ -52,14 +63,22 @@ Predict = Callable[[argparse.Namespace], tuple]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``mosaic predict`` that only ``--scenes`` runs take."""
     group = parser.add_argument_group("many scenes")
-    group.add_argument("--scenes", default=None, metavar="FILE",
-                       help="run every scene of FILE instead of --s2/--s1: a CSV (name,s2,s1[,cloud_mask]; several "
-                            "paths per cell separated by ';', relative to the CSV) or a STAC ItemCollection "
-                            "JSON; writes OUT/<name>/ per scene, OUT/mosaic/ and OUT/scenes_summary.csv; "
-                            "resumable")  # fmt: skip
-    group.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="with --scenes: Dask LocalCluster worker processes (default: one per core, at most one "
-                            "per scene)")  # fmt: skip
+    group.add_argument(
+        "--scenes",
+        default=None,
+        metavar="FILE",
+        help="run every scene of FILE instead of --s2/--s1: a CSV (name,s2,s1[,cloud_mask]; several "
+        "paths per cell separated by ';', relative to the CSV) or a STAC ItemCollection "
+        "JSON; writes OUT/<name>/ per scene, OUT/mosaic/ and OUT/scenes_summary.csv; "
+        "resumable",
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --scenes: Dask LocalCluster worker processes (default: one per core, at most one per scene)",
+    )
     group.add_argument(
         "--scheduler",
         default=None,
@@ -85,8 +104,13 @@ def model_digest(path: str | os.PathLike) -> str:
 def scene_arguments(args: argparse.Namespace, scene: Scene) -> argparse.Namespace:
     """The single-scene ``mosaic predict`` arguments of ``scene`` in a ``--scenes`` run with ``args``."""
     values = {k: v for k, v in vars(args).items() if k not in RUN_OPTIONS}
-    values |= {"s2": list(scene.s2), "s1": list(scene.s1), "out": str(Path(args.out) / scene.name),
-               "overwrite": True, "no_progress": True}  # fmt: skip
+    values |= {
+        "s2": list(scene.s2),
+        "s1": list(scene.s1),
+        "out": str(Path(args.out) / scene.name),
+        "overwrite": True,
+        "no_progress": True,
+    }
     if scene.cloud_mask:
         values["cloud_mask"] = scene.cloud_mask[0]
     return argparse.Namespace(**values)
@@ -95,8 +119,13 @@ def scene_arguments(args: argparse.Namespace, scene: Scene) -> argparse.Namespac
 def settings(scene_args: argparse.Namespace, digest: str, scene: Scene) -> dict:
     """What a scene's outputs depend on: its inputs, the model's SHA-256 and every output-changing option."""
     options = {k: v for k, v in sorted(vars(scene_args).items()) if k not in NOT_SETTINGS}
-    return {"s2": list(scene.s2), "s1": list(scene.s1), "cloud_mask": list(scene.cloud_mask), "model_sha256": digest,
-            "options": options}  # fmt: skip
+    return {
+        "s2": list(scene.s2),
+        "s1": list(scene.s1),
+        "cloud_mask": list(scene.cloud_mask),
+        "model_sha256": digest,
+        "options": options,
+    }
 
 
 def marker_path(out: Path, name: str) -> Path:
@@ -122,8 +151,9 @@ def write_marker(path: Path, content: dict) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def run_scene(predict: Predict, scene_args: argparse.Namespace, marker: str, expected: dict,
-              threads: dict[str, int]) -> dict:  # fmt: skip
+def run_scene(
+    predict: Predict, scene_args: argparse.Namespace, marker: str, expected: dict, threads: dict[str, int]
+) -> dict:
     """The Dask task of one scene: the single-scene ``predict``, then its marker. A :class:`MosaicError` is returned
     as a ``failed`` result (other errors propagate: Dask reports them). ``threads``: worker address → onnxruntime
     threads."""
@@ -160,13 +190,20 @@ def _client(args: argparse.Namespace, n_tasks: int):
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot reach the Dask scheduler {args.scheduler} ({exc}); check --scheduler.") from None
     n = args.workers or max(1, min(n_tasks, os.cpu_count() or 1))
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)  # fmt: skip
+    cluster = LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    )
     return Client(cluster)
 
 
-def _compute(predict: Predict, args: argparse.Namespace, todo: list[tuple[Scene, argparse.Namespace, dict]],
-             out: Path, results: dict[str, dict], report) -> None:  # fmt: skip
+def _compute(
+    predict: Predict,
+    args: argparse.Namespace,
+    todo: list[tuple[Scene, argparse.Namespace, dict]],
+    out: Path,
+    results: dict[str, dict],
+    report,
+) -> None:
     """Run the ``todo`` scenes on Dask; each result into ``results`` and ``report(name, result)``."""
     from distributed import as_completed
 
@@ -176,8 +213,9 @@ def _compute(predict: Predict, args: argparse.Namespace, todo: list[tuple[Scene,
         futures = {}
         for scene, sargs, expected in todo:
             marker = str(marker_path(out, scene.name))
-            task = client.submit(run_scene, predict, sargs, marker, expected, threads, pure=False,
-                                 key=f"mosaic-scene-{scene.name}")  # fmt: skip
+            task = client.submit(
+                run_scene, predict, sargs, marker, expected, threads, pure=False, key=f"mosaic-scene-{scene.name}"
+            )
             futures[task] = scene.name
         for future in as_completed(futures):
             name = futures[future]
@@ -228,8 +266,10 @@ def run_scenes(args: argparse.Namespace, predict: Predict) -> int:
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, not {args.workers}.")
     if args.cloud_mask:
-        raise InputError("--cloud-mask names one scene's mask: with --scenes give each scene's in the cloud_mask "
-                         "column of the scene file.")  # fmt: skip
+        raise InputError(
+            "--cloud-mask names one scene's mask: with --scenes give each scene's in the cloud_mask "
+            "column of the scene file."
+        )
     scenes = read_scenes(args.scenes)
     for s in scenes:
         if len(s.cloud_mask) > 1:
@@ -249,9 +289,13 @@ def run_scenes(args: argparse.Namespace, predict: Predict) -> int:
         if state:
             results[s.name] = {"status": "skipped", "tiles": "", "seconds": "", "message": "finished by an earlier run"}
         elif state is False:
-            results[s.name] = {"status": "failed", "tiles": "", "seconds": "",
-                               "message": "finished earlier with another model, inputs or options; pass --overwrite "
-                                          "or choose another --out"}  # fmt: skip
+            results[s.name] = {
+                "status": "failed",
+                "tiles": "",
+                "seconds": "",
+                "message": "finished earlier with another model, inputs or options; pass --overwrite "
+                "or choose another --out",
+            }
         else:
             marker_path(out, s.name).unlink(missing_ok=True)
             todo.append((s, sargs, expected))
@@ -259,11 +303,24 @@ def run_scenes(args: argparse.Namespace, predict: Predict) -> int:
     def report(name: str, result: dict) -> None:
         done = sum(r["status"] != "failed" for r in results.values())
         if args.progress_jsonl:
-            print(json.dumps({"event": "progress", "done": len(results), "total": len(scenes), "scene": name,
-                              "status": result["status"]}), flush=True)  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "event": "progress",
+                        "done": len(results),
+                        "total": len(scenes),
+                        "scene": name,
+                        "status": result["status"],
+                    }
+                ),
+                flush=True,
+            )
         else:
-            print(f"mosaic predict: scene {name}: {result['status']} ({done}/{len(scenes)} finished) "
-                  f"{result['message']}".rstrip(), file=sys.stderr)  # fmt: skip
+            print(
+                f"mosaic predict: scene {name}: {result['status']} ({done}/{len(scenes)} finished) "
+                f"{result['message']}".rstrip(),
+                file=sys.stderr,
+            )
 
     if todo:
         _compute(predict, args, todo, out, results, report)
@@ -275,9 +332,20 @@ def run_scenes(args: argparse.Namespace, predict: Predict) -> int:
         build_mosaic(out, finished_dirs, catalogue)
     failed = [r["name"] for r in rows if r["status"] == "failed"]
     if args.progress_jsonl:
-        print(json.dumps({"event": "done", "scenes": len(scenes), "failed": len(failed),
-                          "mosaic": str(out / MOSAIC_DIR) if finished_dirs else ""}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "event": "done",
+                    "scenes": len(scenes),
+                    "failed": len(failed),
+                    "mosaic": str(out / MOSAIC_DIR) if finished_dirs else "",
+                }
+            ),
+            flush=True,
+        )
     if failed:
-        raise MosaicError(f"{len(failed)} of {len(scenes)} scenes failed ({', '.join(failed)}); the others are "
-                          f"finished. See {summary}.")  # fmt: skip
+        raise MosaicError(
+            f"{len(failed)} of {len(scenes)} scenes failed ({', '.join(failed)}); the others are "
+            f"finished. See {summary}."
+        )
     return 0

@@ -81,16 +81,27 @@ def _csv_scenes(path: Path) -> list[Scene]:
         columns = [c.strip() for c in reader.fieldnames or []]
         missing = [c for c in ("name", "s2", "s1") if c not in columns]
         if missing:
-            raise InputError(f"scene table {path.name} lacks the column(s) {', '.join(missing)}; its header must be "
-                             "name,s2,s1 (and optionally cloud_mask).")  # fmt: skip
+            raise InputError(
+                f"scene table {path.name} lacks the column(s) {', '.join(missing)}; its header must be "
+                "name,s2,s1 (and optionally cloud_mask)."
+            )
         unknown = [c for c in columns if c not in ("name", "s2", "s1", "cloud_mask")]
         if unknown:
-            raise InputError(f"scene table {path.name} has unknown column(s) {', '.join(unknown)}; the columns are "
-                             "name,s2,s1,cloud_mask.")  # fmt: skip
+            raise InputError(
+                f"scene table {path.name} has unknown column(s) {', '.join(unknown)}; the columns are "
+                "name,s2,s1,cloud_mask."
+            )
         rows = [{(k or "").strip(): v for k, v in row.items()} for row in reader]
-    return [Scene(name=(row["name"] or "").strip(), s2=_split_cell(row["s2"], path.parent),
-                  s1=_split_cell(row["s1"], path.parent), cloud_mask=_split_cell(row.get("cloud_mask"), path.parent))
-            for row in rows if any((v or "").strip() for v in row.values() if isinstance(v, str))]  # fmt: skip
+    return [
+        Scene(
+            name=(row["name"] or "").strip(),
+            s2=_split_cell(row["s2"], path.parent),
+            s1=_split_cell(row["s1"], path.parent),
+            cloud_mask=_split_cell(row.get("cloud_mask"), path.parent),
+        )
+        for row in rows
+        if any((v or "").strip() for v in row.values() if isinstance(v, str))
+    ]
 
 
 def _asset_band(key: str, asset: dict) -> str | None:
@@ -198,9 +209,11 @@ def _checked(scenes: Iterable[Scene], source: str) -> list[Scene]:
         raise InputError(f"{source} lists no scenes.")
     for i, s in enumerate(scenes, start=1):
         if not _NAME.fullmatch(s.name) or s.name.lower() in RESERVED_NAMES:
-            raise InputError(f"{source}, scene {i}: the name {s.name!r} must be a folder name of letters, "
-                             "digits, '.', '_' and '-', not starting with '.' and not "
-                             f"{', '.join(sorted(RESERVED_NAMES))}.")  # fmt: skip
+            raise InputError(
+                f"{source}, scene {i}: the name {s.name!r} must be a folder name of letters, "
+                "digits, '.', '_' and '-', not starting with '.' and not "
+                f"{', '.join(sorted(RESERVED_NAMES))}."
+            )
         if s.name.lower() in seen:
             raise InputError(f"{source}: the scene name {s.name!r} is used twice; names must be unique.")
         seen.add(s.name.lower())

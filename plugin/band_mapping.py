@@ -96,10 +96,14 @@ def _bands(layer: QgsRasterLayer, dataset) -> tuple[list, str, dict[str, str]]:
         return bands, _np_name(numeric), dict(dataset.GetMetadata() or {})
     provider = layer.dataProvider()
     bands = [
-        BandInfo(_band_name(layer, b), provider.sourceNoDataValue(b) if provider.sourceHasNoDataValue(b) else None,
-                 provider.bandScale(b), provider.bandOffset(b))
+        BandInfo(
+            _band_name(layer, b),
+            provider.sourceNoDataValue(b) if provider.sourceHasNoDataValue(b) else None,
+            provider.bandScale(b),
+            provider.bandOffset(b),
+        )
         for b in range(1, layer.bandCount() + 1)
-    ]  # fmt: skip
+    ]
     return bands, NUMPY_TYPES.get(provider.sourceDataType(1), "complex64"), {}
 
 

@@ -110,8 +110,19 @@ def prepare(request: ClassifyRequest, metadata, hint: Callable[[str, str], str] 
         def cloud_sample(band: int):
             return read_sample(request.cloud, band, cloud_info.bands[band - 1].nodata)
 
-    plan = inspect_inputs(s2_infos, s1_infos, metadata, request.input_options or InputOptions(), s2_sample, s1_sample,
-                          hint or processing_hint, s2_picks, s1_picks, cloud_info, cloud_sample)  # fmt: skip
+    plan = inspect_inputs(
+        s2_infos,
+        s1_infos,
+        metadata,
+        request.input_options or InputOptions(),
+        s2_sample,
+        s1_sample,
+        hint or processing_hint,
+        s2_picks,
+        s1_picks,
+        cloud_info,
+        cloud_sample,
+    )
     s2 = [BandSource(s2_layers[p.raster], p.index) for p in plan.s2_picks]
     s1 = [BandSource(s1_layers[p.raster], p.index) for p in plan.s1_picks]
     finest = finest_layer([s.layer for s in s2])
@@ -154,8 +165,11 @@ def _inputs(modality: str, given: list[QgsRasterLayer], mapped: list[BandSource]
     if mapped is not None:
         if len(mapped) != len(bands) or None in mapped:
             found = len([s for s in mapped if s is not None])
-            raise InputError(tr("the model needs {0} {1} bands ({2}) but {3} were mapped; map every band.").format(
-                len(bands), modality, ", ".join(bands), found))  # fmt: skip
+            raise InputError(
+                tr("the model needs {0} {1} bands ({2}) but {3} were mapped; map every band.").format(
+                    len(bands), modality, ", ".join(bands), found
+                )
+            )
         index = {lyr.id(): i for i, lyr in enumerate(layers)}
         picks = [BandPick(b, index[s.layer.id()], s.band, "order") for b, s in zip(bands, mapped)]
     infos = [raster_info(lyr) for lyr in layers]

@@ -83,9 +83,11 @@ def pip_available(python: str) -> bool:
 
 
 #: what to do when QGIS's Python has no pip
-PIP_MISSING = ("QGIS's Python ({0}) has no pip, so onnxruntime cannot be installed from here: install pip for it "
-               "(Debian, Ubuntu: sudo apt install python3-pip), or onnxruntime itself (Debian 13 and later: sudo apt "
-               "install python3-onnxruntime), then restart QGIS.")  # fmt: skip
+PIP_MISSING = (
+    "QGIS's Python ({0}) has no pip, so onnxruntime cannot be installed from here: install pip for it "
+    "(Debian, Ubuntu: sudo apt install python3-pip), or onnxruntime itself (Debian 13 and later: sudo apt "
+    "install python3-onnxruntime), then restart QGIS."
+)
 
 
 def install_command(target: Path | None = None) -> tuple[list[str], Path]:

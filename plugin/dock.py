@@ -136,10 +136,12 @@ class MosaicDock(QDockWidget):
         self.deps_box = QGroupBox(tr("onnxruntime is missing"), body)
         deps_layout = QVBoxLayout(self.deps_box)
         self.deps_label = QLabel(
-            tr("MoSAiC runs models with the Python package onnxruntime, which this QGIS does not have. "
-               "Install it into a private folder of your QGIS profile (QGIS's own packages stay untouched)."),
+            tr(
+                "MoSAiC runs models with the Python package onnxruntime, which this QGIS does not have. "
+                "Install it into a private folder of your QGIS profile (QGIS's own packages stay untouched)."
+            ),
             self.deps_box,
-        )  # fmt: skip
+        )
         self.deps_label.setWordWrap(True)
         self.install_button = QPushButton(tr("Install onnxruntime"), self.deps_box)
         self.install_button.clicked.connect(self.install_onnxruntime)
@@ -160,10 +162,14 @@ class MosaicDock(QDockWidget):
         self.cloud_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         self.cloud_combo.setAllowEmptyLayer(True)
         self.cloud_combo.setLayer(None)
-        self.cloud_combo.setToolTip(tr("Optional, for models with an S1-only head: a Sentinel-2 scene classification "
-                                       "(SCL) layer, a binary cloud mask or a cloud probability, any CRS. Tiles more "
-                                       "than the cloudy fraction under cloud are classified from radar alone. An SCL "
-                                       "layer or band beside the S2 bands is picked automatically."))  # fmt: skip
+        self.cloud_combo.setToolTip(
+            tr(
+                "Optional, for models with an S1-only head: a Sentinel-2 scene classification "
+                "(SCL) layer, a binary cloud mask or a cloud probability, any CRS. Tiles more "
+                "than the cloudy fraction under cloud are classified from radar alone. An SCL "
+                "layer or band beside the S2 bands is picked automatically."
+            )
+        )
         inputs.addRow(tr("Cloud mask"), self.cloud_combo)
         self.model_file = QgsFileWidget(body)
         self.model_file.setFilter(tr("MoSAiC ONNX model (*.onnx)"))
@@ -215,15 +221,23 @@ class MosaicDock(QDockWidget):
         options.addRow("", self.write_tiles)
         self.input_choices = {}  #: option → its combo box (data: the engine's value)
         tips = {
-            "s2_offset": tr("DN offset of the S2 values: auto reads the processing baseline (04.00 and later, "
-                            "products since 25 January 2022, add 1000) from the product name or metadata"),
-            "s2_scale": tr("Stored S2 value of reflectance 1: auto reads a GDAL scale, else takes float values up to "
-                           "~2.5 as 0–1 reflectance and anything else as digital numbers (× 10000)"),
-            "s1_units": tr("Models take S1 backscatter in dB; linear power (σ⁰) and amplitude are converted on the "
-                           "fly (10·log10, 20·log10); auto refuses S1 that looks linear"),
-            "s1_order": tr("Band order of an S1 stack without band names; auto checks VV,VH against the "
-                           "backscatter (VH lies 5–10 dB below VV over land)"),
-        }  # fmt: skip
+            "s2_offset": tr(
+                "DN offset of the S2 values: auto reads the processing baseline (04.00 and later, "
+                "products since 25 January 2022, add 1000) from the product name or metadata"
+            ),
+            "s2_scale": tr(
+                "Stored S2 value of reflectance 1: auto reads a GDAL scale, else takes float values up to "
+                "~2.5 as 0–1 reflectance and anything else as digital numbers (× 10000)"
+            ),
+            "s1_units": tr(
+                "Models take S1 backscatter in dB; linear power (σ⁰) and amplitude are converted on the "
+                "fly (10·log10, 20·log10); auto refuses S1 that looks linear"
+            ),
+            "s1_order": tr(
+                "Band order of an S1 stack without band names; auto checks VV,VH against the "
+                "backscatter (VH lies 5–10 dB below VV over land)"
+            ),
+        }
         choices = (("s2_offset", S2_OFFSETS), ("s2_scale", S2_SCALES), ("s1_units", S1_UNITS), ("s1_order", S1_ORDERS))
         for option, values in choices:
             combo = QComboBox(body)
@@ -308,8 +322,9 @@ class MosaicDock(QDockWidget):
 
         python = deps.qgis_python()
         if not deps.pip_available(python):
-            self.iface.messageBar().pushMessage(MESSAGE_TITLE, tr(deps.PIP_MISSING).format(python),
-                                                Qgis.MessageLevel.Critical, 0)  # fmt: skip
+            self.iface.messageBar().pushMessage(
+                MESSAGE_TITLE, tr(deps.PIP_MISSING).format(python), Qgis.MessageLevel.Critical, 0
+            )
             return None
         argv, constraints = deps.install_command()
         dialog = ProcessLogDialog(tr("Installing onnxruntime"), [argv], self)
@@ -515,10 +530,12 @@ class MosaicDock(QDockWidget):
         from ..backend.inference.inspector import InputOptions
 
         s2_scale = self.input_choices["s2_scale"].currentData()
-        return InputOptions(s2_offset=self.input_choices["s2_offset"].currentData(),
-                            s2_scale=None if s2_scale == "auto" else float(s2_scale),
-                            s1_units=self.input_choices["s1_units"].currentData(),
-                            s1_order=self.input_choices["s1_order"].currentData())  # fmt: skip
+        return InputOptions(
+            s2_offset=self.input_choices["s2_offset"].currentData(),
+            s2_scale=None if s2_scale == "auto" else float(s2_scale),
+            s1_units=self.input_choices["s1_units"].currentData(),
+            s1_order=self.input_choices["s1_order"].currentData(),
+        )
 
     def cancel(self, *_args) -> None:
         """Ask the running task to stop after the current batch (its partial files are removed)."""

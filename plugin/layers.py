@@ -54,9 +54,13 @@ def add_result_layers(result, run_name: str, project: QgsProject | None = None):
     project = project or QgsProject.instance()
     root = project.layerTreeRoot()
     group = root.insertGroup(0, run_name)
-    titles = {"labels": tr("Land cover (top class)"), "source": tr("Head used (S1 only = radar under clouds)"),
-              "confidence": tr("Confidence"), "probabilities": tr("Class probabilities"),
-              "tiles": tr("Tiles")}  # fmt: skip
+    titles = {
+        "labels": tr("Land cover (top class)"),
+        "source": tr("Head used (S1 only = radar under clouds)"),
+        "confidence": tr("Confidence"),
+        "probabilities": tr("Class probabilities"),
+        "tiles": tr("Tiles"),
+    }
     plan = result.extra.get("plan")
     shown = {"labels", *(("source",) if plan is not None and plan.cloud is not None else ())}
     added = {}

@@ -171,8 +171,15 @@ def read_sample(layer: QgsRasterLayer, band: int, nodata: float | None, size: in
         from osgeo import gdal
 
         try:
-            values = pixels.band_obj.ReadAsArray(0, 0, pixels.cols, pixels.rows, buf_xsize=width, buf_ysize=height,
-                                                 resample_alg=gdal.GRIORA_NearestNeighbour)  # fmt: skip
+            values = pixels.band_obj.ReadAsArray(
+                0,
+                0,
+                pixels.cols,
+                pixels.rows,
+                buf_xsize=width,
+                buf_ysize=height,
+                resample_alg=gdal.GRIORA_NearestNeighbour,
+            )
         except RuntimeError:  # GDAL with exceptions enabled
             values = None
         if values is None:
@@ -238,8 +245,9 @@ class GdalPixels:
         except RuntimeError:  # GDAL with exceptions enabled
             values = None
         if values is None:
-            raise InputError(f"could not read band {self.band_obj.GetBand()} of {self.source}; check that the file "
-                             "is readable.")  # fmt: skip
+            raise InputError(
+                f"could not read band {self.band_obj.GetBand()} of {self.source}; check that the file is readable."
+            )
         out = values.astype(np.float64)
         if self.nodata is not None:
             out[values == self.nodata] = np.nan
@@ -251,8 +259,16 @@ class BandReader:
     ``average`` when a layer of the grid's CRS has finer pixels than the grid), ``nodata`` (the source nodata
     the input inspector planned, None: none) as NaN."""
 
-    def __init__(self, layer: QgsRasterLayer, band: int, grid: TargetGrid, resampling: str, nodata: float | None,
-                 workdir: Path, finer: str = "average") -> None:  # fmt: skip
+    def __init__(
+        self,
+        layer: QgsRasterLayer,
+        band: int,
+        grid: TargetGrid,
+        resampling: str,
+        nodata: float | None,
+        workdir: Path,
+        finer: str = "average",
+    ) -> None:
         """``finer``: the GDAL resampling from finer pixels of the grid's CRS (``average``; ``near`` for classes)."""
         self.band, self.grid, self.resampling, self.nodata, self.finer = band, grid, resampling, nodata, finer
         if not self._aligned(layer):

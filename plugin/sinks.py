@@ -85,8 +85,9 @@ class RasterFileSink:
         self.dataset.FlushCache()
         self.dataset = None
         try:
-            gdal.Translate(str(self.tmp), str(self.blocks), format="COG",
-                           creationOptions=_options(self.product.cog_options()))  # fmt: skip
+            gdal.Translate(
+                str(self.tmp), str(self.blocks), format="COG", creationOptions=_options(self.product.cog_options())
+            )
         except RuntimeError as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "GDAL gave no reason"
             raise OutputError(f"cannot write {self.path} as a Cloud-Optimised GeoTIFF ({reason}).") from None

@@ -49,8 +49,9 @@ class ClassifyTask(QgsTask):
     def run(self) -> bool:
         start = time.perf_counter()
         try:
-            self.result = classify.execute(self.request, self.model, self.reader, self._progress, self.isCanceled,
-                                           tags=self.reader.plan.tags())  # fmt: skip
+            self.result = classify.execute(
+                self.request, self.model, self.reader, self._progress, self.isCanceled, tags=self.reader.plan.tags()
+            )
         except MosaicError as exc:
             self.error = str(exc)
             self.cancelled_by_user = self.isCanceled()

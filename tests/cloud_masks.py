@@ -39,13 +39,29 @@ def write_scl_4326(mask_path: Path, path: Path) -> Path:
 
     with rasterio.open(mask_path) as src:
         scl = np.where(src.read(1) == 1, 9, 4).astype(np.uint8)
-        transform, width, height = calculate_default_transform(src.crs, "EPSG:4326", src.width, src.height,
-                                                               *src.bounds)  # fmt: skip
+        transform, width, height = calculate_default_transform(src.crs, "EPSG:4326", src.width, src.height, *src.bounds)
         out = np.zeros((height, width), dtype=np.uint8)
-        reproject(scl, out, src_transform=src.transform, src_crs=src.crs, dst_transform=transform,
-                  dst_crs="EPSG:4326", resampling=Resampling.nearest, src_nodata=0, dst_nodata=0)  # fmt: skip
-    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint8", "nodata": 0,
-               "crs": "EPSG:4326", "transform": transform}  # fmt: skip
+        reproject(
+            scl,
+            out,
+            src_transform=src.transform,
+            src_crs=src.crs,
+            dst_transform=transform,
+            dst_crs="EPSG:4326",
+            resampling=Resampling.nearest,
+            src_nodata=0,
+            dst_nodata=0,
+        )
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": "uint8",
+        "nodata": 0,
+        "crs": "EPSG:4326",
+        "transform": transform,
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(out, 1)
     return path

@@ -25,11 +25,25 @@ SHIPPED = ["backend", "plugin", "tools", "__init__.py"]  #: what the plugin zip 
 
 _BUILTINS = {"eval", "exec", "compile", "__import__"}
 _MODULE_CALLS = {
-    ("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"), ("cPickle", "load"), ("cPickle", "loads"),
-    ("dill", "load"), ("dill", "loads"), ("marshal", "load"), ("marshal", "loads"), ("shelve", "open"),
-    ("os", "system"), ("os", "popen"), ("yaml", "unsafe_load"), ("yaml", "full_load"), ("yaml", "load_all"),
-    ("asyncio", "create_subprocess_shell"), ("builtins", "eval"), ("builtins", "exec"),
-}  # fmt: skip
+    ("pickle", "load"),
+    ("pickle", "loads"),
+    ("pickle", "Unpickler"),
+    ("cPickle", "load"),
+    ("cPickle", "loads"),
+    ("dill", "load"),
+    ("dill", "loads"),
+    ("marshal", "load"),
+    ("marshal", "loads"),
+    ("shelve", "open"),
+    ("os", "system"),
+    ("os", "popen"),
+    ("yaml", "unsafe_load"),
+    ("yaml", "full_load"),
+    ("yaml", "load_all"),
+    ("asyncio", "create_subprocess_shell"),
+    ("builtins", "eval"),
+    ("builtins", "exec"),
+}
 _SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
 _LIGHTNING_RUNS = {"fit", "validate", "test", "predict"}
 

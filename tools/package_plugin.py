@@ -17,8 +17,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TOP_FOLDER = "mosaic"
 #: Hidden files and folders (``.git``, ``.venv``, caches, a developer's local ``.gpu``) never ship; nor do these.
-EXCLUDED_DIRS = {"tests", "tools", "docs", "sample_data", "out", "dist", "build", "__pycache__", "lightning_logs",
-                 "runs"}  # fmt: skip
+EXCLUDED_DIRS = {
+    "tests",
+    "tools",
+    "docs",
+    "sample_data",
+    "out",
+    "dist",
+    "build",
+    "__pycache__",
+    "lightning_logs",
+    "runs",
+}
 EXCLUDED_FILES = ("*.pyc", "*.pyo", "Makefile", "mkdocs.yml", "*.egg-info", "*.onnx")
 MAX_BYTES = 25 * 1024 * 1024
 

@@ -67,8 +67,16 @@ def _compare(args: argparse.Namespace, big: Path, out_root: Path) -> tuple[dict,
 
 def _classify_command(model: str):
     def command(folder: Path, out: str) -> list[str]:
-        return [sys.executable, str(Path(__file__).resolve()), "--classify-once", str(folder), "--out", out,
-                "--model", model]  # fmt: skip
+        return [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--classify-once",
+            str(folder),
+            "--out",
+            out,
+            "--model",
+            model,
+        ]
 
     return command
 
@@ -98,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     print(report(args, t, stride))
     if mem is not None:
         (n1, m1), (n2, m2) = mem.items()
-        print(f"\nQGIS plugin route, peak RSS of its own process: {m1:.0f} MiB on the mosaic ({n1}), {m2:.0f} MiB "
-              f"on the repeat ({n2}), ratio {m2 / m1:.2f}")  # fmt: skip
+        print(
+            f"\nQGIS plugin route, peak RSS of its own process: {m1:.0f} MiB on the mosaic ({n1}), {m2:.0f} MiB "
+            f"on the repeat ({n2}), ratio {m2 / m1:.2f}"
+        )
     return 0
 
 

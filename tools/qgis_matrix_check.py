@@ -141,8 +141,21 @@ def check_processing_run(args: argparse.Namespace) -> list[str]:
     out = args.work / "processing_run"
     out.mkdir(parents=True, exist_ok=True)
     result = out / "result.json"
-    command = [sys.executable, __file__, "--processing-script", "--plugins", args.plugins, "--data", str(args.data),
-               "--model", str(args.model), "--reference", str(args.reference), "--work", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--processing-script",
+        "--plugins",
+        args.plugins,
+        "--data",
+        str(args.data),
+        "--model",
+        str(args.model),
+        "--reference",
+        str(args.reference),
+        "--work",
+        str(out),
+    ]
     what = "qgis.core + processing.run script"
     run(command, qgis_env(args.plugins, args.work), what)
     outcome = json.loads(result.read_text())
@@ -159,8 +172,18 @@ def run_desktop(args: argparse.Namespace, probe: Path, name: str, **env_extra: s
     env = qgis_env(args.plugins, args.work)
     env.pop("QT_QPA_PLATFORM", None)  # the desktop needs the (virtual) X display
     env.update(env_extra, MOSAIC_PROBE_OUT=str(report_path))
-    command = ["xvfb-run", "-a", "qgis", "--nologo", "--noversioncheck", "--noplugins",
-               "--profiles-path", str(out / "profiles"), "--code", str(probe)]  # fmt: skip
+    command = [
+        "xvfb-run",
+        "-a",
+        "qgis",
+        "--nologo",
+        "--noversioncheck",
+        "--noplugins",
+        "--profiles-path",
+        str(out / "profiles"),
+        "--code",
+        str(probe),
+    ]
     what = f"QGIS desktop (xvfb-run qgis --code {probe.name})"
     run(command, env, what)
     report = json.loads(report_path.read_text())
@@ -195,9 +218,15 @@ def check_desktop(args: argparse.Namespace) -> list[str]:
 def dock_run(args: argparse.Namespace, name: str, what: str, **env_extra: str) -> tuple[dict, float]:
     """In the real desktop, the dock classifies the T33UUP band layers (tools/qgis_matrix_dock_probe.py): the probe's
     report and max |Δp| against the reference; raises unless a label layer is styled with the 19 classes."""
-    report = run_desktop(args, Path(__file__).with_name("qgis_matrix_dock_probe.py"), name,
-                         MOSAIC_PROBE_DATA=str(args.data), MOSAIC_PROBE_MODEL=str(args.model),
-                         MOSAIC_PROBE_RESULTS=str(args.work / f"{name}_results"), **env_extra)  # fmt: skip
+    report = run_desktop(
+        args,
+        Path(__file__).with_name("qgis_matrix_dock_probe.py"),
+        name,
+        MOSAIC_PROBE_DATA=str(args.data),
+        MOSAIC_PROBE_MODEL=str(args.model),
+        MOSAIC_PROBE_RESULTS=str(args.work / f"{name}_results"),
+        **env_extra,
+    )
     styled = [layer for layer in report["layers"] if layer["renderer"] == "QgsPalettedRasterRenderer"]
     if not any(layer["classes"] == 19 for layer in styled):
         raise CheckError(f"{what}: no label layer styled with the 19 classes among {report['layers']}")
@@ -224,8 +253,10 @@ def check_onnxruntime_install(args: argparse.Namespace) -> list[str]:
         raise CheckError(f"{what}: QGIS imported onnxruntime from {installed['onnxruntime']}, not mosaic_deps")
     if "/mosaic_deps/" in installed["numpy"] or not installed["run_enabled"]:
         raise CheckError(f"{what}: numpy from {installed['numpy']}, Run enabled: {installed['run_enabled']}")
-    return [f"the dock installs onnxruntime {installed['version']} into mosaic_deps (QGIS's numpy kept); its dock run "
-            f"= mosaic predict (max |Δp| {delta:.1e})"]  # fmt: skip
+    return [
+        f"the dock installs onnxruntime {installed['version']} into mosaic_deps (QGIS's numpy kept); its dock run "
+        f"= mosaic predict (max |Δp| {delta:.1e})"
+    ]
 
 
 def processing_script(args: argparse.Namespace) -> None:
@@ -263,11 +294,17 @@ def main() -> int:
     parser.add_argument("--model", type=Path, required=True, help="the test network (.onnx)")
     parser.add_argument("--reference", type=Path, required=True, help="probabilities.tif of mosaic predict")
     parser.add_argument("--work", type=Path, required=True, help="folder for profiles and outputs")
-    parser.add_argument("--expect-version", default="0.0",
-                        help="the oldest QGIS version this root may have (3.40); Debian unstable moves on to "
-                             "newer ones, which are then the ones tested")  # fmt: skip
-    parser.add_argument("--onnxruntime-install", action="store_true",
-                        help="only check 7: the dock's onnxruntime install in a root without onnxruntime")  # fmt: skip
+    parser.add_argument(
+        "--expect-version",
+        default="0.0",
+        help="the oldest QGIS version this root may have (3.40); Debian unstable moves on to "
+        "newer ones, which are then the ones tested",
+    )
+    parser.add_argument(
+        "--onnxruntime-install",
+        action="store_true",
+        help="only check 7: the dock's onnxruntime install in a root without onnxruntime",
+    )
     parser.add_argument("--processing-script", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, args.plugins)  # the checkout as package ``mosaic``: the plugin and tests/plugin/processing_case

@@ -94,8 +94,12 @@ def install_then_run(dock, layers: dict, report: dict) -> None:
             import numpy
             import onnxruntime
 
-            report["install"] = {"onnxruntime": onnxruntime.__file__, "version": onnxruntime.__version__,
-                                 "numpy": numpy.__file__, "run_enabled": dock.run_button.isEnabled()}  # fmt: skip
+            report["install"] = {
+                "onnxruntime": onnxruntime.__file__,
+                "version": onnxruntime.__version__,
+                "numpy": numpy.__file__,
+                "run_enabled": dock.run_button.isEnabled(),
+            }
             run(dock, layers, report)
         except Exception:  # report anything to the check instead of hanging QGIS
             report["error"] = traceback.format_exc()

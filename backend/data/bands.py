@@ -24,8 +24,19 @@ from typing import Literal
 Upsampling = Literal["nearest", "bilinear"]
 
 S2_BANDS_ALL: tuple[str, ...] = (
-    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12",
-)  # fmt: skip
+    "B01",
+    "B02",
+    "B03",
+    "B04",
+    "B05",
+    "B06",
+    "B07",
+    "B08",
+    "B8A",
+    "B09",
+    "B11",
+    "B12",
+)
 S2_BAND_SETS: dict[str, tuple[str, ...]] = {
     "s2_10": ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"),
     "s2_12": S2_BANDS_ALL,
@@ -34,9 +45,21 @@ S1_BANDS: tuple[str, ...] = ("VV", "VH")
 
 #: Native ground sampling distance of each band in metres.
 GSD_M: dict[str, int] = {
-    "B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
-    "B8A": 20, "B09": 60, "B11": 20, "B12": 20, "VV": 10, "VH": 10,
-}  # fmt: skip
+    "B01": 60,
+    "B02": 10,
+    "B03": 10,
+    "B04": 10,
+    "B05": 20,
+    "B06": 20,
+    "B07": 20,
+    "B08": 10,
+    "B8A": 20,
+    "B09": 60,
+    "B11": 20,
+    "B12": 20,
+    "VV": 10,
+    "VH": 10,
+}
 
 PATCH_SIZE_PX = 120  #: BigEarthNet patch side at 10 m (1200 m)
 TARGET_GSD_M = 10  #: every band is brought to this grid
@@ -89,11 +112,19 @@ STATS: dict[str, dict[str, tuple[float, float]]] = {
 #: ``dataset.py``); S2 L1C DN (no clipping), S1 dB after clipping to [-25, 0] dB (:data:`S1_CLIP_DB`).
 #: Only the 10 bands of ``s2_10`` are published (no B01, B09).
 SEN12MS_STATS: dict[str, tuple[float, float]] = {
-    "B02": (1226.4215, 741.6254), "B03": (1137.3799, 740.883), "B04": (1139.6792, 960.1045),
-    "B05": (1350.9973, 946.76056), "B06": (1932.9058, 985.52747), "B07": (2211.1584, 1082.4341),
-    "B08": (2154.9846, 1057.7628), "B8A": (2409.1128, 1136.1942), "B11": (2001.8622, 1132.7898),
-    "B12": (1356.0801, 991.48016), "VV": (-11.76858, 4.525339), "VH": (-18.294598, 4.3586307),
-}  # fmt: skip
+    "B02": (1226.4215, 741.6254),
+    "B03": (1137.3799, 740.883),
+    "B04": (1139.6792, 960.1045),
+    "B05": (1350.9973, 946.76056),
+    "B06": (1932.9058, 985.52747),
+    "B07": (2211.1584, 1082.4341),
+    "B08": (2154.9846, 1057.7628),
+    "B8A": (2409.1128, 1136.1942),
+    "B11": (2001.8622, 1132.7898),
+    "B12": (1356.0801, 991.48016),
+    "VV": (-11.76858, 4.525339),
+    "VH": (-18.294598, 4.3586307),
+}
 
 #: Normalisation statistics by dataset name (as registered in :func:`mosaic.backend.data.make_dataset`) and
 #: upsampling; SEN12MS is released on the 10 m grid, so only ``nearest`` (no upsampling) applies.
@@ -156,9 +187,13 @@ def input_spec(bands: list[str], mean: list[float], std: list[float], s1: bool) 
         "dtype": "float32",
         "nodata": "nan" if s1 else S2_NODATA,
         "gsd_m": [GSD_M[b] for b in bands],
-        "normalisation": {"method": "standardise", "mean": list(map(float, mean)), "std": list(map(float, std)),
-                          "in_graph": True},
-    }  # fmt: skip
+        "normalisation": {
+            "method": "standardise",
+            "mean": list(map(float, mean)),
+            "std": list(map(float, std)),
+            "in_graph": True,
+        },
+    }
     if not s1:
         spec["radiometry"] = dict(S2_RADIOMETRY)
     return spec

@@ -60,9 +60,14 @@ class BatchLayout:
 
     @classmethod
     def from_patch(
-        cls, s2: Mapping[str, np.ndarray], s1: Mapping[str, np.ndarray], s2_bands: Sequence[str],
-        s1_bands: Sequence[str], size: int, upsampling: Upsampling,
-    ) -> BatchLayout:  # fmt: skip
+        cls,
+        s2: Mapping[str, np.ndarray],
+        s1: Mapping[str, np.ndarray],
+        s2_bands: Sequence[str],
+        s1_bands: Sequence[str],
+        size: int,
+        upsampling: Upsampling,
+    ) -> BatchLayout:
         """The layout of one patch's stored arrays ``{band: array}`` (every patch of a dataset shares it)."""
         groups: dict[Group, list[str]] = {}
         channels: dict[Group, list[int]] = {}
@@ -74,13 +79,22 @@ class BatchLayout:
                 a = arrays[band]
                 px = int(a.shape[-1])
                 if a.ndim != 2 or a.shape[0] != px or size % px:
-                    raise InputError(f"band {band} is {'×'.join(map(str, a.shape))} px, which does not divide "
-                                     f"the {size} px patch grid")  # fmt: skip
+                    raise InputError(
+                        f"band {band} is {'×'.join(map(str, a.shape))} px, which does not divide "
+                        f"the {size} px patch grid"
+                    )
                 groups.setdefault((modality, px), []).append(band)
                 channels.setdefault((modality, px), []).append(channel)
                 dtypes[(modality, px)] = np.dtype(a.dtype).newbyteorder("=")
-        return cls(tuple(s2_bands), tuple(s1_bands), size, upsampling, {g: tuple(b) for g, b in groups.items()},
-                   {g: tuple(c) for g, c in channels.items()}, dtypes)  # fmt: skip
+        return cls(
+            tuple(s2_bands),
+            tuple(s1_bands),
+            size,
+            upsampling,
+            {g: tuple(b) for g, b in groups.items()},
+            {g: tuple(c) for g, c in channels.items()},
+            dtypes,
+        )
 
     @property
     def sample_bytes(self) -> int:
@@ -114,9 +128,11 @@ def _check_shared_memory(nbytes: int, folder: str = SHARED_MEMORY) -> None:
     stat = os.statvfs(folder)
     free = stat.f_bavail * stat.f_frsize
     if nbytes > free:
-        raise InputError(f"the loader's batch ring needs {nbytes / 2**30:.1f} GiB of shared memory but {folder} has "
-                         f"{free / 2**30:.1f} GiB free: use fewer loader workers or a smaller batch, or give "
-                         f"{folder} more room (docker run --shm-size)")  # fmt: skip
+        raise InputError(
+            f"the loader's batch ring needs {nbytes / 2**30:.1f} GiB of shared memory but {folder} has "
+            f"{free / 2**30:.1f} GiB free: use fewer loader workers or a smaller batch, or give "
+            f"{folder} more room (docker run --shm-size)"
+        )
 
 
 class BatchRing:
@@ -204,8 +220,10 @@ class NativeBatches(Dataset):
         if slot is not None:
             out = self.ring.batch(slot, n)
         else:
-            out = {group_key(g): torch.empty((n, len(b), g[1], g[1]), dtype=_torch_dtype(self.layout.dtypes[g]))
-                   for g, b in self.layout.groups.items()}  # fmt: skip
+            out = {
+                group_key(g): torch.empty((n, len(b), g[1], g[1]), dtype=_torch_dtype(self.layout.dtypes[g]))
+                for g, b in self.layout.groups.items()
+            }
         views = {group: out[group_key(group)].numpy() for group in self.layout.groups}
         for row, (s2, s1) in enumerate(self.dataset.read_native(indices)):
             for group, bands in self.layout.groups.items():
@@ -238,8 +256,9 @@ def native_loader(native: NativeBatches, batch_size: int, num_workers: int = 0, 
     """A ``DataLoader`` of compact batches of ``native``; with workers, they fill a :class:`BatchRing` of their own
     (this loader's batch size, workers and ``prefetch_factor``). ``options`` are further ``DataLoader`` arguments."""
     if num_workers > 0:
-        ring = BatchRing(native.layout, native.dataset.labels.shape[1], batch_size, num_workers,
-                         options.get("prefetch_factor") or 2)  # fmt: skip
+        ring = BatchRing(
+            native.layout, native.dataset.labels.shape[1], batch_size, num_workers, options.get("prefetch_factor") or 2
+        )
         native = copy.copy(native)
         native.ring = ring
     return DataLoader(native, batch_size=batch_size, num_workers=num_workers, collate_fn=keep_batch, **options)

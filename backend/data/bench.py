@@ -74,8 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--s2-bands", default="s2_10", choices=["s2_10", "s2_12"])
-    parser.add_argument("--torch-threads", type=int, default=1,
-                        help="intra-op threads of the main process (DataLoader workers always use 1)")  # fmt: skip
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="intra-op threads of the main process (DataLoader workers always use 1)",
+    )
     parser.add_argument("--output", "-o", default=None, help="also write the result as JSON here")
 
 

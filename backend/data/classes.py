@@ -38,9 +38,17 @@ BEN19_CLASSES: tuple[str, ...] = (
 
 #: SEN12MS simplified IGBP scheme (10 classes) and the IGBP codes (1..17) summed into each.
 SEN12MS_CLASSES: tuple[str, ...] = (
-    "Forest", "Shrubland", "Savanna", "Grassland", "Wetlands",
-    "Croplands", "Urban/Built-up", "Snow/Ice", "Barren", "Water",
-)  # fmt: skip
+    "Forest",
+    "Shrubland",
+    "Savanna",
+    "Grassland",
+    "Wetlands",
+    "Croplands",
+    "Urban/Built-up",
+    "Snow/Ice",
+    "Barren",
+    "Water",
+)
 SEN12MS_IGBP_GROUPS: dict[str, tuple[int, ...]] = {
     "Forest": (1, 2, 3, 4, 5),
     "Shrubland": (6, 7),
@@ -84,8 +92,18 @@ def ben19_colors() -> dict[str, tuple[int, int, int, int]]:
 def class_colors(class_names: tuple[str, ...] | list[str]) -> list[str]:
     """``#rrggbb`` colours for ``class_names``: CORINE colours for BigEarthNet names, a fixed palette otherwise."""
     known = ben19_colors()
-    fallback = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                "#bcbd22", "#17becf")  # fmt: skip
+    fallback = (
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    )
     out = []
     for i, name in enumerate(class_names):
         if name in known:

@@ -120,8 +120,10 @@ def _stem(path: Path) -> str:
 def dataset_target(band_set: str = "s2_10") -> Target:
     """The training convention (:mod:`.bands`) as the input inspector's target: the S2 bands of ``band_set``
     (L2A, reflectance × 10000, offset 0, nodata 0), S1 VV, VH in dB, on a ``TARGET_GSD_M`` grid."""
-    specs = [ModalitySpec.from_json(input_spec(list(bands), *band_stats(bands), s1=s1))
-             for bands, s1 in ((s2_bands(band_set), False), (S1_BANDS, True))]  # fmt: skip
+    specs = [
+        ModalitySpec.from_json(input_spec(list(bands), *band_stats(bands), s1=s1))
+        for bands, s1 in ((s2_bands(band_set), False), (S1_BANDS, True))
+    ]
     return Target(*specs, float(TARGET_GSD_M))
 
 
@@ -134,8 +136,9 @@ def identify_inputs(s2: list, s1: list, options: InputOptions) -> InputPlan:
         band_set, picks = "s2_12", resolve_bands(s2_info, s2_bands("s2_12"), "S2", order)
     except InputError:  # not all twelve: the s2_10 bands, resolved (or refused) by the inspector
         band_set, picks = "s2_10", None
-    return inspect_inputs(s2_info, s1_info, dataset_target(band_set), options, sampler(s2, s2_info),
-                          sampler(s1, s1_info), s2_picks=picks)  # fmt: skip
+    return inspect_inputs(
+        s2_info, s1_info, dataset_target(band_set), options, sampler(s2, s2_info), sampler(s1, s1_info), s2_picks=picks
+    )
 
 
 def refuse_resampling(plan: InputPlan) -> None:
@@ -314,8 +317,7 @@ class _Band:
     """One S2 input band read by windows aligned with the 10 m reference grid (integer scale ``s`` = res / 10 m),
     harmonised with its ``conversion`` (stored → reflectance × 10000; ``nodata``: its source nodata or fill)."""
 
-    def __init__(self, name: str, src, index: int, ref, exact_grid: bool, conversion: Conversion,
-                 nodata: float | None):  # fmt: skip
+    def __init__(self, name: str, src, index: int, ref, exact_grid: bool, conversion: Conversion, nodata: float | None):
         self.name, self.src, self.index = name, src, index
         self.conversion, self.nodata = conversion, nodata
         self.scale = 1
@@ -393,8 +395,10 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
         s1_name = options.s1_name or _product_name(Path(s1_paths[plan.s1_picks[0].raster]))
         ref = min((s2_ds[p.raster] for p in plan.s2_picks), key=lambda s: s.res[0])
         stacked = len({p.raster for p in plan.s2_picks}) == 1
-        s2_bands = [_Band(p.band, s2_ds[p.raster], p.index, ref, not stacked, conv, nodata)
-                    for p, conv, nodata in zip(plan.s2_picks, plan.s2, plan.s2_nodata)]  # fmt: skip
+        s2_bands = [
+            _Band(p.band, s2_ds[p.raster], p.index, ref, not stacked, conv, nodata)
+            for p, conv, nodata in zip(plan.s2_picks, plan.s2, plan.s2_nodata)
+        ]
         lcm = math.lcm(*(band.scale for band in s2_bands))
         if options.patch_size % lcm or stride % lcm:
             raise InputError(f"patch size and stride must be multiples of {lcm} px to keep every band on whole pixels")
@@ -405,11 +409,17 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
             if not _same_grid(src, ref):
                 src = stack.enter_context(
                     WarpedVRT(
-                        src, crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height,
-                        resampling=Resampling[options.s1_resampling], dtype="float32", nodata=float("nan"),
+                        src,
+                        crs=ref.crs,
+                        transform=ref.transform,
+                        width=ref.width,
+                        height=ref.height,
+                        resampling=Resampling[options.s1_resampling],
+                        dtype="float32",
+                        nodata=float("nan"),
                         src_nodata=nodata if nodata is not None else src.nodata,
                     )
-                )  # fmt: skip
+                )
             s1_sources[pick.band] = (src, pick.index, conv)
         polygons = load_polygons(options, ref.crs, class_names)
         if not polygons.total_bounds.size or not shapely.box(*ref.bounds).intersects(
@@ -423,15 +433,27 @@ def prepare_dataset(options: PrepareOptions) -> PrepareReport:
             )
         cells = [_cell_box(ref.transform, r, c, options.patch_size) for r, c in offsets]
         fractions, labelled = cell_fractions(cells, polygons, class_names)
-        splits = block_splits(offsets, options.patch_size, options.block_size * options.patch_size,
-                              options.split_fractions, options.seed)  # fmt: skip
+        splits = block_splits(
+            offsets, options.patch_size, options.block_size * options.patch_size, options.split_fractions, options.seed
+        )
         tmp = output.with_name(f".{output.name}.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             report, rows = _write_patches(
-                options, tmp, ref, s2_bands, s1_sources, offsets, fractions, labelled, splits, class_names,
-                name, s1_name, tile,
-            )  # fmt: skip
+                options,
+                tmp,
+                ref,
+                s2_bands,
+                s1_sources,
+                offsets,
+                fractions,
+                labelled,
+                splits,
+                class_names,
+                name,
+                s1_name,
+                tile,
+            )
             if not rows:
                 raise InputError(
                     f"no patch kept out of {len(offsets)} (dropped: {report.dropped}); check that the rasters and "
@@ -474,8 +496,9 @@ def _write_patches(
         list(zip(offsets, fractions, labelled, splits)), desc="prepare", unit="patch", disable=len(offsets) < 64
     ):
         s2 = {band.name: band.read(row, col, size) for band in s2_bands}
-        s1 = {b: conv.apply(src.read(i, window=Window(col, row, size, size)))
-              for b, (src, i, conv) in s1_sources.items()}  # fmt: skip
+        s1 = {
+            b: conv.apply(src.read(i, window=Window(col, row, size, size))) for b, (src, i, conv) in s1_sources.items()
+        }
         nodata = np.zeros((size, size), dtype=bool)
         for band in s2_bands:
             if band.scale == 1:
@@ -497,16 +520,28 @@ def _write_patches(
             s2_dir = tmp / S2_DIR / name / patch_id
             s1_dir = tmp / S1_DIR / s1_name / s1_id
             for band in s2_bands:
-                _write_tif(s2_dir / f"{patch_id}_{band.name}.tif", s2[band.name], ref.crs,
-                           band.window_transform(ref.transform, row, col), nodata=0)  # fmt: skip
+                _write_tif(
+                    s2_dir / f"{patch_id}_{band.name}.tif",
+                    s2[band.name],
+                    ref.crs,
+                    band.window_transform(ref.transform, row, col),
+                    nodata=0,
+                )
             for b, a in s1.items():
                 transform = ref.transform @ rasterio.Affine.translation(col, row)
                 _write_tif(s1_dir / f"{s1_id}_{b}.tif", a, ref.crs, transform)
-            rows.append({
-                "patch_id": patch_id, "labels": sorted(present), "split": split, "country": options.country,
-                "s1_name": s1_id, "s2v1_name": None, "contains_seasonal_snow": False,
-                "contains_cloud_or_shadow": False,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "patch_id": patch_id,
+                    "labels": sorted(present),
+                    "split": split,
+                    "country": options.country,
+                    "s1_name": s1_id,
+                    "s2v1_name": None,
+                    "contains_seasonal_snow": False,
+                    "contains_cloud_or_shadow": False,
+                }
+            )
     report.kept = len(rows)
     report.dropped = dict(dropped)
     report.splits = dict(Counter(r["split"] for r in rows))
@@ -517,9 +552,15 @@ def _write_patches(
 def _write_tif(path: Path, array: np.ndarray, crs, transform, nodata=None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = {
-        "driver": "GTiff", "width": array.shape[1], "height": array.shape[0], "count": 1, "dtype": array.dtype,
-        "crs": crs, "transform": transform, "nodata": nodata,
-    }  # fmt: skip
+        "driver": "GTiff",
+        "width": array.shape[1],
+        "height": array.shape[0],
+        "count": 1,
+        "dtype": array.dtype,
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(array, 1)
 
@@ -529,15 +570,19 @@ def _write_tif(path: Path, array: np.ndarray, crs, transform, nodata=None) -> No
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mosaic prepare``."""
-    parser.add_argument("--s2", nargs="+", required=True,
-                        help="a stacked S2 raster, a file per band (…_B02.tif), or a folder of them")  # fmt: skip
+    parser.add_argument(
+        "--s2", nargs="+", required=True, help="a stacked S2 raster, a file per band (…_B02.tif), or a folder of them"
+    )
     parser.add_argument("--s1", nargs="+", required=True, help="one 2-band VV,VH raster, or two files (…_VV, …_VH)")
     parser.add_argument("--labels", required=True, help="land-cover polygon layer (any OGR format)")
     parser.add_argument("--layer", default=None, help="layer name inside a multi-layer source (GeoPackage)")
     parser.add_argument("--class-field", required=True, help="attribute holding the land-cover class")
-    parser.add_argument("--mapping", default=None,
-                        help="'corine' (CLC level-3 codes), or a CSV/JSON table source value → class name; "
-                        "omitted: the attribute holds the class names")  # fmt: skip
+    parser.add_argument(
+        "--mapping",
+        default=None,
+        help="'corine' (CLC level-3 codes), or a CSV/JSON table source value → class name; "
+        "omitted: the attribute holds the class names",
+    )
     parser.add_argument("--label-separator", default=None, help="split one attribute value into several classes")
     parser.add_argument("--nomenclature", default="ben19", choices=sorted(NOMENCLATURES))
     parser.add_argument("--output", "-o", required=True, help="dataset folder to create")
@@ -547,8 +592,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-unlabelled", type=float, default=0.25, help="drop patches with ≥ this unlabelled area")
     parser.add_argument("--max-nodata", type=float, default=0.0, help="drop patches with more nodata than this")
     parser.add_argument("--block-size", type=int, default=8, help="split blocks, in patches per side (8)")
-    parser.add_argument("--split-fractions", type=float, nargs=3, default=(0.7, 0.15, 0.15),
-                        metavar=("TRAIN", "VAL", "TEST"))  # fmt: skip
+    parser.add_argument(
+        "--split-fractions", type=float, nargs=3, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST")
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=None, help="S2 product name used in patch ids (default: from file names)")
     parser.add_argument("--s1-name", default=None, help="S1 product name used in S1 patch names")
@@ -562,15 +608,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the dataset and print its report."""
     options = PrepareOptions(
-        s2=[Path(p) for p in args.s2], s1=[Path(p) for p in args.s1], labels=Path(args.labels),
-        class_field=args.class_field, output=Path(args.output), mapping=args.mapping,
-        label_separator=args.label_separator, nomenclature=args.nomenclature, layer=args.layer,
-        inputs=input_options(args), patch_size=args.patch_size,
-        stride=args.stride, min_class_fraction=args.min_class_fraction, max_unlabelled=args.max_unlabelled,
-        max_nodata=args.max_nodata, block_size=args.block_size, split_fractions=tuple(args.split_fractions),
-        seed=args.seed, name=args.name, s1_name=args.s1_name, tile=args.tile, country=args.country,
-        s1_resampling=args.s1_resampling, overwrite=args.overwrite,
-    )  # fmt: skip
+        s2=[Path(p) for p in args.s2],
+        s1=[Path(p) for p in args.s1],
+        labels=Path(args.labels),
+        class_field=args.class_field,
+        output=Path(args.output),
+        mapping=args.mapping,
+        label_separator=args.label_separator,
+        nomenclature=args.nomenclature,
+        layer=args.layer,
+        inputs=input_options(args),
+        patch_size=args.patch_size,
+        stride=args.stride,
+        min_class_fraction=args.min_class_fraction,
+        max_unlabelled=args.max_unlabelled,
+        max_nodata=args.max_nodata,
+        block_size=args.block_size,
+        split_fractions=tuple(args.split_fractions),
+        seed=args.seed,
+        name=args.name,
+        s1_name=args.s1_name,
+        tile=args.tile,
+        country=args.country,
+        s1_resampling=args.s1_resampling,
+        overwrite=args.overwrite,
+    )
     report = prepare_dataset(options)
     print(json.dumps(asdict(report), indent=2))
     return 0

@@ -138,8 +138,14 @@ class FolderReader:
         return self._read(s1_patch_dir(self.root, s1_name), s1_name, bands)
 
 
-_SAFETENSORS_DTYPES = {"U8": np.uint8, "U16": np.uint16, "I16": np.int16, "I32": np.int32, "F32": np.float32,
-                       "F64": np.float64}  # fmt: skip
+_SAFETENSORS_DTYPES = {
+    "U8": np.uint8,
+    "U16": np.uint16,
+    "I16": np.int16,
+    "I32": np.int32,
+    "F32": np.float32,
+    "F64": np.float64,
+}
 
 
 @lru_cache(maxsize=64)

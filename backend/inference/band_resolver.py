@@ -55,13 +55,20 @@ def parse_order(order: str | Sequence[str] | None, modality: str) -> tuple[str, 
     bad = [n for n, p in zip(names, parsed) if p is None or p not in KNOWN_BANDS]
     if bad:
         example = "VV,VH" if modality == "S1" else "B02,B03,B04"
-        raise InputError(f"the {modality} band order names {', '.join(map(repr, bad))}, which is no {modality} band; "
-                         f"use names such as {example}.")  # fmt: skip
+        raise InputError(
+            f"the {modality} band order names {', '.join(map(repr, bad))}, which is no {modality} band; "
+            f"use names such as {example}."
+        )
     return parsed
 
 
-def resolve_bands(rasters: Sequence[RasterInfo], bands: Sequence[str], modality: str,
-                  order: Sequence[str] | None = None, hint: Hint = cli_hint) -> list[BandPick]:  # fmt: skip
+def resolve_bands(
+    rasters: Sequence[RasterInfo],
+    bands: Sequence[str],
+    modality: str,
+    order: Sequence[str] | None = None,
+    hint: Hint = cli_hint,
+) -> list[BandPick]:
     """One :class:`BandPick` per model band in model order (see the module docstring for the rules)."""
     if not rasters:
         raise InputError(f"no {modality} raster given; give the {modality} bands {', '.join(bands)}.")
@@ -123,17 +130,22 @@ def _complete_stack(raster: RasterInfo, bands: Sequence[str], modality: str, nam
     )
 
 
-def _from_order(rasters: Sequence[RasterInfo], bands: Sequence[str], modality: str,
-                order: Sequence[str]) -> list[BandPick]:  # fmt: skip
+def _from_order(
+    rasters: Sequence[RasterInfo], bands: Sequence[str], modality: str, order: Sequence[str]
+) -> list[BandPick]:
     """Rule 1: ``order`` names every input band, rasters in the given order."""
     slots = [(r, i) for r, raster in enumerate(rasters) for i in range(1, raster.count + 1)]
     if len(order) != len(slots):
-        raise InputError(f"the {modality} band order {','.join(order)} names {len(order)} bands but the {modality} "
-                         f"input holds {len(slots)}; name each of them, in order.")  # fmt: skip
+        raise InputError(
+            f"the {modality} band order {','.join(order)} names {len(order)} bands but the {modality} "
+            f"input holds {len(slots)}; name each of them, in order."
+        )
     if len(set(order)) != len(order):
         raise InputError(f"the {modality} band order {','.join(order)} names a band twice; name each band once.")
     missing = [b for b in bands if b not in order]
     if missing:
-        raise InputError(f"the {modality} band order {','.join(order)} lacks {', '.join(missing)}, which the model "
-                         "needs; name every band of the input, in order.")  # fmt: skip
+        raise InputError(
+            f"the {modality} band order {','.join(order)} lacks {', '.join(missing)}, which the model "
+            "needs; name every band of the input, in order."
+        )
     return [BandPick(b, *slots[order.index(b)], "order") for b in bands]

@@ -15,10 +15,20 @@ _TOKEN = re.compile(r"B([0-9]{1,2})(A?)|(VV|VH|HH|HV)")  #: ASCII digits only: "
 KNOWN_BANDS = (*(f"B{i:02d}" for i in range(1, 13)), "B8A", "VV", "VH", "HH", "HV")
 #: STAC electro-optical extension common names of the Sentinel-2 MSI bands
 COMMON_NAMES = {
-    "coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05", "rededge2": "B06",
-    "rededge3": "B07", "nir": "B08", "nir08": "B8A", "nir09": "B09", "cirrus": "B10", "swir16": "B11",
+    "coastal": "B01",
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "rededge1": "B05",
+    "rededge2": "B06",
+    "rededge3": "B07",
+    "nir": "B08",
+    "nir08": "B8A",
+    "nir09": "B09",
+    "cirrus": "B10",
+    "swir16": "B11",
     "swir22": "B12",
-}  # fmt: skip
+}
 _SPLIT = re.compile(r"[_\-. ,;:()\[\]]+")  #: separators between tokens (not line breaks: "B02\n" is no band)
 
 

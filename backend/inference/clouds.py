@@ -31,9 +31,20 @@ from .rasters import RasterInfo
 
 CLOUD_KINDS = ("auto", "scl", "mask", "probability")
 #: Sentinel-2 L2A scene classification values → class names (ESA's L2A product specification)
-SCL_CLASSES = {0: "no data", 1: "saturated or defective", 2: "dark area pixels", 3: "cloud shadows",
-               4: "vegetation", 5: "not vegetated", 6: "water", 7: "unclassified", 8: "cloud medium probability",
-               9: "cloud high probability", 10: "thin cirrus", 11: "snow or ice"}  # fmt: skip
+SCL_CLASSES = {
+    0: "no data",
+    1: "saturated or defective",
+    2: "dark area pixels",
+    3: "cloud shadows",
+    4: "vegetation",
+    5: "not vegetated",
+    6: "water",
+    7: "unclassified",
+    8: "cloud medium probability",
+    9: "cloud high probability",
+    10: "thin cirrus",
+    11: "snow or ice",
+}
 DEFAULT_SCL_CLASSES = (3, 8, 9, 10)
 DEFAULT_THRESHOLD = 0.4  #: cloud probability (0–1) at or above which a pixel is cloudy
 DEFAULT_CLOUD_FRACTION = 0.3  #: a tile whose S2-blind fraction exceeds this goes to the S1-only head
@@ -143,18 +154,20 @@ def inspect_cloud(info: RasterInfo, sample: CloudSampler, options: CloudOptions,
             raise InputError(f"cannot tell what the cloud mask {info.name} holds ({seen}); {ask}.")
     if kind == "scl":
         if not (integral and lo >= 0 and hi <= 11):
-            raise InputError(f"the cloud mask {info.name} is no Sentinel-2 scene classification ({seen}; SCL "
-                             f"holds classes 0–11); {ask}.")  # fmt: skip
+            raise InputError(
+                f"the cloud mask {info.name} is no Sentinel-2 scene classification ({seen}; SCL "
+                f"holds classes 0–11); {ask}."
+            )
         return CloudPlan(band, "scl", nodata, scl_classes=tuple(options.scl_classes))
     if kind == "mask":
         if distinct.size > 2:
-            raise InputError(f"the cloud mask {info.name} is not binary ({distinct.size} distinct values, {seen}); "
-                             f"{ask}.")  # fmt: skip
+            raise InputError(
+                f"the cloud mask {info.name} is not binary ({distinct.size} distinct values, {seen}); {ask}."
+            )
         return CloudPlan(band, "mask", nodata)
     scale = 1.0 if hi <= 1 and not info.is_integer else 100.0
     if lo < 0 or hi > scale:
-        raise InputError(f"the cloud mask {info.name} holds no probabilities ({seen}; 0–1 or 0–100 expected); "
-                         f"{ask}.")  # fmt: skip
+        raise InputError(f"the cloud mask {info.name} holds no probabilities ({seen}; 0–1 or 0–100 expected); {ask}.")
     return CloudPlan(band, "probability", nodata, threshold=options.threshold * scale)
 
 
@@ -165,5 +178,7 @@ def _cloud_band(info: RasterInfo) -> int:
     named = [i for i, b in enumerate(info.bands, start=1) if names_scl(b.description)]
     if len(named) == 1:
         return named[0]
-    raise InputError(f"the cloud mask {info.name} has {info.count} bands and none is described as SCL; give a "
-                     "single-band cloud layer.")  # fmt: skip
+    raise InputError(
+        f"the cloud mask {info.name} has {info.count} bands and none is described as SCL; give a "
+        "single-band cloud layer."
+    )

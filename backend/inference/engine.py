@@ -98,8 +98,15 @@ class _Pending:
     head: str
 
 
-def choose_head(either: float, s2_blind: float, s2_missing: float, s1_missing: float, heads: Sequence[str],
-                max_nodata: float, cloud_fraction: float | None) -> str | None:  # fmt: skip
+def choose_head(
+    either: float,
+    s2_blind: float,
+    s2_missing: float,
+    s1_missing: float,
+    heads: Sequence[str],
+    max_nodata: float,
+    cloud_fraction: float | None,
+) -> str | None:
     """The head that classifies a tile, from the fractions of its pixels where: either modality has no data
     (``either``), S2 cannot see (no data or cloudy, ``s2_blind``), S2 or S1 has no data; None: nodata.
 
@@ -306,9 +313,15 @@ def run_inference(
             blind = s2_missing if cloudy is None else s2_missing | cloudy
             for c in range(c0, c1):
                 x = slice((c - c0) * grid.stride, (c - c0) * grid.stride + patch)
-                head = choose_head(float(invalid[:, x].mean()), float(blind[:, x].mean()),
-                                   float(s2_missing[:, x].mean()), float(s1_missing[:, x].mean()), heads,
-                                   max_nodata_fraction, None if cloud is None else cloud_fraction)  # fmt: skip
+                head = choose_head(
+                    float(invalid[:, x].mean()),
+                    float(blind[:, x].mean()),
+                    float(s2_missing[:, x].mean()),
+                    float(s1_missing[:, x].mean()),
+                    heads,
+                    max_nodata_fraction,
+                    None if cloud is None else cloud_fraction,
+                )
                 if head is None:
                     done += 1
                     continue

@@ -48,18 +48,24 @@ def plan_grid(rasters: Sequence[RasterInfo], gsd_m: float) -> GridPlan:
     """The grid to read the S2 ``rasters`` on (the finest one decides); refuses what cannot be used."""
     for r in rasters:
         if r.pixel_size_m is None:
-            raise InputError(f"{r.name} is in {r.crs or 'no CRS'}, which has no known relation to the Earth (an "
-                             "engineering or local CRS); assign the raster's real CRS first.")  # fmt: skip
+            raise InputError(
+                f"{r.name} is in {r.crs or 'no CRS'}, which has no known relation to the Earth (an "
+                "engineering or local CRS); assign the raster's real CRS first."
+            )
     finest = min(rasters, key=lambda r: r.pixel_size_m[0] * r.pixel_size_m[1])
     x, y = finest.pixel_size_m
     if abs(x / gsd_m - 1) <= TOLERANCE and abs(y / gsd_m - 1) <= TOLERANCE:
         return GridPlan(False, gsd_m, (x, y))
     if max(x, y) > MAX_FACTOR * gsd_m:
-        raise InputError(f"the finest S2 band of {finest.name} has {x:.3g} × {y:.3g} m pixels; the model needs "
-                         f"{gsd_m:g} m and cannot use data coarser than {MAX_FACTOR * gsd_m:g} m.")  # fmt: skip
+        raise InputError(
+            f"the finest S2 band of {finest.name} has {x:.3g} × {y:.3g} m pixels; the model needs "
+            f"{gsd_m:g} m and cannot use data coarser than {MAX_FACTOR * gsd_m:g} m."
+        )
     if finest.metres:
         return GridPlan(True, gsd_m, (x, y))
     if finest.centre_lonlat is None:
-        raise InputError(f"{finest.name} ({finest.crs}) has {x:.3g} × {y:.3g} m pixels and cannot be placed on the "
-                         f"Earth to resample it; reproject it to {gsd_m:g} m in a UTM CRS first.")  # fmt: skip
+        raise InputError(
+            f"{finest.name} ({finest.crs}) has {x:.3g} × {y:.3g} m pixels and cannot be placed on the "
+            f"Earth to resample it; reproject it to {gsd_m:g} m in a UTM CRS first."
+        )
     return GridPlan(True, gsd_m, (x, y), utm_epsg(*finest.centre_lonlat))

@@ -138,8 +138,11 @@ def inspect_inputs(
     notes: list[str] = []
     for modality, picks in (("S2", s2_picks), ("S1", s1_picks)):
         how = {p.how for p in picks}
-        text = {"name": "named by band descriptions or file names", "order": "in the order given",
-                "position": "a stack without band names, taken in the model's order"}  # fmt: skip
+        text = {
+            "name": "named by band descriptions or file names",
+            "order": "in the order given",
+            "position": "a stack without band names, taken in the model's order",
+        }
         applied[f"{modality} bands"] = (
             ", ".join(p.band for p in picks)
             + ": "
@@ -171,8 +174,10 @@ def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, note
     level = {f.level for f in facts if f.level}
     if len(level) == 1 and level != {spec.level}:
         source = next(f.source for f in facts if f.level)
-        raise InputError(f"the S2 input is Level-{level.pop()[1:]} ({source}) but the model was trained on "
-                         f"Level-{spec.level[1:]}; give the {spec.level} product.")  # fmt: skip
+        raise InputError(
+            f"the S2 input is Level-{level.pop()[1:]} ({source}) but the model was trained on "
+            f"Level-{spec.level[1:]}; give the {spec.level} product."
+        )
     if any(rasters[p.raster].dtype == "uint8" for p in picks) and options.s2_scale is None:
         raise InputError(
             "the S2 input is 8-bit, a display image (e.g. true colour), not reflectance; give the "
@@ -191,8 +196,10 @@ def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, note
     elif any(f.quantification for f in facts):
         f = next(f for f in facts if f.quantification)
         q, q_source = float(f.quantification), f.source
-    elif all(not rasters[p.raster].is_integer for p in picks) and (percentile(np.concatenate(
-            [a.ravel() for a in raw]), 99) or 0) <= FLOAT_REFLECTANCE_P99:  # fmt: skip
+    elif (
+        all(not rasters[p.raster].is_integer for p in picks)
+        and (percentile(np.concatenate([a.ravel() for a in raw]), 99) or 0) <= FLOAT_REFLECTANCE_P99
+    ):
         q, q_source = 1.0, "float values of 0–1 reflectance"
     else:
         q, q_source = 10000.0, "integer reflectance × 10000"
@@ -242,9 +249,11 @@ def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, note
     median = percentile(np.concatenate([c.apply(a).ravel() for c, a in zip(conv, raw)]), 50)
     rho = None if median is None else (median + spec.add_offset) / q_m
     if options.s2_scale is None and rho is not None and not 0.005 <= rho <= 1.2:
-        raise InputError(f"the S2 values do not look like reflectance × {q:g} (median reflectance {rho:.3g} as read "
-                         f"with {q_source}); {hint('s2_scale', 'Q')} with the stored value of reflectance 1 "
-                         "(10000 for L2A digital numbers, 1 for 0–1 reflectance).")  # fmt: skip
+        raise InputError(
+            f"the S2 values do not look like reflectance × {q:g} (median reflectance {rho:.3g} as read "
+            f"with {q_source}); {hint('s2_scale', 'Q')} with the stored value of reflectance 1 "
+            "(10000 for L2A digital numbers, 1 for 0–1 reflectance)."
+        )
     offset_text = f"{offset:g} DN offset removed" if offset else "no DN offset"
     applied["S2 radiometry"] = f"reflectance × {q:g} ({q_source}); {offset_text} ({why})"
     if offset or q != 10000.0 or gdal_scaled or options.s2_offset != "auto":
@@ -253,16 +262,19 @@ def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, note
     return conv, nodata
 
 
-def _offset_from_facts(facts: list[ProductFacts], looks_offset: bool, darkest: float, band: str, q_m: float,
-                       hint: Hint) -> tuple[float, str]:  # fmt: skip
+def _offset_from_facts(
+    facts: list[ProductFacts], looks_offset: bool, darkest: float, band: str, q_m: float, hint: Hint
+) -> tuple[float, str]:
     """The DN offset the product facts give, checked against the darkest pixels."""
     said = [(f, f.offset) for f in facts if f.offset is not None]
     values = {o for _, o in said}
     dark = f"the darkest pixels of {band} sit at {darkest * 10000.0 / q_m:.0f} DN"
     if len(values) > 1:
         a, b = said[0][0], next(f for f, o in said if o != said[0][1])
-        raise InputError(f"the S2 files disagree on their DN offset ({a.describe()} vs {b.describe()}); "
-                         f"{hint('s2_offset', '0')} or {hint('s2_offset', '1000')}.")  # fmt: skip
+        raise InputError(
+            f"the S2 files disagree on their DN offset ({a.describe()} vs {b.describe()}); "
+            f"{hint('s2_offset', '0')} or {hint('s2_offset', '1000')}."
+        )
     if not said:
         if looks_offset:
             raise InputError(
@@ -273,12 +285,16 @@ def _offset_from_facts(facts: list[ProductFacts], looks_offset: bool, darkest: f
         return 0.0, f"no processing baseline found; {dark}, as without an offset"
     source, offset = said[0][0], -said[0][1]
     if offset and not looks_offset:
-        raise InputError(f"the S2 input is of {source.describe()}, whose values carry +1000 DN, but {dark}: they "
-                         f"look harmonised already; {hint('s2_offset', '0')} if so, or "
-                         f"{hint('s2_offset', '1000')}.")  # fmt: skip
+        raise InputError(
+            f"the S2 input is of {source.describe()}, whose values carry +1000 DN, but {dark}: they "
+            f"look harmonised already; {hint('s2_offset', '0')} if so, or "
+            f"{hint('s2_offset', '1000')}."
+        )
     if not offset and looks_offset:
-        raise InputError(f"the S2 input is of {source.describe()}, without a DN offset, but {dark}, as with +1000 "
-                         f"DN; {hint('s2_offset', '1000')} if so, or {hint('s2_offset', '0')}.")  # fmt: skip
+        raise InputError(
+            f"the S2 input is of {source.describe()}, without a DN offset, but {dark}, as with +1000 "
+            f"DN; {hint('s2_offset', '1000')} if so, or {hint('s2_offset', '0')}."
+        )
     return offset, source.describe()
 
 
@@ -356,8 +372,9 @@ def _integer_scale(values: np.ndarray, hint: Hint) -> tuple[tuple[float, float],
     )
 
 
-def _check_order(picks: list[BandPick], db: list[np.ndarray], explicit: bool, hint: Hint, applied: dict,
-                 notes: list) -> None:  # fmt: skip
+def _check_order(
+    picks: list[BandPick], db: list[np.ndarray], explicit: bool, hint: Hint, applied: dict, notes: list
+) -> None:
     """Refuse an S1 pair whose co-polarised band is not clearly stronger than its cross-polarised one."""
     names = [p.band for p in picks]
     co = next((n for n in ("VV", "HH") if n in names), None)

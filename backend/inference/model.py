@@ -105,8 +105,10 @@ class OnnxModel:
         return dict(zip(heads, outputs))
 
     def _prepared(self, s2: np.ndarray, s1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (self.prepare(np.array(s2, dtype=np.float32), self.metadata.s2),
-                self.prepare(np.array(s1, dtype=np.float32), self.metadata.s1))  # fmt: skip
+        return (
+            self.prepare(np.array(s2, dtype=np.float32), self.metadata.s2),
+            self.prepare(np.array(s1, dtype=np.float32), self.metadata.s1),
+        )
 
     def predict(self, s2: np.ndarray, s1: np.ndarray) -> np.ndarray:
         """Fused probabilities ``float32 [N, n_classes]`` for physical inputs (NaN = nodata; copies, inputs

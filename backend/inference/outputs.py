@@ -45,16 +45,25 @@ from .products import LABEL_NODATA, MIXED_SOURCE, SOURCE_CODES, confidence, labe
 from .styles import confidence_qml, labels_qml, probabilities_qml, source_qml
 
 #: product key → file name, in the order the products are written
-FILE_NAMES = {"probabilities": "probabilities.tif", "labels": "labels.tif", "confidence": "confidence.tif",
-              "tiles": "tiles.gpkg"}  # fmt: skip
+FILE_NAMES = {
+    "probabilities": "probabilities.tif",
+    "labels": "labels.tif",
+    "confidence": "confidence.tif",
+    "tiles": "tiles.gpkg",
+}
 #: GTiff creation options of the work file a raster is written into block by block (GDAL spelling; rasterio takes
 #: them as keyword arguments)
 GEOTIFF_OPTIONS = {"COMPRESS": "DEFLATE", "TILED": "YES", "BIGTIFF": "IF_SAFER"}
 #: COG driver creation options of every delivered raster, less the product's OVERVIEW_RESAMPLING: 512 px tiles,
 #: DEFLATE after the predictor of the dtype (2, horizontal differences, for integers; 3 for floats), overviews
 #: halving the size until one fits a tile
-COG_OPTIONS = {"COMPRESS": "DEFLATE", "PREDICTOR": "YES", "BLOCKSIZE": "512", "OVERVIEWS": "AUTO",
-               "BIGTIFF": "IF_SAFER"}  # fmt: skip
+COG_OPTIONS = {
+    "COMPRESS": "DEFLATE",
+    "PREDICTOR": "YES",
+    "BLOCKSIZE": "512",
+    "OVERVIEWS": "AUTO",
+    "BIGTIFF": "IF_SAFER",
+}
 #: GeoPackage dataset creation options: version 1.2 (user_version 10200), which the GDAL of every supported QGIS
 #: (3.22 on Debian 12: GDAL 3.6) reads without a warning; newer GDAL's default (1.4, e.g. pyogrio's GDAL 3.12)
 #: makes GDAL 3.6 warn "may only be partially supported"
@@ -200,22 +209,54 @@ def _source_legend() -> str:
     return ", ".join(f"{code} {head}" for head, code in SOURCE_CODES.items()) + f", {MIXED_SOURCE} mixed"
 
 
-def output_catalogue(meta: ModelMetadata, model_path: str | PurePath | None = None,
-                     tags: Mapping[str, str] | None = None) -> OutputCatalogue:  # fmt: skip
+def output_catalogue(
+    meta: ModelMetadata, model_path: str | PurePath | None = None, tags: Mapping[str, str] | None = None
+) -> OutputCatalogue:
     """The outputs of a run of the model described by ``meta`` (see the module docstring for the table)."""
     names = meta.class_names
     rasters = (
-        RasterProduct("probabilities", FILE_NAMES["probabilities"], "float32", float("nan"), tuple(names),
-                      lambda b: b.probabilities.astype(np.float32, copy=False), probabilities_qml(names), "AVERAGE"),
-        RasterProduct("labels", FILE_NAMES["labels"], "uint32", float(LABEL_NODATA),
-                      ("top class index", "multi-label bitmask (bit c set: class c at or above its threshold)",
-                       f"source (head that decided the cell: {_source_legend()})"),
-                      partial(_labels_values, meta=meta), labels_qml(names, meta.class_colors), "MODE",
-                      ((SOURCE_STYLE, source_qml(SOURCE_BAND)),)),
-        RasterProduct("confidence", FILE_NAMES["confidence"], "float32", float("nan"), ("max class probability",),
-                      lambda b: confidence(b.probabilities)[None], confidence_qml(), "AVERAGE"),
-    )  # fmt: skip
+        RasterProduct(
+            "probabilities",
+            FILE_NAMES["probabilities"],
+            "float32",
+            float("nan"),
+            tuple(names),
+            lambda b: b.probabilities.astype(np.float32, copy=False),
+            probabilities_qml(names),
+            "AVERAGE",
+        ),
+        RasterProduct(
+            "labels",
+            FILE_NAMES["labels"],
+            "uint32",
+            float(LABEL_NODATA),
+            (
+                "top class index",
+                "multi-label bitmask (bit c set: class c at or above its threshold)",
+                f"source (head that decided the cell: {_source_legend()})",
+            ),
+            partial(_labels_values, meta=meta),
+            labels_qml(names, meta.class_colors),
+            "MODE",
+            ((SOURCE_STYLE, source_qml(SOURCE_BAND)),),
+        ),
+        RasterProduct(
+            "confidence",
+            FILE_NAMES["confidence"],
+            "float32",
+            float("nan"),
+            ("max class probability",),
+            lambda b: confidence(b.probabilities)[None],
+            confidence_qml(),
+            "AVERAGE",
+        ),
+    )
     columns = probability_fields(names)
-    tiles = TilesProduct("tiles", FILE_NAMES["tiles"], TILES_LAYER, (*_FIXED_FIELDS, *((c, "float") for c in columns)),
-                         partial(_tile_record, meta=meta, columns=columns))  # fmt: skip
+    tiles = TilesProduct(
+        "tiles",
+        FILE_NAMES["tiles"],
+        TILES_LAYER,
+        (*_FIXED_FIELDS, *((c, "float") for c in columns)),
+        partial(_tile_record, meta=meta, columns=columns),
+    )
     return OutputCatalogue(rasters, tiles, output_tags(model_path, tags))

@@ -82,8 +82,9 @@ def from_tags(tags: dict[str, str], name: str) -> ProductFacts | None:
     """Facts in GDAL metadata items of the file ``name``."""
     upper = {str(k).upper(): str(v) for k, v in tags.items()}
     offsets = [float(v) for k, v in upper.items() if re.fullmatch(r"(BOA|RADIO)_ADD_OFFSET(_B\w+)?", k) and _num(v)]
-    quant = next((float(upper[k]) for k in ("BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE") if _num(upper.get(k))),
-                 None)  # fmt: skip
+    quant = next(
+        (float(upper[k]) for k in ("BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE") if _num(upper.get(k))), None
+    )
     baseline = _baseline(upper.get("PROCESSING_BASELINE", ""))
     level = next((lv.group(1).upper() for v in upper.values() if (lv := _LEVEL.search(v))), None)
     if not (offsets or quant or baseline):
@@ -97,11 +98,18 @@ def from_metadata_xml(text: str, source: str) -> ProductFacts:
     offsets = {float(v) for v in re.findall(r"<(?:BOA|RADIO)_ADD_OFFSET[^>]*>\s*(-?[\d.]+)\s*<", text)}
     quant = re.search(r"<(?:BOA_)?QUANTIFICATION_VALUE[^>]*>\s*([\d.]+)\s*<", text)
     baseline = re.search(r"<PROCESSING_BASELINE>\s*([\d.]+)\s*<", text)
-    level = next((lv for lv, words in (("L1C", ("Level-1C", "MSIL1C")), ("L2A", ("Level-2A", "MSIL2A")))
-                  if any(w in text for w in words)), None)  # fmt: skip
+    level = next(
+        (
+            lv
+            for lv, words in (("L1C", ("Level-1C", "MSIL1C")), ("L2A", ("Level-2A", "MSIL2A")))
+            if any(w in text for w in words)
+        ),
+        None,
+    )
     add = offsets.pop() if len(offsets) == 1 else None  # none listed: the baseline decides (ProductFacts.offset)
-    return ProductFacts(source, _baseline(baseline.group(1)) if baseline else None, add,
-                        float(quant.group(1)) if quant else None, level)  # fmt: skip
+    return ProductFacts(
+        source, _baseline(baseline.group(1)) if baseline else None, add, float(quant.group(1)) if quant else None, level
+    )
 
 
 def from_sidecar(data: dict, source: str) -> ProductFacts | None:

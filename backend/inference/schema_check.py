@@ -16,9 +16,23 @@ from typing import Any
 
 _ANNOTATIONS = {"$schema", "$id", "title", "description", "$defs"}
 _KEYWORDS = {
-    "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum",
-    "const", "minimum", "maximum", "exclusiveMinimum", "minLength", "pattern", "anyOf", "$ref",
-}  # fmt: skip
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "minItems",
+    "maxItems",
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "minLength",
+    "pattern",
+    "anyOf",
+    "$ref",
+}
 _TYPES = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),

@@ -100,8 +100,11 @@ def output_geotransform(geotransform: Sequence[float], stride: int) -> tuple[flo
 def tile_polygon(window: Window, geotransform: Sequence[float]) -> list[tuple[float, float]]:
     """Closed ring (5 corner coordinates) of ``window`` on the grid with GDAL ``geotransform``."""
     x0, dx, rx, y0, ry, dy = geotransform
-    corners = [(window.col_off, window.row_off), (window.col_off + window.width, window.row_off),
-               (window.col_off + window.width, window.row_off + window.height),
-               (window.col_off, window.row_off + window.height)]  # fmt: skip
+    corners = [
+        (window.col_off, window.row_off),
+        (window.col_off + window.width, window.row_off),
+        (window.col_off + window.width, window.row_off + window.height),
+        (window.col_off, window.row_off + window.height),
+    ]
     ring = [(x0 + c * dx + r * rx, y0 + c * ry + r * dy) for c, r in corners]
     return [*ring, ring[0]]

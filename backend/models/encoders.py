@@ -9,9 +9,15 @@ from ..errors import ConfigError
 
 #: Backbones tested with MoSAiC (any timm model with ``num_classes=0`` pooling works; these are documented).
 BACKBONES: tuple[str, ...] = (
-    "resnet18", "resnet50", "convnextv2_atto", "convnextv2_femto", "convnextv2_pico", "convnextv2_nano",
-    "convnextv2_tiny", "convnextv2_base",
-)  # fmt: skip
+    "resnet18",
+    "resnet50",
+    "convnextv2_atto",
+    "convnextv2_femto",
+    "convnextv2_pico",
+    "convnextv2_nano",
+    "convnextv2_tiny",
+    "convnextv2_base",
+)
 
 
 def build_encoder(backbone: str, in_chans: int, pretrained: bool = False) -> nn.Module:

@@ -37,17 +37,28 @@ from pathlib import Path
 #: times the restart of a short epoch (the replicated sample has 14 batches of 256; BigEarthNet's train split 929).
 LONG_EPOCH_BATCHES = 100_000
 
-STRATEGY_MODALITIES = {"supervised": "s1s2", "simclr": "s2", "iai_simclr": "s1s2", "mulsupcon": "s1s2",
-                       "mosaic1": "s1s2", "mosaic2": "s1s2"}  # fmt: skip
+STRATEGY_MODALITIES = {
+    "supervised": "s1s2",
+    "simclr": "s2",
+    "iai_simclr": "s1s2",
+    "mulsupcon": "s1s2",
+    "mosaic1": "s1s2",
+    "mosaic2": "s1s2",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mosaic bench train``."""
     parser.add_argument("--data-root", required=True, help="BigEarthNet v2 folder (metadata.parquet, ...)")
     parser.add_argument("--lmdb-path", help="read pixels from this LMDB instead of the GeoTIFF folders")
-    parser.add_argument("--replicate", type=int, default=0, metavar="N",
-                        help="first write every pair of --data-root/--lmdb-path N times into one LMDB (needs "
-                             "--lmdb-path and --replicate-dir) and measure on that")  # fmt: skip
+    parser.add_argument(
+        "--replicate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first write every pair of --data-root/--lmdb-path N times into one LMDB (needs "
+        "--lmdb-path and --replicate-dir) and measure on that",
+    )
     parser.add_argument("--replicate-dir", help="folder of the replicated dataset (reused when already complete)")
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGY_MODALITIES), choices=list(STRATEGY_MODALITIES))
     parser.add_argument("--backbones", "--backbone", nargs="+", default=["resnet18"], dest="backbones")
@@ -59,8 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="loader-alone runs per input path (median)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--no-channels-last", action="store_true")
-    parser.add_argument("--compile", choices=["off", "on", "both"], default="off",
-                        help="torch.compile the encoders (both: measure eager and compiled)")  # fmt: skip
+    parser.add_argument(
+        "--compile",
+        choices=["off", "on", "both"],
+        default="off",
+        help="torch.compile the encoders (both: measure eager and compiled)",
+    )
     parser.add_argument("--profile", metavar="DIR", help="write a torch.profiler table of 3 in-memory steps here")
     parser.add_argument("--output", "-o", help="also write the results as JSON here")
 
@@ -199,15 +214,21 @@ def run(args: argparse.Namespace) -> int:
     if len(dataset) < args.batch_size:
         raise InputError(f"the {args.split} split has fewer than --batch-size {args.batch_size} patches; lower it")
     native = NativeBatches(dataset)
-    common = {"drop_last": True, "num_workers": args.num_workers, "persistent_workers": args.num_workers > 0,
-              "pin_memory": device.type == "cuda"}  # fmt: skip
+    common = {
+        "drop_last": True,
+        "num_workers": args.num_workers,
+        "persistent_workers": args.num_workers > 0,
+        "pin_memory": device.type == "cuda",
+    }
     long_epoch = args.batch_size * LONG_EPOCH_BATCHES
     samples = DataLoader(dataset, args.batch_size, sampler=RandomSampler(dataset, num_samples=long_epoch), **common)
     compact = native_loader(native, args.batch_size, sampler=RandomSampler(native, num_samples=long_epoch), **common)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"device: {name}; batch {args.batch_size}; {len(dataset)} patches ({args.split}); loader: "
-          f"{'LMDB' if dataset.reader.__class__.__name__ == 'LmdbReader' else 'GeoTIFF'} x {args.num_workers} "
-          f"workers; channels_last {channels_last}; bf16 {device.type == 'cuda'}")  # fmt: skip
+    print(
+        f"device: {name}; batch {args.batch_size}; {len(dataset)} patches ({args.split}); loader: "
+        f"{'LMDB' if dataset.reader.__class__.__name__ == 'LmdbReader' else 'GeoTIFF'} x {args.num_workers} "
+        f"workers; channels_last {channels_last}; bf16 {device.type == 'cuda'}"
+    )
     results: dict = {"device": name, "batch_size": args.batch_size, "num_workers": args.num_workers, "training": []}
 
     runs: dict[str, list[float]] = {"per-sample": [], "compact": [], "compact + device": []}
@@ -224,21 +245,30 @@ def run(args: argparse.Namespace) -> int:
     alone = {k: statistics.median(v) for k, v in runs.items()}
     results["loader_alone"] = alone
     print("\n| input path (loader alone) | samples/s | vs per-sample |\n|---|---|---|")
-    labels = {"per-sample": "per-sample (dataset[i], float32 120 px)", "compact": "compact batches (native)",
-              "compact + device": f"compact batches, assembled on {device.type}"}  # fmt: skip
+    labels = {
+        "per-sample": "per-sample (dataset[i], float32 120 px)",
+        "compact": "compact batches (native)",
+        "compact + device": f"compact batches, assembled on {device.type}",
+    }
     for key, rate in alone.items():
         print(f"| {labels[key]} | {rate:,.0f} | {rate / alone['per-sample']:.2f}x |")
 
     memory_batch = assemble_batch(_to_device(native.__getitems__(list(range(args.batch_size))), device), native.layout)
-    print("\n| strategy | backbone | compile | in memory (samples/s) | loader-fed (samples/s) | loader ÷ in memory "
-          "| peak GPU memory (GiB) |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    print(
+        "\n| strategy | backbone | compile | in memory (samples/s) | loader-fed (samples/s) | loader ÷ in memory "
+        "| peak GPU memory (GiB) |\n|---|---|---|---|---|---|---|"
+    )
     compiles = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
     fed = its["compact"]
     for strategy, backbone, compiled in itertools.product(args.strategies, args.backbones, compiles):
         module = MosaicModule(
-            strategy=strategy, modalities=STRATEGY_MODALITIES[strategy], backbone=backbone,
-            class_names=dataset.class_names, s2_bands=dataset.s2_bands, upsampling=dataset.upsampling,
-        )  # fmt: skip
+            strategy=strategy,
+            modalities=STRATEGY_MODALITIES[strategy],
+            backbone=backbone,
+            class_names=dataset.class_names,
+            s2_bands=dataset.s2_bands,
+            upsampling=dataset.upsampling,
+        )
         module = module.to(device).train()
         if channels_last:
             module = module.to(memory_format=torch.channels_last)
@@ -255,12 +285,22 @@ def run(args: argparse.Namespace) -> int:
         if args.profile:
             tag = f"{strategy}_{backbone}{'_compiled' if compiled else ''}"
             _profile(step, memory_batch, device, Path(args.profile) / f"profile_{tag}.txt")
-        row = {"strategy": strategy, "backbone": backbone, "compile": compiled, "in_memory": in_memory,
-               "loader_fed": loader, "ratio": loader / in_memory, "peak_gpu_gib": peak}  # fmt: skip
+        row = {
+            "strategy": strategy,
+            "backbone": backbone,
+            "compile": compiled,
+            "in_memory": in_memory,
+            "loader_fed": loader,
+            "ratio": loader / in_memory,
+            "peak_gpu_gib": peak,
+        }
         results["training"].append(row)
         peak_text = f"{peak:.1f}" if peak == peak else "n/a"
-        print(f"| {strategy} | {backbone} | {'yes' if compiled else 'no'} | {in_memory:,.1f} | {loader:,.1f} | "
-              f"{loader / in_memory:.2f} | {peak_text} |", flush=True)  # fmt: skip
+        print(
+            f"| {strategy} | {backbone} | {'yes' if compiled else 'no'} | {in_memory:,.1f} | {loader:,.1f} | "
+            f"{loader / in_memory:.2f} | {peak_text} |",
+            flush=True,
+        )
         del module, optimizer, step
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")

@@ -55,8 +55,13 @@ class ProgressJsonl(Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         total = int(trainer.max_steps) if trainer.max_steps > 0 else int(trainer.estimated_stepping_batches)
-        self.emit("start", max_epochs=trainer.max_epochs, total_steps=total, log_dir=trainer.log_dir,
-                  start_step=trainer.global_step)  # fmt: skip
+        self.emit(
+            "start",
+            max_epochs=trainer.max_epochs,
+            total_steps=total,
+            log_dir=trainer.log_dir,
+            start_step=trainer.global_step,
+        )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
@@ -88,8 +93,11 @@ class ProgressJsonl(Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._flush()
         ckpt = trainer.checkpoint_callback
-        self.emit("done", best_checkpoint=(ckpt.best_model_path or None) if ckpt else None,
-                  last_checkpoint=(ckpt.last_model_path or None) if ckpt else None)  # fmt: skip
+        self.emit(
+            "done",
+            best_checkpoint=(ckpt.best_model_path or None) if ckpt else None,
+            last_checkpoint=(ckpt.last_model_path or None) if ckpt else None,
+        )
 
 
 def _progress(trainer: pl.Trainer) -> ProgressJsonl | None:
@@ -164,8 +172,9 @@ class RngState(Callback):
         version, internal, gauss = state["python"]
         random.setstate((version, tuple(internal), gauss))
         n = state["numpy"]
-        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                             n["cached_gaussian"]))  # fmt: skip
+        np.random.set_state(
+            ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+        )
         torch.set_rng_state(state["torch"])
         if torch.cuda.is_available() and state["cuda"]:
             torch.cuda.set_rng_state_all(state["cuda"])
@@ -252,5 +261,8 @@ class InterruptCheckpoint(Callback):
             progress = _progress(trainer)
             if progress is not None:
                 progress.emit("checkpoint", path=str(path))
-            print(f"mosaic train: interrupted at step {trainer.global_step}; checkpoint saved to {path}; "
-                  f"continue with --resume {path}", file=sys.stderr)  # fmt: skip
+            print(
+                f"mosaic train: interrupted at step {trainer.global_step}; checkpoint saved to {path}; "
+                f"continue with --resume {path}",
+                file=sys.stderr,
+            )

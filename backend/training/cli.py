@@ -84,10 +84,15 @@ def _build_cli(argv: list[str], extra_callbacks: list):
                     "early_stopping.strict": False,  # a run resumed from a mid-epoch interrupted.ckpt
                 }
             )
-            for src, dst in (("class_names", "class_names"), ("s2_band_names", "s2_bands"),
-                             ("s1_band_names", "s1_bands"), ("upsampling", "upsampling"),
-                             ("patch_size_px", "patch_size_px"), ("statistics", "statistics"),
-                             ("training_data", "training_data")):  # fmt: skip
+            for src, dst in (
+                ("class_names", "class_names"),
+                ("s2_band_names", "s2_bands"),
+                ("s1_band_names", "s1_bands"),
+                ("upsampling", "upsampling"),
+                ("patch_size_px", "patch_size_px"),
+                ("statistics", "statistics"),
+                ("training_data", "training_data"),
+            ):
                 parser.link_arguments(f"data.{src}", f"model.{dst}", apply_on="instantiate")
 
     check_no_protocol_targets(argv)
@@ -111,10 +116,15 @@ def _build_cli(argv: list[str], extra_callbacks: list):
         with warnings.catch_warnings():  # args= is how `mosaic train` passes its own argv
             warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
             return MosaicCLI(
-            MosaicModule, MosaicDataModule, run=False, args=argv, seed_everything_default=0,
-            trainer_defaults=trainer_defaults, save_config_kwargs={"overwrite": True},
-            parser_kwargs={"exit_on_error": False, "description": __doc__},
-        )  # fmt: skip
+                MosaicModule,
+                MosaicDataModule,
+                run=False,
+                args=argv,
+                seed_everything_default=0,
+                trainer_defaults=trainer_defaults,
+                save_config_kwargs={"overwrite": True},
+                parser_kwargs={"exit_on_error": False, "description": __doc__},
+            )
     except ArgumentError as exc:
         message = " ".join(str(exc).split())
         keys = [a.dest for a in parsers[0]._actions] if parsers else []

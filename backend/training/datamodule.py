@@ -75,8 +75,13 @@ class MosaicDataModule(pl.LightningDataModule):
         """The dataset of ``stage`` (``train``, ``validation`` or ``test``), built once."""
         if stage not in self._datasets:
             h = self.hparams
-            kwargs: dict[str, Any] = {"root": h.root, "split": self.splits[stage], "s2_bands": h.s2_band_set,
-                                      "seed": h.seed, **(h.options or {})}  # fmt: skip
+            kwargs: dict[str, Any] = {
+                "root": h.root,
+                "split": self.splits[stage],
+                "s2_bands": h.s2_band_set,
+                "seed": h.seed,
+                **(h.options or {}),
+            }
             if stage == "train" and h.label_fraction is not None:
                 kwargs.update(label_fraction=h.label_fraction, keep_unlabelled=h.keep_unlabelled)
             ds = make_dataset(h.dataset, **kwargs)
@@ -140,8 +145,10 @@ class MosaicDataModule(pl.LightningDataModule):
         if stage not in self._native:
             native = self._native[stage] = NativeBatches(ds)
             if self._layout is not None and native.layout != self._layout:
-                raise InputError(f"the {self.splits[stage]!r} split stores its bands unlike the others; rebuild the "
-                                 "dataset with one `mosaic pack` run")  # fmt: skip
+                raise InputError(
+                    f"the {self.splits[stage]!r} split stores its bands unlike the others; rebuild the "
+                    "dataset with one `mosaic pack` run"
+                )
             self._layout = native.layout
         return self._native[stage]
 
@@ -161,9 +168,15 @@ class MosaicDataModule(pl.LightningDataModule):
             self._resume = None
             # the loader's per-iterator seed draw then leaves the global RNG (augmentations) alone
             generator = torch.Generator().manual_seed(sampler.seed)
-        options = {"sampler": sampler, "drop_last": train, "generator": generator, "num_workers": workers,
-                   "persistent_workers": workers > 0, "pin_memory": torch.cuda.is_available(),
-                   "worker_init_fn": _ignore_sigint if workers > 0 else None}  # fmt: skip
+        options = {
+            "sampler": sampler,
+            "drop_last": train,
+            "generator": generator,
+            "num_workers": workers,
+            "persistent_workers": workers > 0,
+            "pin_memory": torch.cuda.is_available(),
+            "worker_init_fn": _ignore_sigint if workers > 0 else None,
+        }
         if isinstance(data, NativeBatches):
             return native_loader(data, self.hparams.batch_size, **options)
         return DataLoader(data, batch_size=self.hparams.batch_size, **options)

@@ -45,9 +45,15 @@ STAGES: tuple[str, ...] = ("pretrain", "linear_probe", "finetune")
 #: IaI-SimCLR's augmentation of its inter-modal pair (official ``augmentations_inter``): a random resized crop of
 #: 30–90 % of the area, drawn separately for S1 and S2, nothing else.
 IAI_INTER_AUGMENT: dict[str, Any] = {
-    "aligned": False, "scale": (0.3, 0.9), "hflip": 0.0, "vflip": 0.0, "rot90": False, "s2_brightness": 0.0,
-    "s2_contrast": 0.0, "s1_noise_db": 0.0,
-}  # fmt: skip
+    "aligned": False,
+    "scale": (0.3, 0.9),
+    "hflip": 0.0,
+    "vflip": 0.0,
+    "rot90": False,
+    "s2_brightness": 0.0,
+    "s2_contrast": 0.0,
+    "s1_noise_db": 0.0,
+}
 
 
 def _recorded_metrics(evaluation: dict) -> dict[str, float]:
@@ -181,14 +187,29 @@ class MosaicModule(pl.LightningModule):
             mean.setdefault(key, default_mean)
             std.setdefault(key, default_std)
         self.save_hyperparameters(ignore=["norm_mean", "norm_std"])
-        self.hparams.update(norm_mean=mean, norm_std=std, class_names=list(class_names),
-                            s2_bands=list(s2_bands), s1_bands=list(s1_bands))  # fmt: skip
+        self.hparams.update(
+            norm_mean=mean,
+            norm_std=std,
+            class_names=list(class_names),
+            s2_bands=list(s2_bands),
+            s1_bands=list(s1_bands),
+        )
         self.net = MosaicNet(
-            modalities, backbone, mean["s2"], std["s2"], mean["s1"], std["s1"], len(class_names),
-            fusion_dim, projection_dim, pretrained, heads=heads_for(self.weights), fusion=fusion,
+            modalities,
+            backbone,
+            mean["s2"],
+            std["s2"],
+            mean["s1"],
+            std["s1"],
+            len(class_names),
+            fusion_dim,
+            projection_dim,
+            pretrained,
+            heads=heads_for(self.weights),
+            fusion=fusion,
             modality_classifiers=modality_classifiers_for(self.weights),
             valid_ranges={"s2": band_ranges(s2_bands, statistics), "s1": band_ranges(s1_bands, statistics)},
-        )  # fmt: skip
+        )
         if stage == "linear_probe":  # one linear layer on the pooled encoder features; frozen encoders
             width = sum(encoder.num_features for encoder in self.net.encoder.values())
             self.net.fusion = torch.nn.Identity()
@@ -271,10 +292,12 @@ class MosaicModule(pl.LightningModule):
             parts["thresholds"] = list(evaluation["thresholds"])
             parts["metrics"] = _recorded_metrics(evaluation)
             parts["heads"] = {
-                h: {"thresholds": list(evaluation["heads"][h]["thresholds"]),
-                    "metrics": _recorded_metrics(evaluation["heads"][h])}
+                h: {
+                    "thresholds": list(evaluation["heads"][h]["thresholds"]),
+                    "metrics": _recorded_metrics(evaluation["heads"][h]),
+                }
                 for h in heads
-            }  # fmt: skip
+            }
         return parts
 
     # ------------------------------------------------------------------ losses
@@ -353,9 +376,13 @@ class MosaicModule(pl.LightningModule):
         labels = y[rows].float()
         queued_keys, queued_labels = self.label_queue.contents()
         loss = losses.mulsupcon(
-            query[rows], torch.cat([keys, queued_keys]), labels, self.hparams.supcon_temperature,
-            self.hparams.mulsupcon_weighting, key_labels=torch.cat([labels, queued_labels]),
-        )  # fmt: skip
+            query[rows],
+            torch.cat([keys, queued_keys]),
+            labels,
+            self.hparams.supcon_temperature,
+            self.hparams.mulsupcon_weighting,
+            key_labels=torch.cat([labels, queued_labels]),
+        )
         if self.training:
             self.label_queue.push(keys, labels)
         return loss

@@ -54,8 +54,16 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError
 
 TERMS: tuple[str, ...] = (
-    "intra_s1", "intra_s2", "inter", "mulsupcon_fused", "mulsupcon_s1", "mulsupcon_s2", "bce", "bce_s1", "bce_s2",
-)  # fmt: skip
+    "intra_s1",
+    "intra_s2",
+    "inter",
+    "mulsupcon_fused",
+    "mulsupcon_s1",
+    "mulsupcon_s2",
+    "bce",
+    "bce_s1",
+    "bce_s2",
+)
 SUPERVISED_TERMS: frozenset[str] = frozenset(
     {"mulsupcon_fused", "mulsupcon_s1", "mulsupcon_s2", "bce", "bce_s1", "bce_s2"}
 )
@@ -65,15 +73,28 @@ CLASSIFIER_TERMS: dict[str, str] = {"bce": "fused", "bce_s1": "s1", "bce_s2": "s
 MODALITY_BCE: dict[str, float] = {"bce_s1": 1.0, "bce_s2": 1.0}
 #: Modalities each term needs (the per-modality heads exist in S1+S2 networks only).
 TERM_MODALITIES: dict[str, tuple[str, ...]] = {
-    "intra_s1": ("s1",), "intra_s2": ("s2",), "inter": ("s1", "s2"), "mulsupcon_fused": (),
-    "mulsupcon_s1": ("s1",), "mulsupcon_s2": ("s2",), "bce": (), "bce_s1": ("s1", "s2"), "bce_s2": ("s1", "s2"),
-}  # fmt: skip
+    "intra_s1": ("s1",),
+    "intra_s2": ("s2",),
+    "inter": ("s1", "s2"),
+    "mulsupcon_fused": (),
+    "mulsupcon_s1": ("s1",),
+    "mulsupcon_s2": ("s2",),
+    "bce": (),
+    "bce_s1": ("s1", "s2"),
+    "bce_s2": ("s1", "s2"),
+}
 #: Projection heads each term uses.
 TERM_HEADS: dict[str, tuple[str, ...]] = {
-    "intra_s1": ("intra_s1",), "intra_s2": ("intra_s2",), "inter": ("inter_s1", "inter_s2"),
-    "mulsupcon_fused": ("fused",), "mulsupcon_s1": ("intra_s1",), "mulsupcon_s2": ("intra_s2",), "bce": (),
-    "bce_s1": (), "bce_s2": (),
-}  # fmt: skip
+    "intra_s1": ("intra_s1",),
+    "intra_s2": ("intra_s2",),
+    "inter": ("inter_s1", "inter_s2"),
+    "mulsupcon_fused": ("fused",),
+    "mulsupcon_s1": ("intra_s1",),
+    "mulsupcon_s2": ("intra_s2",),
+    "bce": (),
+    "bce_s1": (),
+    "bce_s2": (),
+}
 
 
 @dataclass(frozen=True)

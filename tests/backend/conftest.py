@@ -21,8 +21,16 @@ def build_inference_model(backbone: str = "resnet18", seed: int = 0, heads=("fus
     """The exported graph of an untrained MoSAiC network (S1 + S2, 19 BigEarthNet classes) with ``heads``."""
     torch.manual_seed(seed)
     (s2_mean, s2_std), (s1_mean, s1_std) = band_stats(s2_bands(), "nearest"), band_stats(S1_BANDS, "nearest")
-    net = MosaicNet("s1s2", backbone, s2_mean, s2_std, s1_mean, s1_std, n_classes=len(BEN19_CLASSES),
-                    modality_classifiers=[h for h in heads if h != "fused"])  # fmt: skip
+    net = MosaicNet(
+        "s1s2",
+        backbone,
+        s2_mean,
+        s2_std,
+        s1_mean,
+        s1_std,
+        n_classes=len(BEN19_CLASSES),
+        modality_classifiers=[h for h in heads if h != "fused"],
+    )
     return InferenceModel(net, heads).eval()
 
 

@@ -38,15 +38,17 @@ def test_unknown_command_names_the_choices():
 
 
 def test_bad_option_is_argparse_usage_and_exit_2(tmp_path):
-    proc = _run("predict", "--s2", "a.tif", "--s1", "b.tif", "--model", "m.onnx", "--out", str(tmp_path),
-                "--stride", "many")  # fmt: skip
+    proc = _run(
+        "predict", "--s2", "a.tif", "--s1", "b.tif", "--model", "m.onnx", "--out", str(tmp_path), "--stride", "many"
+    )
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[-1] == "mosaic predict: error: argument --stride: invalid int value: 'many'"
 
 
 def test_help_lists_every_command_without_importing_torch():
-    proc = subprocess.run([sys.executable, "-X", "importtime", MOSAIC, "--help"], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", MOSAIC, "--help"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0
     for name in ("prepare", "pack", "stats", "train", "evaluate", "export", "predict", "inspect", "bench", "version"):
         assert f"    {name}" in proc.stdout

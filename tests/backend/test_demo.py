@@ -18,8 +18,10 @@ def test_demo_writes_complete_outputs(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "mosaic.backend.demo", "--out", str(out), "--epochs", "1"],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "make qgis" in result.stdout
     expected = (

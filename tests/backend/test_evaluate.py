@@ -78,8 +78,15 @@ def test_evaluate_checkpoint_on_real_patches(ben_v2, tmp_path):
     pl.seed_everything(0)
     data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0)
     model = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=32, class_names=data.class_names)
-    trainer = pl.Trainer(max_steps=1, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)  # fmt: skip
+    trainer = pl.Trainer(
+        max_steps=1,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     trainer.fit(model, datamodule=data)
     ckpt = tmp_path / "m.ckpt"
     trainer.save_checkpoint(ckpt)
@@ -95,8 +102,13 @@ def test_evaluate_checkpoint_on_real_patches(ben_v2, tmp_path):
     np.testing.assert_array_equal(preds["target"], test.labels)
     again = multilabel_metrics(preds["probs"], preds["target"], data.class_names, np.array(result["thresholds"]))
     assert m["ap_macro"] == pytest.approx(again["ap_macro"], abs=1e-6)
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.md", "tsne_fused.png", "tsne_s1.png",
-                                                    "tsne_s2.png"]  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == [
+        "metrics.json",
+        "report.md",
+        "tsne_fused.png",
+        "tsne_s1.png",
+        "tsne_s2.png",
+    ]
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((out / "metrics.json").read_text())
@@ -138,6 +150,8 @@ def _check_heads_on_clean_and_cloudy_patches(ben_v2: Path, model, result: dict, 
     for head in ("s1", "s2"):
         assert parts["heads"][head]["thresholds"] == result["heads"][head]["thresholds"]
         assert parts["heads"][head]["metrics"]["test/ap_macro"] == pytest.approx(
-            result["heads"][head]["metrics"]["ap_macro"])  # fmt: skip
+            result["heads"][head]["metrics"]["ap_macro"]
+        )
         assert parts["heads"][head]["metrics"]["cloudy/f1_micro_tuned"] == pytest.approx(
-            result["heads"][head]["cloudy_metrics"]["f1_micro_tuned"])  # fmt: skip
+            result["heads"][head]["cloudy_metrics"]["f1_micro_tuned"]
+        )

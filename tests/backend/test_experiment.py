@@ -50,8 +50,17 @@ def test_smoke_matrix_every_strategy_both_stages_same_data(tmp_path, monkeypatch
     assert {(r["strategy"], r["eval_mode"]) for r in rows} == {
         (s.name, m) for s in exp.strategies for m in exp.eval_modes
     } and len(rows) == len(exp.strategies) * len(exp.eval_modes)
-    assert {"dataset", "strategy", "eval_mode", "label_fraction", "seed", "ap_macro", "ap_micro", "f1_macro",
-            "f1_micro"} <= set(rows[0])  # fmt: skip
+    assert {
+        "dataset",
+        "strategy",
+        "eval_mode",
+        "label_fraction",
+        "seed",
+        "ap_macro",
+        "ap_micro",
+        "f1_macro",
+        "f1_micro",
+    } <= set(rows[0])
     for r in rows:
         for key in ("ap_macro", "ap_micro", "f1_macro", "f1_micro"):
             assert 0.0 <= float(r[key]) <= 1.0 and math.isfinite(float(r[key])), (r["strategy"], key)
@@ -98,9 +107,14 @@ def test_smoke_matrix_every_strategy_both_stages_same_data(tmp_path, monkeypatch
     for name in ("done.json", "trained.json"):
         (cell / "finetune" / name).unlink()
     again = yaml.safe_load(SMOKE.read_text())
-    again["strategies"] = {n: ({"config": str(REPO / "experiments" / s)} if isinstance(s, str) else
-                               {**s, "config": str(REPO / "experiments" / s["config"])})
-                           for n, s in again["strategies"].items()}  # fmt: skip
+    again["strategies"] = {
+        n: (
+            {"config": str(REPO / "experiments" / s)}
+            if isinstance(s, str)
+            else {**s, "config": str(REPO / "experiments" / s["config"])}
+        )
+        for n, s in again["strategies"].items()
+    }
     again["launch"] = "subprocess"
     (tmp_path / "again.yaml").write_text(yaml.safe_dump(again))
     assert main(["experiment", str(tmp_path / "again.yaml"), "--out", str(out)]) == 0
@@ -145,8 +159,11 @@ def test_stage_arguments_keep_the_cell_and_order_the_settings(tmp_path):
 )
 def test_experiment_file_problems_are_one_clear_line(tmp_path, change, message):
     tree = {**yaml.safe_load(SMOKE.read_text()), **change}
-    tree["strategies"] = {k: str(REPO / "experiments" / v) if isinstance(v, str) and "none" not in v else v
-                          for k, v in tree["strategies"].items() if isinstance(v, str)}  # fmt: skip
+    tree["strategies"] = {
+        k: str(REPO / "experiments" / v) if isinstance(v, str) and "none" not in v else v
+        for k, v in tree["strategies"].items()
+        if isinstance(v, str)
+    }
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(tree))
     with pytest.raises(ConfigError, match=message):

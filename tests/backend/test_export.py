@@ -70,8 +70,9 @@ def test_per_modality_heads_are_named_outputs_equal_to_pytorch(heads_onnx_model_
     meta = json.loads({p.key: p.value for p in proto.metadata_props}["mosaic"])
     jsonschema.Draft202012Validator(load_schema()).validate(meta)
     assert meta["schema_version"] == 3 and meta["output"]["name"] == "probabilities"
-    assert meta["heads"] == {h: {"output": f"probabilities_{h}", "thresholds": [0.5] * 19, "metrics": {}}
-                             for h in ("s1", "s2")}  # fmt: skip
+    assert meta["heads"] == {
+        h: {"output": f"probabilities_{h}", "thresholds": [0.5] * 19, "metrics": {}} for h in ("s1", "s2")
+    }
     session = ort.InferenceSession(heads_onnx_model_path, providers=["CPUExecutionProvider"])
     got = session.run(None, {"s2": s2.numpy(), "s1": s1.numpy()})
     with torch.no_grad():
@@ -91,8 +92,9 @@ def test_metadata_must_list_the_heads_the_model_outputs(heads_torch_model, torch
 
 
 def test_invalid_metadata_is_refused_before_anything_is_written(torch_model, tmp_path):
-    meta = build_metadata({"class_names": list(BEN19_CLASSES), "strategy": "supervised",
-                           "training": {"dataset": "x", "licence": "y"}})  # fmt: skip
+    meta = build_metadata(
+        {"class_names": list(BEN19_CLASSES), "strategy": "supervised", "training": {"dataset": "x", "licence": "y"}}
+    )
     meta["thresholds"] = meta["thresholds"][:3]
     out = tmp_path / "m.onnx"
     with pytest.raises(ModelError, match="thresholds has 3 entries for 19 classes"):
@@ -117,8 +119,14 @@ def checkpoint(tmp_path_factory, ben_v2):
     torch.manual_seed(0)
     training_data = {"dataset": "BigEarthNet v2.0 (24-pair sample)", "licence": "CDLA-Permissive-1.0"}
     module = MosaicModule(strategy="supervised", backbone="resnet18", training_data=training_data)
-    trainer = pl.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer = pl.Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, DataLoader(BigEarthNetV2(ben_v2, split="train"), batch_size=4))
     path = tmp_path_factory.mktemp("ckpt") / "last.ckpt"
     trainer.save_checkpoint(path)
@@ -191,8 +199,12 @@ def precision_files(checkpoint, ben_v2, tmp_path_factory) -> dict[str, Path]:
 
     path, _ = checkpoint
     out = tmp_path_factory.mktemp("precisions")
-    files = {p: export_checkpoint(path, out / f"{p}.onnx", precision=p, data_root=ben_v2, calibration_batches=1,
-                                  batch_size=4) for p in ("fp32", "int8")}  # fmt: skip
+    files = {
+        p: export_checkpoint(
+            path, out / f"{p}.onnx", precision=p, data_root=ben_v2, calibration_batches=1, batch_size=4
+        )
+        for p in ("fp32", "int8")
+    }
     val, test = (checkpoint_dataset(path, split, list(BEN19_CLASSES), ben_v2) for split in ("validation", "test"))
     files["fp16"] = reduce_precision(files["fp32"], out / "fp16.onnx", "fp16", val, test, batch_size=4)
     return files

@@ -44,8 +44,12 @@ def _patch_alone(ben_v2: Path, model, col_row: str) -> np.ndarray:
 
     from mosaic.backend.data.readers import FolderReader, stack_bands
 
-    meta = pd.concat([pd.read_parquet(ben_v2 / f) for f in
-                      ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")])  # fmt: skip
+    meta = pd.concat(
+        [
+            pd.read_parquet(ben_v2 / f)
+            for f in ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
+        ]
+    )
     row = meta[meta.patch_id.str.endswith(f"T33UUP_{col_row}")].iloc[0]
     reader = FolderReader(ben_v2)
     s2 = stack_bands(reader.s2(row.patch_id, model.metadata.s2.bands), model.metadata.s2.bands)
@@ -53,8 +57,9 @@ def _patch_alone(ben_v2: Path, model, col_row: str) -> np.ndarray:
     return model.predict(s2[None], s1[None])[0]
 
 
-def test_mosaic_cells_equal_the_original_patches_predicted_alone(mosaic_prediction, onnx_model_path, ben_v2,
-                                                                 t33uup_mosaic):  # fmt: skip
+def test_mosaic_cells_equal_the_original_patches_predicted_alone(
+    mosaic_prediction, onnx_model_path, ben_v2, t33uup_mosaic
+):
     model = load_model(onnx_model_path, threads=2)
     with rasterio.open(mosaic_prediction / "probabilities.tif") as ds:
         probs = ds.read()
@@ -172,8 +177,16 @@ def test_stride_60_and_aoi(t33uup_mosaic, onnx_model_path, tmp_path):
     aoi = aoi[aoi.patch_id.str.endswith(("38_89", "38_90"))].to_crs(4326)  # AOI in another CRS
     aoi.to_file(tmp_path / "aoi.gpkg")
     out = tmp_path / "aoi_out"
-    summary, _ = predict(_args(_files(t33uup_mosaic, "S2A"), _files(t33uup_mosaic, "S1_"), onnx_model_path, out,
-                               stride=60, aoi=str(tmp_path / "aoi.gpkg")))  # fmt: skip
+    summary, _ = predict(
+        _args(
+            _files(t33uup_mosaic, "S2A"),
+            _files(t33uup_mosaic, "S1_"),
+            onnx_model_path,
+            out,
+            stride=60,
+            aoi=str(tmp_path / "aoi.gpkg"),
+        )
+    )
     # the two patches' box is 345600..346800 × 5290800..5293200 (120 × 240 px); the round trip through
     # EPSG:4326 moves its edges by micro-pixels, which must not add a row or column of pixels
     with rasterio.open(out / "probabilities.tif") as ds:
@@ -189,11 +202,20 @@ def test_aoi_masks_outside_its_polygons(mosaic_prediction, t33uup_mosaic, onnx_m
 
     aoi = gpd.read_file(t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson")
     aoi[aoi.patch_id.str.endswith(("37_88", "38_89"))].to_file(tmp_path / "aoi.gpkg")
-    summary, _ = predict(_args(_files(t33uup_mosaic, "S2A"), _files(t33uup_mosaic, "S1_"), onnx_model_path,
-                               tmp_path / "out", aoi=str(tmp_path / "aoi.gpkg")))  # fmt: skip
+    summary, _ = predict(
+        _args(
+            _files(t33uup_mosaic, "S2A"),
+            _files(t33uup_mosaic, "S1_"),
+            onnx_model_path,
+            tmp_path / "out",
+            aoi=str(tmp_path / "aoi.gpkg"),
+        )
+    )
     assert (summary.tiles_total, summary.tiles_run, summary.tiles_skipped) == (4, 2, 2)
-    with rasterio.open(tmp_path / "out" / "probabilities.tif") as ds, \
-            rasterio.open(mosaic_prediction / "probabilities.tif") as full:  # fmt: skip
+    with (
+        rasterio.open(tmp_path / "out" / "probabilities.tif") as ds,
+        rasterio.open(mosaic_prediction / "probabilities.tif") as full,
+    ):
         assert (ds.bounds.left, ds.bounds.top) == (344400, 5295600 - 1200)  # rows 88-89 of cols 37-38
         probs, whole = ds.read(), full.read()[:, 1:3, 0:2]
     np.testing.assert_allclose(probs[:, [0, 1], [0, 1]], whole[:, [0, 1], [0, 1]], atol=1e-6)
@@ -210,15 +232,18 @@ def test_aoi_mask_takes_pixels_whose_centre_is_inside(t33uup_mosaic, onnx_model_
     triangle = Polygon([(x0, y0), (x0 + 1000, y0), (x0, y0 + 700)])
     gpd.GeoDataFrame(geometry=[triangle], crs=32633).to_crs(4326).to_file(tmp_path / "aoi.gpkg")
     meta = load_model(onnx_model_path).metadata
-    with RasterioReader(_files(t33uup_mosaic, "S2A"), _files(t33uup_mosaic, "S1_"), meta,
-                        aoi=tmp_path / "aoi.gpkg") as reader:  # fmt: skip
+    with RasterioReader(
+        _files(t33uup_mosaic, "S2A"), _files(t33uup_mosaic, "S1_"), meta, aoi=tmp_path / "aoi.gpkg"
+    ) as reader:
         window = Window(0, 0, reader.height, reader.width)
         mask = reader.aoi_mask(window)
         s2, s1 = reader.read(window)
         left, top = reader.transform.c, reader.transform.f
     back = gpd.GeoSeries([triangle], crs=32633).to_crs(4326).to_crs(32633).iloc[0]  # the reprojected shape
-    centres = [[back.contains(Point(left + 10 * c + 5, top - 10 * r - 5)) for c in range(mask.shape[1])]
-               for r in range(mask.shape[0])]  # fmt: skip
+    centres = [
+        [back.contains(Point(left + 10 * c + 5, top - 10 * r - 5)) for c in range(mask.shape[1])]
+        for r in range(mask.shape[0])
+    ]
     assert mask.sum() > 3000 and (mask == np.array(centres)).mean() > 0.998  # boundary pixels may round either way
     assert np.isnan(s2[:, ~mask]).all() and np.isnan(s1[:, ~mask]).all()
     assert not np.isnan(s2[:, mask]).any()
@@ -230,8 +255,18 @@ def test_aoi_without_polygons_is_refused(mosaic_inputs, onnx_model_path, tmp_pat
 
     gpd.GeoDataFrame(geometry=[Point(345000, 5294000)], crs=32633).to_file(tmp_path / "points.gpkg")
     out = tmp_path / "out"
-    proc = _run_cli("--s2", *mosaic_inputs[0], "--s1", *mosaic_inputs[1], "--model", onnx_model_path,
-                    "--out", str(out), "--aoi", str(tmp_path / "points.gpkg"))  # fmt: skip
+    proc = _run_cli(
+        "--s2",
+        *mosaic_inputs[0],
+        "--s1",
+        *mosaic_inputs[1],
+        "--model",
+        onnx_model_path,
+        "--out",
+        str(out),
+        "--aoi",
+        str(tmp_path / "points.gpkg"),
+    )
     _assert_clean_failure(proc, out, "holds no polygons")
 
 
@@ -250,8 +285,16 @@ def test_ssl4eo_s1_is_warped_onto_the_s2_grid_like_rasterio_reproject(shared_dat
         for i, band in enumerate(("VV", "VH")):
             with rasterio.open(s1_dir / f"{band}.tif") as src:
                 expected = np.full((264, 264), np.nan, dtype=np.float32)
-                reproject(src.read(1), expected, src_transform=src.transform, src_crs=src.crs, src_nodata=np.nan,
-                          dst_nodata=np.nan, resampling=Resampling.bilinear, **grid)  # fmt: skip
+                reproject(
+                    src.read(1),
+                    expected,
+                    src_transform=src.transform,
+                    src_crs=src.crs,
+                    src_nodata=np.nan,
+                    dst_nodata=np.nan,
+                    resampling=Resampling.bilinear,
+                    **grid,
+                )
             both = ~np.isnan(expected) & ~np.isnan(s1[i])
             assert both.mean() > 0.9
             np.testing.assert_allclose(s1[i][both], expected[both], atol=1e-3)
@@ -318,8 +361,16 @@ def test_cli_refuses_a_damaged_model(mosaic_inputs, onnx_model_path, tmp_path):
 
 def test_cli_does_not_overwrite_without_flag(mosaic_inputs, onnx_model_path, mosaic_prediction):
     before = (mosaic_prediction / "labels.tif").stat().st_mtime_ns
-    proc = _run_cli("--s2", *mosaic_inputs[0], "--s1", *mosaic_inputs[1], "--model", onnx_model_path,
-                    "--out", str(mosaic_prediction))  # fmt: skip
+    proc = _run_cli(
+        "--s2",
+        *mosaic_inputs[0],
+        "--s1",
+        *mosaic_inputs[1],
+        "--model",
+        onnx_model_path,
+        "--out",
+        str(mosaic_prediction),
+    )
     assert proc.returncode == 2 and "exists already; pass --overwrite" in proc.stderr
     assert (mosaic_prediction / "labels.tif").stat().st_mtime_ns == before
 

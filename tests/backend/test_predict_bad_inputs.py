@@ -27,8 +27,9 @@ MOSAIC = str(Path(sys.executable).parent / "mosaic")
 
 
 def _run_cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([MOSAIC, "predict", *args, "--no-progress"], capture_output=True, text=True, timeout=300,
-                          **kw)  # fmt: skip
+    return subprocess.run(
+        [MOSAIC, "predict", *args, "--no-progress"], capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 def _assert_refused(proc: subprocess.CompletedProcess, out: Path, match: str) -> None:
@@ -79,16 +80,20 @@ def _copy_with(path: Path, folder: Path, edit) -> Path:
 
 def test_linear_power_s1_is_detected_and_refused(s2_files, t33uup_s1_linear, onnx_model_path, tmp_path):
     out = tmp_path / "out"
-    proc = _run_cli("--s2", *map(str, s2_files), "--s1", *map(str, t33uup_s1_linear), "--model", onnx_model_path,
-                    "--out", str(out))  # fmt: skip
+    proc = _run_cli(
+        "--s2", *map(str, s2_files), "--s1", *map(str, t33uup_s1_linear), "--model", onnx_model_path, "--out", str(out)
+    )
     _assert_refused(proc, out, "S1 band VV (")
     assert ".tif) looks like linear power or amplitude, not dB (median" in proc.stderr
-    assert (", 0% negative values); pass --s1-units linear for power (10·log10), pass --s1-units amplitude for "
-            "amplitude (20·log10), or pass --s1-units db to use it as it is.") in proc.stderr  # fmt: skip
+    assert (
+        ", 0% negative values); pass --s1-units linear for power (10·log10), pass --s1-units amplitude for "
+        "amplitude (20·log10), or pass --s1-units db to use it as it is."
+    ) in proc.stderr
 
 
-def test_linear_power_s1_converted_on_request_equals_the_db_run(s2_files, t33uup_s1_linear, onnx_model_path,
-                                                                 reference, tmp_path):  # fmt: skip
+def test_linear_power_s1_converted_on_request_equals_the_db_run(
+    s2_files, t33uup_s1_linear, onnx_model_path, reference, tmp_path
+):
     predict(_args(s2_files, t33uup_s1_linear, onnx_model_path, tmp_path, s1_units="linear"))
     with rasterio.open(tmp_path / "probabilities.tif") as ds:
         converted = ds.read()
@@ -111,8 +116,9 @@ def test_unrecognisable_band_names_are_named(s2_files, s1_files, onnx_model_path
         renamed.append(tmp_path / f"layer{i}.tif")
         os.symlink(p, renamed[-1])
     out = tmp_path / "out"
-    proc = _run_cli("--s2", *map(str, renamed), "--s1", *map(str, s1_files), "--model", onnx_model_path,
-                    "--out", str(out))  # fmt: skip
+    proc = _run_cli(
+        "--s2", *map(str, renamed), "--s1", *map(str, s1_files), "--model", onnx_model_path, "--out", str(out)
+    )
     _assert_refused(proc, out, "S2 band(s) B02, B03, B04")
     assert "(no band name recognised in layer0.tif, layer1.tif, layer2.tif, …); name files like ..._B02.tif" in (
         proc.stderr
@@ -148,8 +154,18 @@ def test_aoi_entirely_nodata_is_refused(s2_files, s1_files, onnx_model_path, tmp
     # the mosaic's top-left 1.2 km cell (patch 37_87, 344400..345600 × 5294400..5295600) holds no data
     gpd.GeoDataFrame(geometry=[box(344500, 5294500, 345500, 5295500)], crs=32633).to_file(tmp_path / "aoi.gpkg")
     out = tmp_path / "out"
-    proc = _run_cli("--s2", *map(str, s2_files), "--s1", *map(str, s1_files), "--model", onnx_model_path,
-                    "--out", str(out), "--aoi", str(tmp_path / "aoi.gpkg"))  # fmt: skip
+    proc = _run_cli(
+        "--s2",
+        *map(str, s2_files),
+        "--s1",
+        *map(str, s1_files),
+        "--model",
+        onnx_model_path,
+        "--out",
+        str(out),
+        "--aoi",
+        str(tmp_path / "aoi.gpkg"),
+    )
     _assert_refused(proc, out, "no tile of the processed extent has enough data: all 1 tiles are more than 50% nodata")
 
 
@@ -197,8 +213,9 @@ def test_output_folder_that_cannot_be_created(s2_files, s1_files, onnx_model_pat
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     out = blocker / "out"
-    proc = _run_cli("--s2", *map(str, s2_files), "--s1", *map(str, s1_files), "--model", onnx_model_path,
-                    "--out", str(out))  # fmt: skip
+    proc = _run_cli(
+        "--s2", *map(str, s2_files), "--s1", *map(str, s1_files), "--model", onnx_model_path, "--out", str(out)
+    )
     _assert_refused(proc, out, f"cannot write to {out} (Not a directory); choose another --out.")
     assert blocker.read_text() == "not a folder"
 
@@ -212,8 +229,9 @@ def test_output_folder_without_write_permission(s2_files, s1_files, onnx_model_p
         out, reason = parent / "out", "Permission denied"
         if os.access(parent, os.W_OK):  # root
             out, reason = Path("/sys/mosaic-predict-out"), "Operation not permitted"
-        proc = _run_cli("--s2", *map(str, s2_files), "--s1", *map(str, s1_files), "--model", onnx_model_path,
-                        "--out", str(out))  # fmt: skip
+        proc = _run_cli(
+            "--s2", *map(str, s2_files), "--s1", *map(str, s1_files), "--model", onnx_model_path, "--out", str(out)
+        )
         _assert_refused(proc, out, f"cannot write to {out} ({reason}); choose another --out.")
     finally:
         parent.chmod(0o700)
@@ -256,8 +274,13 @@ def test_cancel_at_any_batch_leaves_nothing(s2_files, s1_files, onnx_model_path,
         outputs = PredictionOutputs(tmp_path, reader, model.metadata, 120)
         with pytest.raises(InferenceCancelledError):
             try:
-                run_inference(model, reader, outputs.sinks, batch_size=2,
-                              is_cancelled=lambda: polls.append(1) or len(polls) > after_batches)  # fmt: skip
+                run_inference(
+                    model,
+                    reader,
+                    outputs.sinks,
+                    batch_size=2,
+                    is_cancelled=lambda: polls.append(1) or len(polls) > after_batches,
+                )
             except BaseException:
                 outputs.abort()
                 raise
@@ -267,8 +290,23 @@ def test_cancel_at_any_batch_leaves_nothing(s2_files, s1_files, onnx_model_path,
 
 def _start_long_run(s2_files, s1_files, model: str, out: Path) -> subprocess.Popen:
     """65 tiles one by one (stride 30, batch 1): several seconds of work to interrupt."""
-    args = ["--s2", *map(str, s2_files), "--s1", *map(str, s1_files), "--model", model, "--out", str(out),
-            "--stride", "30", "--batch-size", "1", "--threads", "1", "--no-progress"]  # fmt: skip
+    args = [
+        "--s2",
+        *map(str, s2_files),
+        "--s1",
+        *map(str, s1_files),
+        "--model",
+        model,
+        "--out",
+        str(out),
+        "--stride",
+        "30",
+        "--batch-size",
+        "1",
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
     proc = subprocess.Popen([MOSAIC, "predict", *args], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list(out.glob(".mosaic-partial-*/*.qml")):  # outputs are open (styles last): the run is under way
@@ -296,11 +334,18 @@ def test_killed_prediction_leaves_no_complete_looking_output(s2_files, s1_files,
     left = list(out.iterdir())
     assert len(left) == 1 and left[0].name.startswith(f".mosaic-partial-{proc.pid}-")  # hidden, never final names
     # the next run in the same folder removes the dead run's work folder and completes
-    done = _run_cli("--s2", *map(str, s2_files), "--s1", *map(str, s1_files), "--model", onnx_model_path,
-                    "--out", str(out))  # fmt: skip
+    done = _run_cli(
+        "--s2", *map(str, s2_files), "--s1", *map(str, s1_files), "--model", onnx_model_path, "--out", str(out)
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "confidence.qml", "confidence.tif", "labels.qml", "labels.tif", "labels_source.qml", "probabilities.qml",
-        "probabilities.tif", "tiles.gpkg",
-    ]  # fmt: skip
+        "confidence.qml",
+        "confidence.tif",
+        "labels.qml",
+        "labels.tif",
+        "labels_source.qml",
+        "probabilities.qml",
+        "probabilities.tif",
+        "tiles.gpkg",
+    ]
     shutil.rmtree(out)

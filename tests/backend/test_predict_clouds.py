@@ -51,15 +51,17 @@ def _s1_only(mosaic: Path, model_path: str, r: int, c: int) -> np.ndarray:
     return model.predict_heads(s2[None], s1[None])["s1"][0]
 
 
-def test_cloudy_tiles_are_the_s1_head_and_the_others_todays_fused_prediction(runs, t33uup_mosaic,
-                                                                            heads_onnx_model_path):  # fmt: skip
+def test_cloudy_tiles_are_the_s1_head_and_the_others_todays_fused_prediction(
+    runs, t33uup_mosaic, heads_onnx_model_path
+):
     (clear, clear_labels, _), (probs, labels, tags), out = runs
     assert "binary mask" in tags["MOSAIC_INPUT_CLOUD_MASK"]
     for r in range(4):
         for c in range(2):
             if (r, c) in CLOUDY:
-                np.testing.assert_allclose(probs[:, r, c], _s1_only(t33uup_mosaic, heads_onnx_model_path, r, c),
-                                           atol=1e-5)  # fmt: skip
+                np.testing.assert_allclose(
+                    probs[:, r, c], _s1_only(t33uup_mosaic, heads_onnx_model_path, r, c), atol=1e-5
+                )
                 assert not np.allclose(probs[:, r, c], clear[:, r, c], atol=1e-3)
             else:
                 np.testing.assert_array_equal(probs[:, r, c], clear[:, r, c])
@@ -77,11 +79,13 @@ def test_cloudy_tiles_are_the_s1_head_and_the_others_todays_fused_prediction(run
     tiles = gpd.read_file(out / "tiles.gpkg").sort_values(["row", "col"])
     cells = [(r, c) for r in range(4) for c in range(2) if (r, c) != (0, 0)]
     assert {(t.row, t.col): t.source for t in tiles.itertuples()} == {
-        cell: "s1" if cell in CLOUDY else "fused" for cell in cells}  # fmt: skip
+        cell: "s1" if cell in CLOUDY else "fused" for cell in cells
+    }
 
 
-def test_an_scl_layer_in_another_crs_is_warped_and_used(runs, t33uup_mosaic, heads_onnx_model_path, t33uup_scl_4326,
-                                                       tmp_path):  # fmt: skip
+def test_an_scl_layer_in_another_crs_is_warped_and_used(
+    runs, t33uup_mosaic, heads_onnx_model_path, t33uup_scl_4326, tmp_path
+):
     _, (probs, labels, _), _ = runs
     predict(_args(t33uup_mosaic, heads_onnx_model_path, tmp_path, cloud_mask=str(t33uup_scl_4326)))
     scl_probs, scl_labels, tags = _read(tmp_path)
@@ -90,8 +94,9 @@ def test_an_scl_layer_in_another_crs_is_warped_and_used(runs, t33uup_mosaic, hea
     np.testing.assert_allclose(scl_probs, probs, atol=1e-6)
 
 
-def test_old_models_and_bad_masks_are_refused_in_one_line(t33uup_mosaic, onnx_model_path, heads_onnx_model_path,
-                                                         t33uup_cloud_mask, tmp_path):  # fmt: skip
+def test_old_models_and_bad_masks_are_refused_in_one_line(
+    t33uup_mosaic, onnx_model_path, heads_onnx_model_path, t33uup_cloud_mask, tmp_path
+):
     with pytest.raises(ModelError, match=r"model.onnx has no S1-only head .* leave out the cloud mask\.$"):
         predict(_args(t33uup_mosaic, onnx_model_path, tmp_path / "old", cloud_mask=str(t33uup_cloud_mask)))
     bad = tmp_path / "dem.tif"
@@ -105,8 +110,9 @@ def test_old_models_and_bad_masks_are_refused_in_one_line(t33uup_mosaic, onnx_mo
     assert not (tmp_path / "old").exists() and not (tmp_path / "bad").exists()
 
 
-def test_the_six_real_cloudy_bigearthnet_patches_go_to_the_s1_head_under_a_mask(ben_v2, heads_onnx_model_path,
-                                                                                 tmp_path):  # fmt: skip
+def test_the_six_real_cloudy_bigearthnet_patches_go_to_the_s1_head_under_a_mask(
+    ben_v2, heads_onnx_model_path, tmp_path
+):
     """The bundled snow / cloud / shadow patches, each with a mask marking it cloudy: one cell, from the S1-only head
     (equal to that head on the patch read alone, 1e-5), source 2."""
     import pandas as pd

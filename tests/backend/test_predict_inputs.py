@@ -132,14 +132,21 @@ def test_baseline_05_09_product_names_remove_the_offset(s2_files, s1_files, onnx
     )
 
 
-def test_offset_values_in_neutral_names_are_refused_then_taken_with_the_option(s2_files, s1_files, onnx_model_path,
-                                                                               reference, tmp_path):  # fmt: skip
+def test_offset_values_in_neutral_names_are_refused_then_taken_with_the_option(
+    s2_files, s1_files, onnx_model_path, reference, tmp_path
+):
     s2 = _s2_copies(s2_files, tmp_path / "s2", "scene", _plus_1000)
     out = tmp_path / "out"
-    proc = _cli("--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path,
-                "--out", str(out))  # fmt: skip
-    _refused(proc, out, "names no processing baseline", "as in products of baseline 04.00 or later",
-             "pass --s2-offset 1000 to remove it, or pass --s2-offset 0")  # fmt: skip
+    proc = _cli(
+        "--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path, "--out", str(out)
+    )
+    _refused(
+        proc,
+        out,
+        "names no processing baseline",
+        "as in products of baseline 04.00 or later",
+        "pass --s2-offset 1000 to remove it, or pass --s2-offset 0",
+    )
     probs, tags = _run(tmp_path, s2, s1_files.values(), onnx_model_path, s2_offset="1000")
     _assert_same(probs, reference)
     assert "1000 DN offset removed (chosen by the user)" in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
@@ -148,8 +155,9 @@ def test_offset_values_in_neutral_names_are_refused_then_taken_with_the_option(s
 def test_a_baseline_name_on_harmonised_values_is_refused(s2_files, s1_files, onnx_model_path, tmp_path):
     s2 = _s2_copies(s2_files, tmp_path / "s2", PRODUCT_0509, lambda a: a)
     out = tmp_path / "out"
-    proc = _cli("--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path,
-                "--out", str(out))  # fmt: skip
+    proc = _cli(
+        "--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path, "--out", str(out)
+    )
     _refused(proc, out, "processing baseline 05.09", "look harmonised already; pass --s2-offset 0 if so")
 
 
@@ -171,8 +179,9 @@ def test_metadata_xml_of_the_safe_folder_gives_the_offset(s2_files, s1_files, on
 def test_level_1c_is_refused_for_an_l2a_model(s2_files, s1_files, onnx_model_path, tmp_path):
     s2 = _s2_copies(s2_files, tmp_path / "s2", PRODUCT_0509.replace("MSIL2A", "MSIL1C"), _plus_1000)
     out = tmp_path / "out"
-    proc = _cli("--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path,
-                "--out", str(out))  # fmt: skip
+    proc = _cli(
+        "--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path, "--out", str(out)
+    )
     _refused(proc, out, "the S2 input is Level-1C", "trained on Level-2A; give the L2A product")
 
 
@@ -208,8 +217,9 @@ def test_float_reflectance_0_to_1_equals_the_original(s2_files, s1_files, onnx_m
 def test_s2_values_that_are_no_reflectance_are_refused(s2_files, s1_files, onnx_model_path, tmp_path):
     s2 = _s2_copies(s2_files, tmp_path / "s2", "percent", lambda a: (a // 100).astype(np.uint16))
     out = tmp_path / "out"
-    proc = _cli("--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path,
-                "--out", str(out))  # fmt: skip
+    proc = _cli(
+        "--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path, "--out", str(out)
+    )
     _refused(proc, out, "do not look like reflectance × 10000", "pass --s2-scale Q")
 
 
@@ -229,12 +239,14 @@ def test_s1_db_times_100_with_a_gdal_scale_and_without(s1_files, s2_files, onnx_
     assert "integers scaled by 0.01 (dB × 100" in tags["MOSAIC_INPUT_S1_UNITS"]
 
 
-def test_s1_amplitude_is_refused_with_both_hints_then_converted(s1_files, s2_files, onnx_model_path, reference,
-                                                                tmp_path):  # fmt: skip
+def test_s1_amplitude_is_refused_with_both_hints_then_converted(
+    s1_files, s2_files, onnx_model_path, reference, tmp_path
+):
     amp = _s1_copies(s1_files, tmp_path / "amp", lambda a: np.sqrt(np.power(10.0, a / 10.0)).astype(np.float32))
     out = tmp_path / "out"
-    proc = _cli("--s2", *map(str, s2_files.values()), "--s1", *map(str, amp), "--model", onnx_model_path,
-                "--out", str(out))  # fmt: skip
+    proc = _cli(
+        "--s2", *map(str, s2_files.values()), "--s1", *map(str, amp), "--model", onnx_model_path, "--out", str(out)
+    )
     _refused(proc, out, "looks like linear power or amplitude", "--s1-units amplitude for amplitude (20·log10)")
     probs, tags = _run(tmp_path, s2_files.values(), amp, onnx_model_path, s1_units="amplitude")
     _assert_same(probs, reference)
@@ -255,16 +267,16 @@ def _stack(files: dict[str, Path], order, path: Path, descriptions=None) -> Path
     return _write(path, np.concatenate(arrays), profile, descriptions)
 
 
-def test_vh_vv_stack_without_names_is_refused_then_taken_with_s1_order(s1_files, s2_files, onnx_model_path,
-                                                                       reference, tmp_path):  # fmt: skip
+def test_vh_vv_stack_without_names_is_refused_then_taken_with_s1_order(
+    s1_files, s2_files, onnx_model_path, reference, tmp_path
+):
     vv_vh = _stack(s1_files, ("VV", "VH"), tmp_path / "s1_vv_vh.tif")
     probs, tags = _run(tmp_path, s2_files.values(), [vv_vh], onnx_model_path)
     _assert_same(probs, reference)
     assert tags["MOSAIC_INPUT_S1_BANDS"] == "VV, VH: a stack without band names, taken in the model's order"
     vh_vv = _stack(s1_files, ("VH", "VV"), tmp_path / "s1_vh_vv.tif")
     out = tmp_path / "out"
-    proc = _cli("--s2", *map(str, s2_files.values()), "--s1", str(vh_vv), "--model", onnx_model_path,
-                "--out", str(out))  # fmt: skip
+    proc = _cli("--s2", *map(str, s2_files.values()), "--s1", str(vh_vv), "--model", onnx_model_path, "--out", str(out))
     _refused(proc, out, "the S1 band read as VV is 5.9 dB weaker than the one read as VH", "--s1-order vh,vv")
     probs, tags = _run(tmp_path, s2_files.values(), [vh_vv], onnx_model_path, s1_order="vh,vv")
     _assert_same(probs, reference)
@@ -274,13 +286,13 @@ def test_vh_vv_stack_without_names_is_refused_then_taken_with_s1_order(s1_files,
 def test_mislabelled_s1_descriptions_are_caught_by_the_backscatter(s1_files, s2_files, onnx_model_path, tmp_path):
     wrong = _stack(s1_files, ("VH", "VV"), tmp_path / "s1.tif", descriptions=("VV", "VH"))
     out = tmp_path / "out"
-    proc = _cli("--s2", *map(str, s2_files.values()), "--s1", str(wrong), "--model", onnx_model_path,
-                "--out", str(out))  # fmt: skip
+    proc = _cli("--s2", *map(str, s2_files.values()), "--s1", str(wrong), "--model", onnx_model_path, "--out", str(out))
     _refused(proc, out, "the bands look swapped; pass --s1-order vh,vv")
 
 
-def test_stack_naming_9_of_10_bands_in_another_order_uses_every_name(s2_files, s1_files, onnx_model_path, reference,
-                                                                     tmp_path):  # fmt: skip
+def test_stack_naming_9_of_10_bands_in_another_order_uses_every_name(
+    s2_files, s1_files, onnx_model_path, reference, tmp_path
+):
     order = ("B12", "B03", "B02", "B8A", "B05", "B04", "B07", "B06", "B08", "B11")
     names = [b if b != "B07" else "" for b in order]  # one band without a description
     stack = _stack(s2_files, order, tmp_path / "s2.tif", names)
@@ -290,22 +302,32 @@ def test_stack_naming_9_of_10_bands_in_another_order_uses_every_name(s2_files, s
 
 
 def test_stac_common_names_are_understood(s2_files, s1_files, onnx_model_path, reference, tmp_path):
-    common = {"B02": "blue", "B03": "green", "B04": "red", "B05": "rededge1", "B06": "rededge2", "B07": "rededge3",
-              "B08": "nir", "B8A": "nir08", "B11": "swir16", "B12": "swir22"}  # fmt: skip
+    common = {
+        "B02": "blue",
+        "B03": "green",
+        "B04": "red",
+        "B05": "rededge1",
+        "B06": "rededge2",
+        "B07": "rededge3",
+        "B08": "nir",
+        "B8A": "nir08",
+        "B11": "swir16",
+        "B12": "swir22",
+    }
     order = tuple(reversed(BANDS))
     stack = _stack(s2_files, order, tmp_path / "s2.tif", [common[b] for b in order])
     probs, _ = _run(tmp_path, [stack], s1_files.values(), onnx_model_path)
     _assert_same(probs, reference)
 
 
-def test_stack_with_few_names_out_of_order_is_refused_then_taken_with_s2_order(s2_files, s1_files, onnx_model_path,
-                                                                               reference, tmp_path):  # fmt: skip
+def test_stack_with_few_names_out_of_order_is_refused_then_taken_with_s2_order(
+    s2_files, s1_files, onnx_model_path, reference, tmp_path
+):
     order = ("B12", "B03", "B02", "B8A", "B05", "B04", "B07", "B06", "B08", "B11")
     names = [b if b in ("B12", "B03", "B02") else "" for b in order]
     stack = _stack(s2_files, order, tmp_path / "s2.tif", names)
     out = tmp_path / "out"
-    proc = _cli("--s2", str(stack), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path,
-                "--out", str(out))  # fmt: skip
+    proc = _cli("--s2", str(stack), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path, "--out", str(out))
     _refused(proc, out, "s2.tif names 3 of its 10 bands, not in the model's order", "pass --s2-order")
     probs, tags = _run(tmp_path, [stack], s1_files.values(), onnx_model_path, s2_order=",".join(order))
     _assert_same(probs, reference)
@@ -329,8 +351,9 @@ def test_untagged_fill_values_are_nodata(s2_files, s1_files, onnx_model_path, tm
     expected, _ = _run(tmp_path, s2_zero, s1_nan, onnx_model_path)
     assert np.isnan(expected[:, :, 0]).all() and np.isfinite(expected[:, 1:, 1]).all()
     s2_fill = _s2_copies(s2_files, tmp_path / "s2_fill", "fill", left_fill(-9999, np.int16), nodata=None)
-    s1_zero = _s1_copies(s1_files, tmp_path / "s1_zero", lambda a: left_fill(0, np.float32)(np.nan_to_num(a)),
-                         nodata=None)  # fmt: skip
+    s1_zero = _s1_copies(
+        s1_files, tmp_path / "s1_zero", lambda a: left_fill(0, np.float32)(np.nan_to_num(a)), nodata=None
+    )
     probs, tags = _run(tmp_path, s2_fill, s1_zero, onnx_model_path)
     _assert_same(probs, expected)
     assert tags["MOSAIC_INPUT_S2_FILL"] == "untagged fill value(s) -9999 read as nodata"
@@ -340,16 +363,20 @@ def test_untagged_fill_values_are_nodata(s2_files, s1_files, onnx_model_path, tm
 # --------------------------------------------------------------------------------- ground resolution and CRS
 
 
-def test_s2_resampled_to_20_m_is_brought_back_to_the_10_m_grid(s2_files, s1_files, onnx_model_path, reference,
-                                                               tmp_path):  # fmt: skip
+def test_s2_resampled_to_20_m_is_brought_back_to_the_10_m_grid(
+    s2_files, s1_files, onnx_model_path, reference, tmp_path
+):
     folder = tmp_path / "s2_20m"
     folder.mkdir()
     s2 = []
     for band in BANDS:
         with rasterio.open(s2_files[band]) as src:
             a = src.read(out_shape=(1, 240, 120), resampling=Resampling.average)
-            profile = src.profile | {"width": 120, "height": 240, "transform": src.transform * src.transform.scale(
-                src.width / 120, src.height / 240)}  # fmt: skip
+            profile = src.profile | {
+                "width": 120,
+                "height": 240,
+                "transform": src.transform * src.transform.scale(src.width / 120, src.height / 240),
+            }
         s2.append(_write(folder / f"scene_{band}.tif", a, profile))
     out = tmp_path / "out"
     predict(_args(s2, s1_files.values(), onnx_model_path, out))
@@ -367,13 +394,19 @@ def test_s2_in_square_degree_pixels_is_reprojected_to_its_utm_zone(s2_files, s1_
     s2 = []
     for band in BANDS:
         with rasterio.open(s2_files[band]) as src:
-            transform, width, height = calculate_default_transform(src.crs, "EPSG:4326", src.width, src.height,
-                                                                   *src.bounds, resolution=0.0001)  # fmt: skip
+            transform, width, height = calculate_default_transform(
+                src.crs, "EPSG:4326", src.width, src.height, *src.bounds, resolution=0.0001
+            )
             a = np.zeros((1, height, width), dtype=np.uint16)
-            reproject(rasterio.band(src, 1), a, dst_transform=transform, dst_crs="EPSG:4326",
-                      resampling=Resampling.nearest)  # fmt: skip
-            profile = src.profile | {"crs": CRS.from_epsg(4326), "transform": transform, "width": width,
-                                     "height": height}  # fmt: skip
+            reproject(
+                rasterio.band(src, 1), a, dst_transform=transform, dst_crs="EPSG:4326", resampling=Resampling.nearest
+            )
+            profile = src.profile | {
+                "crs": CRS.from_epsg(4326),
+                "transform": transform,
+                "width": width,
+                "height": height,
+            }
         s2.append(_write(folder / f"scene_{band}.tif", a, profile))
     out = tmp_path / "out"
     predict(_args(s2, s1_files.values(), onnx_model_path, out))
@@ -386,12 +419,39 @@ def test_s2_in_square_degree_pixels_is_reprojected_to_its_utm_zone(s2_files, s1_
 
 def test_aoi_in_metres_without_a_crs_member_is_refused(s2_files, s1_files, onnx_model_path, tmp_path):
     aoi = tmp_path / "aoi.geojson"
-    aoi.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
-        "geometry": {"type": "Polygon", "coordinates": [[[344500, 5291000], [346000, 5291000], [346000, 5294000],
-                                                          [344500, 5291000]]]}}]}), encoding="utf-8")  # fmt: skip
+    aoi.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [
+                                [[344500, 5291000], [346000, 5291000], [346000, 5294000], [344500, 5291000]]
+                            ],
+                        },
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
-    proc = _cli("--s2", *map(str, s2_files.values()), "--s1", *map(str, s1_files.values()), "--model",
-                onnx_model_path, "--out", str(out), "--aoi", str(aoi))  # fmt: skip
+    proc = _cli(
+        "--s2",
+        *map(str, s2_files.values()),
+        "--s1",
+        *map(str, s1_files.values()),
+        "--model",
+        onnx_model_path,
+        "--out",
+        str(out),
+        "--aoi",
+        str(aoi),
+    )
     _refused(proc, out, "look like metres (a GeoJSON without a 'crs' member is read as WGS 84)")
 
 
@@ -399,16 +459,18 @@ def test_s2_in_an_engineering_crs_is_refused(s2_files, s1_files, onnx_model_path
     local = CRS.from_wkt('LOCAL_CS["site grid",LOCAL_DATUM["site",0],UNIT["metre",1],AXIS["X",EAST],AXIS["Y",NORTH]]')
     s2 = _s2_copies(s2_files, tmp_path / "s2", "local", lambda a: a, crs=local)
     out = tmp_path / "out"
-    proc = _cli("--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path,
-                "--out", str(out))  # fmt: skip
+    proc = _cli(
+        "--s2", *map(str, s2), "--s1", *map(str, s1_files.values()), "--model", onnx_model_path, "--out", str(out)
+    )
     _refused(proc, out, "no known relation to the Earth", "assign the raster's real CRS first")
 
 
 def test_a_refusal_after_reading_started_leaves_no_out_folder(s2_files, s1_files, onnx_model_path, tmp_path):
     s1 = _s1_copies(s1_files, tmp_path / "s1", lambda a: np.full_like(a, np.nan))
     out = tmp_path / "new" / "out"
-    proc = _cli("--s2", *map(str, s2_files.values()), "--s1", *map(str, s1), "--model", onnx_model_path,
-                "--out", str(out))  # fmt: skip
+    proc = _cli(
+        "--s2", *map(str, s2_files.values()), "--s1", *map(str, s1), "--model", onnx_model_path, "--out", str(out)
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert not (tmp_path / "new").exists()
 
@@ -427,9 +489,17 @@ def _safe(s2_files: dict[str, Path], root: Path) -> Path:
             for res in (r for r in (10, 20, 60) if r >= native):
                 shape = (src.height * native // res, src.width * native // res)
                 a = src.read(1, out_shape=shape, resampling=Resampling.average)
-                profile = {"driver": "JP2OpenJPEG", "width": shape[1], "height": shape[0], "count": 1,
-                           "dtype": "uint16", "crs": src.crs, "transform": src.transform * src.transform.scale(
-                               res / native), "QUALITY": 100, "REVERSIBLE": "YES"}  # fmt: skip
+                profile = {
+                    "driver": "JP2OpenJPEG",
+                    "width": shape[1],
+                    "height": shape[0],
+                    "count": 1,
+                    "dtype": "uint16",
+                    "crs": src.crs,
+                    "transform": src.transform * src.transform.scale(res / native),
+                    "QUALITY": 100,
+                    "REVERSIBLE": "YES",
+                }
                 (img / f"R{res}m").mkdir(parents=True, exist_ok=True)
                 with rasterio.open(img / f"R{res}m" / f"T33UUP_20240612T101031_{band}_{res}m.jp2", "w", **profile) as d:
                     d.write(_plus_1000(a), 1)
@@ -445,8 +515,9 @@ def _safe(s2_files: dict[str, Path], root: Path) -> Path:
     return safe
 
 
-def test_a_safe_folder_and_its_zip_are_read_at_native_resolution(s2_files, s1_files, onnx_model_path, reference,
-                                                                  tmp_path):  # fmt: skip
+def test_a_safe_folder_and_its_zip_are_read_at_native_resolution(
+    s2_files, s1_files, onnx_model_path, reference, tmp_path
+):
     safe = _safe(s2_files, tmp_path / "product")
     probs, tags = _run(tmp_path, [safe], s1_files.values(), onnx_model_path)
     _assert_same(probs, reference)
@@ -463,6 +534,14 @@ def test_a_safe_folder_and_its_zip_are_read_at_native_resolution(s2_files, s1_fi
 def test_a_safe_without_band_files_is_refused(s1_files, onnx_model_path, tmp_path):
     (tmp_path / f"{PRODUCT_0509}.SAFE" / "GRANULE").mkdir(parents=True)
     out = tmp_path / "out"
-    proc = _cli("--s2", str(tmp_path / f"{PRODUCT_0509}.SAFE"), "--s1", *map(str, s1_files.values()), "--model",
-                onnx_model_path, "--out", str(out))  # fmt: skip
+    proc = _cli(
+        "--s2",
+        str(tmp_path / f"{PRODUCT_0509}.SAFE"),
+        "--s1",
+        *map(str, s1_files.values()),
+        "--model",
+        onnx_model_path,
+        "--out",
+        str(out),
+    )
     _refused(proc, out, "holds no Sentinel-2 band files (GRANULE/*/IMG_DATA/…_B02….jp2)")

@@ -26,11 +26,21 @@ def _confidence(folder, values: np.ndarray, transform, crs=UTM33) -> None:
     folder.mkdir(parents=True)
     cells = [(r, c) for r in range(values.shape[0]) for c in range(values.shape[1])]
     polygons = [box(*(transform * (c, r + 1)), *(transform * (c + 1, r))) for r, c in cells]
-    gpd.GeoDataFrame({"row": [r for r, _ in cells], "col": [c for _, c in cells],
-                      "confidence": values.ravel().astype(float)}, geometry=polygons, crs=crs).to_file(
-        folder / "tiles.gpkg", layer="tiles", engine="pyogrio")  # fmt: skip
-    profile = {"driver": "GTiff", "width": values.shape[1], "height": values.shape[0], "count": 1,
-               "dtype": "float32", "nodata": np.nan, "crs": crs, "transform": transform}  # fmt: skip
+    gpd.GeoDataFrame(
+        {"row": [r for r, _ in cells], "col": [c for _, c in cells], "confidence": values.ravel().astype(float)},
+        geometry=polygons,
+        crs=crs,
+    ).to_file(folder / "tiles.gpkg", layer="tiles", engine="pyogrio")
+    profile = {
+        "driver": "GTiff",
+        "width": values.shape[1],
+        "height": values.shape[0],
+        "count": 1,
+        "dtype": "float32",
+        "nodata": np.nan,
+        "crs": crs,
+        "transform": transform,
+    }
     with rasterio.open(folder / "confidence.tif", "w", **profile) as ds:
         ds.write(values.astype(np.float32), 1)
         ds.set_band_description(1, "max class probability")
@@ -73,8 +83,9 @@ def test_later_scenes_win_except_on_nodata_and_other_crs_is_warped(confidence_ca
         assert m.descriptions == ("max class probability",)
         mosaic = m.read(1)
         # a, then b drawn over it (b's nodata cell shows a), a's nodata cell where b is absent stays nodata
-        np.testing.assert_array_equal(mosaic[:3, :3], np.array([[0.1, 0.2, 0.3], [0.4, 0.7, 0.6], [np.nan, 0.8, 0.9]],
-                                                                dtype=np.float32))  # fmt: skip
+        np.testing.assert_array_equal(
+            mosaic[:3, :3], np.array([[0.1, 0.2, 0.3], [0.4, 0.7, 0.6], [np.nan, 0.8, 0.9]], dtype=np.float32)
+        )
         assert m.bounds.right >= 360000 and m.bounds.bottom <= 5280000 - 2 * 1200  # c is inside
         cells = mosaic[~np.isnan(mosaic)]
         assert set(cells.tolist()) - set(np.float32([*a.ravel(), *b.ravel()]).tolist()) == set(np.float32(c.ravel()))

@@ -38,13 +38,25 @@ def scene_file(t33uup_mosaic, shared_data, tmp_path_factory) -> Path:
     rows = [("name", "s2", "s1")]
     for name, part_rows in PARTS.items():
         folder = cut_part(t33uup_mosaic, part_rows, root / "inputs" / name)
-        rows.append((name, *(" ; ".join(f"inputs/{name}/{f.name}" for f in sorted(folder.glob(f"{prefix}*.tif")))
-                             for prefix in ("S2A", "S1_"))))  # fmt: skip
+        rows.append(
+            (
+                name,
+                *(
+                    " ; ".join(f"inputs/{name}/{f.name}" for f in sorted(folder.glob(f"{prefix}*.tif")))
+                    for prefix in ("S2A", "S1_")
+                ),
+            )
+        )
     s2, s1 = ssl4eo_pair(shared_data)
     rows.append(("ssl4eo", str(s2), str(s1)))
     (root / "inputs" / "not_a_raster.tif").write_text("this is no GeoTIFF", encoding="utf-8")
-    rows.append(("broken", f"inputs/t33uup_north/{next((root / 'inputs/t33uup_north').glob('S2A*B02.tif')).name}",
-                 "inputs/not_a_raster.tif"))  # fmt: skip
+    rows.append(
+        (
+            "broken",
+            f"inputs/t33uup_north/{next((root / 'inputs/t33uup_north').glob('S2A*B02.tif')).name}",
+            "inputs/not_a_raster.tif",
+        )
+    )
     with (root / "scenes.csv").open("w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)
     return root / "scenes.csv"
@@ -88,8 +100,19 @@ def _run_killed_after_first_scene(argv: list[str], out: Path) -> set[str]:
 def resumed(scene_file, onnx_model_path, tmp_path_factory) -> tuple[Path, set[str], subprocess.CompletedProcess]:
     """A killed run, a scene's outputs left damaged and unfinished, then the run again to its end."""
     out = tmp_path_factory.mktemp("many") / "out"
-    argv = [MOSAIC, "predict", "--scenes", str(scene_file), "--model", onnx_model_path, "--out", str(out),
-            "--workers", "2", "--progress-jsonl"]  # fmt: skip
+    argv = [
+        MOSAIC,
+        "predict",
+        "--scenes",
+        str(scene_file),
+        "--model",
+        onnx_model_path,
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--progress-jsonl",
+    ]
     finished_first = _run_killed_after_first_scene(argv, out)
     (out / "ssl4eo").mkdir(parents=True, exist_ok=True)  # as if killed while its files were moved into place
     (out / "ssl4eo" / "probabilities.tif").write_bytes(b"half a file")
@@ -137,8 +160,15 @@ def test_mosaic_is_a_valid_cog_over_every_scene(resumed, t33uup_mosaic, onnx_mod
 
     out = resumed[0]
     whole = tmp_path / "whole"  # the T33UUP mosaic in one single-scene run: its two parts side by side
-    predict(arguments(sorted(t33uup_mosaic.glob("S2A*.tif")), sorted(t33uup_mosaic.glob("S1_*.tif")), onnx_model_path,
-                      whole, threads=1))  # fmt: skip
+    predict(
+        arguments(
+            sorted(t33uup_mosaic.glob("S2A*.tif")),
+            sorted(t33uup_mosaic.glob("S1_*.tif")),
+            onnx_model_path,
+            whole,
+            threads=1,
+        )
+    )
     for raster in RASTERS:
         cog, vrt = out / "mosaic" / raster, (out / "mosaic" / raster).with_suffix(".vrt")
         assert validate(str(cog), full_check=True)[:2] == ([], []), raster
@@ -183,8 +213,9 @@ def test_mosaic_tiles_hold_every_scene_in_the_mosaic_crs(resumed):
         assert db.execute("PRAGMA user_version").fetchone() == (10200,)  # GeoPackage 1.2, as the scenes' own
 
 
-def test_scheduler_address_rerun_skips_and_other_settings_need_overwrite(scene_file, single_runs, onnx_model_path,
-                                                                         tmp_path, capsys):  # fmt: skip
+def test_scheduler_address_rerun_skips_and_other_settings_need_overwrite(
+    scene_file, single_runs, onnx_model_path, tmp_path, capsys
+):
     """On an existing cluster (``--scheduler``): equal to the single-scene run; run again: skipped; with another
     stride: refused for that scene; with ``--overwrite``: recomputed."""
     from distributed import LocalCluster
@@ -211,8 +242,10 @@ def test_scheduler_address_rerun_skips_and_other_settings_need_overwrite(scene_f
         assert statuses() == [("t33uup_north", "skipped", "finished by an earlier run")]
         assert "t33uup_north  skipped" in capsys.readouterr().out
         assert main([*argv, "--stride", "60"]) == 2
-        assert statuses()[0][1:] == ("failed", "finished earlier with another model, inputs or options; pass "
-                                               "--overwrite or choose another --out")  # fmt: skip
+        assert statuses()[0][1:] == (
+            "failed",
+            "finished earlier with another model, inputs or options; pass --overwrite or choose another --out",
+        )
         assert main([*argv, "--stride", "60", "--overwrite", *scheduler]) == 0
     with rasterio.open(out / "t33uup_north/probabilities.tif") as a:
         assert a.shape == (4, 4)  # 240 × 240 px at stride 60
@@ -239,10 +272,32 @@ def test_cloud_mask_column_reaches_the_scene(scene_file, heads_onnx_model_path, 
     one.write_text(f"{lines[0]},cloud_mask\n{row},{tmp_path / 'clouds.tif'}\n", encoding="utf-8")
     out = tmp_path / "out"
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        assert main(["predict", "--scenes", str(one), "--model", heads_onnx_model_path, "--out", str(out),
-                     "--scheduler", cluster.scheduler_address]) == 0  # fmt: skip
-    predict(arguments(north.s2, north.s1, heads_onnx_model_path, tmp_path / "single", threads=1,
-                      cloud_mask=str(tmp_path / "clouds.tif")))  # fmt: skip
+        assert (
+            main(
+                [
+                    "predict",
+                    "--scenes",
+                    str(one),
+                    "--model",
+                    heads_onnx_model_path,
+                    "--out",
+                    str(out),
+                    "--scheduler",
+                    cluster.scheduler_address,
+                ]
+            )
+            == 0
+        )
+    predict(
+        arguments(
+            north.s2,
+            north.s1,
+            heads_onnx_model_path,
+            tmp_path / "single",
+            threads=1,
+            cloud_mask=str(tmp_path / "clouds.tif"),
+        )
+    )
     for raster in RASTERS:
         with rasterio.open(out / "t33uup_north" / raster) as a, rasterio.open(tmp_path / "single" / raster) as b:
             np.testing.assert_allclose(a.read(), b.read(), rtol=0, atol=1e-6, err_msg=raster)

@@ -24,16 +24,23 @@ def _csv(tmp_path: Path, text: str) -> Path:
 
 
 def test_csv_cells_split_at_semicolons_relative_to_the_csv(tmp_path):
-    path = _csv(tmp_path, "\ufeffname,s2,s1,cloud_mask\n"
-                          "north, a/B02.tif ; a/B03.tif;,../s1/VV.tif;/data/VH.tif,a/SCL.tif\n"
-                          "remote,https://example.org/x/B02.tif,/vsis3/bucket/VV.tif;/vsis3/bucket/VH.tif,\n"
-                          ",,,\n")  # fmt: skip
+    path = _csv(
+        tmp_path,
+        "\ufeffname,s2,s1,cloud_mask\n"
+        "north, a/B02.tif ; a/B03.tif;,../s1/VV.tif;/data/VH.tif,a/SCL.tif\n"
+        "remote,https://example.org/x/B02.tif,/vsis3/bucket/VV.tif;/vsis3/bucket/VH.tif,\n"
+        ",,,\n",
+    )
     base = path.parent
     assert read_scenes(path) == [
-        Scene("north", (str(base / "a/B02.tif"), str(base / "a/B03.tif")), (str(base / "../s1/VV.tif"), "/data/VH.tif"),
-              (str(base / "a/SCL.tif"),)),
+        Scene(
+            "north",
+            (str(base / "a/B02.tif"), str(base / "a/B03.tif")),
+            (str(base / "../s1/VV.tif"), "/data/VH.tif"),
+            (str(base / "a/SCL.tif"),),
+        ),
         Scene("remote", ("/vsicurl/https://example.org/x/B02.tif",), ("/vsis3/bucket/VV.tif", "/vsis3/bucket/VH.tif")),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize(
@@ -69,22 +76,36 @@ def test_stac_assets_map_to_modalities_by_key_or_eo_bands_and_pair_by_bbox(tmp_p
     the S1 item overlapping most."""
     s2_assets = {
         "blue": _asset("https://s3.example/T33UUP/B02.tif"),
-        "blue-jp2": {"href": "https://s3.example/T33UUP/B02.jp2", "type": "image/jp2",
-                     "eo:bands": [{"name": "B02", "common_name": "blue"}]},
+        "blue-jp2": {
+            "href": "https://s3.example/T33UUP/B02.jp2",
+            "type": "image/jp2",
+            "eo:bands": [{"name": "B02", "common_name": "blue"}],
+        },
         "nir08": _asset("./bands/B8A.tif"),
         "band-12": _asset("/data/T33UUP/B12.tif", **{"eo:bands": [{"name": "B12", "common_name": "swir22"}]}),
         "scl": _asset("https://s3.example/T33UUP/SCL.tif"),
         "thumbnail": {"href": "https://s3.example/T33UUP/thumb.jpg", "type": "image/jpeg"},
         "granule_metadata": {"href": "https://s3.example/T33UUP/metadata.xml"},
-    }  # fmt: skip
+    }
     features = [
         {"type": "Feature", "id": "S2A_33UUP_20230601", "bbox": [13.0, 47.0, 14.0, 48.0], "assets": s2_assets},
-        {"type": "Feature", "id": "S1_far", "bbox": [73.0, 30.0, 74.0, 31.0],
-         "assets": {"vv": _asset("far/VV.tif"), "vh": _asset("far/VH.tif")}},
-        {"type": "Feature", "id": "S1_near", "bbox": [12.5, 47.5, 14.5, 48.5],
-         "assets": {"vh": _asset("file:///data/s1/VH.tif"), "vv": _asset("/vsicurl/https://x.example/VV.tif"),
-                    "rendered_preview": {"href": "preview.png"}}},
-    ]  # fmt: skip
+        {
+            "type": "Feature",
+            "id": "S1_far",
+            "bbox": [73.0, 30.0, 74.0, 31.0],
+            "assets": {"vv": _asset("far/VV.tif"), "vh": _asset("far/VH.tif")},
+        },
+        {
+            "type": "Feature",
+            "id": "S1_near",
+            "bbox": [12.5, 47.5, 14.5, 48.5],
+            "assets": {
+                "vh": _asset("file:///data/s1/VH.tif"),
+                "vv": _asset("/vsicurl/https://x.example/VV.tif"),
+                "rendered_preview": {"href": "preview.png"},
+            },
+        },
+    ]
     path = _stac(tmp_path, features)
     (scene,) = read_scenes(path)
     assert scene == Scene(
@@ -96,8 +117,11 @@ def test_stac_assets_map_to_modalities_by_key_or_eo_bands_and_pair_by_bbox(tmp_p
 
 
 def test_a_stac_item_with_both_modalities_is_one_scene_and_unpaired_s2_is_refused(tmp_path):
-    both = {"type": "Feature", "id": "pair", "assets": {"B03": _asset("B03.tif"), "VV": _asset("VV.tif"),
-                                                        "VH": _asset("VH.tif")}}  # fmt: skip
+    both = {
+        "type": "Feature",
+        "id": "pair",
+        "assets": {"B03": _asset("B03.tif"), "VV": _asset("VV.tif"), "VH": _asset("VH.tif")},
+    }
     (scene,) = read_scenes(_stac(tmp_path, [both]))
     assert (scene.s2, scene.s1) == ((str(tmp_path / "B03.tif"),), (str(tmp_path / "VH.tif"), str(tmp_path / "VV.tif")))
     lonely = {"type": "Feature", "id": "lonely", "bbox": [0, 0, 1, 1], "assets": {"red": _asset("B04.tif")}}
@@ -148,8 +172,10 @@ def test_stac_item_served_over_http_predicts_like_its_local_files(t33uup_mosaic,
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        assets = {re.search(r"_(B\w\w|VV|VH)\.tif$", f.name).group(1): _asset(f"{url}/{f.name}")
-                  for f in sorted(part.glob("*.tif"))}  # fmt: skip
+        assets = {
+            re.search(r"_(B\w\w|VV|VH)\.tif$", f.name).group(1): _asset(f"{url}/{f.name}")
+            for f in sorted(part.glob("*.tif"))
+        }
         (scene,) = read_scenes(_stac(tmp_path, [{"type": "Feature", "id": "north", "assets": assets}]))
         assert all(p.startswith(f"/vsicurl/{url}/") for p in scene.s2 + scene.s1) and len(scene.s2) == 12
         predict(arguments(scene.s2, scene.s1, onnx_model_path, tmp_path / "remote", threads=1))
@@ -157,8 +183,15 @@ def test_stac_item_served_over_http_predicts_like_its_local_files(t33uup_mosaic,
         server.shutdown()
         server.server_close()
     local = sorted(part.glob("*.tif"))
-    predict(arguments([f for f in local if "S2A" in f.name], [f for f in local if "S1_" in f.name], onnx_model_path,
-                      tmp_path / "local", threads=1))  # fmt: skip
+    predict(
+        arguments(
+            [f for f in local if "S2A" in f.name],
+            [f for f in local if "S1_" in f.name],
+            onnx_model_path,
+            tmp_path / "local",
+            threads=1,
+        )
+    )
     with (
         rasterio.open(tmp_path / "remote/probabilities.tif") as a,
         rasterio.open(tmp_path / "local/probabilities.tif") as b,

@@ -27,9 +27,15 @@ from mosaic.backend.inference.metadata import METADATA_KEY
 MOSAIC = str(Path(sys.executable).parent / "mosaic")
 REPO = Path(__file__).resolve().parents[2]
 PREDICT_FILES = {
-    "probabilities.tif", "labels.tif", "confidence.tif", "tiles.gpkg",
-    "probabilities.qml", "labels.qml", "labels_source.qml", "confidence.qml",
-}  # fmt: skip
+    "probabilities.tif",
+    "labels.tif",
+    "confidence.tif",
+    "tiles.gpkg",
+    "probabilities.qml",
+    "labels.qml",
+    "labels_source.qml",
+    "confidence.qml",
+}
 
 
 #: how pickle names the builtin ``open`` (``io.open`` up to Python 3.12, ``_io.open`` from 3.13)
@@ -113,8 +119,17 @@ def test_evaluate_refuses_a_checkpoint_with_pickled_code(code_checkpoint, tmp_pa
 
 def test_train_resume_refuses_a_checkpoint_with_pickled_code(code_checkpoint, ben_v2, tmp_path):
     path, marker = code_checkpoint
-    proc = _run("train", "--config", "configs/supervised_s1s2.yaml", "--data.root", str(ben_v2),
-                "--trainer.default_root_dir", str(tmp_path / "runs"), "--resume", str(path))  # fmt: skip
+    proc = _run(
+        "train",
+        "--config",
+        "configs/supervised_s1s2.yaml",
+        "--data.root",
+        str(ben_v2),
+        "--trainer.default_root_dir",
+        str(tmp_path / "runs"),
+        "--resume",
+        str(path),
+    )
     _assert_refused(proc, "train", marker)
     assert not (tmp_path / "runs").exists()
 
@@ -132,8 +147,12 @@ def hostile_model(onnx_model_path, tmp_path) -> tuple[Path, dict, Path]:
     for i, name in enumerate(HOSTILE_NAMES):
         meta["class_names"][i] = name.format(marker=marker)
     meta["strategy"] = f"; touch {marker}"
-    meta["training"] = {"dataset": str(marker), "licence": f"file://{marker}", "script": f"$(touch {marker})",
-                        "terminal": "\x1b]0;title\x07\x1b[2J"}  # fmt: skip
+    meta["training"] = {
+        "dataset": str(marker),
+        "licence": f"file://{marker}",
+        "script": f"$(touch {marker})",
+        "terminal": "\x1b]0;title\x07\x1b[2J",
+    }
     meta["metrics"] = {f"../{marker.name}": 0.5, "<img src=x>": 0.25}
     entry.value = json.dumps(meta)
     path = tmp_path / "hostile.onnx"
@@ -182,10 +201,24 @@ def test_a_genuine_checkpoint_still_resumes(ben_v2, tmp_path, monkeypatch):
     from mosaic.backend.training.cli import train
 
     monkeypatch.chdir(tmp_path)
-    args = ["--config", str(REPO / "configs" / "supervised_s1s2.yaml"), "--data.root", str(ben_v2),
-            "--protocol.label_fraction", "null", "--protocol.batch_size", "6", "--data.num_workers", "0",
-            "--model.backbone", "resnet18",
-            "--model.fusion_dim", "64", "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    args = [
+        "--config",
+        str(REPO / "configs" / "supervised_s1s2.yaml"),
+        "--data.root",
+        str(ben_v2),
+        "--protocol.label_fraction",
+        "null",
+        "--protocol.batch_size",
+        "6",
+        "--data.num_workers",
+        "0",
+        "--model.backbone",
+        "resnet18",
+        "--model.fusion_dim",
+        "64",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
     first = train([*args, "--protocol.epochs", "1"])
     ckpt = read_checkpoint(first["last_checkpoint"])
     assert (ckpt["epoch"], ckpt["global_step"]) == (0, 1)

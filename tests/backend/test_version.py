@@ -25,6 +25,7 @@ def test_metadata_txt_and_the_installed_package_carry_the_one_version():
 
 
 def test_mosaic_version_prints_it():
-    done = subprocess.run([sys.executable, "-m", "mosaic.backend.cli", "version"], capture_output=True, text=True,
-                          timeout=120, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "mosaic.backend.cli", "version"], capture_output=True, text=True, timeout=120, check=True
+    )
     assert done.stdout.splitlines()[0] == f"mosaic {__version__}"

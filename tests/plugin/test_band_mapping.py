@@ -27,8 +27,12 @@ def same_facts(layer: QgsRasterLayer, path) -> None:
     with rasterio.open(path) as ds:
         theirs = rasterio_info(ds)
     assert ours.name == layer.name() and ours.path == str(path)
-    assert (ours.dtype, ours.crs, ours.metres, dict(ours.tags)) == (theirs.dtype, theirs.crs, theirs.metres,
-                                                                   dict(theirs.tags))  # fmt: skip
+    assert (ours.dtype, ours.crs, ours.metres, dict(ours.tags)) == (
+        theirs.dtype,
+        theirs.crs,
+        theirs.metres,
+        dict(theirs.tags),
+    )
     np.testing.assert_allclose(ours.pixel_size_m, theirs.pixel_size_m, rtol=1e-9)
     np.testing.assert_allclose(ours.centre_lonlat, theirs.centre_lonlat, atol=1e-9)
     assert len(ours.bands) == len(theirs.bands)
@@ -89,8 +93,9 @@ def test_a_stack_without_names_is_taken_in_the_model_order(qgis_app, t33uup_mosa
     assert [mapping[b] for b in BANDS] == [BandSource(stack, i + 1) for i in range(10)]
 
 
-def test_the_picked_folder_wins_and_a_twice_named_band_falls_back_to_search_order(t33uup_layers, t33uup_mosaic,
-                                                                                   tmp_path):  # fmt: skip
+def test_the_picked_folder_wins_and_a_twice_named_band_falls_back_to_search_order(
+    t33uup_layers, t33uup_mosaic, tmp_path
+):
     """A second B04 elsewhere: picking B02 resolves the mosaic's folder; picking the copy, the resolver refuses
     the twice-named B04 among all layers and detection keeps the first of each name (the picked one first)."""
     copy_path = tmp_path / band_files(t33uup_mosaic)["B04"].name

@@ -19,8 +19,15 @@ def _scene_file(folder, t33uup_mosaic, broken: bool = False):
     rows = [("name", "s2", "s1")]
     for name, part_rows in PARTS.items():
         part = cut_part(t33uup_mosaic, part_rows, folder / name)
-        rows.append((name, *(";".join(f"{name}/{f.name}" for f in sorted(part.glob(f"{prefix}*.tif")))
-                             for prefix in ("S2A", "S1_"))))  # fmt: skip
+        rows.append(
+            (
+                name,
+                *(
+                    ";".join(f"{name}/{f.name}" for f in sorted(part.glob(f"{prefix}*.tif")))
+                    for prefix in ("S2A", "S1_")
+                ),
+            )
+        )
     if broken:
         rows.append(("broken", rows[1][1], "missing_VV.tif"))
     with (folder / "scenes.csv").open("w", newline="", encoding="utf-8") as f:
@@ -33,8 +40,16 @@ def test_classify_many_mosaic_equals_classify_of_the_whole(processing_ready, tes
 
     scenes = _scene_file(tmp_path / "inputs", t33uup_mosaic)
     out = tmp_path / "out"
-    result = processing.run("mosaic:classify_many", {"SCENES": str(scenes), "MODEL": str(test_model), "WORKERS": 1,
-                                                     "BACKEND_PYTHON": sys.executable, "OUTPUT": str(out)})  # fmt: skip
+    result = processing.run(
+        "mosaic:classify_many",
+        {
+            "SCENES": str(scenes),
+            "MODEL": str(test_model),
+            "WORKERS": 1,
+            "BACKEND_PYTHON": sys.executable,
+            "OUTPUT": str(out),
+        },
+    )
     assert result["OUTPUT"] == str(out)
     with open(result["SUMMARY"], encoding="utf-8") as f:
         assert [(r["name"], r["status"]) for r in csv.DictReader(f)] == [(n, "done") for n in PARTS]
@@ -56,7 +71,14 @@ def test_classify_many_names_the_failed_scene(processing_ready, test_model, t33u
 
     scenes = _scene_file(tmp_path / "inputs", t33uup_mosaic, broken=True)
     with pytest.raises(QgsProcessingException, match=r"1 of 3 scenes failed \(broken\); the others are finished"):
-        processing.run("mosaic:classify_many", {"SCENES": str(scenes), "MODEL": str(test_model), "WORKERS": 1,
-                                                "BACKEND_PYTHON": sys.executable,
-                                                "OUTPUT": str(tmp_path / "out")})  # fmt: skip
+        processing.run(
+            "mosaic:classify_many",
+            {
+                "SCENES": str(scenes),
+                "MODEL": str(test_model),
+                "WORKERS": 1,
+                "BACKEND_PYTHON": sys.executable,
+                "OUTPUT": str(tmp_path / "out"),
+            },
+        )
     assert (tmp_path / "out" / "mosaic" / "labels.tif").is_file()

@@ -28,9 +28,26 @@ STRIDE, BATCH = 60, 8
 def _predict(model: Path, folder: Path, out: Path, *options: str) -> dict[str, Path]:
     files = band_files(folder)
     s2, s1 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]], [str(files["VV"]), str(files["VH"])]
-    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *s2, "--s1", *s1,
-           "--model", str(model), "--out", str(out),
-           "--stride", str(STRIDE), "--batch-size", str(BATCH), "--no-progress", *options]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mosaic.backend.cli",
+        "predict",
+        "--s2",
+        *s2,
+        "--s1",
+        *s1,
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--stride",
+        str(STRIDE),
+        "--batch-size",
+        str(BATCH),
+        "--no-progress",
+        *options,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return {k: out / name for k, name in FILE_NAMES.items()}
@@ -41,11 +58,21 @@ def _processing(model: Path, folder: Path, out: Path, **options) -> dict[str, Pa
 
     files = band_files(folder)
     out.mkdir()
-    keys = {"probabilities": "OUTPUT_PROBABILITIES", "labels": "OUTPUT_LABELS", "confidence": "OUTPUT_CONFIDENCE",
-            "tiles": "OUTPUT_TILES"}  # fmt: skip
-    parameters = {"S2": [str(files[b]) for b in S2_BAND_SETS["s2_10"]], "S1": [str(files["VV"]), str(files["VH"])],
-                  "MODEL": str(model), "STRIDE": STRIDE, "BATCH_SIZE": BATCH,
-                  **{keys[k]: str(out / name) for k, name in FILE_NAMES.items()}, **options}  # fmt: skip
+    keys = {
+        "probabilities": "OUTPUT_PROBABILITIES",
+        "labels": "OUTPUT_LABELS",
+        "confidence": "OUTPUT_CONFIDENCE",
+        "tiles": "OUTPUT_TILES",
+    }
+    parameters = {
+        "S2": [str(files[b]) for b in S2_BAND_SETS["s2_10"]],
+        "S1": [str(files["VV"]), str(files["VH"])],
+        "MODEL": str(model),
+        "STRIDE": STRIDE,
+        "BATCH_SIZE": BATCH,
+        **{keys[k]: str(out / name) for k, name in FILE_NAMES.items()},
+        **options,
+    }
     result = processing.run("mosaic:classify", parameters)
     return {k: Path(result[keys[k]]) for k in FILE_NAMES}
 
@@ -98,8 +125,10 @@ def _tiles(path: Path) -> dict:
     assert ds.GetLayerCount() == 1
     layer = ds.GetLayer(0)
     definition = layer.GetLayerDefn()
-    fields = [(definition.GetFieldDefn(i).GetName(), definition.GetFieldDefn(i).GetTypeName())
-              for i in range(definition.GetFieldCount())]  # fmt: skip
+    fields = [
+        (definition.GetFieldDefn(i).GetName(), definition.GetFieldDefn(i).GetTypeName())
+        for i in range(definition.GetFieldCount())
+    ]
     features = sorted(
         (tuple(f.GetField(i) for i in range(definition.GetFieldCount())), f.GetGeometryRef().ExportToWkt())
         for f in layer
@@ -107,8 +136,14 @@ def _tiles(path: Path) -> dict:
     geometry = (layer.GetGeometryColumn(), ogr.GeometryTypeToName(layer.GetGeomType()))
     with sqlite3.connect(path) as db:
         version = db.execute("PRAGMA user_version").fetchone()[0]
-    return {"layer": layer.GetName(), "geometry": geometry, "epsg": layer.GetSpatialRef().GetAuthorityCode(None),
-            "fields": fields, "features": features, "version": version}  # fmt: skip
+    return {
+        "layer": layer.GetName(),
+        "geometry": geometry,
+        "epsg": layer.GetSpatialRef().GetAuthorityCode(None),
+        "fields": fields,
+        "features": features,
+        "version": version,
+    }
 
 
 def test_predict_processing_and_dock_write_identical_files(
@@ -143,8 +178,18 @@ def test_predict_processing_and_dock_write_identical_files(
         assert expected["overviews"] == [[]] * len(product.band_descriptions)
         for name in ("mosaic:classify", "dock"):
             got = _raster(runs[name][product.key])
-            for key in ("size", "geotransform", "epsg", "dtypes", "descriptions", "tags", "style", "cog", "structure",
-                        "blocks"):  # fmt: skip
+            for key in (
+                "size",
+                "geotransform",
+                "epsg",
+                "dtypes",
+                "descriptions",
+                "tags",
+                "style",
+                "cog",
+                "structure",
+                "blocks",
+            ):
                 assert got[key] == expected[key], (name, product.key, key)
             assert np.array_equal(got["nodata"], expected["nodata"], equal_nan=True), (name, product.key)
             np.testing.assert_array_equal(got["values"], expected["values"], err_msg=f"{name} {product.key}")
@@ -168,9 +213,16 @@ def test_predict_processing_and_dock_write_identical_files(
 
 
 def test_a_cloud_layer_gives_identical_files_in_every_front_end(
-    processing_ready, qgis_iface, qtbot, clean_settings, t33uup_layers, heads_test_model, t33uup_mosaic,
-    t33uup_scl_4326, tmp_path
-):  # fmt: skip
+    processing_ready,
+    qgis_iface,
+    qtbot,
+    clean_settings,
+    t33uup_layers,
+    heads_test_model,
+    t33uup_mosaic,
+    t33uup_scl_4326,
+    tmp_path,
+):
     """An SCL layer in EPSG:4326, passed to mosaic predict and Processing and found by the dock beside the S2 bands
     (its name says SCL), is warped onto the S2 grid alike: the same files, radar (S1-only head) under the clouds."""
     from qgis.core import QgsProject, QgsRasterLayer
@@ -178,12 +230,14 @@ def test_a_cloud_layer_gives_identical_files_in_every_front_end(
     scl = QgsRasterLayer(str(t33uup_scl_4326), t33uup_scl_4326.stem, "gdal")
     QgsProject.instance().addMapLayer(scl)
     runs = {
-        "mosaic predict": _predict(heads_test_model, t33uup_mosaic, tmp_path / "predict", "--cloud-mask",
-                                   str(t33uup_scl_4326)),
-        "mosaic:classify": _processing(heads_test_model, t33uup_mosaic, tmp_path / "processing",
-                                       CLOUD_MASK=str(t33uup_scl_4326)),
+        "mosaic predict": _predict(
+            heads_test_model, t33uup_mosaic, tmp_path / "predict", "--cloud-mask", str(t33uup_scl_4326)
+        ),
+        "mosaic:classify": _processing(
+            heads_test_model, t33uup_mosaic, tmp_path / "processing", CLOUD_MASK=str(t33uup_scl_4326)
+        ),
         "dock": _dock(qgis_iface, qtbot, t33uup_layers, heads_test_model, tmp_path / "dock", cloud=scl),
-    }  # fmt: skip
+    }
     group = QgsProject.instance().layerTreeRoot().children()[0]  # the dock's run: where radar was used is shown
     source_layer = next(n for n in group.findLayers() if n.layer().name().startswith("Head used"))
     assert source_layer.isVisible() and source_layer.layer().renderer().band() == 3

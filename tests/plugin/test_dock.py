@@ -101,8 +101,23 @@ def test_run_adds_styled_group_equal_to_headless_predict(dock, qtbot, qgis_iface
     s2 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]]
     s1 = [str(files["VV"]), str(files["VH"])]
     out = tmp_path / "predict"
-    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *s2, "--s1", *s1,
-           "--model", str(test_model), "--out", str(out), "--stride", "60", "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mosaic.backend.cli",
+        "predict",
+        "--s2",
+        *s2,
+        "--s1",
+        *s1,
+        "--model",
+        str(test_model),
+        "--out",
+        str(out),
+        "--stride",
+        "60",
+        "--no-progress",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     headless = gdal.Open(str(out / "probabilities.tif")).ReadAsArray()
@@ -271,8 +286,12 @@ def test_model_panel_shows_the_precision_and_its_metrics_next_to_fp32(qgis_app):
     doc = QTextDocument()
     doc.setHtml(metadata_html(parse_metadata(d)))
     assert "Precision: fp32" in doc.toPlainText()  # a file without the field is the fp32 graph
-    d["precision"] = {"dtype": "int8", "calibration": {"split": "validation", "patches": 6},
-                      "metrics": {"test/ap_macro": 0.6573}, "fp32_metrics": {"test/ap_macro": 0.6532}}  # fmt: skip
+    d["precision"] = {
+        "dtype": "int8",
+        "calibration": {"split": "validation", "patches": 6},
+        "metrics": {"test/ap_macro": 0.6573},
+        "fp32_metrics": {"test/ap_macro": 0.6532},
+    }
     doc.setHtml(metadata_html(parse_metadata(d)))
     assert "Precision: int8 · test/ap_macro = 0.657 (fp32 0.653)" in doc.toPlainText()
 
@@ -284,11 +303,17 @@ def test_model_panel_shows_the_heads_and_their_metrics(qgis_app):
     from mosaic.backend.inference.metadata import parse_metadata
     from mosaic.plugin.dock import metadata_html
 
-    parts = {"class_names": list(BEN19_CLASSES), "strategy": "mosaic1", "training": {"dataset": "x", "licence": "y"},
-             "thresholds": [0.4] * 19, "metrics": {"test/ap_macro": 0.6512, "cloudy/ap_macro": 0.5034},
-             "heads": {"s1": {"thresholds": [0.3] * 19,
-                              "metrics": {"test/ap_macro": 0.4123, "cloudy/ap_macro": 0.4456}},
-                       "s2": {"thresholds": [0.5] * 19, "metrics": {"test/ap_macro": 0.6001}}}}  # fmt: skip
+    parts = {
+        "class_names": list(BEN19_CLASSES),
+        "strategy": "mosaic1",
+        "training": {"dataset": "x", "licence": "y"},
+        "thresholds": [0.4] * 19,
+        "metrics": {"test/ap_macro": 0.6512, "cloudy/ap_macro": 0.5034},
+        "heads": {
+            "s1": {"thresholds": [0.3] * 19, "metrics": {"test/ap_macro": 0.4123, "cloudy/ap_macro": 0.4456}},
+            "s2": {"thresholds": [0.5] * 19, "metrics": {"test/ap_macro": 0.6001}},
+        },
+    }
     doc = QTextDocument()
     doc.setHtml(metadata_html(parse_metadata(build_metadata(parts))))
     assert (

@@ -42,8 +42,22 @@ def headless_probabilities(s2: list[Path], s1: list[Path], model: Path, out: Pat
     """``mosaic predict`` in-process with the CLI's own defaults (stride = patch size, as the dock's default)."""
     parser = argparse.ArgumentParser()
     predict.add_arguments(parser)
-    args = parser.parse_args(["--s2", *map(str, s2), "--s1", *map(str, s1), "--model", str(model),
-                              "--out", str(out), "--no-progress", "--threads", "2", *options])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "--s2",
+            *map(str, s2),
+            "--s1",
+            *map(str, s1),
+            "--model",
+            str(model),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--threads",
+            "2",
+            *options,
+        ]
+    )
     predict.predict(args)
     with rasterio.open(out / "probabilities.tif") as ds:
         return ds.read()
@@ -70,8 +84,15 @@ def assert_refused(qgis_iface, layers_before: int, out: Path, match: str) -> str
     return critical[0]
 
 
-def test_linear_s1_is_refused_then_converted_on_request(dock, qtbot, qgis_iface, t33uup_mosaic,  # noqa: F811
-                                                       t33uup_s1_linear, test_model, tmp_path):  # fmt: skip
+def test_linear_s1_is_refused_then_converted_on_request(
+    dock,  # noqa: F811
+    qtbot,
+    qgis_iface,
+    t33uup_mosaic,
+    t33uup_s1_linear,
+    test_model,
+    tmp_path,
+):
     linear = {p.stem.rsplit("_", 1)[-1]: add_layer(p) for p in t33uup_s1_linear}
     dock.s1_combo.setLayer(linear["VV"])
     assert dock.mapping()[("S1", "VV")].layer == linear["VV"] and dock.mapping()[("S1", "VH")].layer == linear["VH"]
@@ -193,8 +214,10 @@ def test_layers_without_band_names_block_run(dock, qgis_iface, t33uup_layers, t3
 
 def test_s2_scale_choice_reaches_the_engine(dock, qtbot, t33uup_mosaic, test_model, tmp_path):  # noqa: F811
     """0–1 float reflectance with the dock's S2 scale set to 1 equals ``mosaic predict --s2-scale 1``."""
-    s2 = [float_copy(p, tmp_path / "s2", lambda a: np.divide(a, 10000.0, out=a)) for p in
-          sorted(t33uup_mosaic.glob("S2A*_B*.tif"))]  # fmt: skip
+    s2 = [
+        float_copy(p, tmp_path / "s2", lambda a: np.divide(a, 10000.0, out=a))
+        for p in sorted(t33uup_mosaic.glob("S2A*_B*.tif"))
+    ]
     layers = [add_layer(p) for p in s2]
     dock.s2_combo.setLayer(layers[1])
     choice = dock.input_choices["s2_scale"]

@@ -54,8 +54,18 @@ def test_real_qgis_desktop_loads_and_unloads(tmp_path):
     out = tmp_path / "probe.json"
     env["MOSAIC_PROBE_OUT"] = str(out)
     probe = str(Path(__file__).with_name("qgis_desktop_probe.py"))
-    cmd = ["xvfb-run", "-a", "qgis", "--nologo", "--noversioncheck", "--noplugins",
-           "--profiles-path", str(tmp_path / "profiles"), "--code", probe]  # fmt: skip
+    cmd = [
+        "xvfb-run",
+        "-a",
+        "qgis",
+        "--nologo",
+        "--noversioncheck",
+        "--noplugins",
+        "--profiles-path",
+        str(tmp_path / "profiles"),
+        "--code",
+        probe,
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert out.exists(), result.stdout[-2000:] + result.stderr[-2000:]
     report = json.loads(out.read_text())

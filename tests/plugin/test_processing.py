@@ -125,8 +125,23 @@ def test_classify_with_s1_in_another_crs_matches_headless_predict(
     assert np.isfinite(plugin_p).sum() > 19 * 20
 
     s2 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]]
-    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *s2, "--s1", *s1, "--model", str(test_model),
-           "--out", str(tmp_path / "headless"), "--stride", "60", "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mosaic.backend.cli",
+        "predict",
+        "--s2",
+        *s2,
+        "--s1",
+        *s1,
+        "--model",
+        str(test_model),
+        "--out",
+        str(tmp_path / "headless"),
+        "--stride",
+        "60",
+        "--no-progress",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     headless = gdal.Open(str(tmp_path / "headless" / "probabilities.tif")).ReadAsArray()
@@ -156,9 +171,24 @@ def test_classify_inside_aoi_polygons_matches_headless_predict(processing_ready,
 
     files = band_files(t33uup_mosaic)
     s2 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]]
-    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *s2,
-           "--s1", str(files["VV"]), str(files["VH"]), "--model", str(test_model), "--out", str(tmp_path / "headless"),
-           "--aoi", str(aoi), "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mosaic.backend.cli",
+        "predict",
+        "--s2",
+        *s2,
+        "--s1",
+        str(files["VV"]),
+        str(files["VH"]),
+        "--model",
+        str(test_model),
+        "--out",
+        str(tmp_path / "headless"),
+        "--aoi",
+        str(aoi),
+        "--no-progress",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     headless = gdal.Open(str(tmp_path / "headless" / "probabilities.tif")).ReadAsArray()
@@ -166,8 +196,9 @@ def test_classify_inside_aoi_polygons_matches_headless_predict(processing_ready,
     np.testing.assert_allclose(plugin_p, headless, rtol=0, atol=1e-5)
 
 
-def test_classify_linear_s1_is_refused_then_converted_by_s1_units(processing_ready, test_model, t33uup_mosaic,
-                                                                  t33uup_s1_linear, tmp_path):  # fmt: skip
+def test_classify_linear_s1_is_refused_then_converted_by_s1_units(
+    processing_ready, test_model, t33uup_mosaic, t33uup_s1_linear, tmp_path
+):
     import processing
 
     reference = tmp_path / "db"
@@ -175,8 +206,11 @@ def test_classify_linear_s1_is_refused_then_converted_by_s1_units(processing_rea
     reference.mkdir()
     linear.mkdir()
     parameters = classify_parameters(t33uup_mosaic, test_model, linear) | {"S1": [str(p) for p in t33uup_s1_linear]}
-    with pytest.raises(QgsProcessingException, match=r'looks like linear power or amplitude, not dB .*; set "S1 '
-                                                      r'units" to linear power for power'):  # fmt: skip
+    with pytest.raises(
+        QgsProcessingException,
+        match=r'looks like linear power or amplitude, not dB .*; set "S1 '
+        r'units" to linear power for power',
+    ):
         processing.run("mosaic:classify", parameters)
     assert list(linear.iterdir()) == []
     converted = processing.run("mosaic:classify", parameters | {"S1_UNITS": 2})  # linear power (convert to dB)
@@ -253,9 +287,14 @@ def test_prepare_without_backend_python_says_what_to_do(processing_ready, ben_v2
     with pytest.raises(QgsProcessingException, match="backend Python"):
         processing.run(
             "mosaic:prepare",
-            {"S2": [str(s2)], "S1": [str(s2)], "LABELS": str(next(ben_v2.glob("*EPSG32633.geojson"))),
-             "CLASS_FIELD": "labels", "OUTPUT": str(tmp_path / "d")},
-        )  # fmt: skip
+            {
+                "S2": [str(s2)],
+                "S1": [str(s2)],
+                "LABELS": str(next(ben_v2.glob("*EPSG32633.geojson"))),
+                "CLASS_FIELD": "labels",
+                "OUTPUT": str(tmp_path / "d"),
+            },
+        )
 
 
 @pytest.mark.slow
@@ -271,9 +310,18 @@ def test_train_algorithm_trains_and_exports(processing_ready, ben_v2, tmp_path):
     strategies = list(strategy_configs())
     result = processing.run(
         "mosaic:train",
-        {"DATASET": str(ben_v2), "STRATEGY": strategies.index("mosaic1"), "EPOCHS": 1, "BATCH_SIZE": 4,
-         "LABEL_FRACTION": 1.0, "DEVICE": 1, "BACKBONE": "resnet18", "WORKERS": 0, "BACKEND_PYTHON": sys.executable,
-         "OUTPUT": str(tmp_path / "run")},
-    )  # fmt: skip
+        {
+            "DATASET": str(ben_v2),
+            "STRATEGY": strategies.index("mosaic1"),
+            "EPOCHS": 1,
+            "BATCH_SIZE": 4,
+            "LABEL_FRACTION": 1.0,
+            "DEVICE": 1,
+            "BACKBONE": "resnet18",
+            "WORKERS": 0,
+            "BACKEND_PYTHON": sys.executable,
+            "OUTPUT": str(tmp_path / "run"),
+        },
+    )
     assert result["MODEL"].startswith(str(tmp_path / "run")) and result["MODEL"].endswith(".onnx")
     assert read_metadata(result["MODEL"]).strategy == "mosaic1"

@@ -58,8 +58,14 @@ def offset_copies(folder: Path, out: Path, name: str) -> list[Path]:
 
 
 def parameters_of(s2: list[Path], s1: list[Path], model: Path, out: Path) -> dict:
-    return {"S2": [str(p) for p in s2], "S1": [str(p) for p in s1], "MODEL": str(model), "STRIDE": 60,
-            "OUTPUT_PROBABILITIES": str(out / "p.tif"), "OUTPUT_LABELS": str(out / "l.tif")}  # fmt: skip
+    return {
+        "S2": [str(p) for p in s2],
+        "S1": [str(p) for p in s1],
+        "MODEL": str(model),
+        "STRIDE": 60,
+        "OUTPUT_PROBABILITIES": str(out / "p.tif"),
+        "OUTPUT_LABELS": str(out / "l.tif"),
+    }
 
 
 def classify(s2: list[Path], s1: list[Path], model: Path, out: Path, **options) -> tuple[np.ndarray, dict, list]:
@@ -87,8 +93,24 @@ def refused(s2: list[Path], s1: list[Path], model: Path, out: Path, **options) -
 
 
 def predict(s2: list[Path], s1: list[Path], model: Path, out: Path, *options: str) -> np.ndarray:
-    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", "--s2", *map(str, s2), "--s1", *map(str, s1),
-           "--model", str(model), "--out", str(out), "--stride", "60", "--no-progress", *options]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mosaic.backend.cli",
+        "predict",
+        "--s2",
+        *map(str, s2),
+        "--s1",
+        *map(str, s1),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--stride",
+        "60",
+        "--no-progress",
+        *options,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return gdal.Open(str(out / "probabilities.tif")).ReadAsArray()
@@ -117,18 +139,21 @@ def original(processing_ready, test_model, t33uup_mosaic, tmp_path_factory) -> n
     files = band_files(t33uup_mosaic)
     out = tmp_path_factory.mktemp("original") / "out"
     probabilities, tags, lines = classify([files[b] for b in BANDS], [files["VV"], files["VH"]], test_model, out)
-    assert tags["MOSAIC_INPUT_S2_RADIOMETRY"].startswith("reflectance × 10000 (integer reflectance × 10000); "
-                                                         "no DN offset (no processing baseline found;")  # fmt: skip
-    assert any(line.startswith("S2 bands: B02, B03") and "named by band descriptions or file names" in line
-               for line in lines), lines  # fmt: skip
+    assert tags["MOSAIC_INPUT_S2_RADIOMETRY"].startswith(
+        "reflectance × 10000 (integer reflectance × 10000); no DN offset (no processing baseline found;"
+    )
+    assert any(
+        line.startswith("S2 bands: B02, B03") and "named by band descriptions or file names" in line for line in lines
+    ), lines
     return probabilities
 
 
 def test_description_less_stacks_equal_mosaic_predict(processing_ready, test_model, stacks, original, tmp_path):
     """Issue 16: a 10-band S2 stack and a VV,VH stack without band descriptions, in the model's order."""
     plugin, tags, lines = classify([stacks["s2"]], [stacks["s1"]], test_model, tmp_path / "plugin")
-    assert tags["MOSAIC_INPUT_S2_BANDS"] == ("B02, B03, B04, B05, B06, B07, B08, B8A, B11, B12: a stack without band "
-                                             "names, taken in the model's order")  # fmt: skip
+    assert tags["MOSAIC_INPUT_S2_BANDS"] == (
+        "B02, B03, B04, B05, B06, B07, B08, B8A, B11, B12: a stack without band names, taken in the model's order"
+    )
     assert "S1 order: VV, VH; VV 5.9 dB above VH" in lines
     headless = predict([stacks["s2"]], [stacks["s1"]], test_model, tmp_path / "headless")
     assert_same(plugin, headless, 1e-5)
@@ -159,8 +184,9 @@ def test_baseline_05_09_names_remove_the_offset(processing_ready, test_model, t3
     assert any(line.startswith("S2 radiometry: ") and radiometry in line for line in lines), lines
 
 
-def test_offset_in_neutral_names_is_refused_then_taken_with_s2_offset(processing_ready, test_model, t33uup_mosaic,
-                                                                      original, tmp_path):  # fmt: skip
+def test_offset_in_neutral_names_is_refused_then_taken_with_s2_offset(
+    processing_ready, test_model, t33uup_mosaic, original, tmp_path
+):
     files = band_files(t33uup_mosaic)
     s2, s1 = offset_copies(t33uup_mosaic, tmp_path / "neutral", "scene"), [files["VV"], files["VH"]]
     text = refused(s2, s1, test_model, tmp_path / "refused")
@@ -171,8 +197,9 @@ def test_offset_in_neutral_names_is_refused_then_taken_with_s2_offset(processing
     assert "1000 DN offset removed (chosen by the user)" in tags["MOSAIC_INPUT_S2_RADIOMETRY"]
 
 
-def test_vh_vv_stack_is_refused_then_read_with_s1_order(processing_ready, test_model, t33uup_mosaic, stacks,
-                                                        original, tmp_path):  # fmt: skip
+def test_vh_vv_stack_is_refused_then_read_with_s1_order(
+    processing_ready, test_model, t33uup_mosaic, stacks, original, tmp_path
+):
     files = band_files(t33uup_mosaic)
     s2 = [files[b] for b in BANDS]
     text = refused(s2, [stacks["s1_swapped"]], test_model, tmp_path / "refused")
@@ -239,8 +266,9 @@ def test_dock_reads_the_stacks_and_the_s1_order(qgis_iface, qtbot, clean_setting
         ("EPSG:4326", 1.5e-4, "S2 resampled from 11.2 × 16.6 m pixels to 10 m in EPSG:32633"),
     ],
 )
-def test_s2_off_the_10_m_grid_is_resampled_as_mosaic_predict_does(processing_ready, test_model, t33uup_mosaic,
-                                                                 tmp_path, crs, resolution, grid):  # fmt: skip
+def test_s2_off_the_10_m_grid_is_resampled_as_mosaic_predict_does(
+    processing_ready, test_model, t33uup_mosaic, tmp_path, crs, resolution, grid
+):
     """Issue 18: S2 at 20 m, or in degrees, is read on the square 10 m grid the inspector plans (in its CRS, or in
     the UTM zone): the same grid and probabilities as `mosaic predict` on the same files."""
     files = band_files(t33uup_mosaic)
@@ -257,8 +285,9 @@ def test_s2_off_the_10_m_grid_is_resampled_as_mosaic_predict_does(processing_rea
     np.testing.assert_allclose(plugin, headless, rtol=0, atol=1e-5)
 
 
-def test_s1_amplitude_is_refused_then_converted_with_s1_units(processing_ready, test_model, t33uup_mosaic, original,
-                                                              tmp_path):  # fmt: skip
+def test_s1_amplitude_is_refused_then_converted_with_s1_units(
+    processing_ready, test_model, t33uup_mosaic, original, tmp_path
+):
     """S1 as amplitude (√ linear power): refused with both conversions named, then S1_UNITS=amplitude (20·log10)
     gives the dB run."""
     files = band_files(t33uup_mosaic)
@@ -277,9 +306,9 @@ def test_s1_amplitude_is_refused_then_converted_with_s1_units(processing_ready, 
     assert_same(plugin, original, 1e-4)
 
 
-def test_cloud_masks_are_refused_for_old_models_and_when_unidentifiable(processing_ready, test_model,
-                                                                        heads_test_model, t33uup_mosaic,
-                                                                        t33uup_cloud_mask, tmp_path):  # fmt: skip
+def test_cloud_masks_are_refused_for_old_models_and_when_unidentifiable(
+    processing_ready, test_model, heads_test_model, t33uup_mosaic, t33uup_cloud_mask, tmp_path
+):
     """A model without an S1-only head refuses a cloud mask; classes that are neither named SCL nor binary ask for
     "Cloud mask kind", and with it set to scl they are read as SCL; a mask beside the scene is refused."""
     files = band_files(t33uup_mosaic)

@@ -48,9 +48,20 @@ def test_qgis_process_classifies_stacks_without_band_descriptions(t33uup_mosaic,
     assert run_qgis_process(["plugins", "enable", "mosaic"], env).returncode == 0
     out = tmp_path / "out"
     out.mkdir()
-    done = run_qgis_process(["run", "mosaic:classify", "--", f"S2={s2}", f"S1={s1}", f"MODEL={test_model}",
-                             "STRIDE=60", f"OUTPUT_PROBABILITIES={out / 'p.tif'}", f"OUTPUT_LABELS={out / 'l.tif'}"],
-                            env)  # fmt: skip
+    done = run_qgis_process(
+        [
+            "run",
+            "mosaic:classify",
+            "--",
+            f"S2={s2}",
+            f"S1={s1}",
+            f"MODEL={test_model}",
+            "STRIDE=60",
+            f"OUTPUT_PROBABILITIES={out / 'p.tif'}",
+            f"OUTPUT_LABELS={out / 'l.tif'}",
+        ],
+        env,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "a stack without band names, taken in the model's order" in done.stdout
     probabilities = gdal.Open(str(out / "p.tif")).ReadAsArray()

@@ -58,8 +58,9 @@ def test_render_styled_map_and_dock(qgis_iface, qtbot, clean_settings, t33uup_la
     labels = next(n.layer() for n in group.findLayers() if n.layer().name() == "Land cover (top class)")
 
     stack = tmp_path / "true_colour.vrt"  # B04, B03, B02 as one RGB layer for the left panel
-    gdal.BuildVRT(str(stack), [layer.source() for layer in (t33uup_layers[b] for b in ("B04", "B03", "B02"))],
-                  separate=True).FlushCache()  # fmt: skip
+    gdal.BuildVRT(
+        str(stack), [layer.source() for layer in (t33uup_layers[b] for b in ("B04", "B03", "B02"))], separate=True
+    ).FlushCache()
     true_colour = QgsRasterLayer(str(stack), "true colour", "gdal")
     true_colour.setContrastEnhancement(
         QgsContrastEnhancement.StretchToMinimumMaximum, QgsRasterMinMaxOrigin.CumulativeCut

@@ -55,9 +55,14 @@ def _blocks(p: np.ndarray, rows: int = 130) -> list[OutputBlock]:
 
 
 def _write_headless(path: Path, product, p: np.ndarray) -> Path:
-    profile = {"driver": "GTiff", "width": WIDTH, "height": HEIGHT, "crs": "EPSG:32633",
-               "transform": rasterio.Affine.from_gdal(*GEOTRANSFORM),
-               **{k.lower(): v for k, v in GEOTIFF_OPTIONS.items()}}  # fmt: skip
+    profile = {
+        "driver": "GTiff",
+        "width": WIDTH,
+        "height": HEIGHT,
+        "crs": "EPSG:32633",
+        "transform": rasterio.Affine.from_gdal(*GEOTRANSFORM),
+        **{k.lower(): v for k, v in GEOTIFF_OPTIONS.items()},
+    }
     sink = GeoTiffSink(path, product, profile, TAGS)
     for block in _blocks(p):
         sink.write_block(block)
@@ -131,11 +136,14 @@ def test_both_writers_deliver_the_same_cogs_with_overviews_of_the_data(catalogue
         assert headless["structure"]["LAYOUT"] == "COG" and headless["structure"]["COMPRESSION"] == "DEFLATE"
         assert headless["blocks"] == {(512, 512)}
         assert headless["descriptions"] == list(product.band_descriptions) and headless["tags"] == {
-            **TAGS, "AREA_OR_POINT": "Area"}  # fmt: skip
+            **TAGS,
+            "AREA_OR_POINT": "Area",
+        }
         np.testing.assert_array_equal(headless["values"], values)
         assert [o.shape[1:] for o in headless["overviews"]] == [(520, 260), (260, 130)], product.key
-        np.testing.assert_allclose(headless["overviews"][0], _overview_expected(product.key, values), rtol=1e-6,
-                                   err_msg=product.key)  # fmt: skip
+        np.testing.assert_allclose(
+            headless["overviews"][0], _overview_expected(product.key, values), rtol=1e-6, err_msg=product.key
+        )
         for key in ("validation", "structure", "blocks", "descriptions", "tags"):
             assert plugin[key] == headless[key], (product.key, key)
         np.testing.assert_array_equal(plugin["values"], headless["values"])

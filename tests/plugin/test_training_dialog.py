@@ -32,7 +32,9 @@ def test_backend_env_commands_use_pinned_constraints(tmp_path):
     assert commands[0] == ["/usr/bin/python3", "-m", "venv", str(tmp_path / "env")]
     install = commands[2]
     assert [install[i + 1] for i, a in enumerate(install) if a == "-c"] == [
-        str(REPO / "requirements" / "constraints.txt"), str(REPO / "requirements" / "numpy2.txt")]  # fmt: skip
+        str(REPO / "requirements" / "constraints.txt"),
+        str(REPO / "requirements" / "numpy2.txt"),
+    ]
     assert install[-1] == f"{REPO}[backend]" and install[-2] == "-e"
     assert commands[3][-3:] == ["-m", "mosaic.backend.cli", "version"]
     argv = backend_env.train_command("py", Path("configs/mosaic1.yaml"), "/d", 0.1, 1, 4, "cpu", "resnet18", 0)
@@ -53,8 +55,13 @@ def test_backend_python_runs_mosaic_version(qgis_app):
     """The command the dialog uses to check an environment works with the project's venv as backend."""
     import subprocess
 
-    done = subprocess.run(backend_env.backend_command(sys.executable, "version"), capture_output=True, text=True,
-                          env=backend_env.subprocess_environment(), timeout=120)  # fmt: skip
+    done = subprocess.run(
+        backend_env.backend_command(sys.executable, "version"),
+        capture_output=True,
+        text=True,
+        env=backend_env.subprocess_environment(),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "mosaic" in done.stdout.lower()
 

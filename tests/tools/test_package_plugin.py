@@ -14,8 +14,17 @@ from ..import_graph import graph, imports, module_files, reachable
 REPO = Path(__file__).resolve().parents[2]
 # Fields the plugins.qgis.org validator requires (qgis-django plugins/validator.py) plus those reviewers expect.
 REQUIRED = ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email", "repository")
-EXPECTED = ("qgisMaximumVersion", "tracker", "homepage", "tags", "category", "icon", "hasProcessingProvider",
-            "experimental", "changelog")  # fmt: skip
+EXPECTED = (
+    "qgisMaximumVersion",
+    "tracker",
+    "homepage",
+    "tags",
+    "category",
+    "icon",
+    "hasProcessingProvider",
+    "experimental",
+    "changelog",
+)
 
 
 def build(tmp_path: Path) -> Path:
@@ -51,9 +60,15 @@ def test_package_is_a_valid_qgis_plugin_zip(tmp_path):
     assert not [n for n in names if n.startswith(("mosaic/docs/", "mosaic/mkdocs.yml"))]  # documentation sources
 
     # the plugin and the backend are inside
-    for required_file in ("mosaic/__init__.py", "mosaic/LICENSE", "mosaic/metadata.txt", "mosaic/plugin/main.py",
-                          "mosaic/backend/cli.py", "mosaic/requirements/constraints.txt",
-                          "mosaic/requirements/numpy2.txt"):  # fmt: skip
+    for required_file in (
+        "mosaic/__init__.py",
+        "mosaic/LICENSE",
+        "mosaic/metadata.txt",
+        "mosaic/plugin/main.py",
+        "mosaic/backend/cli.py",
+        "mosaic/requirements/constraints.txt",
+        "mosaic/requirements/numpy2.txt",
+    ):
         assert required_file in names, required_file
     assert "GNU GENERAL PUBLIC LICENSE" in (tmp_path / "unpacked/mosaic/LICENSE").read_text()
 
@@ -106,8 +121,16 @@ def test_hidden_and_development_files_stay_out(tmp_path):
         from package_plugin import plugin_files
     finally:
         sys.path.remove(str(REPO / "tools"))
-    for name in ("plugin/dock.py", ".gpu/whl/torch.whl", ".gitignore", "plugin/.DS_Store", "tests/test_x.py",
-                 "backend/__pycache__/x.pyc", "metadata.txt", "model.onnx"):  # fmt: skip
+    for name in (
+        "plugin/dock.py",
+        ".gpu/whl/torch.whl",
+        ".gitignore",
+        "plugin/.DS_Store",
+        "tests/test_x.py",
+        "backend/__pycache__/x.pyc",
+        "metadata.txt",
+        "model.onnx",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
     assert [str(p) for p in plugin_files(tmp_path)] == ["metadata.txt", "plugin/dock.py"]

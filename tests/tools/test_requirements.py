@@ -26,7 +26,8 @@ def test_setup_picks_the_numpy_file_of_the_system_numpy():
     script = (ROOT / "tools" / "setup_env.sh").read_text(encoding="utf-8")
     line = next(line for line in script.splitlines() if line.startswith("numpy_major="))
     major = subprocess.run(["bash", "-c", f"{line}; echo $numpy_major"], capture_output=True, text=True, check=True)
-    system = subprocess.run(["/usr/bin/python3", "-c", "import numpy; print(numpy.__version__)"], capture_output=True,
-                            text=True, check=True).stdout.strip()  # fmt: skip
+    system = subprocess.run(
+        ["/usr/bin/python3", "-c", "import numpy; print(numpy.__version__)"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert major.stdout.strip() == system.split(".")[0]
     assert '-c "$numpy_pins"' in script

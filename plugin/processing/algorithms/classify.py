@@ -35,13 +35,24 @@ from ...input_options import (
 )
 from .base import MosaicAlgorithm
 
-S2_OFFSET_LABELS = ("auto (from the product's processing baseline)", "0 (no offset)",
-                    "1000 (baseline 04.00 and later: products since 25 January 2022)")  # fmt: skip
-S1_UNITS_LABELS = ("dB (refuse S1 that looks like linear power)", "dB (no check)", "linear power (convert to dB)",
-                   "amplitude (convert to dB)")  # fmt: skip
+S2_OFFSET_LABELS = (
+    "auto (from the product's processing baseline)",
+    "0 (no offset)",
+    "1000 (baseline 04.00 and later: products since 25 January 2022)",
+)
+S1_UNITS_LABELS = (
+    "dB (refuse S1 that looks like linear power)",
+    "dB (no check)",
+    "linear power (convert to dB)",
+    "amplitude (convert to dB)",
+)
 S1_ORDER_LABELS = ("auto (band names, else VV,VH checked against the backscatter)", "VV,VH", "VH,VV")
-CLOUD_KIND_LABELS = ("auto (from its values and name)", "scl (Sentinel-2 scene classification)",
-                     "mask (non-zero = cloudy)", "probability (0–1 or 0–100)")  # fmt: skip
+CLOUD_KIND_LABELS = (
+    "auto (from its values and name)",
+    "scl (Sentinel-2 scene classification)",
+    "mask (non-zero = cloudy)",
+    "probability (0–1 or 0–100)",
+)
 RASTER_OUTPUTS = {"OUTPUT_PROBABILITIES": "probabilities", "OUTPUT_LABELS": "labels", "OUTPUT_CONFIDENCE": "confidence"}
 
 
@@ -95,10 +106,12 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFeatureSource(
-                "AOI", self.tr("Only inside these polygons (optional)"), [QgsProcessing.SourceType.TypeVectorPolygon],
+                "AOI",
+                self.tr("Only inside these polygons (optional)"),
+                [QgsProcessing.SourceType.TypeVectorPolygon],
                 optional=True,
             )
-        )  # fmt: skip
+        )
         stride = QgsProcessingParameterNumber(
             "STRIDE",
             self.tr("Stride in pixels (0 = patch size)"),
@@ -109,14 +122,21 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         )
         self.addParameter(stride)
         self.addParameter(
-            QgsProcessingParameterRasterLayer("CLOUD_MASK", self.tr("Cloud mask (SCL, mask or probability; optional)"),
-                                              optional=True)
-        )  # fmt: skip
+            QgsProcessingParameterRasterLayer(
+                "CLOUD_MASK", self.tr("Cloud mask (SCL, mask or probability; optional)"), optional=True
+            )
+        )
         self.addParameter(
-            QgsProcessingParameterNumber("CLOUD_FRACTION", LABELS["cloud_fraction"],
-                                         QgsProcessingParameterNumber.Type.Double, DEFAULT_CLOUD_FRACTION, False, 0.0,
-                                         1.0)
-        )  # fmt: skip
+            QgsProcessingParameterNumber(
+                "CLOUD_FRACTION",
+                LABELS["cloud_fraction"],
+                QgsProcessingParameterNumber.Type.Double,
+                DEFAULT_CLOUD_FRACTION,
+                False,
+                0.0,
+                1.0,
+            )
+        )
         for key, labels in (
             ("S2_OFFSET", S2_OFFSET_LABELS),
             ("S1_UNITS", S1_UNITS_LABELS),
@@ -127,19 +147,43 @@ class ClassifyAlgorithm(MosaicAlgorithm):
                 QgsProcessingParameterEnum(key, LABELS[key.lower()], [self.tr(u) for u in labels], defaultValue=0)
             )
         advanced = (
-            QgsProcessingParameterNumber("S2_SCALE", LABELS["s2_scale"] + self.tr(" (stored value of reflectance 1; "
-                                         "0 = auto)"), QgsProcessingParameterNumber.Type.Double, 0.0, False, 0.0),
-            QgsProcessingParameterString("S2_ORDER", LABELS["s2_order"] + self.tr(" of a stack without band names "
-                                         "(e.g. B02,B03,B04,…)"), optional=True),
-            QgsProcessingParameterNumber("S1_SCALE", LABELS["s1_scale"] + self.tr(" (stored value × scale = dB; "
-                                         "0 = auto)"), QgsProcessingParameterNumber.Type.Double, 0.0, False, 0.0),
-            QgsProcessingParameterString("SCL_CLASSES", LABELS["scl_classes"] + self.tr(" (3 cloud shadows, 8/9 cloud "
-                                         "medium/high probability, 10 thin cirrus, 11 snow or ice)"),
-                                         ",".join(map(str, DEFAULT_SCL_CLASSES))),
-            QgsProcessingParameterNumber("CLOUD_THRESHOLD", LABELS["cloud_threshold"] + self.tr(" (0–1)"),
-                                         QgsProcessingParameterNumber.Type.Double, DEFAULT_CLOUD_THRESHOLD, False,
-                                         0.0, 1.0),
-        )  # fmt: skip
+            QgsProcessingParameterNumber(
+                "S2_SCALE",
+                LABELS["s2_scale"] + self.tr(" (stored value of reflectance 1; 0 = auto)"),
+                QgsProcessingParameterNumber.Type.Double,
+                0.0,
+                False,
+                0.0,
+            ),
+            QgsProcessingParameterString(
+                "S2_ORDER",
+                LABELS["s2_order"] + self.tr(" of a stack without band names (e.g. B02,B03,B04,…)"),
+                optional=True,
+            ),
+            QgsProcessingParameterNumber(
+                "S1_SCALE",
+                LABELS["s1_scale"] + self.tr(" (stored value × scale = dB; 0 = auto)"),
+                QgsProcessingParameterNumber.Type.Double,
+                0.0,
+                False,
+                0.0,
+            ),
+            QgsProcessingParameterString(
+                "SCL_CLASSES",
+                LABELS["scl_classes"]
+                + self.tr(" (3 cloud shadows, 8/9 cloud medium/high probability, 10 thin cirrus, 11 snow or ice)"),
+                ",".join(map(str, DEFAULT_SCL_CLASSES)),
+            ),
+            QgsProcessingParameterNumber(
+                "CLOUD_THRESHOLD",
+                LABELS["cloud_threshold"] + self.tr(" (0–1)"),
+                QgsProcessingParameterNumber.Type.Double,
+                DEFAULT_CLOUD_THRESHOLD,
+                False,
+                0.0,
+                1.0,
+            ),
+        )
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
             self.addParameter(parameter)
@@ -205,10 +249,12 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             s1_units=S1_UNITS[self.parameterAsEnum(parameters, "S1_UNITS", context)],
             s1_scale=s1_scale or None,
             s1_order=S1_ORDERS[self.parameterAsEnum(parameters, "S1_ORDER", context)],
-            cloud=CloudOptions(CLOUD_KINDS[self.parameterAsEnum(parameters, "CLOUD_MASK_KIND", context)],
-                               parse_scl_classes(self.parameterAsString(parameters, "SCL_CLASSES", context)),
-                               self.parameterAsDouble(parameters, "CLOUD_THRESHOLD", context)),
-        )  # fmt: skip
+            cloud=CloudOptions(
+                CLOUD_KINDS[self.parameterAsEnum(parameters, "CLOUD_MASK_KIND", context)],
+                parse_scl_classes(self.parameterAsString(parameters, "SCL_CLASSES", context)),
+                self.parameterAsDouble(parameters, "CLOUD_THRESHOLD", context),
+            ),
+        )
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:
         from ...deps import onnxruntime_available

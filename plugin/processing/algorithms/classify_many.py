@@ -19,8 +19,11 @@ from ...backend_env import backend_command
 from .base import MosaicAlgorithm, resolve_backend_python, run_backend
 
 #: output name → file of the mosaic folder (``OUT/mosaic/``)
-MOSAIC_OUTPUTS = {"MOSAIC_PROBABILITIES": "probabilities.tif", "MOSAIC_LABELS": "labels.tif",
-                  "MOSAIC_CONFIDENCE": "confidence.tif"}  # fmt: skip
+MOSAIC_OUTPUTS = {
+    "MOSAIC_PROBABILITIES": "probabilities.tif",
+    "MOSAIC_LABELS": "labels.tif",
+    "MOSAIC_CONFIDENCE": "confidence.tif",
+}
 
 
 class ClassifyManyAlgorithm(MosaicAlgorithm):
@@ -76,8 +79,11 @@ class ClassifyManyAlgorithm(MosaicAlgorithm):
         )
         self.add_backend_python_parameter()
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", self.tr("Output folder")))
-        for name, label in (("MOSAIC_PROBABILITIES", "Mosaic: probabilities"), ("MOSAIC_LABELS", "Mosaic: labels"),
-                            ("MOSAIC_CONFIDENCE", "Mosaic: confidence")):  # fmt: skip
+        for name, label in (
+            ("MOSAIC_PROBABILITIES", "Mosaic: probabilities"),
+            ("MOSAIC_LABELS", "Mosaic: labels"),
+            ("MOSAIC_CONFIDENCE", "Mosaic: confidence"),
+        ):
             self.addOutput(QgsProcessingOutputRasterLayer(name, self.tr(label)))
         self.addOutput(QgsProcessingOutputVectorLayer("MOSAIC_TILES", self.tr("Mosaic: tiles of every scene")))
         self.addOutput(QgsProcessingOutputFile("SUMMARY", self.tr("Scene summary (CSV)")))
@@ -99,6 +105,9 @@ class ClassifyManyAlgorithm(MosaicAlgorithm):
             args.append("--overwrite")
         run_backend(backend_command(python, *args), feedback)
         mosaic = Path(out) / "mosaic"
-        return {"OUTPUT": out, "SUMMARY": str(Path(out) / "scenes_summary.csv"),
-                "MOSAIC_TILES": f"{mosaic / 'tiles.gpkg'}|layername=tiles",
-                **{name: str(mosaic / file) for name, file in MOSAIC_OUTPUTS.items()}}  # fmt: skip
+        return {
+            "OUTPUT": out,
+            "SUMMARY": str(Path(out) / "scenes_summary.csv"),
+            "MOSAIC_TILES": f"{mosaic / 'tiles.gpkg'}|layername=tiles",
+            **{name: str(mosaic / file) for name, file in MOSAIC_OUTPUTS.items()},
+        }

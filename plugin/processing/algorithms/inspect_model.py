@@ -47,8 +47,10 @@ class InspectModelAlgorithm(MosaicAlgorithm):
             raise QgsProcessingException(str(exc)) from None
         for name, color, threshold in zip(meta.class_names, meta.class_colors, meta.thresholds):
             feedback.pushInfo(f"{color}  t={threshold:.2f}  {name}")
-        feedback.pushInfo(f"S2 {' '.join(meta.s2.bands)} · S1 {' '.join(meta.s1.bands)} · {meta.patch_size_px} px "
-                          f"at {meta.gsd_m:g} m · {meta.strategy} · metrics {meta.metrics}")  # fmt: skip
+        feedback.pushInfo(
+            f"S2 {' '.join(meta.s2.bands)} · S1 {' '.join(meta.s1.bands)} · {meta.patch_size_px} px "
+            f"at {meta.gsd_m:g} m · {meta.strategy} · metrics {meta.metrics}"
+        )
         return {
             "METADATA": json.dumps(meta.raw, indent=1),
             "CLASSES": "\n".join(meta.class_names),

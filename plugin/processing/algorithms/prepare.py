@@ -79,11 +79,24 @@ class PrepareAlgorithm(MosaicAlgorithm):
         s1 = [layer_path(layer)[0] for layer in self.parameterAsLayerList(parameters, "S1", context)]
         labels, layer_name = layer_path(self.parameterAsVectorLayer(parameters, "LABELS", context))
         output = self.parameterAsString(parameters, "OUTPUT", context)
-        args = ["prepare", "--s2", *s2, "--s1", *s1, "--labels", labels,
-                "--class-field", self.parameterAsString(parameters, "CLASS_FIELD", context),
-                "--nomenclature", NOMENCLATURES[self.parameterAsEnum(parameters, "NOMENCLATURE", context)],
-                "--patch-size", str(self.parameterAsInt(parameters, "PATCH_SIZE", context)),
-                "--output", output, "--overwrite"]  # fmt: skip
+        args = [
+            "prepare",
+            "--s2",
+            *s2,
+            "--s1",
+            *s1,
+            "--labels",
+            labels,
+            "--class-field",
+            self.parameterAsString(parameters, "CLASS_FIELD", context),
+            "--nomenclature",
+            NOMENCLATURES[self.parameterAsEnum(parameters, "NOMENCLATURE", context)],
+            "--patch-size",
+            str(self.parameterAsInt(parameters, "PATCH_SIZE", context)),
+            "--output",
+            output,
+            "--overwrite",
+        ]
         if layer_name:
             args += ["--layer", layer_name]
         mapping = self.parameterAsFile(parameters, "MAPPING", context)

@@ -32,22 +32,45 @@ def _error_lines(stderr: str) -> list[str]:
     "geoms, values, field, message",
     [
         ([], [], "cls", "mosaic prepare: error: the polygon layer {labels} is empty"),
-        ([BOWTIE], ["Pastures"], "cls", "mosaic prepare: error: 1 polygon(s) of {labels} are invalid; repair them "
-         "(e.g. QGIS 'Fix geometries') and run again"),
-        ([INSIDE], ["Pastures"], "landuse", "mosaic prepare: error: the polygon layer has no attribute 'cls'; "
-         "its attributes are: landuse"),
+        (
+            [BOWTIE],
+            ["Pastures"],
+            "cls",
+            "mosaic prepare: error: 1 polygon(s) of {labels} are invalid; repair them "
+            "(e.g. QGIS 'Fix geometries') and run again",
+        ),
+        (
+            [INSIDE],
+            ["Pastures"],
+            "landuse",
+            "mosaic prepare: error: the polygon layer has no attribute 'cls'; its attributes are: landuse",
+        ),
         ([INSIDE], ["Tundra"], "cls", "have no mapping: Tundra"),
         ([shapely.box(0, 0, 10, 10)], ["Pastures"], "cls", "does not overlap"),
     ],
     ids=["empty", "self_intersecting", "missing_attribute", "unmapped_class", "no_overlap"],
-)  # fmt: skip
+)
 def test_cli_prepare_bad_polygons_one_line_exit_2(t33uup_mosaic, tmp_path, capsys, geoms, values, field, message):
     labels = tmp_path / "labels.gpkg"
     gpd.GeoDataFrame({field: values}, geometry=geoms, crs="EPSG:32633").to_file(labels)
     out = tmp_path / "out"
-    argv = ["prepare", "--s2", *map(str, sorted(t33uup_mosaic.glob("S2A_*.tif"))),
-            "--s1", *map(str, sorted(t33uup_mosaic.glob("S1_*.tif"))), "--labels", str(labels),
-            "--class-field", "cls", "--max-unlabelled", "1", "--block-size", "1", "-o", str(out)]  # fmt: skip
+    argv = [
+        "prepare",
+        "--s2",
+        *map(str, sorted(t33uup_mosaic.glob("S2A_*.tif"))),
+        "--s1",
+        *map(str, sorted(t33uup_mosaic.glob("S1_*.tif"))),
+        "--labels",
+        str(labels),
+        "--class-field",
+        "cls",
+        "--max-unlabelled",
+        "1",
+        "--block-size",
+        "1",
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 2
     lines = _error_lines(capsys.readouterr().err)
     assert len(lines) == 1 and lines[0].startswith("mosaic prepare: error: ")
@@ -104,13 +127,39 @@ def test_cli_train_on_corrupt_lmdb_record_is_one_line(ben_v2, damaged_lmdb, tmp_
     _overwrite(damaged_lmdb, PATCH, lambda old: old[:100])
     cfg = Path(__file__).resolve().parents[3] / "configs" / "supervised_s1s2.yaml"
     proc = subprocess.run(
-        [sys.executable, "-m", "mosaic.backend.cli", "train", "--config", str(cfg), "--data.root", str(ben_v2),
-         "--data.options.lmdb_path", str(damaged_lmdb), "--protocol.label_fraction", "null",
-         "--protocol.batch_size", "6", "--data.num_workers", "0", "--model.backbone", "resnet18",
-         "--model.fusion_dim", "64", "--protocol.epochs", "1",
-         "--trainer.enable_progress_bar", "false", "--trainer.num_sanity_val_steps", "0"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mosaic.backend.cli",
+            "train",
+            "--config",
+            str(cfg),
+            "--data.root",
+            str(ben_v2),
+            "--data.options.lmdb_path",
+            str(damaged_lmdb),
+            "--protocol.label_fraction",
+            "null",
+            "--protocol.batch_size",
+            "6",
+            "--data.num_workers",
+            "0",
+            "--model.backbone",
+            "resnet18",
+            "--model.fusion_dim",
+            "64",
+            "--protocol.epochs",
+            "1",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.num_sanity_val_steps",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"mosaic train: error: patch {PATCH} in the LMDB {damaged_lmdb} is damaged")

@@ -72,8 +72,15 @@ def test_ring_loader_delivers_the_same_batches_as_the_sample_loader(ben_v2, cont
     """Two workers writing into the loader's shared ring (inherited, or sent to spawned workers), two epochs."""
     ds = BigEarthNetV2(ben_v2, split="all", include_snow_cloud=True, lmdb_path=ben_v2 / "BigEarthNet-V2-LMDB")
     native = NativeBatches(ds)
-    fast = native_loader(native, 5, num_workers=2, shuffle=True, generator=torch.Generator().manual_seed(4),
-                         persistent_workers=True, multiprocessing_context=context)  # fmt: skip
+    fast = native_loader(
+        native,
+        5,
+        num_workers=2,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(4),
+        persistent_workers=True,
+        multiprocessing_context=context,
+    )
     for _epoch in range(2):
         rows = []
         for compact in fast:
@@ -93,8 +100,9 @@ def test_ring_keeps_the_batches_a_consumer_still_holds(ben_v2, monkeypatch, held
     monkeypatch.setattr(batches, "HELD_BATCHES", held)
     ds = BigEarthNetV2(ben_v2, split="all", include_snow_cloud=True, lmdb_path=ben_v2 / "BigEarthNet-V2-LMDB")
     native = NativeBatches(ds)
-    loader = native_loader(native, 1, num_workers=2, shuffle=True, generator=torch.Generator().manual_seed(0),
-                           persistent_workers=True)  # fmt: skip
+    loader = native_loader(
+        native, 1, num_workers=2, shuffle=True, generator=torch.Generator().manual_seed(0), persistent_workers=True
+    )
     assert loader.dataset.ring.per_worker == (4 if held else 3)
     kept: deque = deque(maxlen=3)
     changed = 0
@@ -148,8 +156,9 @@ def test_replica_repeats_real_pairs_under_new_names(ben_v2, tmp_path):
 @pytest.mark.parametrize("upsampling", ["nearest", "bilinear"])
 def test_batch_assembled_on_the_gpu_equals_dataset_samples(ben_v2, upsampling):
     """The trainer's route: pinned compact batch, non-blocking copy, assembly on CUDA; equal to CPU ``dataset[i]``."""
-    ds = BigEarthNetV2(ben_v2, split="all", include_snow_cloud=True, upsampling=upsampling,
-                       lmdb_path=ben_v2 / "BigEarthNet-V2-LMDB")  # fmt: skip
+    ds = BigEarthNetV2(
+        ben_v2, split="all", include_snow_cloud=True, upsampling=upsampling, lmdb_path=ben_v2 / "BigEarthNet-V2-LMDB"
+    )
     native = NativeBatches(ds)
     indices = list(range(len(ds)))
     compact = {k: v.pin_memory().to("cuda", non_blocking=True) for k, v in native.__getitems__(indices).items()}

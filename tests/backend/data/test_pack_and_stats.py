@@ -94,8 +94,22 @@ def test_dataset_stats_match_direct_computation(ben_v2):
 
 def test_stats_cli_reads_lmdb_and_writes_json(ben_v2, tmp_path, capsys):
     out = tmp_path / "stats.json"
-    code = main(["stats", str(ben_v2), "--lmdb", str(ben_v2 / "BigEarthNet-V2-LMDB"), "--split", "validation",
-                 "--s2-bands", "s2_10", "--upsampling", "bilinear", "-o", str(out)])  # fmt: skip
+    code = main(
+        [
+            "stats",
+            str(ben_v2),
+            "--lmdb",
+            str(ben_v2 / "BigEarthNet-V2-LMDB"),
+            "--split",
+            "validation",
+            "--s2-bands",
+            "s2_10",
+            "--upsampling",
+            "bilinear",
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0
     written = json.loads(out.read_text())
     assert written == json.loads(capsys.readouterr().out)

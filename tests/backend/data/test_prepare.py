@@ -26,9 +26,11 @@ S2_12 = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "
 
 def _official_metadata(ben_v2: Path) -> pd.DataFrame:
     return pd.concat(
-        [pd.read_parquet(ben_v2 / "metadata.parquet"),
-         pd.read_parquet(ben_v2 / "metadata_for_patches_with_snow_cloud_or_shadow.parquet")]
-    ).set_index("patch_id")  # fmt: skip
+        [
+            pd.read_parquet(ben_v2 / "metadata.parquet"),
+            pd.read_parquet(ben_v2 / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
+        ]
+    ).set_index("patch_id")
 
 
 def _reference_polygons(shared_data: Path) -> Path:
@@ -38,10 +40,15 @@ def _reference_polygons(shared_data: Path) -> Path:
 
 def _mosaic_options(t33uup_mosaic: Path, output: Path, **kw) -> PrepareOptions:
     return PrepareOptions(
-        s2=sorted(t33uup_mosaic.glob("S2A_*.tif")), s1=sorted(t33uup_mosaic.glob("S1_*.tif")),
-        labels=t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson", class_field="labels",
-        label_separator="; ", output=output, block_size=1, **kw,
-    )  # fmt: skip
+        s2=sorted(t33uup_mosaic.glob("S2A_*.tif")),
+        s1=sorted(t33uup_mosaic.glob("S1_*.tif")),
+        labels=t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson",
+        class_field="labels",
+        label_separator="; ",
+        output=output,
+        block_size=1,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +77,15 @@ def test_mosaic_reproduces_official_labels_and_drops_empty_cell(mosaic_dataset, 
         assert sorted(row.labels) == sorted(official.loc[oid, "labels"]), oid
     assert found == {"37_88", "37_89", "37_90", "38_87", "38_88", "38_89", "38_90"}  # 37_87 (empty) dropped
     assert list(meta.columns) == [
-        "patch_id", "labels", "split", "country", "s1_name", "s2v1_name", "contains_seasonal_snow",
+        "patch_id",
+        "labels",
+        "split",
+        "country",
+        "s1_name",
+        "s2v1_name",
+        "contains_seasonal_snow",
         "contains_cloud_or_shadow",
-    ]  # fmt: skip
+    ]
     assert set(meta.split) <= {"train", "validation", "test"}
 
 
@@ -116,10 +129,14 @@ def test_corine_polygons_reproduce_patch_26_57_labels(shared_data, ben_v2, tmp_p
     )
     report = prepare_dataset(
         PrepareOptions(
-            s2=sorted(s2_dir.glob("*.tif")), s1=sorted(s1_patch_dir(ben_v2, s1_name).glob("*.tif")),
-            labels=polygons, class_field="clc_code", mapping="corine", output=tmp_path / "p2657",
+            s2=sorted(s2_dir.glob("*.tif")),
+            s1=sorted(s1_patch_dir(ben_v2, s1_name).glob("*.tif")),
+            labels=polygons,
+            class_field="clc_code",
+            mapping="corine",
+            output=tmp_path / "p2657",
         )
-    )  # fmt: skip
+    )
     assert report.kept == 1
     meta = pd.read_parquet(tmp_path / "p2657" / "metadata.parquet")
     official = pd.read_parquet(ben_v2 / "metadata.parquet").set_index("patch_id")
@@ -133,8 +150,9 @@ def test_min_class_fraction_and_unlabelled_rules(shared_data, ben_v2, tmp_path):
     polygons = next(
         (shared_data / "bigearthnet-v2-rico-hdl" / "derived").glob("*_26_57_reference_map_polygons.geojson")
     )
-    common = dict(s2=sorted(s2_dir.glob("*.tif")), s1=sorted(s1_dir.glob("*.tif")), labels=polygons,
-                  class_field="clc_code")  # fmt: skip
+    common = dict(
+        s2=sorted(s2_dir.glob("*.tif")), s1=sorted(s1_dir.glob("*.tif")), labels=polygons, class_field="clc_code"
+    )
     # Pastures covers 8.0 % and Mixed forest 14.2 % of the patch: a 10 % minimum drops Pastures only
     prepare_dataset(PrepareOptions(**common, mapping="corine", min_class_fraction=0.1, output=tmp_path / "a"))
     labels = sorted(pd.read_parquet(tmp_path / "a" / "metadata.parquet").labels[0])
@@ -150,8 +168,10 @@ def test_min_class_fraction_and_unlabelled_rules(shared_data, ben_v2, tmp_path):
 def test_block_split_keeps_blocks_whole():
     offsets = cell_offsets(1200, 1200, 120, 60)  # overlapping patches (stride half a patch)
     splits = block_splits(offsets, 120, 240, (0.5, 0.25, 0.25), seed=0)
-    boxes = {s: [shapely.box(c, r, c + 120, r + 120) for (r, c), sp in zip(offsets, splits) if sp == s]
-             for s in ("train", "validation", "test")}  # fmt: skip
+    boxes = {
+        s: [shapely.box(c, r, c + 120, r + 120) for (r, c), sp in zip(offsets, splits) if sp == s]
+        for s in ("train", "validation", "test")
+    }
     assert all(boxes.values())
     for a in boxes:
         for b in boxes:
@@ -219,10 +239,23 @@ def test_bad_rasters_are_input_errors(t33uup_mosaic, shared_data, tmp_path):
 
 def test_cli_prepare_refuses_existing_output_and_writes_report(t33uup_mosaic, tmp_path, capsys):
     out = tmp_path / "cli"
-    argv = ["prepare", "--s2", *map(str, sorted(t33uup_mosaic.glob("S2A_*.tif"))),
-            "--s1", *map(str, sorted(t33uup_mosaic.glob("S1_*.tif"))),
-            "--labels", str(t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson"), "--class-field", "labels",
-            "--label-separator", "; ", "--block-size", "1", "-o", str(out)]  # fmt: skip
+    argv = [
+        "prepare",
+        "--s2",
+        *map(str, sorted(t33uup_mosaic.glob("S2A_*.tif"))),
+        "--s1",
+        *map(str, sorted(t33uup_mosaic.glob("S1_*.tif"))),
+        "--labels",
+        str(t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson"),
+        "--class-field",
+        "labels",
+        "--label-separator",
+        "; ",
+        "--block-size",
+        "1",
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 0
     assert json.loads((out / "prepare_report.json").read_text())["kept"] == 7
     assert main(argv) == 2
@@ -252,11 +285,27 @@ def test_stacked_s2_and_s1_on_another_crs(t33uup_mosaic, ben_v2, tmp_path):
         transform, width, height = calculate_default_transform(vv.crs, "EPSG:4326", vv.width, vv.height, *vv.bounds)
         geo = np.full((2, height, width), np.nan, dtype=np.float32)
         for k, src in enumerate((vv, vh)):
-            reproject(rasterio.band(src, 1), geo[k], dst_transform=transform, dst_crs="EPSG:4326",
-                      resampling=rasterio.enums.Resampling.bilinear, dst_nodata=np.nan)  # fmt: skip
+            reproject(
+                rasterio.band(src, 1),
+                geo[k],
+                dst_transform=transform,
+                dst_crs="EPSG:4326",
+                resampling=rasterio.enums.Resampling.bilinear,
+                dst_nodata=np.nan,
+            )
     s1_geo = tmp_path / "s1_wgs84.tif"
-    with rasterio.open(s1_geo, "w", driver="GTiff", width=width, height=height, count=2, dtype="float32",
-                       crs="EPSG:4326", transform=transform, nodata=np.nan) as dst:  # fmt: skip
+    with rasterio.open(
+        s1_geo,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=2,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=transform,
+        nodata=np.nan,
+    ) as dst:
         dst.write(geo)
     options = _mosaic_options(t33uup_mosaic, tmp_path / "out", max_nodata=0.05)
     options.s2, options.s1 = [stacked], [s1_geo]
@@ -287,15 +336,21 @@ def test_stacked_s2_and_s1_on_another_crs(t33uup_mosaic, ben_v2, tmp_path):
 def test_json_mapping_table(shared_data, ben_v2, tmp_path):
     s2_dir = s2_patch_dir(ben_v2, PATCH_26_57)
     s1_dir = s1_patch_dir(ben_v2, "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57")
-    common = dict(s2=sorted(s2_dir.glob("*.tif")), s1=sorted(s1_dir.glob("*.tif")),
-                  labels=_reference_polygons(shared_data), class_field="clc_code")  # fmt: skip
+    common = dict(
+        s2=sorted(s2_dir.glob("*.tif")),
+        s1=sorted(s1_dir.glob("*.tif")),
+        labels=_reference_polygons(shared_data),
+        class_field="clc_code",
+    )
     table = tmp_path / "map.json"
     mapping = {"211": "Arable land", "231": "Pastures", "311": "Mixed forest", "313": "Mixed forest"}
     table.write_text(json.dumps(mapping))
     prepare_dataset(PrepareOptions(**common, mapping=str(table), output=tmp_path / "j"))
     assert sorted(pd.read_parquet(tmp_path / "j" / "metadata.parquet").labels[0]) == [
-        "Arable land", "Mixed forest", "Pastures",
-    ]  # fmt: skip
+        "Arable land",
+        "Mixed forest",
+        "Pastures",
+    ]
     table.write_text(json.dumps({"211": "Farmland"}))
     with pytest.raises(InputError, match="classes the model does not have: Farmland"):
         prepare_dataset(PrepareOptions(**common, mapping=str(table), output=tmp_path / "k"))

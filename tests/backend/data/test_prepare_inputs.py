@@ -26,8 +26,16 @@ def _labels(t33uup_mosaic: Path) -> Path:
 
 
 def _options(t33uup_mosaic: Path, s2: list[Path], s1: list[Path], output: Path, **kw) -> PrepareOptions:
-    return PrepareOptions(s2=s2, s1=s1, labels=_labels(t33uup_mosaic), class_field="labels", label_separator="; ",
-                          output=output, block_size=1, **kw)  # fmt: skip
+    return PrepareOptions(
+        s2=s2,
+        s1=s1,
+        labels=_labels(t33uup_mosaic),
+        class_field="labels",
+        label_separator="; ",
+        output=output,
+        block_size=1,
+        **kw,
+    )
 
 
 def _s2(t33uup_mosaic: Path) -> list[Path]:
@@ -91,8 +99,11 @@ def test_dataset_target_is_the_training_convention():
     target = dataset_target("s2_12")
     assert target.s2.bands[0] == "B01" and len(target.s2.bands) == 12 and target.gsd_m == 10.0
     assert (target.s2.level, target.s2.quantification_value, target.s2.add_offset, target.s2.nodata) == (
-        "L2A", 10000.0, 0.0, 0.0,
-    )  # fmt: skip
+        "L2A",
+        10000.0,
+        0.0,
+        0.0,
+    )
     assert dataset_target().s2.bands == S2_10 and target.s1.bands == ("VV", "VH") and target.s1.units == "dB"
 
 
@@ -128,9 +139,23 @@ def test_neutrally_named_offset_is_refused_before_writing_then_removed_on_reques
     for p in _s2(t33uup_mosaic):
         _rewrite(p, folder / f"scene_{_band(p)}.tif", _plus_1000)
     out = tmp_path / "ds"
-    argv = ["prepare", "--s2", str(folder), "--s1", *map(str, _s1(t33uup_mosaic)), "--labels",
-            str(_labels(t33uup_mosaic)), "--class-field", "labels", "--label-separator", "; ", "--block-size", "1",
-            "-o", str(out)]  # fmt: skip
+    argv = [
+        "prepare",
+        "--s2",
+        str(folder),
+        "--s1",
+        *map(str, _s1(t33uup_mosaic)),
+        "--labels",
+        str(_labels(t33uup_mosaic)),
+        "--class-field",
+        "labels",
+        "--label-separator",
+        "; ",
+        "--block-size",
+        "1",
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mosaic prepare: error: the S2 input names no processing baseline")
@@ -145,10 +170,12 @@ def test_neutrally_named_offset_is_refused_before_writing_then_removed_on_reques
 
 @pytest.mark.parametrize(
     "declared, units",
-    [(True, "dB; scaled by 0.01 (the GDAL scale of the files)"),
-     (False, "dB; integers scaled by 0.01 (dB × 100, median -1301)")],
+    [
+        (True, "dB; scaled by 0.01 (the GDAL scale of the files)"),
+        (False, "dB; integers scaled by 0.01 (dB × 100, median -1301)"),
+    ],
     ids=["gdal-scale", "no-scale"],
-)  # fmt: skip
+)
 def test_s1_int16_db_x100_gives_the_db_patches(t33uup_mosaic, original, tmp_path, declared, units):
     """S1 stored as Int16 dB × 100 (nodata −32768): with a GDAL scale of 0.01 declared, or recognised as such."""
     folder = tmp_path / "s1"

@@ -13,10 +13,15 @@ from mosaic.backend.inference.inspector import InputOptions
 
 def _options(t33uup_mosaic, s1, output, **kw) -> PrepareOptions:
     return PrepareOptions(
-        s2=sorted(t33uup_mosaic.glob("S2A_*.tif")), s1=s1,
-        labels=t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson", class_field="labels",
-        label_separator="; ", output=output, block_size=1, **kw,
-    )  # fmt: skip
+        s2=sorted(t33uup_mosaic.glob("S2A_*.tif")),
+        s1=s1,
+        labels=t33uup_mosaic / "mosaic_patch_labels_EPSG32633.geojson",
+        class_field="labels",
+        label_separator="; ",
+        output=output,
+        block_size=1,
+        **kw,
+    )
 
 
 def test_linear_s1_is_refused_then_converted_on_request(t33uup_mosaic, t33uup_s1_linear, tmp_path):

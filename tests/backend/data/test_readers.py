@@ -25,9 +25,15 @@ PATCH_26_57 = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57"
 
 # "120_bilinear" means of ConfigILM 0.7.1 BENv2_utils.means (copied from the reference source)
 REFERENCE_120_BILINEAR_MEANS = {
-    "B01": 360.64678955078125, "B05": 942.7476806640625, "B06": 1769.8486328125, "B07": 2049.475830078125,
-    "B8A": 2235.48681640625, "B09": 2241.10595703125, "B11": 1568.2115478515625, "B12": 997.715087890625,
-}  # fmt: skip
+    "B01": 360.64678955078125,
+    "B05": 942.7476806640625,
+    "B06": 1769.8486328125,
+    "B07": 2049.475830078125,
+    "B8A": 2235.48681640625,
+    "B09": 2241.10595703125,
+    "B11": 1568.2115478515625,
+    "B12": 997.715087890625,
+}
 
 
 def reference_stack(arrays: dict[str, np.ndarray], order: tuple[str, ...], mode: str, size: int = 120) -> np.ndarray:
@@ -37,8 +43,9 @@ def reference_stack(arrays: dict[str, np.ndarray], order: tuple[str, ...], mode:
         if a.shape[-2:] == (size, size):
             return torch.Tensor(np.float32(a))
         align = True if mode in ["bilinear", "bicubic"] else None
-        return F.interpolate(torch.Tensor(np.float32(a)).unsqueeze(0).unsqueeze(0), (size, size), mode=mode,
-                             align_corners=align).squeeze()  # fmt: skip
+        return F.interpolate(
+            torch.Tensor(np.float32(a)).unsqueeze(0).unsqueeze(0), (size, size), mode=mode, align_corners=align
+        ).squeeze()
 
     return torch.stack([one(arrays[b]) for b in order]).numpy()
 
@@ -89,8 +96,9 @@ def test_bilinear_samples_at_corner_aligned_positions(lmdb):
     )
     assert up[i, j] == pytest.approx(expect, rel=1e-5)
     # the former align_corners=False result differs by far more than float error on this real band
-    old = F.interpolate(torch.from_numpy(b05.astype(np.float32))[None, None], (120, 120), mode="bilinear",
-                        align_corners=False)[0, 0].numpy()  # fmt: skip
+    old = F.interpolate(
+        torch.from_numpy(b05.astype(np.float32))[None, None], (120, 120), mode="bilinear", align_corners=False
+    )[0, 0].numpy()
     assert np.abs(up - old).max() / STATS["bilinear"]["B05"][1] > 0.1
 
 

@@ -57,9 +57,16 @@ PATCHES = {
 def _write(path, array, dtype):
     path.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(
-        path, "w", driver="GTiff", width=SIZE, height=SIZE, count=array.shape[0], dtype=dtype,
-        crs="EPSG:32633", transform=from_origin(300000, 5000000, 10, 10),
-    ) as dst:  # fmt: skip
+        path,
+        "w",
+        driver="GTiff",
+        width=SIZE,
+        height=SIZE,
+        count=array.shape[0],
+        dtype=dtype,
+        crs="EPSG:32633",
+        transform=from_origin(300000, 5000000, 10, 10),
+    ) as dst:
         dst.write(array.astype(dtype))
 
 
@@ -158,12 +165,36 @@ def test_missing_data_is_an_input_error(tmp_path, sen12ms_root):
 # ---------------------------------------------------------------- official inputs, classes, statistics and splits
 # References: github.com/schmitt-muc/SEN12MS (commit 3a41236), classification/dataset.py (load_s1, load_sample)
 # and classification/main_train.py (bands_mean / bands_std); splits/ (see resources/sen12ms/SOURCE.md).
-OFFICIAL_MEAN = {"s1_mean": [-11.76858, -18.294598],
-                 "s2_mean": [1226.4215, 1137.3799, 1139.6792, 1350.9973, 1932.9058,
-                             2211.1584, 2154.9846, 2409.1128, 2001.8622, 1356.0801]}  # fmt: skip
-OFFICIAL_STD = {"s1_std": [4.525339, 4.3586307],
-                "s2_std": [741.6254, 740.883, 960.1045, 946.76056, 985.52747,
-                           1082.4341, 1057.7628, 1136.1942, 1132.7898, 991.48016]}  # fmt: skip
+OFFICIAL_MEAN = {
+    "s1_mean": [-11.76858, -18.294598],
+    "s2_mean": [
+        1226.4215,
+        1137.3799,
+        1139.6792,
+        1350.9973,
+        1932.9058,
+        2211.1584,
+        2154.9846,
+        2409.1128,
+        2001.8622,
+        1356.0801,
+    ],
+}
+OFFICIAL_STD = {
+    "s1_std": [4.525339, 4.3586307],
+    "s2_std": [
+        741.6254,
+        740.883,
+        960.1045,
+        946.76056,
+        985.52747,
+        1082.4341,
+        1057.7628,
+        1136.1942,
+        1132.7898,
+        991.48016,
+    ],
+}
 BEN_PATCH = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57"
 
 
@@ -240,10 +271,16 @@ def test_official_split_on_a_real_pixel_miniature(real_pixel_root):
     root = real_pixel_root[0]
     assert _labels(Sen12MS(root, split="test")) == {"ROIs1158_spring_124_p100": ["Croplands"]}
     train = Sen12MS(root, split="train", validation_fraction=0.0)
-    assert _labels(train) == {"ROIs1868_summer_146_p201": ["Grassland"], "ROIs1970_fall_7_p30": ["Forest"],
-                              "ROIs2017_winter_9_p5": ["Water"]}  # fmt: skip
-    every = {Sen12MS(root, split=s, validation_fraction=0.5).patch_id(i) for s in ("train", "validation", "test")
-             for i in range(len(Sen12MS(root, split=s, validation_fraction=0.5)))}  # fmt: skip
+    assert _labels(train) == {
+        "ROIs1868_summer_146_p201": ["Grassland"],
+        "ROIs1970_fall_7_p30": ["Forest"],
+        "ROIs2017_winter_9_p5": ["Water"],
+    }
+    every = {
+        Sen12MS(root, split=s, validation_fraction=0.5).patch_id(i)
+        for s in ("train", "validation", "test")
+        for i in range(len(Sen12MS(root, split=s, validation_fraction=0.5)))
+    }
     assert len(every) == 4 and "ROIs1158_spring_124_p31" not in every and "ROIs1868_summer_146_p202" not in every
     # own test scenes: whole scenes, nothing left out
     own = Sen12MS(root, split="all", test_scenes=["ROIs2017_winter/9"])
@@ -264,8 +301,14 @@ def test_a_sen12ms_model_clips_s1_like_the_official_loader_in_torch_and_onnx(rea
     np.testing.assert_array_equal(sample["s1"].numpy(), s1)
     np.testing.assert_array_equal(sample["s2"].numpy(), s2[[1, 2, 3, 4, 5, 6, 7, 8, 11, 12]])  # S2 DN unchanged
     torch.manual_seed(0)
-    model = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=32, class_names=SEN12MS_CLASSES,
-                         statistics="sen12ms", patch_size_px=256).eval()  # fmt: skip
+    model = MosaicModule(
+        strategy="supervised",
+        backbone="resnet18",
+        fusion_dim=32,
+        class_names=SEN12MS_CLASSES,
+        statistics="sen12ms",
+        patch_size_px=256,
+    ).eval()
     mean, std = (np.asarray(v, dtype=np.float32)[:, None, None] for v in band_stats(S1_BANDS, "nearest", "sen12ms"))
     official = (np.clip(np.nan_to_num(s1), *S1_CLIP_DB) - mean) / std  # official load_s1, then its normalisation
     with torch.no_grad():
@@ -325,9 +368,22 @@ def test_sen12ms_config_layers_onto_every_strategy_config(strategy_config, real_
     """``--config STRATEGY.yaml --config configs/data/sen12ms.yaml``: SEN12MS data, classes and statistics."""
     from mosaic.backend.training.cli import _build_cli
 
-    argv = ["--config", str(strategy_config), "--config", str(SEN12MS_CONFIG), "--data.root", str(real_pixel_root[0]),
-            "--data.options.validation_fraction", "0.5", "--model.backbone", "resnet18",
-            "--trainer.accelerator", "cpu", "--trainer.logger", "false"]  # fmt: skip
+    argv = [
+        "--config",
+        str(strategy_config),
+        "--config",
+        str(SEN12MS_CONFIG),
+        "--data.root",
+        str(real_pixel_root[0]),
+        "--data.options.validation_fraction",
+        "0.5",
+        "--model.backbone",
+        "resnet18",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.logger",
+        "false",
+    ]
     cli = _build_cli(argv, [])
     h = cli.model.hparams
     assert h.class_names == list(SEN12MS_CLASSES) and h.patch_size_px == 256 and h.statistics == "sen12ms"

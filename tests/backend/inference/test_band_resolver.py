@@ -27,8 +27,9 @@ def test_single_band_files_are_named_by_file_name_and_extra_bands_ignored():
 
 
 def test_descriptions_win_and_stac_common_names_count():
-    stack = _raster("s2.tif", ["swir22", "nir08", "B2 (blue)", "green", "red", "rededge1", "rededge2", "rededge3",
-                               "nir", "swir16"])  # fmt: skip
+    stack = _raster(
+        "s2.tif", ["swir22", "nir08", "B2 (blue)", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "swir16"]
+    )
     placed = _placed(resolve_bands([stack], S2, "S2"))
     assert [placed[b][1] for b in S2] == [3, 4, 5, 6, 7, 8, 9, 2, 10, 1]
     assert {h for _, _, h in placed.values()} == {"name"}
@@ -71,9 +72,12 @@ def test_explicit_order_wins_over_names():
 
 @pytest.mark.parametrize(
     ("order", "match"),
-    [("vv", "names 1 bands but the S1 input holds 2"), ("vv,vv", "names a band twice"),
-     ("vv,hh", "lacks VH, which the model needs")],
-)  # fmt: skip
+    [
+        ("vv", "names 1 bands but the S1 input holds 2"),
+        ("vv,vv", "names a band twice"),
+        ("vv,hh", "lacks VH, which the model needs"),
+    ],
+)
 def test_bad_explicit_orders_are_refused(order, match):
     with pytest.raises(InputError, match=match):
         resolve_bands([_raster("s1.tif", ["", ""])], ("VV", "VH"), "S1", parse_order(order, "S1"))

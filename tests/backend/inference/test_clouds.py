@@ -44,8 +44,9 @@ def test_binary_masks_and_probabilities():
     assert mask.kind == "mask" and mask.cloudy(np.array([0.0, 255.0, np.nan])).tolist() == [False, True, False]
     percent = inspect_cloud(_info("MSK_CLDPRB.tif", "uint8"), _sampler(np.array([0, 39, 40, 100])), CloudOptions())
     assert percent.kind == "probability" and percent.cloudy(np.array([39, 40, np.nan])).tolist() == [False, True, False]
-    fraction = inspect_cloud(_info("prob.tif", "float32"), _sampler(np.array([0.0, 0.3, 0.9])),
-                             CloudOptions(threshold=0.5))  # fmt: skip
+    fraction = inspect_cloud(
+        _info("prob.tif", "float32"), _sampler(np.array([0.0, 0.3, 0.9])), CloudOptions(threshold=0.5)
+    )
     assert fraction.kind == "probability" and fraction.threshold == 0.5
 
 

@@ -208,8 +208,7 @@ class CloudArray:
         return self.mask[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
 
 
-def test_heads_per_tile_and_mixed_cells_where_tiles_of_different_heads_overlap(heads_onnx_model_path,
-                                                                                mosaic_arrays):  # fmt: skip
+def test_heads_per_tile_and_mixed_cells_where_tiles_of_different_heads_overlap(heads_onnx_model_path, mosaic_arrays):
     """Tile (1, 0) at stride 120 cloudy → S1 head; S1 removed from tile (3, 1) → S2 head; at stride 60 the cells
     shared by a cloudy tile and a clear one are mixed (4)."""
     model = load_model(heads_onnx_model_path, threads=2)

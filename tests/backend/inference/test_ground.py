@@ -38,10 +38,12 @@ def test_plans():
 
 @pytest.mark.parametrize(
     ("raster", "match"),
-    [(_raster(None, crs="LOCAL_CS"), "no known relation to the Earth"),
-     (_raster((100.0, 100.0)), "cannot use data coarser than 60 m"),
-     (_raster((7.5, 11.0), metres=False, centre=None), "cannot be placed on the Earth")],
-)  # fmt: skip
+    [
+        (_raster(None, crs="LOCAL_CS"), "no known relation to the Earth"),
+        (_raster((100.0, 100.0)), "cannot use data coarser than 60 m"),
+        (_raster((7.5, 11.0), metres=False, centre=None), "cannot be placed on the Earth"),
+    ],
+)
 def test_refusals(raster, match):
     with pytest.raises(InputError, match=match):
         plan_grid([raster], 10.0)

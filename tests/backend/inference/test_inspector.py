@@ -21,8 +21,10 @@ def _target() -> Target:
 
 
 def _files(names, dtype: str, nodata=None) -> list[RasterInfo]:
-    return [RasterInfo(f"/x/scene_{n}.tif", f"scene_{n}.tif", (BandInfo(nodata=nodata),), dtype, "EPSG:32633",
-                       (10.0, 10.0)) for n in names]  # fmt: skip
+    return [
+        RasterInfo(f"/x/scene_{n}.tif", f"scene_{n}.tif", (BandInfo(nodata=nodata),), dtype, "EPSG:32633", (10.0, 10.0))
+        for n in names
+    ]
 
 
 def _stack(dtype: str, descriptions=("", "")) -> list[RasterInfo]:
@@ -44,15 +46,22 @@ def test_a_fill_value_is_found_among_more_zeros():
     a = RNG.uniform(150, 3000, (64, 64))
     a[:, :40] = 0  # model nodata, more frequent than the fill
     a[:, 40:48] = -9999
-    plan = inspect_inputs(_files(S2, "int16"), _files(("VV", "VH"), "float32", np.nan), _target(), InputOptions(),
-                          _s2_sample({0: a}), _s1_sample(-10, -16))  # fmt: skip
+    plan = inspect_inputs(
+        _files(S2, "int16"),
+        _files(("VV", "VH"), "float32", np.nan),
+        _target(),
+        InputOptions(),
+        _s2_sample({0: a}),
+        _s1_sample(-10, -16),
+    )
     assert plan.applied["S2 fill"] == "untagged fill value(s) -9999 read as nodata"
     assert plan.s2[0].fill == (0.0, -9999.0) and plan.s2[1].fill == (0.0,)
 
 
 def test_db_times_10_integers_and_the_tags():
-    plan = inspect_inputs(_files(S2, "uint16"), _stack("int16"), _target(), InputOptions(), _s2_sample(),
-                          _s1_sample(-10, -16, scale=10))  # fmt: skip
+    plan = inspect_inputs(
+        _files(S2, "uint16"), _stack("int16"), _target(), InputOptions(), _s2_sample(), _s1_sample(-10, -16, scale=10)
+    )
     assert plan.applied["S1 units"].startswith("dB; integers scaled by 0.1 (dB × 10, median -")
     assert plan.s1[0].gain == 0.1
     assert plan.tags()["MOSAIC_INPUT_S1_ORDER"].endswith(" dB above VH") and "VV, VH; VV " in plan.applied["S1 order"]
@@ -70,9 +79,13 @@ def test_an_unnamed_s1_stack_with_bands_too_close_is_refused_and_an_order_decide
 
 @pytest.mark.parametrize(
     ("options", "match"),
-    [({"s2_offset": "500"}, "the S2 offset must be one of auto, 0, 1000"), ({"s1_units": "power"}, "S1 units must"),
-     ({"s2_scale": 0.0}, "the s2 scale must be a positive number"), ({"s1_scale": float("nan")}, "the s1 scale")],
-)  # fmt: skip
+    [
+        ({"s2_offset": "500"}, "the S2 offset must be one of auto, 0, 1000"),
+        ({"s1_units": "power"}, "S1 units must"),
+        ({"s2_scale": 0.0}, "the s2 scale must be a positive number"),
+        ({"s1_scale": float("nan")}, "the s1 scale"),
+    ],
+)
 def test_bad_options_are_refused(options, match):
     with pytest.raises(InputError, match=match):
         InputOptions(**options)

@@ -119,9 +119,14 @@ def test_files_without_precision_are_read_as_fp32():
 
 def test_precision_metrics_pair_this_file_with_the_fp32_graph():
     d = _meta()
-    d["precision"] = {"dtype": "int8", "method": "QDQ", "calibration": {"split": "validation", "patches": 6},
-                      "test_patches": 6, "metrics": {"test/ap_macro": 0.65, "test/f1_macro": 0.3},
-                      "fp32_metrics": {"test/ap_macro": 0.66, "test/f1_macro": 0.31}}  # fmt: skip
+    d["precision"] = {
+        "dtype": "int8",
+        "method": "QDQ",
+        "calibration": {"split": "validation", "patches": 6},
+        "test_patches": 6,
+        "metrics": {"test/ap_macro": 0.65, "test/f1_macro": 0.3},
+        "fp32_metrics": {"test/ap_macro": 0.66, "test/f1_macro": 0.31},
+    }
     m = parse_metadata(d)
     assert m.precision == "int8"
     assert m.precision_metrics == {"test/ap_macro": (0.65, 0.66), "test/f1_macro": (0.3, 0.31)}
@@ -134,16 +139,24 @@ def test_precision_metrics_pair_this_file_with_the_fp32_graph():
 
 
 def test_per_modality_heads_carry_their_own_thresholds_and_metrics():
-    heads = {"s1": {"thresholds": [0.2] * 19, "metrics": {"test/ap_macro": 0.4, "cloudy/ap_macro": float("nan")}},
-             "s2": {"thresholds": [0.7] * 19, "metrics": {"test/ap_macro": 0.6}}}  # fmt: skip
+    heads = {
+        "s1": {"thresholds": [0.2] * 19, "metrics": {"test/ap_macro": 0.4, "cloudy/ap_macro": float("nan")}},
+        "s2": {"thresholds": [0.7] * 19, "metrics": {"test/ap_macro": 0.6}},
+    }
     d = _meta(thresholds=[0.3] * 19, metrics={"test/ap_macro": 0.65}, heads=heads, modalities="s1s2")
-    assert d["heads"]["s1"] == {"output": "probabilities_s1", "thresholds": [0.2] * 19,
-                                "metrics": {"test/ap_macro": 0.4}}  # fmt: skip
+    assert d["heads"]["s1"] == {
+        "output": "probabilities_s1",
+        "thresholds": [0.2] * 19,
+        "metrics": {"test/ap_macro": 0.4},
+    }
     m = parse_metadata(json.dumps(d))
     assert m.heads == ("fused", "s1", "s2") and m.thresholds_tuned
     assert [m.output_name(h) for h in m.heads] == ["probabilities", "probabilities_s1", "probabilities_s2"]
     assert (m.thresholds_for("fused"), m.thresholds_for("s1"), m.thresholds_for("s2")) == (
-        (0.3,) * 19, (0.2,) * 19, (0.7,) * 19)  # fmt: skip
+        (0.3,) * 19,
+        (0.2,) * 19,
+        (0.7,) * 19,
+    )
     assert m.metrics_for("fused") == {"test/ap_macro": 0.65} and m.metrics_for("s2") == {"test/ap_macro": 0.6}
     only_s1 = parse_metadata(_meta(heads={"s1": {"metrics": {}}}))
     assert only_s1.heads == ("fused", "s1") and only_s1.thresholds_for("s1") == (0.5,) * 19

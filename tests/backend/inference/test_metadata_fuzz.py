@@ -24,20 +24,29 @@ from mosaic.backend.inference.bandnames import KNOWN_BANDS
 from mosaic.backend.inference.metadata import ModelMetadata, parse_metadata
 
 VALID = build_metadata(
-    {"class_names": list(BEN19_CLASSES), "strategy": "mosaic1", "metrics": {"test/ap_macro": 0.5},
-     "training": {"dataset": "BigEarthNet v2.0", "licence": "CDLA-Permissive-1.0", "label_fraction": 0.1}}
-)  # fmt: skip
+    {
+        "class_names": list(BEN19_CLASSES),
+        "strategy": "mosaic1",
+        "metrics": {"test/ap_macro": 0.5},
+        "training": {"dataset": "BigEarthNet v2.0", "licence": "CDLA-Permissive-1.0", "label_fraction": 0.1},
+    }
+)
 MAX_SECONDS = 2.0  #: one parse of one fuzzed input; far above the ~1 ms it takes
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
     st.sampled_from([10**400, -(10**400), 1e308, -1, 0, 0.5, 4097, "nan", "", "\x00", "é\u202e𝔅"]),
     st.builds(pow, st.just(10), st.just(5000)),  # more digits than Python's str() prints (built: no repr)
-)  # fmt: skip
+)
 json_values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
     max_leaves=25,
-)  # fmt: skip
+)
 garbage = st.one_of(
     json_values,
     st.sampled_from([[0.5] * 10_000, ["B02"] * 10_000, "x" * 100_000, [[[[[[]]]]]], {"": {"": {"": None}}}]),

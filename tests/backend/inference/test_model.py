@@ -57,8 +57,12 @@ def test_model_with_newer_schema_is_refused(onnx_model_path, tmp_path):
 
 def test_metadata_that_does_not_match_the_graph_is_refused(onnx_model_path, tmp_path):
     meta = read_metadata(onnx_model_path).raw
-    meta = {**meta, "class_names": meta["class_names"][:5], "class_colors": meta["class_colors"][:5],
-            "thresholds": meta["thresholds"][:5]}  # fmt: skip
+    meta = {
+        **meta,
+        "class_names": meta["class_names"][:5],
+        "class_colors": meta["class_colors"][:5],
+        "thresholds": meta["thresholds"][:5],
+    }
     path = _with_props(onnx_model_path, tmp_path / "mismatch.onnx", {"mosaic": json.dumps(meta)})
     with pytest.raises(ModelError, match=r"output 'probabilities' is \['batch', 19\], but the metadata lists 5"):
         load_model(path)

@@ -25,17 +25,30 @@ TRAINING = {"dataset": "BigEarthNet v2.0", "licence": "CDLA-Permissive-1.0"}
 
 
 def _meta(names, thresholds):
-    parts = {"class_names": list(names), "class_colors": ["#112233", "#445566", "#778899"][: len(names)],
-             "thresholds": thresholds, "strategy": "supervised", "training": TRAINING}  # fmt: skip
+    parts = {
+        "class_names": list(names),
+        "class_colors": ["#112233", "#445566", "#778899"][: len(names)],
+        "thresholds": thresholds,
+        "strategy": "supervised",
+        "training": TRAINING,
+    }
     return parse_metadata(build_metadata(parts))
 
 
 META = _meta(("Water", "Forest", "Urban"), [0.5, 0.6, 0.7])
 #: the same classes with an S1-only head (thresholds 0.2 each) and an S2-only head (0.95 each)
-HEADS_META = parse_metadata(build_metadata({
-    "class_names": ["Water", "Forest", "Urban"], "class_colors": ["#112233", "#445566", "#778899"],
-    "thresholds": [0.5, 0.6, 0.7], "strategy": "supervised", "training": TRAINING,
-    "heads": {"s1": {"thresholds": [0.2] * 3}, "s2": {"thresholds": [0.95] * 3}}}))  # fmt: skip
+HEADS_META = parse_metadata(
+    build_metadata(
+        {
+            "class_names": ["Water", "Forest", "Urban"],
+            "class_colors": ["#112233", "#445566", "#778899"],
+            "thresholds": [0.5, 0.6, 0.7],
+            "strategy": "supervised",
+            "training": TRAINING,
+            "heads": {"s1": {"thresholds": [0.2] * 3}, "s2": {"thresholds": [0.95] * 3}},
+        }
+    )
+)
 
 
 def _block(source=(1, 1, 0)) -> OutputBlock:
@@ -49,11 +62,18 @@ def test_rasters_files_dtypes_nodata_and_band_descriptions():
     described = [(r.key, r.file_name, r.dtype, r.band_descriptions) for r in catalogue.rasters]
     assert described == [
         ("probabilities", "probabilities.tif", "float32", ("Water", "Forest", "Urban")),
-        ("labels", "labels.tif", "uint32",
-         ("top class index", "multi-label bitmask (bit c set: class c at or above its threshold)",
-          "source (head that decided the cell: 1 fused, 2 s1, 3 s2, 4 mixed)")),
+        (
+            "labels",
+            "labels.tif",
+            "uint32",
+            (
+                "top class index",
+                "multi-label bitmask (bit c set: class c at or above its threshold)",
+                "source (head that decided the cell: 1 fused, 2 s1, 3 s2, 4 mixed)",
+            ),
+        ),
         ("confidence", "confidence.tif", "float32", ("max class probability",)),
-    ]  # fmt: skip
+    ]
     nodata = [r.nodata for r in catalogue.rasters]
     assert math.isnan(nodata[0]) and nodata[1] == 2**32 - 1 == LABEL_NODATA and math.isnan(nodata[2])
     assert list(FILE_NAMES) == ["probabilities", "labels", "confidence", "tiles"]
@@ -89,7 +109,10 @@ def test_rasters_are_cogs_with_overviews_resampled_as_their_data_allow():
     """Class indices and bitmasks are nominal: MODE (never a mean of classes); probabilities average."""
     options = {r.key: r.cog_options() for r in output_catalogue(META).rasters}
     assert {k: o["OVERVIEW_RESAMPLING"] for k, o in options.items()} == {
-        "probabilities": "AVERAGE", "labels": "MODE", "confidence": "AVERAGE"}  # fmt: skip
+        "probabilities": "AVERAGE",
+        "labels": "MODE",
+        "confidence": "AVERAGE",
+    }
     for o in options.values():
         assert (o["COMPRESS"], o["BLOCKSIZE"], o["OVERVIEWS"], o["BIGTIFF"]) == ("DEFLATE", "512", "AUTO", "IF_SAFER")
     assert GEOPACKAGE_OPTIONS == {"VERSION": "1.2"}
@@ -97,8 +120,11 @@ def test_rasters_are_cogs_with_overviews_resampled_as_their_data_allow():
 
 def test_styles_are_the_shared_qml_texts():
     styles = [r.style_qml for r in output_catalogue(META).rasters]
-    assert styles == [probabilities_qml(META.class_names), labels_qml(META.class_names, META.class_colors),
-                      confidence_qml()]  # fmt: skip
+    assert styles == [
+        probabilities_qml(META.class_names),
+        labels_qml(META.class_names, META.class_colors),
+        confidence_qml(),
+    ]
     assert 'label="Forest"' in styles[1] and 'color="#445566"' in styles[1]
     labels = output_catalogue(META).product("labels")
     out = PurePath("out")
@@ -112,15 +138,30 @@ def test_styles_are_the_shared_qml_texts():
 def test_tile_fields_and_record():
     tiles = output_catalogue(META).tiles
     assert tiles.fields == (
-        ("row", "int"), ("col", "int"), ("top_class", "str"), ("labels", "str"), ("confidence", "float"),
-        ("source", "str"), ("Water", "float"), ("Forest", "float"), ("Urban", "float"),
-    )  # fmt: skip
+        ("row", "int"),
+        ("col", "int"),
+        ("top_class", "str"),
+        ("labels", "str"),
+        ("confidence", "float"),
+        ("source", "str"),
+        ("Water", "float"),
+        ("Forest", "float"),
+        ("Urban", "float"),
+    )
     p = np.array([0.2, 0.7, 0.75], dtype=np.float32)
     record = tiles.record(TileResult(row=3, col=5, window=Window(360, 600, 120, 120), probabilities=p, head="fused"))
     assert list(record) == [name for name, _ in tiles.fields]
-    assert record == {"row": 3, "col": 5, "top_class": "Urban", "labels": "Forest; Urban",
-                      "confidence": float(np.float32(0.75)), "source": "fused", "Water": float(np.float32(0.2)),
-                      "Forest": float(np.float32(0.7)), "Urban": float(np.float32(0.75))}  # fmt: skip
+    assert record == {
+        "row": 3,
+        "col": 5,
+        "top_class": "Urban",
+        "labels": "Forest; Urban",
+        "confidence": float(np.float32(0.75)),
+        "source": "fused",
+        "Water": float(np.float32(0.2)),
+        "Forest": float(np.float32(0.7)),
+        "Urban": float(np.float32(0.75)),
+    }
     assert all(type(record[n]) is {"int": int, "str": str, "float": float}[k] for n, k in tiles.fields)
     below = tiles.record(TileResult(0, 0, Window(0, 0, 120, 120), np.array([0.4, 0.5, 0.1], dtype=np.float32), "fused"))
     assert below["labels"] == "" and below["top_class"] == "Forest"
@@ -133,18 +174,27 @@ def test_ben19_tile_fields_are_the_class_names():
 
 def test_probability_fields_never_clash_with_other_columns_ignoring_case():
     assert probability_fields(["Forest", "Labels", "forest", "geom", "FID", "Forest #2"]) == (
-        "Forest", "Labels #1", "forest #2", "geom #3", "FID #4", "Forest #2 #5")  # fmt: skip
+        "Forest",
+        "Labels #1",
+        "forest #2",
+        "geom #3",
+        "FID #4",
+        "Forest #2 #5",
+    )
 
 
 def test_tags_name_the_model_then_the_callers_tags():
     tags = {"MOSAIC_S2_OFFSET": "1000 DN subtracted (product name N0509)"}
     assert output_catalogue(META, "/runs/models/resnet18.onnx", tags).tags == {
-        "MOSAIC_MODEL": "resnet18.onnx", "MOSAIC_S2_OFFSET": "1000 DN subtracted (product name N0509)"}  # fmt: skip
+        "MOSAIC_MODEL": "resnet18.onnx",
+        "MOSAIC_S2_OFFSET": "1000 DN subtracted (product name N0509)",
+    }
     assert output_tags() == {} and output_tags(tags=tags) == tags
 
 
-@pytest.mark.parametrize("tags", [{"MOSAIC_MODEL": "x"}, {"A=B": "x"}, {"": "x"}, {"1ST": "x"}, {"A B": "x"},
-                                  {"OK": 1}])  # fmt: skip
+@pytest.mark.parametrize(
+    "tags", [{"MOSAIC_MODEL": "x"}, {"A=B": "x"}, {"": "x"}, {"1ST": "x"}, {"A B": "x"}, {"OK": 1}]
+)
 def test_invalid_tags_are_refused(tags):
     with pytest.raises(ValueError, match="tag"):
         output_tags("m.onnx", tags)

@@ -12,8 +12,9 @@ NAME = "S2B_MSIL2A_20240612T101031_N0510_R022_T33UUP_20240612T140000"
 
 
 def _raster(path: str, tags=None) -> RasterInfo:
-    return RasterInfo(path, path.rsplit("/", 1)[-1], (BandInfo(),), "uint16", "EPSG:32633", (10.0, 10.0),
-                      tags=tags or {})  # fmt: skip
+    return RasterInfo(
+        path, path.rsplit("/", 1)[-1], (BandInfo(),), "uint16", "EPSG:32633", (10.0, 10.0), tags=tags or {}
+    )
 
 
 def test_product_names_give_baseline_and_level():
@@ -27,8 +28,15 @@ def test_product_names_give_baseline_and_level():
 
 
 def test_gdal_tags_give_offset_and_quantification():
-    facts = from_tags({"BOA_ADD_OFFSET_B2": "-1000", "BOA_ADD_OFFSET_B3": "-1000", "BOA_QUANTIFICATION_VALUE": "10000",
-                       "PROCESSING_BASELINE": "05.09"}, "x.tif")  # fmt: skip
+    facts = from_tags(
+        {
+            "BOA_ADD_OFFSET_B2": "-1000",
+            "BOA_ADD_OFFSET_B3": "-1000",
+            "BOA_QUANTIFICATION_VALUE": "10000",
+            "PROCESSING_BASELINE": "05.09",
+        },
+        "x.tif",
+    )
     assert (facts.add_offset, facts.quantification, facts.baseline, facts.offset) == (-1000.0, 10000.0, (5, 9), -1000.0)
     assert from_tags({"AREA_OR_POINT": "Area"}, "x.tif") is None
 
@@ -36,8 +44,10 @@ def test_gdal_tags_give_offset_and_quantification():
 def test_metadata_xml_in_a_safe_zip(tmp_path):
     archive = tmp_path / f"{NAME}.SAFE.zip"
     with zipfile.ZipFile(archive, "w") as z:
-        z.writestr(f"{NAME}.SAFE/MTD_MSIL2A.xml", "<x><PROCESSING_BASELINE>05.10</PROCESSING_BASELINE>"
-                   '<BOA_ADD_OFFSET band_id="1">-1000</BOA_ADD_OFFSET></x>')  # fmt: skip
+        z.writestr(
+            f"{NAME}.SAFE/MTD_MSIL2A.xml",
+            '<x><PROCESSING_BASELINE>05.10</PROCESSING_BASELINE><BOA_ADD_OFFSET band_id="1">-1000</BOA_ADD_OFFSET></x>',
+        )
     path = f"/vsizip/{archive}/{NAME}.SAFE/GRANULE/L2A/IMG_DATA/R10m/T33UUP_B02_10m.jp2"
     facts = product_facts([_raster(path)])
     assert facts[0].source == f"MTD_MSIL2A.xml in {NAME}.SAFE.zip" and facts[0].offset == -1000.0

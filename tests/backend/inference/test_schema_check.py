@@ -14,13 +14,19 @@ from mosaic.backend.inference.schema_check import SchemaViolationError, validate
 
 
 def _valid() -> dict:
-    return build_metadata({
-        "class_names": ["Arable land", "Pastures", "Inland waters"],
-        "strategy": "mosaic1",
-        "training": {"dataset": "BigEarthNet v2.0 (reBEN)", "licence": "CDLA-Permissive-1.0", "label_fraction": 0.1},
-        "metrics": {"test/ap_macro": 0.61},
-        "heads": {"s1": {"metrics": {"test/ap_macro": 0.4}}, "s2": {"metrics": {}}},
-    })  # fmt: skip
+    return build_metadata(
+        {
+            "class_names": ["Arable land", "Pastures", "Inland waters"],
+            "strategy": "mosaic1",
+            "training": {
+                "dataset": "BigEarthNet v2.0 (reBEN)",
+                "licence": "CDLA-Permissive-1.0",
+                "label_fraction": 0.1,
+            },
+            "metrics": {"test/ap_macro": 0.61},
+            "heads": {"s1": {"metrics": {"test/ap_macro": 0.4}}, "s2": {"metrics": {}}},
+        }
+    )
 
 
 @pytest.mark.parametrize("version", [1, 2, 3])

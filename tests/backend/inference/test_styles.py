@@ -39,10 +39,21 @@ print(json.dumps(out))
 
 def test_styles_load_in_qgis_as_default_styles_with_palette_and_ramps(tmp_path):
     colors = class_colors(BEN19_CLASSES)
-    styles = {"labels": labels_qml(BEN19_CLASSES, colors), "confidence": confidence_qml(),
-              "probabilities": probabilities_qml(BEN19_CLASSES), "labels_source": source_qml(3)}  # fmt: skip
-    profile = {"driver": "GTiff", "width": 4, "height": 2, "count": 3, "dtype": "float32", "crs": "EPSG:32633",
-               "transform": rasterio.Affine(1200, 0, 344400, 0, -1200, 5295600)}  # fmt: skip
+    styles = {
+        "labels": labels_qml(BEN19_CLASSES, colors),
+        "confidence": confidence_qml(),
+        "probabilities": probabilities_qml(BEN19_CLASSES),
+        "labels_source": source_qml(3),
+    }
+    profile = {
+        "driver": "GTiff",
+        "width": 4,
+        "height": 2,
+        "count": 3,
+        "dtype": "float32",
+        "crs": "EPSG:32633",
+        "transform": rasterio.Affine(1200, 0, 344400, 0, -1200, 5295600),
+    }
     rasters = []
     for name, text in styles.items():
         with rasterio.open(tmp_path / f"{name}.tif", "w", **profile) as ds:
@@ -50,8 +61,9 @@ def test_styles_load_in_qgis_as_default_styles_with_palette_and_ramps(tmp_path):
         (tmp_path / f"{name}.qml").write_text(text, encoding="utf-8")
         rasters.append(str(tmp_path / f"{name}.tif"))
     env = os.environ | {"QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, "-c", QGIS_PROBE, *rasters], capture_output=True, text=True, env=env,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", QGIS_PROBE, *rasters], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     labels = got["labels.tif"]
@@ -60,13 +72,21 @@ def test_styles_load_in_qgis_as_default_styles_with_palette_and_ramps(tmp_path):
     source = got["labels_source.tif"]  # the source band's style: which head decided each cell
     assert source["type"] == "paletted" and source["band"] == 3
     assert source["classes"] == [
-        [1, "fused S1+S2", "#bdbdbd"], [2, "S1 only (radar)", "#e6550d"], [3, "S2 only (optical)", "#3182bd"],
-        [4, "mixed (overlapping tiles)", "#756bb1"]]  # fmt: skip
+        [1, "fused S1+S2", "#bdbdbd"],
+        [2, "S1 only (radar)", "#e6550d"],
+        [3, "S2 only (optical)", "#3182bd"],
+        [4, "mixed (overlapping tiles)", "#756bb1"],
+    ]
     for name in ("confidence.tif", "probabilities.tif"):
         row = got[name]
         assert row["type"] == "singlebandpseudocolor" and row["band"] == 1 and row["range"] == [0, 1]
-        assert row["ramp"] == [[0.0, "#440154"], [0.25, "#3b528b"], [0.5, "#21918c"], [0.75, "#5ec962"],
-                               [1.0, "#fde725"]]  # fmt: skip
+        assert row["ramp"] == [
+            [0.0, "#440154"],
+            [0.25, "#3b528b"],
+            [0.5, "#21918c"],
+            [0.75, "#5ec962"],
+            [1.0, "#fde725"],
+        ]
 
 
 def test_class_names_with_markup_characters_are_escaped():

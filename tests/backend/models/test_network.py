@@ -59,9 +59,11 @@ def test_network_on_a_real_patch_equals_manual_pipeline(ben_v2):
         feats = net.features(s2, s1)
     assert feats["h_s1"].shape == (1, 512) and feats["h_s2"].shape == (1, 512) and feats["fused"].shape == (1, 32)
     assert {k: tuple(v.shape) for k, v in net.state_dict().items() if k.startswith("norm.")} == {
-        "norm.s1.mean": (1, 2, 1, 1), "norm.s1.std": (1, 2, 1, 1), "norm.s2.mean": (1, 10, 1, 1),
+        "norm.s1.mean": (1, 2, 1, 1),
+        "norm.s1.std": (1, 2, 1, 1),
+        "norm.s2.mean": (1, 10, 1, 1),
         "norm.s2.std": (1, 10, 1, 1),
-    }  # fmt: skip
+    }
 
 
 def test_single_modality_ignores_the_other_input_and_builds_only_asked_heads():
@@ -88,8 +90,9 @@ def test_timm_encoders_take_any_band_count(backbone, width):
 
 
 def test_module_stores_normalisation_matching_upsampling_and_bands():
-    module = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=16, upsampling="bilinear",
-                          s2_bands=s2_bands("s2_12"))  # fmt: skip
+    module = MosaicModule(
+        strategy="supervised", backbone="resnet18", fusion_dim=16, upsampling="bilinear", s2_bands=s2_bands("s2_12")
+    )
     h = module.hparams
     assert h.s2_bands == list(s2_bands("s2_12")) and h.s1_bands == ["VV", "VH"]
     assert h.norm_mean["s2"][0] == STATS["bilinear"]["B01"][0] and h.norm_std["s2"][-1] == STATS["bilinear"]["B12"][1]
@@ -106,20 +109,34 @@ def test_module_stores_normalisation_matching_upsampling_and_bands():
 
 def test_module_takes_the_statistics_of_its_dataset():
     """SEN12MS models normalise with the official SEN12MS statistics, not BigEarthNet's; s2_12 has none published."""
-    module = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=16, class_names=SEN12MS_CLASSES,
-                          patch_size_px=256, statistics="sen12ms")  # fmt: skip
+    module = MosaicModule(
+        strategy="supervised",
+        backbone="resnet18",
+        fusion_dim=16,
+        class_names=SEN12MS_CLASSES,
+        patch_size_px=256,
+        statistics="sen12ms",
+    )
     h = module.hparams
     assert h.norm_mean["s1"] == [-11.76858, -18.294598] and h.norm_std["s1"] == [4.525339, 4.3586307]
     assert h.norm_mean["s2"][0] == SEN12MS_STATS["B02"][0] == 1226.4215 and h.norm_std["s2"][-1] == 991.48016
     torch.testing.assert_close(module.net.norm["s1"].std.flatten(), torch.tensor([4.525339, 4.3586307]))
     with pytest.raises(ConfigError, match="no published 'sen12ms' statistics for band\\(s\\) B01, B09"):
-        MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=16, s2_bands=s2_bands("s2_12"),
-                     statistics="sen12ms")  # fmt: skip
+        MosaicModule(
+            strategy="supervised", backbone="resnet18", fusion_dim=16, s2_bands=s2_bands("s2_12"), statistics="sen12ms"
+        )
     # explicit statistics need no published ones
     own = {"s2": [0.0] * 12, "s1": [0.0, 0.0]}
     ones = {k: [1.0] * len(v) for k, v in own.items()}
-    ok = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=16, s2_bands=s2_bands("s2_12"),
-                      statistics="sen12ms", norm_mean=own, norm_std=ones)  # fmt: skip
+    ok = MosaicModule(
+        strategy="supervised",
+        backbone="resnet18",
+        fusion_dim=16,
+        s2_bands=s2_bands("s2_12"),
+        statistics="sen12ms",
+        norm_mean=own,
+        norm_std=ones,
+    )
     assert ok.hparams.norm_mean == own
 
 
@@ -131,8 +148,13 @@ def test_early_fusion_stacks_the_normalised_bands_into_one_encoder(ben_v2):
     net = MosaicNet("s1s2", "resnet18", m2, sd2, m1, sd1, 19, fusion_dim=32, heads=("fused",), fusion="early").eval()
     assert set(net.encoder) == {"s1s2"} and net.branches == ("s1s2",) and set(net.heads) == {"fused"}
     assert net.encoder["s1s2"].conv1.weight.shape[1] == 12
-    x = torch.cat([(s2 - torch.tensor(m2).view(1, -1, 1, 1)) / torch.tensor(sd2).view(1, -1, 1, 1),
-                   (s1 - torch.tensor(m1).view(1, -1, 1, 1)) / torch.tensor(sd1).view(1, -1, 1, 1)], dim=1)  # fmt: skip
+    x = torch.cat(
+        [
+            (s2 - torch.tensor(m2).view(1, -1, 1, 1)) / torch.tensor(sd2).view(1, -1, 1, 1),
+            (s1 - torch.tensor(m1).view(1, -1, 1, 1)) / torch.tensor(sd1).view(1, -1, 1, 1),
+        ],
+        dim=1,
+    )
     with torch.no_grad():
         expected = net.classifier(net.fusion(net.encoder["s1s2"](torch.nan_to_num(x))))
         torch.testing.assert_close(net(s2, s1), expected, atol=1e-5, rtol=1e-5)

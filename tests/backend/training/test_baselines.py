@@ -21,10 +21,18 @@ from mosaic.backend.training.module import MosaicModule
 def _module(ben_v2: Path, strategy: str, **model_kw) -> tuple[MosaicModule, MosaicDataModule]:
     data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0)
     model = MosaicModule(
-        strategy=strategy, backbone="resnet18", fusion_dim=32, projection_dim=16, augment={"size": 64},
-        class_names=data.class_names, s2_bands=data.s2_band_names, s1_bands=data.s1_band_names,
-        upsampling=data.upsampling, training_data=data.training_data, **model_kw,
-    )  # fmt: skip
+        strategy=strategy,
+        backbone="resnet18",
+        fusion_dim=32,
+        projection_dim=16,
+        augment={"size": 64},
+        class_names=data.class_names,
+        s2_bands=data.s2_band_names,
+        s1_bands=data.s1_band_names,
+        upsampling=data.upsampling,
+        training_data=data.training_data,
+        **model_kw,
+    )
     return model, data
 
 
@@ -73,8 +81,9 @@ def test_iai_simclr_inter_term_uses_a_third_independently_drawn_pair(ben_v2, mon
 
     with torch.no_grad():  # the inter term is IaI-SimCLR's pooled NT-Xent of that third pair alone
         third = model.net.features(s2_c, s1_c)
-        expected = losses.inter_modal(model.net.project("inter_s1", third["h_s1"]),
-                                      model.net.project("inter_s2", third["h_s2"]), 0.5, "pooled")  # fmt: skip
+        expected = losses.inter_modal(
+            model.net.project("inter_s1", third["h_s1"]), model.net.project("inter_s2", third["h_s2"]), 0.5, "pooled"
+        )
     assert again["inter"].item() == pytest.approx(expected.item(), abs=1e-5)
 
 
@@ -96,9 +105,16 @@ def test_supervised_early_fusion_trains_one_step_and_exports(ben_v2, tmp_path):
     model, data = _module(ben_v2, "supervised", fusion="early")
     assert set(model.net.encoder) == {"s1s2"} and model.net.encoder["s1s2"].conv1.weight.shape[1] == 12
     before = {k: v.clone() for k, v in model.net.state_dict().items()}
-    trainer = pl.Trainer(max_steps=1, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                         enable_checkpointing=False)  # fmt: skip
+    trainer = pl.Trainer(
+        max_steps=1,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+    )
     trainer.fit(model, datamodule=data)
     assert trainer.global_step == 1
     assert not torch.equal(before["encoder.s1s2.conv1.weight"], model.net.state_dict()["encoder.s1s2.conv1.weight"])

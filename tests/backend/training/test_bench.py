@@ -12,11 +12,33 @@ def test_bench_train_reports_loader_alone_and_training_rates(ben_v2, tmp_path, c
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     args = parser.parse_args(
-        ["--data-root", str(ben_v2), "--lmdb-path", str(ben_v2 / "BigEarthNet-V2-LMDB"), "--replicate", "2",
-         "--replicate-dir", str(tmp_path / "rep"), "--strategies", "supervised", "--batch-size", "3", "--steps", "1",
-         "--warmup", "0", "--num-workers", "0", "--loader-batches", "2", "--repeats", "1",
-         "--output", str(tmp_path / "bench.json")]
-    )  # fmt: skip
+        [
+            "--data-root",
+            str(ben_v2),
+            "--lmdb-path",
+            str(ben_v2 / "BigEarthNet-V2-LMDB"),
+            "--replicate",
+            "2",
+            "--replicate-dir",
+            str(tmp_path / "rep"),
+            "--strategies",
+            "supervised",
+            "--batch-size",
+            "3",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--num-workers",
+            "0",
+            "--loader-batches",
+            "2",
+            "--repeats",
+            "1",
+            "--output",
+            str(tmp_path / "bench.json"),
+        ]
+    )
     assert bench.run(args) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(("device: CPU", "device: NVIDIA")) and "12 patches (train)" in out[0]  # 2 × 6 train

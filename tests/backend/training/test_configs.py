@@ -21,8 +21,18 @@ def test_the_baseline_configs_are_shipped():
 @pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_config_parses_and_builds_what_it_states(config, ben_v2):
     stated = yaml.safe_load(config.read_text())["model"]
-    argv = ["--config", str(config), "--data.root", str(ben_v2), "--model.backbone", "resnet18",
-            "--trainer.accelerator", "cpu", "--trainer.logger", "false"]  # fmt: skip
+    argv = [
+        "--config",
+        str(config),
+        "--data.root",
+        str(ben_v2),
+        "--model.backbone",
+        "resnet18",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.logger",
+        "false",
+    ]
     module = _build_cli(argv, []).model
     assert module.hparams.strategy == stated["strategy"]
     assert module.weights == {t: w for t, w in stated["loss_weights"].items() if w > 0}

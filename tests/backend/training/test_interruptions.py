@@ -21,11 +21,32 @@ CONFIG = Path(__file__).resolve().parents[3] / "configs" / "supervised_s1s2.yaml
 
 def tiny(ben_v2: Path, epochs: int, *extra: str) -> list[str]:
     """A 1-step-per-epoch training on the 6 train patches of the sample (resnet18, batch 6)."""
-    return ["train", "--config", str(CONFIG), "--data.root", str(ben_v2), "--protocol.label_fraction", "null",
-            "--protocol.batch_size", "6",
-            "--data.num_workers", "0", "--model.backbone", "resnet18", "--model.fusion_dim", "64",
-            "--protocol.warmup_steps", "2", "--protocol.epochs", str(epochs), "--trainer.log_every_n_steps", "1",
-            "--trainer.enable_progress_bar", "false", *extra]  # fmt: skip
+    return [
+        "train",
+        "--config",
+        str(CONFIG),
+        "--data.root",
+        str(ben_v2),
+        "--protocol.label_fraction",
+        "null",
+        "--protocol.batch_size",
+        "6",
+        "--data.num_workers",
+        "0",
+        "--model.backbone",
+        "resnet18",
+        "--model.fusion_dim",
+        "64",
+        "--protocol.warmup_steps",
+        "2",
+        "--protocol.epochs",
+        str(epochs),
+        "--trainer.log_every_n_steps",
+        "1",
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    ]
 
 
 def error_line(capsys) -> str:
@@ -49,22 +70,39 @@ def test_cli_label_fraction_outside_unit_interval(ben_v2, tmp_path, monkeypatch,
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--modle.backbone", "resnet18"], "unrecognized arguments: --modle.backbone resnet18; "
-         "did you mean 'model.backbone'?"),
-        (["--model.backbnoe", "resnet18"], "unrecognized arguments: --model.backbnoe resnet18; "
-         "did you mean 'model.backbone'?"),
+        (
+            ["--modle.backbone", "resnet18"],
+            "unrecognized arguments: --modle.backbone resnet18; did you mean 'model.backbone'?",
+        ),
+        (
+            ["--model.backbnoe", "resnet18"],
+            "unrecognized arguments: --model.backbnoe resnet18; did you mean 'model.backbone'?",
+        ),
         (["--config", "{tmp}/section.yaml"], "Option 'modle.backbone' is not accepted; did you mean 'model.backbone'?"),
-        (["--protocol.epochs", "abc"], 'Parser key "protocol.epochs": Expected a <class \'int\'>. Got value: abc'),
-        (["--trainer.max_epochs", "3"], "trainer.max_epochs is set by the protocol section: give protocol.epochs "
-         "instead (docs/experiments.md)"),
-        (["--config", "{tmp}/old.yaml"], "data.keep_unlabelled is set by the protocol section: give "
-         "protocol.unlabelled instead (docs/experiments.md); in {tmp}/old.yaml"),
+        (["--protocol.epochs", "abc"], 'Parser key "protocol.epochs": Expected a <class ' + "'int'>. Got value: abc"),
+        (
+            ["--trainer.max_epochs", "3"],
+            "trainer.max_epochs is set by the protocol section: give protocol.epochs instead (docs/experiments.md)",
+        ),
+        (
+            ["--config", "{tmp}/old.yaml"],
+            "data.keep_unlabelled is set by the protocol section: give "
+            "protocol.unlabelled instead (docs/experiments.md); in {tmp}/old.yaml",
+        ),
         (["--config", "{tmp}/missing.yaml"], "Parser key \"config\": File does not exist: '{tmp}/missing.yaml'"),
         (["--config", "{tmp}/broken.yaml"], "Problems parsing config: while parsing a flow sequence"),
     ],
-    ids=["unknown_section_cli", "unknown_key_cli", "unknown_section_yaml", "wrong_type", "protocol_key_cli",
-         "protocol_key_yaml", "no_config", "not_yaml"],
-)  # fmt: skip
+    ids=[
+        "unknown_section_cli",
+        "unknown_key_cli",
+        "unknown_section_yaml",
+        "wrong_type",
+        "protocol_key_cli",
+        "protocol_key_yaml",
+        "no_config",
+        "not_yaml",
+    ],
+)
 def test_cli_bad_configuration_is_one_line(ben_v2, tmp_path, monkeypatch, capsys, extra, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "section.yaml").write_text("modle:\n  backbone: resnet18\n")
@@ -79,8 +117,13 @@ def test_cli_bad_configuration_is_one_line(ben_v2, tmp_path, monkeypatch, capsys
 
 def _start(argv: list[str], cwd: Path, progress: Path) -> subprocess.Popen:
     with open(progress, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", "mosaic.backend.cli", *argv, "--progress-jsonl"],
-                                stdout=out, stderr=subprocess.PIPE, text=True, cwd=cwd)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "mosaic.backend.cli", *argv, "--progress-jsonl"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+        )
 
 
 def _events(progress: Path) -> list[dict]:
@@ -119,8 +162,11 @@ def test_sigkill_then_resume_continues_the_same_schedule(ben_v2, tmp_path):
 
     (tmp_path / "killed").mkdir()
     proc = _start(argv, tmp_path / "killed", tmp_path / "killed.jsonl")
-    seen = _wait_for(proc, tmp_path / "killed.jsonl", lambda ev: sum(
-        e["event"] == "checkpoint" and e["path"].endswith("last.ckpt") for e in ev) >= 3)  # fmt: skip
+    seen = _wait_for(
+        proc,
+        tmp_path / "killed.jsonl",
+        lambda ev: sum(e["event"] == "checkpoint" and e["path"].endswith("last.ckpt") for e in ev) >= 3,
+    )
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -190,8 +236,10 @@ def test_ctrl_c_exits_130_with_checkpoint_and_resumes(ben_v2, tmp_path):
     ]
     assert len(saved) == 1 and (tmp_path / saved[0]).is_file()  # paths are relative to the working folder
     step = torch.load(tmp_path / saved[0], map_location="cpu", weights_only=True)["global_step"]
-    assert f"mosaic train: interrupted at step {step}; checkpoint saved to {saved[0]}; continue with --resume " \
-           f"{saved[0]}" in err  # fmt: skip
+    assert (
+        f"mosaic train: interrupted at step {step}; checkpoint saved to {saved[0]}; continue with --resume "
+        f"{saved[0]}" in err
+    )
     assert err.strip().endswith("mosaic train: interrupted") and "Traceback" not in err
     resumed, _ = _run([*tiny(ben_v2, step + 1), "--resume", saved[0]], tmp_path, tmp_path / "resumed.jsonl")
     assert resumed[0]["start_step"] == step and _steps(resumed) == [step + 1], resumed
@@ -205,8 +253,10 @@ def test_nan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(ben_v2, tm
     proc = _start(tiny(ben_v2, 6, "--protocol.lr", "3", "--protocol.warmup_steps", "0"), tmp_path, progress)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2
-    message = ("the model outputs became NaN/Inf after step 2 (epoch 1): lower protocol.lr or check the input data "
-               "for NaN/Inf values")  # fmt: skip
+    message = (
+        "the model outputs became NaN/Inf after step 2 (epoch 1): lower protocol.lr or check the input data "
+        "for NaN/Inf values"
+    )
     assert err.strip().splitlines()[-1] == f"mosaic train: error: {message}" and "Traceback" not in err
     events = _events(progress)
     assert events[-1] == {"event": "error", "message": message}

@@ -22,9 +22,7 @@ def test_a_nan_loss_on_cuda_stops_one_step_later_naming_its_step(ben_v2):
     data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0, options=lmdb)
     model = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=64, class_names=data.class_names)
     model = model.cuda().train()
-    batch = data.on_after_batch_transfer(
-        {k: v.cuda() for k, v in next(iter(data.train_dataloader())).items()}, 0
-    )  # fmt: skip
+    batch = data.on_after_batch_transfer({k: v.cuda() for k, v in next(iter(data.train_dataloader())).items()}, 0)
     model.training_step(batch, 0)  # finite: reported at the next step
     with torch.no_grad():
         model.net.classifier.bias.fill_(float("nan"))
@@ -44,13 +42,20 @@ class _Outputs(pl.Callback):
 def test_logged_loss_is_a_host_value_equal_to_the_step_loss(ben_v2, tmp_path):
     """What the progress bar and loggers read is a CPU tensor holding the step's loss (no device read there)."""
     data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0)
-    model = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=64, class_names=data.class_names,
-                         augment={"size": 64})  # fmt: skip
+    model = MosaicModule(
+        strategy="supervised", backbone="resnet18", fusion_dim=64, class_names=data.class_names, augment={"size": 64}
+    )
     seen = _Outputs()
     trainer = pl.Trainer(
-        max_steps=1, default_root_dir=tmp_path, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[seen],
-    )  # fmt: skip
+        max_steps=1,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[seen],
+    )
     trainer.fit(model, datamodule=data)
     logged = trainer.callback_metrics["train/loss"]
     assert logged.device.type == "cpu" and float(logged) == pytest.approx(float(seen.losses[0]), rel=1e-6)
@@ -73,15 +78,23 @@ def test_progress_step_events_never_read_the_device_in_the_step(ben_v2, tmp_path
     """``--progress-jsonl`` step events carry each step's own loss; on CUDA they come one step late (the values are
     copied without waiting), on CPU at once; the last one is written at the epoch's end."""
     data = MosaicDataModule(root=str(ben_v2), batch_size=2, num_workers=0)
-    model = MosaicModule(strategy="supervised", backbone="resnet18", fusion_dim=64, class_names=data.class_names,
-                         augment={"size": 64})  # fmt: skip
+    model = MosaicModule(
+        strategy="supervised", backbone="resnet18", fusion_dim=64, class_names=data.class_names, augment={"size": 64}
+    )
     stream = io.StringIO()
     count = _CountSteps(stream)
     trainer = pl.Trainer(
-        accelerator=device, devices=1, max_steps=3, default_root_dir=tmp_path, logger=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+        accelerator=device,
+        devices=1,
+        max_steps=3,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
         callbacks=[ProgressJsonl(stream), count],
-    )  # fmt: skip
+    )
     trainer.fit(model, datamodule=data)
     steps = [e for e in map(json.loads, stream.getvalue().splitlines()) if e["event"] == "step"]
     assert [e["step"] for e in steps] == [1, 2, 3]

@@ -21,8 +21,16 @@ from mosaic.backend.training.module import MosaicModule
 from mosaic.backend.training.momentum import LabelQueue, momentum_update
 
 #: Views equal to the input (full crop box at the patch size, no flips, turns or radiometric changes).
-IDENTITY = {"scale": (1.0, 1.0), "ratio": (1.0, 1.0), "hflip": 0.0, "vflip": 0.0, "rot90": False,
-            "s2_brightness": 0.0, "s2_contrast": 0.0, "s1_noise_db": 0.0}  # fmt: skip
+IDENTITY = {
+    "scale": (1.0, 1.0),
+    "ratio": (1.0, 1.0),
+    "hflip": 0.0,
+    "vflip": 0.0,
+    "rot90": False,
+    "s2_brightness": 0.0,
+    "s2_contrast": 0.0,
+    "s1_noise_db": 0.0,
+}
 
 
 def test_label_queue_is_a_ring_buffer_used_once_full():
@@ -55,9 +63,16 @@ def test_momentum_update_is_the_moving_average_of_the_parameters():
 def _module(ben_v2: Path, **model_kw) -> tuple[MosaicModule, MosaicDataModule]:
     data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0)
     model = MosaicModule(
-        strategy="mulsupcon", backbone="resnet18", fusion_dim=32, projection_dim=16, class_names=data.class_names,
-        s2_bands=data.s2_band_names, s1_bands=data.s1_band_names, upsampling=data.upsampling, **model_kw,
-    )  # fmt: skip
+        strategy="mulsupcon",
+        backbone="resnet18",
+        fusion_dim=32,
+        projection_dim=16,
+        class_names=data.class_names,
+        s2_bands=data.s2_band_names,
+        s1_bands=data.s1_band_names,
+        upsampling=data.upsampling,
+        **model_kw,
+    )
     return model, data
 
 
@@ -144,9 +159,16 @@ class StopAfter(pl.Callback):
 def _fit(ben_v2: Path, root: Path, callbacks=(), ckpt_path=None) -> tuple[MosaicModule, pl.Trainer]:
     pl.seed_everything(0)
     model, data = _module(ben_v2, mulsupcon_queue=6, augment={"size": 64})
-    t = pl.Trainer(max_steps=4, default_root_dir=root, logger=False, enable_progress_bar=False,
-                   enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                   callbacks=[RngState(), *callbacks])  # fmt: skip
+    t = pl.Trainer(
+        max_steps=4,
+        default_root_dir=root,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[RngState(), *callbacks],
+    )
     t.fit(model, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     return model, t
 

@@ -35,11 +35,32 @@ def test_protocol_reaches_data_model_and_trainer(ben_v2, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     config = Path(__file__).resolve().parents[3] / "configs" / "mosaic1.yaml"
-    argv = ["--config", str(config), "--data.root", str(ben_v2), "--model.backbone", "resnet18",
-            "--protocol.label_fraction", "0.5", "--protocol.unlabelled", "ssl_terms", "--protocol.seed", "3",
-            "--protocol.epochs", "2", "--protocol.batch_size", "4", "--protocol.lr", "0.002",
-            "--protocol.weight_decay", "0.05", "--protocol.warmup_steps", "7",
-            "--protocol.augment", "{hflip: 1.0}"]  # fmt: skip
+    argv = [
+        "--config",
+        str(config),
+        "--data.root",
+        str(ben_v2),
+        "--model.backbone",
+        "resnet18",
+        "--protocol.label_fraction",
+        "0.5",
+        "--protocol.unlabelled",
+        "ssl_terms",
+        "--protocol.seed",
+        "3",
+        "--protocol.epochs",
+        "2",
+        "--protocol.batch_size",
+        "4",
+        "--protocol.lr",
+        "0.002",
+        "--protocol.weight_decay",
+        "0.05",
+        "--protocol.warmup_steps",
+        "7",
+        "--protocol.augment",
+        "{hflip: 1.0}",
+    ]
     cli = _build_cli(argv, [])
     data, model = cli.datamodule.hparams, cli.model.hparams
     assert (data.label_fraction, data.keep_unlabelled, data.seed, data.batch_size) == (0.5, True, 3, 4)
@@ -58,8 +79,19 @@ def test_default_protocol_drops_unlabelled_patches(ben_v2, tmp_path, monkeypatch
 
     monkeypatch.chdir(tmp_path)
     config = Path(__file__).resolve().parents[3] / "configs" / "iai_simclr.yaml"  # used to keep them
-    cli = _build_cli(["--config", str(config), "--data.root", str(ben_v2), "--model.backbone", "resnet18",
-                      "--protocol.label_fraction", "0.5"], [])  # fmt: skip
+    cli = _build_cli(
+        [
+            "--config",
+            str(config),
+            "--data.root",
+            str(ben_v2),
+            "--model.backbone",
+            "resnet18",
+            "--protocol.label_fraction",
+            "0.5",
+        ],
+        [],
+    )
     train = cli.datamodule.dataset("train")
     assert len(train) == 3 and train.labelled_mask.all()
     record = cli.datamodule.train_record()

@@ -16,15 +16,30 @@ from mosaic.backend.training.module import MosaicModule
 
 def module(data: MosaicDataModule, strategy: str = "simclr", **kw) -> MosaicModule:
     return MosaicModule(
-        strategy=strategy, backbone="resnet18", fusion_dim=64, projection_dim=32, augment={"size": 64},
-        class_names=data.class_names, s2_bands=data.s2_band_names, s1_bands=data.s1_band_names, lr=1e-2, **kw,
-    )  # fmt: skip
+        strategy=strategy,
+        backbone="resnet18",
+        fusion_dim=64,
+        projection_dim=32,
+        augment={"size": 64},
+        class_names=data.class_names,
+        s2_bands=data.s2_band_names,
+        s1_bands=data.s1_band_names,
+        lr=1e-2,
+        **kw,
+    )
 
 
 def fit(model: MosaicModule, data: MosaicDataModule, root: Path, steps: int = 1, validate: int = 0) -> None:
-    pl.Trainer(max_steps=steps, default_root_dir=root, logger=False, enable_progress_bar=False,
-               enable_model_summary=False, num_sanity_val_steps=validate, limit_val_batches=validate,
-               enable_checkpointing=False).fit(model, datamodule=data)  # fmt: skip
+    pl.Trainer(
+        max_steps=steps,
+        default_root_dir=root,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=validate,
+        limit_val_batches=validate,
+        enable_checkpointing=False,
+    ).fit(model, datamodule=data)
 
 
 def encoder_state(model: MosaicModule) -> dict[str, torch.Tensor]:

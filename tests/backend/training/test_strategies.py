@@ -16,8 +16,15 @@ from mosaic.backend.training.strategies import STRATEGIES, resolve_weights
 
 def _make(ben_v2, strategy: str, modalities: str = "s1s2", **kw) -> tuple[MosaicModule, dict]:
     data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0)
-    model = MosaicModule(strategy=strategy, modalities=modalities, backbone="resnet18", fusion_dim=64,
-                         projection_dim=32, class_names=data.class_names, **kw)  # fmt: skip
+    model = MosaicModule(
+        strategy=strategy,
+        modalities=modalities,
+        backbone="resnet18",
+        fusion_dim=64,
+        projection_dim=32,
+        class_names=data.class_names,
+        **kw,
+    )
     model.augment = lambda s2, s1: (s2, s1)  # the views are the patches themselves: a fixed batch
     batch = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
     return model.eval(), batch
@@ -34,7 +41,9 @@ def test_every_s1s2_strategy_trains_the_per_modality_heads(strategy):
 
 def test_per_modality_weights_are_configurable_and_need_both_modalities():
     assert resolve_weights("supervised", "s1s2", {"bce": 1.0, "bce_s1": 0.5, "bce_s2": 0.0}) == {
-        "bce": 1.0, "bce_s1": 0.5}  # fmt: skip
+        "bce": 1.0,
+        "bce_s1": 0.5,
+    }
     with pytest.raises(ConfigError, match=r"loss term 'bce_s2' needs s1\+s2 but modalities='s2'"):
         resolve_weights("supervised", "s2", {"bce": 1.0, "bce_s2": 1.0})
 

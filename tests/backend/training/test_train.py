@@ -32,10 +32,19 @@ class LossRecorder(pl.Callback):
 def make(ben_v2: Path, strategy: str, modalities: str = "s1s2", **model_kw):
     data = MosaicDataModule(root=str(ben_v2), batch_size=6, num_workers=0)
     model = MosaicModule(
-        strategy=strategy, modalities=modalities, backbone="resnet18", fusion_dim=64, projection_dim=32,
-        augment=FAST_AUGMENT, class_names=data.class_names, s2_bands=data.s2_band_names,
-        s1_bands=data.s1_band_names, upsampling=data.upsampling, training_data=data.training_data, **model_kw,
-    )  # fmt: skip
+        strategy=strategy,
+        modalities=modalities,
+        backbone="resnet18",
+        fusion_dim=64,
+        projection_dim=32,
+        augment=FAST_AUGMENT,
+        class_names=data.class_names,
+        s2_bands=data.s2_band_names,
+        s1_bands=data.s1_band_names,
+        upsampling=data.upsampling,
+        training_data=data.training_data,
+        **model_kw,
+    )
     return model, data
 
 
@@ -46,9 +55,15 @@ def first_batch(data: MosaicDataModule) -> dict:
 
 def trainer(tmp_path: Path, max_steps: int, callbacks=(), **kw) -> pl.Trainer:
     return pl.Trainer(
-        max_steps=max_steps, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, callbacks=list(callbacks), **kw,
-    )  # fmt: skip
+        max_steps=max_steps,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=list(callbacks),
+        **kw,
+    )
 
 
 def objective(model: MosaicModule, batch: dict, seed: int = 7) -> float:
@@ -60,10 +75,19 @@ def objective(model: MosaicModule, batch: dict, seed: int = 7) -> float:
     return float(sum(model.weights[t] * v for t, v in terms.items()))
 
 
-STRATEGIES = [("supervised", "s1s2"), ("simclr", "s1"), ("iai_simclr", "s1s2"), ("mulsupcon", "s1s2"),
-              ("mosaic1", "s1s2"), ("mosaic2", "s1s2"), ("mosaic2_terms", "s1s2")]  # fmt: skip
-MODALITY_VARIANTS = [pytest.param(s, m, marks=pytest.mark.slow) for s, m in
-                     [("supervised", "s1"), ("supervised", "s2"), ("simclr", "s2")]]  # fmt: skip
+STRATEGIES = [
+    ("supervised", "s1s2"),
+    ("simclr", "s1"),
+    ("iai_simclr", "s1s2"),
+    ("mulsupcon", "s1s2"),
+    ("mosaic1", "s1s2"),
+    ("mosaic2", "s1s2"),
+    ("mosaic2_terms", "s1s2"),
+]
+MODALITY_VARIANTS = [
+    pytest.param(s, m, marks=pytest.mark.slow)
+    for s, m in [("supervised", "s1"), ("supervised", "s2"), ("simclr", "s2")]
+]
 
 
 @pytest.mark.parametrize(("strategy", "modalities"), STRATEGIES + MODALITY_VARIANTS)
@@ -84,9 +108,17 @@ def test_strategy_loss_goes_down_on_real_patches(ben_v2, tmp_path, strategy, mod
 def test_terms_follow_the_strategy_and_labelled_rows(ben_v2):
     pl.seed_everything(0)
     model, data = make(ben_v2, "mosaic2")
-    assert model.weights == {"intra_s1": 0.5, "intra_s2": 0.5, "inter": 1.0, "mulsupcon_fused": 0.5,
-                             "mulsupcon_s1": 0.25, "mulsupcon_s2": 0.25, "bce": 1.0, "bce_s1": 1.0,
-                             "bce_s2": 1.0}  # fmt: skip
+    assert model.weights == {
+        "intra_s1": 0.5,
+        "intra_s2": 0.5,
+        "inter": 1.0,
+        "mulsupcon_fused": 0.5,
+        "mulsupcon_s1": 0.25,
+        "mulsupcon_s2": 0.25,
+        "bce": 1.0,
+        "bce_s1": 1.0,
+        "bce_s2": 1.0,
+    }
     batch = first_batch(data)
     batch["labelled"] = torch.zeros_like(batch["labelled"])  # no labels: supervised terms are exactly 0
     terms = model.loss_terms(batch)
@@ -194,12 +226,30 @@ def test_cli_progress_stream_checkpoint_and_export_parts(ben_v2, tmp_path, monke
     stream = io.StringIO()
     cfg = Path(__file__).resolve().parents[3] / "configs" / "supervised_s1s2.yaml"
     result = train(
-        ["--config", str(cfg), "--data.root", str(ben_v2), "--protocol.label_fraction", "null",
-         "--protocol.batch_size", "6", "--data.num_workers", "0", "--model.backbone", "resnet18",
-         "--model.fusion_dim", "64", "--protocol.epochs", "2",
-         "--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar", "false"],
+        [
+            "--config",
+            str(cfg),
+            "--data.root",
+            str(ben_v2),
+            "--protocol.label_fraction",
+            "null",
+            "--protocol.batch_size",
+            "6",
+            "--data.num_workers",
+            "0",
+            "--model.backbone",
+            "resnet18",
+            "--model.fusion_dim",
+            "64",
+            "--protocol.epochs",
+            "2",
+            "--trainer.log_every_n_steps",
+            "1",
+            "--trainer.enable_progress_bar",
+            "false",
+        ],
         progress_stream=stream,
-    )  # fmt: skip
+    )
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done"
@@ -234,8 +284,11 @@ def test_cli_unknown_key_is_one_clear_line(ben_v2, tmp_path):
     cfg.write_text(f"model:\n  strategy: mosaic1\n  backbon: resnet18\ndata:\n  root: {ben_v2}\n")
     proc = subprocess.run(
         [sys.executable, "-m", "mosaic.backend.cli", "train", "--config", str(cfg)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "mosaic train: error: invalid training configuration: Group 'model' does not accept option 'backbon'; "
