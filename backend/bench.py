@@ -2,7 +2,7 @@
 
 Each benchmark lives beside the code it measures and exposes ``add_arguments(parser)`` and ``run(args)``:
 ``data`` → :mod:`mosaic.backend.data.bench`, ``train`` → :mod:`mosaic.backend.training.bench`,
-``predict`` → :mod:`mosaic.backend.predict_bench`.
+``predict`` → :mod:`mosaic.backend.predict.bench`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import importlib
 BENCHMARKS = {
     "data": ("data.bench", "training input: patches/s per worker, GeoTIFF folders vs packed LMDB"),
     "train": ("training.bench", "training throughput (samples/s) per strategy, in-memory and real loader"),
-    "predict": ("predict_bench", "tiled inference: end-to-end tiles/s vs onnxruntime alone, peak memory"),
+    "predict": ("predict.bench", "tiled inference: end-to-end tiles/s vs onnxruntime alone, peak memory"),
 }
 
 

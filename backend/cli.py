@@ -22,11 +22,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pack": ("data.pack", "convert a BigEarthNet v2 folder dataset to the fast packed LMDB form"),
     "stats": ("data.stats", "recompute per-band normalisation statistics of a dataset"),
     "train": ("training.cli", "train a model from a YAML config (LightningCLI; overrides on the command line)"),
-    "evaluate": ("evaluate", "evaluate a checkpoint: AP, F1, Hamming loss, per-class metrics, t-SNE, report"),
-    "experiment": ("experiment", "a matrix of trainings + evaluations (strategies, label fractions, seeds, modes)"),
-    "export": ("export", "export a checkpoint to ONNX with embedded, schema-validated metadata"),
-    "predict": ("predict", "tiled inference over S1 + S2 rasters with an ONNX model"),
-    "inspect": ("inspect_model", "show and validate the metadata of an ONNX model"),
+    "evaluate": ("evaluation.evaluate_command", "evaluate a checkpoint: AP, F1, per-class metrics, t-SNE, report"),
+    "experiment": ("evaluation.experiment", "a matrix of trainings + evaluations (strategies, label fractions, seeds)"),
+    "export": ("export.command", "export a checkpoint to ONNX with embedded, schema-validated metadata"),
+    "predict": ("predict.command", "tiled inference over S1 + S2 rasters with an ONNX model"),
+    "inspect": ("export.inspection", "show and validate the metadata of an ONNX model"),
     "bench": ("bench", "benchmarks: data loading, training throughput, inference efficiency and memory"),
 }
 

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .evaluate import heads_table
+from .evaluation.report import heads_table
 
 REPO = Path(__file__).resolve().parents[1]
 

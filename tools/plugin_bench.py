@@ -11,7 +11,7 @@ interleaved, medians of ``--repeat``:
 
 Unless ``--skip-memory``, it also prints the peak RSS of one plugin-route run in its own process on the mosaic
 and on the repeat (medians of ``--repeat``). Runs in the project's venv (QGIS and rasterio are importable there).
-A developer tool, not part of the plugin: it needs torch and rasterio (through :mod:`mosaic.backend.predict_bench`),
+A developer tool, not part of the plugin: it needs torch and rasterio (through :mod:`mosaic.backend.predict.bench`),
 which never enter QGIS, so it stays out of the ``plugin`` package and out of the plugin zip.
 """
 
@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mosaic.backend.predict_bench import add_arguments, headless_route, load, memory, prepare, report, throughput
+from mosaic.backend.predict.bench import add_arguments, headless_route, load, memory, prepare, report, throughput
 
 
 def plugin_route(model, folder: Path, out_root: Path, stride: int | None, batch_size: int):

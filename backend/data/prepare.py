@@ -55,8 +55,8 @@ from ..inference.band_resolver import parse_order, resolve_bands
 from ..inference.inspector import InputOptions, InputPlan, Target, inspect_inputs
 from ..inference.metadata import ModalitySpec
 from ..inference.radiometry import Conversion
-from ..predict import add_input_arguments, input_options
-from ..raster_io import input_files, open_raster, raster_info, sampler
+from ..inputs.files import input_files, open_raster, raster_info, sampler
+from ..inputs.options import add_input_arguments, input_options
 from .bands import S1_BANDS, S2_NODATA, TARGET_GSD_M, band_stats, input_spec, s2_bands
 from .classes import NOMENCLATURES, clc_to_ben19
 from .readers import S1_DIR, S2_DIR

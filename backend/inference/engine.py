@@ -221,6 +221,152 @@ def _read_units(grid: TileGrid, chunk: int) -> Iterator[tuple[int, int, int, Win
             yield r, c0, c1, Window(r * grid.stride, c0 * grid.stride, grid.patch, width)
 
 
+@dataclass
+class _Block:
+    """One read unit's pixels: tile row ``row``, tile cols ``[c0, c1)``; S2, S1 and cloudy pixels of its window."""
+
+    row: int
+    c0: int
+    c1: int
+    s2: np.ndarray
+    s1: np.ndarray
+    cloudy: np.ndarray | None
+
+
+class _InferenceRun:
+    """The state of one :func:`run_inference` call: tiles wait in ``pending`` until a batch is full, run, and their
+    averaged output rows are flushed to the sinks as soon as no later tile can touch them."""
+
+    def __init__(
+        self,
+        model: OnnxModel,
+        reader: WindowReader,
+        sinks: Sequence[OutputSink],
+        grid: TileGrid,
+        batch_size: int,
+        max_nodata_fraction: float,
+        progress: Callable[[Progress], None] | None,
+        is_cancelled: Callable[[], bool] | None,
+        cloud: CloudReader | None,
+        cloud_fraction: float,
+    ) -> None:
+        self.model, self.meta, self.reader, self.sinks, self.grid = model, model.metadata, reader, sinks, grid
+        self.batch_size, self.max_nodata_fraction = batch_size, max_nodata_fraction
+        self.progress, self.is_cancelled = progress, is_cancelled
+        self.cloud, self.cloud_fraction = cloud, cloud_fraction
+        # A batch spans at most ``max_span + 1`` tile rows (sparse rows force a partial batch): that bounds the buffer.
+        self.max_span = -(-batch_size // grid.n_cols) + 1
+        self.acc = _RollingAccumulator(grid, self.meta.n_classes, rows_in_flight=self.max_span + 2)
+        self.start = time.perf_counter()
+        self.model_s, self.done, self.run_count = 0.0, 0, 0
+        self.pending: list[_Pending] = []
+
+    def read(self, unit: tuple[int, int, int, Window]) -> _Block:
+        """The pixels of a read unit; ±inf is as unusable as NaN: nodata."""
+        row, c0, c1, window = unit
+        s2, s1 = _padded_read(self.reader, window, len(self.meta.s2.bands), len(self.meta.s1.bands))
+        for a in (s2, s1):
+            a[np.isinf(a)] = np.nan
+        cloudy = (
+            None if self.cloud is None else _padded_cloud(self.cloud, window, self.reader.height, self.reader.width)
+        )
+        return _Block(row, c0, c1, s2, s1, cloudy)
+
+    def queue(self, block: _Block) -> None:
+        """Queue every tile of ``block`` with enough data for the head :func:`choose_head` picks; count the others
+        as done."""
+        grid, patch = self.grid, self.meta.patch_size_px
+        s2_missing, s1_missing = np.isnan(block.s2).any(axis=0), np.isnan(block.s1).any(axis=0)
+        invalid = s2_missing | s1_missing
+        blind = s2_missing if block.cloudy is None else s2_missing | block.cloudy
+        for c in range(block.c0, block.c1):
+            x = slice((c - block.c0) * grid.stride, (c - block.c0) * grid.stride + patch)
+            head = choose_head(
+                float(invalid[:, x].mean()),
+                float(blind[:, x].mean()),
+                float(s2_missing[:, x].mean()),
+                float(s1_missing[:, x].mean()),
+                self.meta.heads,
+                self.max_nodata_fraction,
+                None if self.cloud is None else self.cloud_fraction,
+            )
+            if head is None:
+                self.done += 1
+                continue
+            self.pending.append(_Pending(block.row, c, block.s2[:, :, x], block.s1[:, :, x], head))
+
+    def run_ready(self, block: _Block) -> None:
+        """Run the full batches (and any batch about to span too many rows), then flush the finished rows."""
+        row, row_done = block.row, block.row + (block.c1 == self.grid.n_cols)
+        while len(self.pending) >= self.batch_size or (self.pending and row - self.pending[0].row >= self.max_span):
+            batch, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
+            self.run_batch(batch)
+            self.report()
+            self.flush(self.pending[0].row if self.pending else row_done)
+        if not self.pending:
+            self.flush(row_done)
+
+    def run_batch(self, batch: list[_Pending]) -> None:
+        """One onnxruntime call for ``batch``; each tile's head into the accumulator and the sinks' tiles."""
+        if self.is_cancelled is not None and self.is_cancelled():
+            raise InferenceCancelledError("inference was cancelled; no output was kept.")
+        s2 = self.model.prepare(np.stack([t.s2 for t in batch]), self.meta.s2)
+        s1 = self.model.prepare(np.stack([t.s1 for t in batch]), self.meta.s1)
+        t0 = time.perf_counter()
+        probs = self.model.run_heads(s2, s1)
+        self.model_s += time.perf_counter() - t0
+        results = []
+        for i, t in enumerate(batch):
+            p = probs[t.head][i]
+            self.acc.add(t.row, t.col, p, SOURCE_CODES[t.head])
+            results.append(TileResult(t.row, t.col, self.grid.window(t.row, t.col), p.astype(np.float32), t.head))
+        for sink in self.sinks:
+            sink.write_tiles(results)
+        self.done += len(batch)
+        self.run_count += len(batch)
+
+    def report(self) -> None:
+        if self.progress is not None:
+            elapsed = time.perf_counter() - self.start
+            eta = elapsed / self.done * (self.grid.n_tiles - self.done) if self.done else None
+            self.progress(Progress(self.done, self.grid.n_tiles, elapsed, eta))
+
+    def flush(self, upto: int) -> None:
+        block = self.acc.flush(min(upto, self.grid.out_height))
+        if block is not None:
+            for sink in self.sinks:
+                sink.write_block(block)
+
+    def finish(self) -> RunSummary:
+        """Run what is left, flush every row; an :class:`InputError` when no tile had enough data."""
+        if self.pending:
+            self.run_batch(self.pending)
+            self.pending = []
+        if not self.run_count:
+            raise InputError(
+                f"no tile of the processed extent has enough data: all {self.grid.n_tiles} tiles are more than "
+                f"{self.max_nodata_fraction:.0%} nodata; check the extent or AOI and the inputs' nodata values."
+            )
+        self.flush(self.grid.out_height)
+        self.report()
+        n = self.grid.n_tiles
+        return RunSummary(n, self.run_count, n - self.run_count, time.perf_counter() - self.start, self.model_s)
+
+
+def _blocks(run: _InferenceRun, units: list, prefetch: bool) -> Iterator[_Block]:
+    """The blocks of ``units`` in order; with ``prefetch`` the next one is read in a background thread."""
+    if not prefetch:
+        yield from map(run.read, units)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(run.read, units[0])
+        for i in range(len(units)):
+            block = future.result()
+            if i + 1 < len(units):
+                future = pool.submit(run.read, units[i + 1])
+            yield block
+
+
 def run_inference(
     model: OnnxModel,
     reader: WindowReader,
@@ -240,106 +386,26 @@ def run_inference(
     Each tile goes to the head :func:`choose_head` picks; ``cloud`` (the cloud layer on the reader's grid) makes
     tiles whose cloudy-or-S2-nodata fraction exceeds ``cloud_fraction`` S1-only (models with an S1-only head only).
     """
-    meta = model.metadata
+    _check_options(model, batch_size, max_nodata_fraction, cloud, cloud_fraction)
+    patch = model.metadata.patch_size_px
+    grid = TileGrid(reader.width, reader.height, patch, stride or patch)
+    run = _InferenceRun(
+        model, reader, sinks, grid, batch_size, max_nodata_fraction, progress, is_cancelled, cloud, cloud_fraction
+    )
+    for block in _blocks(run, list(_read_units(grid, batch_size)), prefetch):
+        run.queue(block)
+        run.run_ready(block)
+    return run.finish()
+
+
+def _check_options(
+    model: OnnxModel, batch_size: int, max_nodata_fraction: float, cloud: CloudReader | None, cloud_fraction: float
+) -> None:
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, not {batch_size}.")
     if not 0.0 <= max_nodata_fraction <= 1.0:
         raise InputError(f"the nodata fraction threshold must be between 0 and 1, not {max_nodata_fraction}.")
     if not 0.0 <= cloud_fraction <= 1.0:
         raise InputError(f"the cloud fraction threshold must be between 0 and 1, not {cloud_fraction}.")
-    heads = meta.heads
     if cloud is not None:
-        require_s1_head(heads, model.path.name)
-    patch = meta.patch_size_px
-    grid = TileGrid(reader.width, reader.height, patch, stride or patch)
-    n_s2, n_s1 = len(meta.s2.bands), len(meta.s1.bands)
-    # A batch spans at most ``max_span + 1`` tile rows (sparse rows force a partial batch), which bounds the buffer.
-    max_span = -(-batch_size // grid.n_cols) + 1
-    acc = _RollingAccumulator(grid, meta.n_classes, rows_in_flight=max_span + 2)
-    start = time.perf_counter()
-    model_s, done, run_count = 0.0, 0, 0
-    pending: list[_Pending] = []
-    units = list(_read_units(grid, batch_size))
-
-    def report() -> None:
-        if progress is not None:
-            elapsed = time.perf_counter() - start
-            eta = elapsed / done * (grid.n_tiles - done) if done else None
-            progress(Progress(done, grid.n_tiles, elapsed, eta))
-
-    def flush(upto: int) -> None:
-        block = acc.flush(min(upto, grid.out_height))
-        if block is not None:
-            for sink in sinks:
-                sink.write_block(block)
-
-    def run_batch(batch: list[_Pending]) -> None:
-        nonlocal model_s, done, run_count
-        if is_cancelled is not None and is_cancelled():
-            raise InferenceCancelledError("inference was cancelled; no output was kept.")
-        s2 = model.prepare(np.stack([t.s2 for t in batch]), meta.s2)
-        s1 = model.prepare(np.stack([t.s1 for t in batch]), meta.s1)
-        t0 = time.perf_counter()
-        probs = model.run_heads(s2, s1)
-        model_s += time.perf_counter() - t0
-        results = []
-        for i, t in enumerate(batch):
-            p = probs[t.head][i]
-            acc.add(t.row, t.col, p, SOURCE_CODES[t.head])
-            results.append(TileResult(t.row, t.col, grid.window(t.row, t.col), p.astype(np.float32), t.head))
-        for sink in sinks:
-            sink.write_tiles(results)
-        done += len(batch)
-        run_count += len(batch)
-
-    def read(unit: tuple[int, int, int, Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        s2, s1 = _padded_read(reader, unit[3], n_s2, n_s1)
-        for a in (s2, s1):  # ±inf is as unusable as NaN: nodata
-            a[np.isinf(a)] = np.nan
-        cloudy = None if cloud is None else _padded_cloud(cloud, unit[3], reader.height, reader.width)
-        return s2, s1, cloudy
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(read, units[0]) if prefetch else None
-        for i, unit in enumerate(units):
-            if prefetch:
-                s2_block, s1_block, cloudy = future.result()
-                future = pool.submit(read, units[i + 1]) if i + 1 < len(units) else None
-            else:
-                s2_block, s1_block, cloudy = read(unit)
-            r, c0, c1, _window = unit
-            s2_missing, s1_missing = np.isnan(s2_block).any(axis=0), np.isnan(s1_block).any(axis=0)
-            invalid = s2_missing | s1_missing
-            blind = s2_missing if cloudy is None else s2_missing | cloudy
-            for c in range(c0, c1):
-                x = slice((c - c0) * grid.stride, (c - c0) * grid.stride + patch)
-                head = choose_head(
-                    float(invalid[:, x].mean()),
-                    float(blind[:, x].mean()),
-                    float(s2_missing[:, x].mean()),
-                    float(s1_missing[:, x].mean()),
-                    heads,
-                    max_nodata_fraction,
-                    None if cloud is None else cloud_fraction,
-                )
-                if head is None:
-                    done += 1
-                    continue
-                pending.append(_Pending(r, c, s2_block[:, :, x], s1_block[:, :, x], head))
-            while len(pending) >= batch_size or (pending and r - pending[0].row >= max_span):
-                batch, pending = pending[:batch_size], pending[batch_size:]
-                run_batch(batch)
-                report()
-                flush(pending[0].row if pending else r + (c1 == grid.n_cols))
-            if not pending:
-                flush(r + (c1 == grid.n_cols))
-        if pending:
-            run_batch(pending)
-        if not run_count:
-            raise InputError(
-                f"no tile of the processed extent has enough data: all {grid.n_tiles} tiles are more than "
-                f"{max_nodata_fraction:.0%} nodata; check the extent or AOI and the inputs' nodata values."
-            )
-        flush(grid.out_height)
-        report()
-    return RunSummary(grid.n_tiles, run_count, grid.n_tiles - run_count, time.perf_counter() - start, model_s)
+        require_s1_head(model.metadata.heads, model.path.name)

@@ -169,8 +169,26 @@ def inspect_inputs(
 
 
 def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, notes):
-    used = [rasters[i] for i in sorted({p.raster for p in picks})]
-    facts = product_facts(used)
+    """S2 conversions and source nodata per model band: product level, quantification, untagged fills, DN offset,
+    each checked against the pixels."""
+    facts = product_facts([rasters[i] for i in sorted({p.raster for p in picks})])
+    _check_s2_product(rasters, picks, facts, spec, options, hint)
+    infos = [rasters[p.raster].bands[p.index - 1] for p in picks]
+    raw = [sample(p.raster, p.index) for p in picks]
+    scale = _s2_scale(rasters, picks, infos, raw, facts, spec, options)
+    fills = _s2_fills(scale, infos, raw, spec, applied, notes)
+    offset, why = _s2_offset(scale, picks, raw, fills, facts, options, hint)
+    conv = scale.conversions(offset, fills)
+    _check_reflectance(scale, conv, raw, options, hint)
+    offset_text = f"{offset:g} DN offset removed" if offset else "no DN offset"
+    applied["S2 radiometry"] = f"reflectance × {scale.q:g} ({scale.source}); {offset_text} ({why})"
+    if offset or scale.q != 10000.0 or scale.gdal_scaled or options.s2_offset != "auto":
+        notes.append(applied["S2 radiometry"])
+    return conv, [f[0] if f else None for f in fills]
+
+
+def _check_s2_product(rasters, picks, facts: list[ProductFacts], spec: ModalitySpec, options, hint: Hint) -> None:
+    """Refuse another processing level than the model's, and 8-bit display images."""
     level = {f.level for f in facts if f.level}
     if len(level) == 1 and level != {spec.level}:
         source = next(f.source for f in facts if f.level)
@@ -183,46 +201,61 @@ def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, note
             "the S2 input is 8-bit, a display image (e.g. true colour), not reflectance; give the "
             f"reflectance bands, or {hint('s2_scale', 'Q')} with the stored value of reflectance 1."
         )
-    infos = [rasters[p.raster].bands[p.index - 1] for p in picks]
-    raw = [sample(p.raster, p.index) for p in picks]
-    gdal_scaled = options.s2_scale is None and options.s2_offset == "auto" and all(b.scaled for b in infos)
-    q_m = spec.quantification_value
 
-    # quantification Q and where it came from
+
+@dataclass(frozen=True)
+class _S2Scale:
+    """How stored S2 values become the model's: quantification ``q`` (stored value of reflectance 1) and where it
+    came from, or the files' GDAL scale/offset (``gdal_scaled``)."""
+
+    q: float
+    source: str
+    gdal_scaled: bool
+    infos: tuple
+    spec: ModalitySpec
+
+    def conversions(self, offset_dn: float, fills: list[tuple[float, ...]]) -> list[Conversion]:
+        """Per band: GDAL-scaled ``ρ = stored · scale + offset``, else ``ρ = (stored − offset_dn · q/10000) / q``;
+        then the model's ``ρ · Q_model − add_offset``."""
+        q_m, add = self.spec.quantification_value, self.spec.add_offset
+        lo, hi = (r * q_m - add for r in REFLECTANCE_RANGE)
+        out = []
+        for b, fill in zip(self.infos, fills):
+            if self.gdal_scaled:
+                gain, bias = b.scale * q_m, b.offset * q_m - add
+            else:
+                gain, bias = q_m / self.q, -offset_dn * q_m / 10000.0 - add
+            out.append(Conversion(gain, bias, 0.0, fill, (lo, hi)))
+        return out
+
+
+def _s2_scale(rasters, picks, infos, raw, facts: list[ProductFacts], spec: ModalitySpec, options) -> _S2Scale:
+    """The quantification: the user's, the files' GDAL scale, the product's, 1 for 0–1 floats, else 10000."""
+    gdal_scaled = options.s2_scale is None and options.s2_offset == "auto" and all(b.scaled for b in infos)
     if options.s2_scale is not None:
-        q, q_source = float(options.s2_scale), CHOSEN
+        q, source = float(options.s2_scale), CHOSEN
     elif gdal_scaled:
-        q, q_source = 1.0 / infos[0].scale, "the GDAL scale/offset of the files"
+        q, source = 1.0 / infos[0].scale, "the GDAL scale/offset of the files"
     elif any(f.quantification for f in facts):
         f = next(f for f in facts if f.quantification)
-        q, q_source = float(f.quantification), f.source
+        q, source = float(f.quantification), f.source
     elif (
         all(not rasters[p.raster].is_integer for p in picks)
         and (percentile(np.concatenate([a.ravel() for a in raw]), 99) or 0) <= FLOAT_REFLECTANCE_P99
     ):
-        q, q_source = 1.0, "float values of 0–1 reflectance"
+        q, source = 1.0, "float values of 0–1 reflectance"
     else:
-        q, q_source = 10000.0, "integer reflectance × 10000"
+        q, source = 10000.0, "integer reflectance × 10000"
+    return _S2Scale(q, source, gdal_scaled, tuple(infos), spec)
 
-    def conversions(offset_dn: float, fills: list[tuple[float, ...]]) -> list[Conversion]:
-        lo, hi = (r * q_m - spec.add_offset for r in REFLECTANCE_RANGE)
-        out = []
-        for b, fill in zip(infos, fills):
-            if gdal_scaled:  # ρ = stored · scale + offset
-                gain, bias = b.scale * q_m, b.offset * q_m - spec.add_offset
-            else:  # ρ = (stored − offset_dn · Q/10000) / Q
-                gain, bias = q_m / q, -offset_dn * q_m / 10000.0 - spec.add_offset
-            out.append(Conversion(gain, bias, 0.0, fill, (lo, hi)))
-        return out
 
-    # untagged fill: the model's nodata (S2 0) and a frequent physically impossible value
-    base_fill = [tuple(v for v in (b.nodata, spec.nodata) if v is not None and not math.isnan(v)) for b in infos]
-    trial = conversions(0.0, base_fill)
+def _s2_fills(scale: _S2Scale, infos, raw, spec: ModalitySpec, applied, notes) -> list[tuple[float, ...]]:
+    """Fill values per band: the declared nodata, the model's (S2 0) and a frequent physically impossible value."""
+    base = [tuple(v for v in (b.nodata, spec.nodata) if v is not None and not math.isnan(v)) for b in infos]
     fills, found = [], set()
-    for conv, a, fill in zip(trial, raw, base_fill):
+    for conv, a, fill in zip(scale.conversions(0.0, base), raw, base):
         with np.errstate(invalid="ignore"):
-            model = conv.apply(a)
-            impossible = np.isfinite(a) & ~np.isin(a, fill) & np.isnan(model)  # not counting known nodata
+            impossible = np.isfinite(a) & ~np.isin(a, fill) & np.isnan(conv.apply(a))  # not counting known nodata
         extra = frequent_fill(a, impossible)
         fills.append(fill + ((extra,) if extra is not None and extra not in fill else ()))
         if extra is not None and extra not in fill:
@@ -230,36 +263,36 @@ def _s2(rasters, picks, spec: ModalitySpec, options, sample, hint, applied, note
     if found:
         applied["S2 fill"] = f"untagged fill value(s) {', '.join(f'{v:g}' for v in sorted(found))} read as nodata"
         notes.append(applied["S2 fill"])
-    no_offset = conversions(0.0, fills)
-    dark = [percentile(c.apply(a), 1) for c, a in zip(no_offset, raw)]
+    return fills
+
+
+def _s2_offset(scale: _S2Scale, picks, raw, fills, facts, options, hint: Hint) -> tuple[float, str]:
+    """The DN offset (processing baseline 04.00+: 1000) and why: the user's, none for GDAL-scaled files, else the
+    product facts checked against the darkest pixels."""
+    q_m = scale.spec.quantification_value
+    dark = [percentile(c.apply(a), 1) for c, a in zip(scale.conversions(0.0, fills), raw)]
     if all(d is None for d in dark):
         raise InputError("the S2 input holds no valid pixels (all nodata or fill); check the files.")
-    darkest = min(d for d in dark if d is not None) + spec.add_offset  # in DN of the pre-04.00 convention
+    if options.s2_offset != "auto":
+        return float(options.s2_offset), CHOSEN
+    if scale.gdal_scaled:
+        return 0.0, scale.source
+    darkest = min(d for d in dark if d is not None) + scale.spec.add_offset  # in DN of the pre-04.00 convention
     looks_offset = darkest >= LOOKS_OFFSET_DN * q_m / 10000.0
     band_of_dark = picks[int(np.nanargmin([np.inf if d is None else d for d in dark]))].band
+    return _offset_from_facts(facts, looks_offset, darkest, band_of_dark, q_m, hint)
 
-    # DN offset
-    if options.s2_offset != "auto":
-        offset, why = float(options.s2_offset), CHOSEN
-    elif gdal_scaled:
-        offset, why = 0.0, q_source
-    else:
-        offset, why = _offset_from_facts(facts, looks_offset, darkest, band_of_dark, q_m, hint)
-    conv = conversions(offset, fills)
+
+def _check_reflectance(scale: _S2Scale, conv: list[Conversion], raw, options, hint: Hint) -> None:
+    """Refuse values whose median is no reflectance (0.005–1.2) as read, unless the user chose the scale."""
     median = percentile(np.concatenate([c.apply(a).ravel() for c, a in zip(conv, raw)]), 50)
-    rho = None if median is None else (median + spec.add_offset) / q_m
+    rho = None if median is None else (median + scale.spec.add_offset) / scale.spec.quantification_value
     if options.s2_scale is None and rho is not None and not 0.005 <= rho <= 1.2:
         raise InputError(
-            f"the S2 values do not look like reflectance × {q:g} (median reflectance {rho:.3g} as read "
-            f"with {q_source}); {hint('s2_scale', 'Q')} with the stored value of reflectance 1 "
+            f"the S2 values do not look like reflectance × {scale.q:g} (median reflectance {rho:.3g} as read "
+            f"with {scale.source}); {hint('s2_scale', 'Q')} with the stored value of reflectance 1 "
             "(10000 for L2A digital numbers, 1 for 0–1 reflectance)."
         )
-    offset_text = f"{offset:g} DN offset removed" if offset else "no DN offset"
-    applied["S2 radiometry"] = f"reflectance × {q:g} ({q_source}); {offset_text} ({why})"
-    if offset or q != 10000.0 or gdal_scaled or options.s2_offset != "auto":
-        notes.append(applied["S2 radiometry"])
-    nodata = [f[0] if f else None for f in fills]
-    return conv, nodata
 
 
 def _offset_from_facts(

@@ -31,8 +31,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..checkpoint_file import read_checkpoint
 from ..errors import ConfigError, InputError, MosaicError
+from .checkpoints import read_checkpoint
 from .protocol import add_protocol, check_no_protocol_targets
 
 PASS_THROUGH = True
@@ -180,7 +180,7 @@ def train(argv: Sequence[str], progress_stream=None) -> dict:
             raise ConfigError(f"--resume {pre.resume}: no such checkpoint file; give the path of a .ckpt file")
         if pre.resume:
             _check_resume(pre.resume)
-        from .checkpoint_io import AtomicCheckpointIO
+        from .checkpoints import AtomicCheckpointIO
 
         cli = _build_cli(rest, extra)
         cli.trainer.strategy.checkpoint_io = AtomicCheckpointIO()  # a kill never leaves a truncated .ckpt

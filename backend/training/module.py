@@ -4,14 +4,18 @@ Batches are the dataset sample dicts of ``docs/contracts.md`` (physical units). 
 S1+S2 pair are made on the batch's device (:class:`~mosaic.backend.data.transforms.PairAugment`, one shared
 geometric draw for S1 and S2) when a contrastive term is active, one view otherwise. Supervised terms use only
 the rows with ``labelled = True``; self-supervised terms use every row. Under DDP the projections are gathered
-across ranks with autograd (see :mod:`mosaic.backend.losses`).
+across ranks with autograd (see :mod:`mosaic.backend.training.losses`).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import os
+import pickle
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -20,13 +24,13 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
-from .. import losses
-from ..checkpoint_file import read_checkpoint
 from ..data.bands import PATCH_SIZE_PX, S1_BANDS, band_ranges, band_stats, s2_bands
 from ..data.classes import BEN19_CLASSES
 from ..data.transforms import PairAugment
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..models.network import InferenceModel, MosaicNet
+from . import losses
+from .checkpoints import read_checkpoint, unsafe_checkpoint_error
 from .metrics import multilabel_metrics
 from .momentum import LabelQueue, momentum_update
 from .step_record import StepRecord
@@ -65,6 +69,87 @@ def _recorded_metrics(evaluation: dict) -> dict[str, float]:
             if isinstance(v, float) and math.isfinite(v):
                 out[f"{prefix}/{k}"] = v
     return out
+
+
+@dataclass(frozen=True)
+class _TrainingPlan:
+    """What a strategy trains in a stage: loss ``weights``, a detached ``linear_probe``, the MulSupCon label
+    ``queue`` size (0: in-batch) and where the ``inter`` term's views come from."""
+
+    weights: dict[str, float]
+    linear_probe: bool
+    queue: int
+    inter_views: str
+
+    @classmethod
+    def of(
+        cls,
+        strategy: str,
+        modalities: str,
+        loss_weights: dict[str, float] | None,
+        linear_probe: bool | None,
+        mulsupcon_queue: int | None,
+        inter_views: str | None,
+        fusion: str,
+        stage: str,
+    ) -> _TrainingPlan:
+        """The strategy's defaults with the given overrides, checked; evaluation stages train the classifier's BCE
+        only (no probe detach, no key network)."""
+        defaults = STRATEGIES[strategy]
+        weights = resolve_weights(strategy, modalities, loss_weights)
+        if fusion == "early" and loss_weights is None:  # one encoder: no per-modality feature for the S1/S2 heads
+            weights = {t: w for t, w in weights.items() if t not in ("bce_s1", "bce_s2")}
+        queue = defaults.mulsupcon_queue if mulsupcon_queue is None else mulsupcon_queue
+        if queue < 0 or (mulsupcon_queue and "mulsupcon_fused" not in weights):
+            raise ConfigError(f"mulsupcon_queue={mulsupcon_queue} needs a size ≥ 0 and the mulsupcon_fused term")
+        inter_views = defaults.inter_views if inter_views is None else inter_views
+        if inter_views not in ("third", "intra"):
+            raise ConfigError(f"inter_views must be 'third' or 'intra', not {inter_views!r}")
+        _check_fusion(fusion, modalities, weights)
+        if stage not in STAGES:
+            raise ConfigError(f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
+        probe = defaults.linear_probe if linear_probe is None else linear_probe
+        if stage != "pretrain":
+            return cls({"bce": 1.0}, False, 0, inter_views)
+        return cls(weights, probe, queue, inter_views)
+
+
+def _check_fusion(fusion: str, modalities: str, weights: dict[str, float]) -> None:
+    if fusion not in ("late", "early"):
+        raise ConfigError(f"fusion must be 'late' or 'early', not {fusion!r}")
+    per_modality = sorted(t for t in weights if TERM_MODALITIES[t])
+    if fusion == "early" and (modalities != "s1s2" or per_modality):
+        got = f"modalities {modalities!r}" if modalities != "s1s2" else f"terms {', '.join(per_modality)}"
+        raise ConfigError(
+            "fusion 'early' (one encoder on the stacked S2 + S1 bands) needs modalities 's1s2' and only terms "
+            f"without per-modality features (bce, mulsupcon_fused), not {got}"
+        )
+
+
+def _check_loss_options(inter_form: str, mulsupcon_weighting: str, mulsupcon_momentum: float) -> None:
+    if inter_form not in ("pooled", "cross"):
+        raise ConfigError(f"inter_form must be 'pooled' or 'cross', not {inter_form!r}")
+    if mulsupcon_weighting not in ("label", "sample"):
+        raise ConfigError(f"mulsupcon_weighting must be 'label' or 'sample', not {mulsupcon_weighting!r}")
+    if not 0.0 <= mulsupcon_momentum < 1.0:
+        raise ConfigError(f"mulsupcon_momentum must be in [0, 1), not {mulsupcon_momentum}")
+
+
+def _normalisation(
+    s2_bands, s1_bands, upsampling: str, statistics: str, norm_mean: dict | None, norm_std: dict | None
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per-band mean and std per modality: the given ones, else the ``statistics`` published for ``upsampling``."""
+    mean, std = dict(norm_mean or {}), dict(norm_std or {})
+    for key, bands in (("s2", s2_bands), ("s1", s1_bands)):
+        if key in mean and key in std:
+            continue
+        try:
+            default_mean, default_std = band_stats(list(bands), upsampling, statistics)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        mean.setdefault(key, default_mean)
+        std.setdefault(key, default_std)
+    return mean, std
 
 
 class MosaicModule(pl.LightningModule):
@@ -147,45 +232,12 @@ class MosaicModule(pl.LightningModule):
         encoder_lr_scale: float = 0.1,
     ) -> None:
         super().__init__()
-        if inter_form not in ("pooled", "cross"):
-            raise ConfigError(f"inter_form must be 'pooled' or 'cross', not {inter_form!r}")
-        if mulsupcon_weighting not in ("label", "sample"):
-            raise ConfigError(f"mulsupcon_weighting must be 'label' or 'sample', not {mulsupcon_weighting!r}")
-        self.weights = resolve_weights(strategy, modalities, loss_weights)
-        if fusion == "early" and loss_weights is None:  # one encoder: no per-modality feature for the S1/S2 heads
-            self.weights = {t: w for t, w in self.weights.items() if t not in ("bce_s1", "bce_s2")}
-        self.linear_probe = STRATEGIES[strategy].linear_probe if linear_probe is None else linear_probe
-        queue = STRATEGIES[strategy].mulsupcon_queue if mulsupcon_queue is None else mulsupcon_queue
-        if queue < 0 or (mulsupcon_queue and "mulsupcon_fused" not in self.weights):
-            raise ConfigError(f"mulsupcon_queue={mulsupcon_queue} needs a size ≥ 0 and the mulsupcon_fused term")
-        if not 0.0 <= mulsupcon_momentum < 1.0:
-            raise ConfigError(f"mulsupcon_momentum must be in [0, 1), not {mulsupcon_momentum}")
-        inter_views = STRATEGIES[strategy].inter_views if inter_views is None else inter_views
-        if inter_views not in ("third", "intra"):
-            raise ConfigError(f"inter_views must be 'third' or 'intra', not {inter_views!r}")
-        if fusion not in ("late", "early"):
-            raise ConfigError(f"fusion must be 'late' or 'early', not {fusion!r}")
-        per_modality = sorted(t for t in self.weights if TERM_MODALITIES[t])
-        if fusion == "early" and (modalities != "s1s2" or per_modality):
-            got = f"modalities {modalities!r}" if modalities != "s1s2" else f"terms {', '.join(per_modality)}"
-            raise ConfigError(
-                "fusion 'early' (one encoder on the stacked S2 + S1 bands) needs modalities 's1s2' and only terms "
-                f"without per-modality features (bce, mulsupcon_fused), not {got}"
-            )
-        if stage not in STAGES:
-            raise ConfigError(f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
-        if stage != "pretrain":  # evaluation stage: the classifier's BCE only, no probe detach, no key network
-            self.weights, self.linear_probe, queue = {"bce": 1.0}, False, 0
-        mean, std = dict(norm_mean or {}), dict(norm_std or {})
-        for key, bands in (("s2", s2_bands), ("s1", s1_bands)):
-            if key in mean and key in std:
-                continue
-            try:
-                default_mean, default_std = band_stats(list(bands), upsampling, statistics)
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
-            mean.setdefault(key, default_mean)
-            std.setdefault(key, default_std)
+        plan = _TrainingPlan.of(
+            strategy, modalities, loss_weights, linear_probe, mulsupcon_queue, inter_views, fusion, stage
+        )
+        _check_loss_options(inter_form, mulsupcon_weighting, mulsupcon_momentum)
+        self.weights, self.linear_probe = plan.weights, plan.linear_probe
+        mean, std = _normalisation(s2_bands, s1_bands, upsampling, statistics, norm_mean, norm_std)
         self.save_hyperparameters(ignore=["norm_mean", "norm_std"])
         self.hparams.update(
             norm_mean=mean,
@@ -194,30 +246,10 @@ class MosaicModule(pl.LightningModule):
             s2_bands=list(s2_bands),
             s1_bands=list(s1_bands),
         )
-        self.net = MosaicNet(
-            modalities,
-            backbone,
-            mean["s2"],
-            std["s2"],
-            mean["s1"],
-            std["s1"],
-            len(class_names),
-            fusion_dim,
-            projection_dim,
-            pretrained,
-            heads=heads_for(self.weights),
-            fusion=fusion,
-            modality_classifiers=modality_classifiers_for(self.weights),
-            valid_ranges={"s2": band_ranges(s2_bands, statistics), "s1": band_ranges(s1_bands, statistics)},
-        )
-        if stage == "linear_probe":  # one linear layer on the pooled encoder features; frozen encoders
-            width = sum(encoder.num_features for encoder in self.net.encoder.values())
-            self.net.fusion = torch.nn.Identity()
-            self.net.classifier = torch.nn.Linear(width, len(class_names))
-            self.net.encoder.requires_grad_(False).eval()  # from the start: Lightning's loops restore, not reset, modes
+        self.net = self._network(mean, std, pretrained)
         self.augment = PairAugment(aligned=True, **{"size": patch_size_px, **(augment or {})})
         self.inter_augment: PairAugment | None = None
-        if inter_views == "third" and "inter" in self.weights:
+        if plan.inter_views == "third" and "inter" in self.weights:
             options = {"size": self.augment.s2.size, **IAI_INTER_AUGMENT, **(inter_augment or {})}
             self.inter_augment = PairAugment(**options)
         self.val_metrics: dict[str, float] = {}
@@ -227,9 +259,39 @@ class MosaicModule(pl.LightningModule):
             self._load_network(init_checkpoint)
         self.key_net: MosaicNet | None = None
         self.label_queue: LabelQueue | None = None
-        if queue and "mulsupcon_fused" in self.weights:  # after init_checkpoint: the keys start from those weights
+        if plan.queue and "mulsupcon_fused" in self.weights:  # after init_checkpoint: keys start from those weights
             self.key_net = copy.deepcopy(self.net).requires_grad_(False)
-            self.label_queue = LabelQueue(queue, projection_dim, len(class_names))
+            self.label_queue = LabelQueue(plan.queue, projection_dim, len(class_names))
+
+    def _network(self, mean: dict[str, list[float]], std: dict[str, list[float]], pretrained: bool) -> MosaicNet:
+        """The network of the hyper-parameters; a linear probe's classifier is one linear layer on the pooled
+        features of frozen encoders."""
+        h = self.hparams
+        net = MosaicNet(
+            h.modalities,
+            h.backbone,
+            mean["s2"],
+            std["s2"],
+            mean["s1"],
+            std["s1"],
+            len(h.class_names),
+            h.fusion_dim,
+            h.projection_dim,
+            pretrained,
+            heads=heads_for(self.weights),
+            fusion=h.fusion,
+            modality_classifiers=modality_classifiers_for(self.weights),
+            valid_ranges={
+                "s2": band_ranges(h.s2_bands, h.statistics),
+                "s1": band_ranges(h.s1_bands, h.statistics),
+            },
+        )
+        if h.stage == "linear_probe":
+            width = sum(encoder.num_features for encoder in net.encoder.values())
+            net.fusion = torch.nn.Identity()
+            net.classifier = torch.nn.Linear(width, len(h.class_names))
+            net.encoder.requires_grad_(False).eval()  # from the start: Lightning's loops restore, not reset, modes
+        return net
 
     # ------------------------------------------------------------------ network parts
     def _load_network(self, path: str) -> None:
@@ -510,3 +572,23 @@ class MosaicModule(pl.LightningModule):
             # a checkpoint from before the momentum queue: keys start from the network, the queue empty
             state.update({f"key_net.{k[4:]}": v for k, v in list(state.items()) if k.startswith("net.")})
             state.update({f"label_queue.{k}": v for k, v in self.label_queue.state_dict().items()})
+
+
+def load_module(checkpoint: str | os.PathLike):
+    """The :class:`MosaicModule` of ``checkpoint`` on CPU, in eval mode."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise InputError(f"checkpoint {checkpoint} does not exist; give the path of a .ckpt file from `mosaic train`.")
+    try:
+        # the checkpoint's own weights replace any pre-training (init_checkpoint), which need not exist any more
+        module = MosaicModule.load_from_checkpoint(
+            checkpoint, map_location="cpu", weights_only=True, init_checkpoint=None
+        )
+        return module.eval()
+    except pickle.UnpicklingError as exc:
+        raise unsafe_checkpoint_error(checkpoint, exc) from None
+    except (OSError, RuntimeError, KeyError, ValueError, EOFError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"cannot load checkpoint {checkpoint.name} ({reason}); give a .ckpt from `mosaic train`."
+        ) from None

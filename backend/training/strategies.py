@@ -1,6 +1,6 @@
 """Training strategies: which loss terms are active and with which default weight.
 
-Loss terms (see :mod:`mosaic.backend.losses`; ``v1``/``v2`` are two augmented views of each S1+S2 pair):
+Loss terms (see :mod:`mosaic.backend.training.losses`; ``v1``/``v2`` are two augmented views of each S1+S2 pair):
 
 ============== ===================================================================================
 ``intra_s1``   NT-Xent between the ``intra_s1`` projections of the two S1 views

@@ -60,7 +60,8 @@ def torch_model() -> InferenceModel:
 @pytest.fixture(scope="session")
 def onnx_model_path(tmp_path_factory, torch_model) -> str:
     """The test network exported with :func:`mosaic.backend.export.export_onnx` (default metadata)."""
-    from mosaic.backend.export import build_metadata, export_onnx
+    from mosaic.backend.export.metadata import build_metadata
+    from mosaic.backend.export.onnx_file import export_onnx
 
     path = tmp_path_factory.mktemp("model") / "model.onnx"
     export_onnx(torch_model, build_metadata(metadata_parts(torch_model)), path)
@@ -75,7 +76,8 @@ def heads_torch_model() -> InferenceModel:
 @pytest.fixture(scope="session")
 def heads_onnx_model_path(tmp_path_factory, heads_torch_model) -> str:
     """The test network with S1-only and S2-only heads, exported with three outputs (default metadata)."""
-    from mosaic.backend.export import build_metadata, export_onnx
+    from mosaic.backend.export.metadata import build_metadata
+    from mosaic.backend.export.onnx_file import export_onnx
 
     path = tmp_path_factory.mktemp("model") / "heads.onnx"
     export_onnx(heads_torch_model, build_metadata(metadata_parts(heads_torch_model)), path)

@@ -62,3 +62,19 @@ def t33uup_layers(qgis_app, qgis_iface, t33uup_mosaic) -> dict[str, QgsRasterLay
         layers[band] = layer
     yield layers
     project.clear()
+
+
+@pytest.fixture()
+def dock(qgis_iface, qtbot, clean_settings, t33uup_layers, test_model, tmp_path):
+    """A classification dock on the T33UUP layers with the test model, writing to ``tmp_path/out``."""
+    from mosaic.plugin.dock import MosaicDock
+
+    widget = MosaicDock(qgis_iface)
+    qtbot.addWidget(widget)
+    widget.s2_combo.setLayer(t33uup_layers["B02"])
+    widget.s1_combo.setLayer(t33uup_layers["VV"])
+    widget.set_model_path(str(test_model))
+    widget.output_dir.setFilePath(str(tmp_path / "out"))
+    widget.write_tiles.setChecked(True)
+    yield widget
+    widget.shutdown()

@@ -21,7 +21,8 @@ def export_test_model(path: Path, heads: tuple[str, ...] = ("fused",)) -> Path:
     import torch
 
     from mosaic.backend.data.bands import S1_BANDS, band_stats, s2_bands
-    from mosaic.backend.export import build_metadata, export_onnx
+    from mosaic.backend.export.metadata import build_metadata
+    from mosaic.backend.export.onnx_file import export_onnx
     from mosaic.backend.models.network import InferenceModel, MosaicNet
 
     torch.manual_seed(0)

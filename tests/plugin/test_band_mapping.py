@@ -13,10 +13,10 @@ from osgeo import gdal
 from qgis.core import QgsProject, QgsRasterLayer
 
 from mosaic.backend.data.bands import S2_BAND_SETS
-from mosaic.backend.raster_io import raster_info as rasterio_info
+from mosaic.backend.inputs.files import raster_info as rasterio_info
 from mosaic.plugin.band_mapping import BandSource, detect_mapping, find_cloud_layer, raster_info
 
-from .conftest import band_files
+from .processing_case import band_files
 
 BANDS = S2_BAND_SETS["s2_10"]
 

@@ -11,7 +11,7 @@ import pytest
 from osgeo import gdal
 from qgis.core import QgsProcessingException, QgsVectorLayer
 
-from ..backend.scene_data import PARTS, cut_part
+from ..backend.predict.scene_data import PARTS, cut_part
 from .processing_case import classify_parameters
 
 

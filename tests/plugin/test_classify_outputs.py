@@ -20,7 +20,7 @@ from mosaic.backend.inference import read_metadata
 from mosaic.backend.inference.outputs import FILE_NAMES, output_catalogue
 from mosaic.plugin.dock import MosaicDock
 
-from .conftest import band_files
+from .processing_case import band_files
 
 STRIDE, BATCH = 60, 8
 

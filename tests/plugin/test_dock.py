@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from osgeo import gdal
 from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject
 
@@ -15,24 +14,8 @@ from mosaic.backend.data.bands import S2_BAND_SETS
 from mosaic.backend.data.classes import BEN19_CLASSES, class_colors
 from mosaic.plugin.dock import MosaicDock
 
-from .conftest import band_files
-
-
-@pytest.fixture()
-def dock(qgis_iface, qtbot, clean_settings, t33uup_layers, test_model, tmp_path):
-    widget = MosaicDock(qgis_iface)
-    qtbot.addWidget(widget)
-    widget.s2_combo.setLayer(t33uup_layers["B02"])
-    widget.s1_combo.setLayer(t33uup_layers["VV"])
-    widget.set_model_path(str(test_model))
-    widget.output_dir.setFilePath(str(tmp_path / "out"))
-    widget.write_tiles.setChecked(True)
-    yield widget
-    widget.shutdown()
-
-
-def wait_for_task(qtbot, dock, timeout_ms=120_000):
-    qtbot.waitUntil(lambda: dock.task is None, timeout=timeout_ms)
+from .processing_case import band_files
+from .tasks import wait_for_task
 
 
 def test_band_mapping_detected_from_file_names(dock, t33uup_layers):
@@ -277,7 +260,7 @@ def test_unloading_the_plugin_mid_run(qgis_iface, qtbot, clean_settings, t33uup_
 def test_model_panel_shows_the_precision_and_its_metrics_next_to_fp32(qgis_app):
     from qgis.PyQt.QtGui import QTextDocument
 
-    from mosaic.backend.export import build_metadata
+    from mosaic.backend.export.metadata import build_metadata
     from mosaic.backend.inference.metadata import parse_metadata
     from mosaic.plugin.dock import metadata_html
 
@@ -299,7 +282,7 @@ def test_model_panel_shows_the_precision_and_its_metrics_next_to_fp32(qgis_app):
 def test_model_panel_shows_the_heads_and_their_metrics(qgis_app):
     from qgis.PyQt.QtGui import QTextDocument
 
-    from mosaic.backend.export import build_metadata
+    from mosaic.backend.export.metadata import build_metadata
     from mosaic.backend.inference.metadata import parse_metadata
     from mosaic.plugin.dock import metadata_html
 

@@ -12,9 +12,10 @@ from osgeo import gdal
 from qgis.core import Qgis, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
 
-from mosaic.backend import predict
+from mosaic.backend.predict import command
+from mosaic.backend.predict.prediction import predict
 
-from .test_dock import dock, wait_for_task  # noqa: F401  (the dock fixture of the dock tests)
+from .tasks import wait_for_task
 
 CRITICAL, WARNING = int(Qgis.MessageLevel.Critical), int(Qgis.MessageLevel.Warning)
 
@@ -41,7 +42,7 @@ def map_band(widget, modality: str, band: str, layer: QgsRasterLayer) -> None:
 def headless_probabilities(s2: list[Path], s1: list[Path], model: Path, out: Path, *options: str) -> np.ndarray:
     """``mosaic predict`` in-process with the CLI's own defaults (stride = patch size, as the dock's default)."""
     parser = argparse.ArgumentParser()
-    predict.add_arguments(parser)
+    command.add_arguments(parser)
     args = parser.parse_args(
         [
             "--s2",
@@ -58,7 +59,7 @@ def headless_probabilities(s2: list[Path], s1: list[Path], model: Path, out: Pat
             *options,
         ]
     )
-    predict.predict(args)
+    predict(command.request_from(args))
     with rasterio.open(out / "probabilities.tif") as ds:
         return ds.read()
 
@@ -85,7 +86,7 @@ def assert_refused(qgis_iface, layers_before: int, out: Path, match: str) -> str
 
 
 def test_linear_s1_is_refused_then_converted_on_request(
-    dock,  # noqa: F811
+    dock,
     qtbot,
     qgis_iface,
     t33uup_mosaic,
@@ -115,7 +116,7 @@ def test_linear_s1_is_refused_then_converted_on_request(
     np.testing.assert_allclose(converted, reference, atol=1e-4, rtol=0)
 
 
-def test_selection_over_the_empty_cell_is_refused(dock, qtbot, qgis_iface, tmp_path):  # noqa: F811
+def test_selection_over_the_empty_cell_is_refused(dock, qtbot, qgis_iface, tmp_path):
     from qgis.core import QgsFeature, QgsGeometry, QgsRectangle, QgsVectorLayer
 
     polygons = QgsVectorLayer("Polygon?crs=EPSG:32633", "aoi", "memory")
@@ -137,7 +138,7 @@ def test_selection_over_the_empty_cell_is_refused(dock, qtbot, qgis_iface, tmp_p
     assert_refused(qgis_iface, layers_before, tmp_path / "out", dock.last_error)
 
 
-def test_inf_in_a_layer_is_nodata_like_nan(dock, qtbot, qgis_iface, t33uup_mosaic, test_model, tmp_path):  # noqa: F811
+def test_inf_in_a_layer_is_nodata_like_nan(dock, qtbot, qgis_iface, t33uup_mosaic, test_model, tmp_path):
     """±inf blocks in B04 give the result of the headless run where those pixels are NaN."""
     b04 = next(t33uup_mosaic.glob("S2A*_B04.tif"))
 
@@ -164,7 +165,7 @@ def test_inf_in_a_layer_is_nodata_like_nan(dock, qtbot, qgis_iface, t33uup_mosai
     np.testing.assert_allclose(plugin_p, reference, atol=1e-6, rtol=0)
 
 
-def test_damaged_model_is_reported_and_blocks_run(dock, qgis_iface, test_model, tmp_path):  # noqa: F811
+def test_damaged_model_is_reported_and_blocks_run(dock, qgis_iface, test_model, tmp_path):
     damaged = tmp_path / "damaged.onnx"
     damaged.write_bytes(test_model.read_bytes()[:5000])
     qgis_iface.messageBar().clear_messages()
@@ -177,7 +178,7 @@ def test_damaged_model_is_reported_and_blocks_run(dock, qgis_iface, test_model, 
     assert not (tmp_path / "out").exists()
 
 
-def test_unreadable_layer_is_reported(dock, qtbot, qgis_iface, t33uup_mosaic, tmp_path):  # noqa: F811
+def test_unreadable_layer_is_reported(dock, qtbot, qgis_iface, t33uup_mosaic, tmp_path):
     """A B04 file cut short after QGIS opened it: the input inspector's first read of it fails, before the run."""
     b04 = next(t33uup_mosaic.glob("S2A*_B04.tif"))
     copy = float_copy(b04, tmp_path / "cut", lambda a: None)
@@ -193,7 +194,7 @@ def test_unreadable_layer_is_reported(dock, qtbot, qgis_iface, t33uup_mosaic, tm
     assert text.endswith(f"reading {layer.name()} failed; the file may be truncated or damaged.")
 
 
-def test_layers_without_band_names_block_run(dock, qgis_iface, t33uup_layers, t33uup_mosaic, tmp_path):  # noqa: F811
+def test_layers_without_band_names_block_run(dock, qgis_iface, t33uup_layers, t33uup_mosaic, tmp_path):
     for band, layer in list(t33uup_layers.items()):
         if band.startswith("B"):
             QgsProject.instance().removeMapLayer(layer.id())
@@ -212,7 +213,7 @@ def test_layers_without_band_names_block_run(dock, qgis_iface, t33uup_layers, t3
     assert not (tmp_path / "out").exists()
 
 
-def test_s2_scale_choice_reaches_the_engine(dock, qtbot, t33uup_mosaic, test_model, tmp_path):  # noqa: F811
+def test_s2_scale_choice_reaches_the_engine(dock, qtbot, t33uup_mosaic, test_model, tmp_path):
     """0–1 float reflectance with the dock's S2 scale set to 1 equals ``mosaic predict --s2-scale 1``."""
     s2 = [
         float_copy(p, tmp_path / "s2", lambda a: np.divide(a, 10000.0, out=a))

@@ -16,7 +16,7 @@ from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProject,
 
 from mosaic.backend.data.bands import S2_BAND_SETS
 
-from .conftest import band_files
+from .processing_case import band_files
 
 BANDS = S2_BAND_SETS["s2_10"]
 PRODUCT_0509 = "S2B_MSIL2A_20240612T101031_N0509_R022_T33UUP_20240612T140000"

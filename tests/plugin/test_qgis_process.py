@@ -38,7 +38,7 @@ def test_qgis_process_classifies_stacks_without_band_descriptions(t33uup_mosaic,
 
     from mosaic.backend.data.bands import S2_BAND_SETS
 
-    from .conftest import band_files
+    from .processing_case import band_files
     from .test_processing_inputs import assert_same, predict, stack
 
     files = band_files(t33uup_mosaic)

@@ -9,7 +9,7 @@ from qgis.core import QgsRasterLayer
 from mosaic.backend.inference import Window
 from mosaic.plugin.qgis_reader import BandReader, GdalPixels, ProviderPixels, grid_of_layer
 
-from .conftest import band_files
+from .processing_case import band_files
 
 
 @pytest.fixture()
@@ -77,7 +77,7 @@ def test_inspector_sample_is_mosaic_predicts(layers, t33uup_mosaic, band):
     """The input inspector sees the same decimated pixels from the layer as from the file in `mosaic predict`."""
     import rasterio
 
-    from mosaic.backend.raster_io import read_sample as rasterio_sample
+    from mosaic.backend.inputs.files import read_sample as rasterio_sample
     from mosaic.plugin.qgis_reader import read_sample
 
     with rasterio.open(band_files(t33uup_mosaic)[band]) as ds:
@@ -95,7 +95,7 @@ def test_resampled_grid_is_mosaic_predicts(t33uup_mosaic, tmp_path, crs, pixel, 
     from osgeo import gdal
 
     from mosaic.backend.inference.ground import GridPlan
-    from mosaic.backend.raster_io import RasterioReader
+    from mosaic.backend.predict.reader import RasterioReader
     from mosaic.plugin.qgis_reader import planned_grid
 
     path = tmp_path / "b02.tif"

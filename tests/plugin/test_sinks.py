@@ -16,7 +16,7 @@ from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 from mosaic.backend.errors import OutputError
 from mosaic.backend.inference import OutputBlock, read_metadata
 from mosaic.backend.inference.outputs import GEOTIFF_OPTIONS, output_catalogue
-from mosaic.backend.raster_outputs import GeoTiffSink
+from mosaic.backend.predict.writer import GeoTiffSink
 from mosaic.plugin.sinks import RasterFileSink
 
 HEIGHT, WIDTH = 1040, 520  #: cells; more than one 512 px tile high, so the COG has overviews (520, then 260 rows)

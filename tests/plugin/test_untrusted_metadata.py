@@ -5,7 +5,7 @@ from __future__ import annotations
 from qgis.PyQt.QtGui import QTextDocument
 
 from mosaic.backend.data.classes import BEN19_CLASSES
-from mosaic.backend.export import build_metadata
+from mosaic.backend.export.metadata import build_metadata
 from mosaic.backend.inference.metadata import parse_metadata
 
 HOSTILE = ['<img src="/etc/hostname">', "<b>bold</b>", "a & b", "../../x", "$(touch marker)"]

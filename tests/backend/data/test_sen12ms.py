@@ -292,7 +292,8 @@ def test_a_sen12ms_model_clips_s1_like_the_official_loader_in_torch_and_onnx(rea
     loader (``np.clip``) did to its training data, and so does its exported graph, whatever it is given."""
     import onnxruntime as ort
 
-    from mosaic.backend.export import build_metadata, export_onnx
+    from mosaic.backend.export.metadata import build_metadata
+    from mosaic.backend.export.onnx_file import export_onnx
     from mosaic.backend.training.module import MosaicModule
 
     root, s1, s2 = real_pixel_root

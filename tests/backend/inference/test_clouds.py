@@ -83,7 +83,7 @@ def test_the_real_major_tom_cloud_mask_is_a_binary_mask(shared_data):
     """Major-TOM's cloud_mask.tif (uint8, no nodata, all clear over this scene) is identified as a mask."""
     import rasterio
 
-    from mosaic.backend.raster_io import raster_info, sampler
+    from mosaic.backend.inputs.files import raster_info, sampler
 
     path = next((shared_data / "major-tom-core-s2l2a").rglob("cloud_mask.tif"))
     with rasterio.open(path) as ds:

@@ -58,7 +58,7 @@ def model(onnx_model_path):
 
 @pytest.fixture(scope="module")
 def mosaic_arrays(t33uup_mosaic, model):
-    from mosaic.backend.raster_io import RasterioReader
+    from mosaic.backend.predict.reader import RasterioReader
 
     with RasterioReader([t33uup_mosaic], [t33uup_mosaic], model.metadata) as r:
         return r.read(Window(0, 0, r.height, r.width))

@@ -10,7 +10,7 @@ import pytest
 from mosaic.backend.data.bands import band_stats
 from mosaic.backend.data.classes import BEN19_CLASSES
 from mosaic.backend.errors import ModelError
-from mosaic.backend.export import build_metadata
+from mosaic.backend.export.metadata import build_metadata
 from mosaic.backend.inference import SCHEMA_VERSION, parse_metadata
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mosaic.backend.data.classes import BEN19_CLASSES
 from mosaic.backend.errors import ModelError
-from mosaic.backend.export import build_metadata
+from mosaic.backend.export.metadata import build_metadata
 from mosaic.backend.inference.bandnames import KNOWN_BANDS
 from mosaic.backend.inference.metadata import ModelMetadata, parse_metadata
 

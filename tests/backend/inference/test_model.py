@@ -98,7 +98,7 @@ def test_engine_normalises_when_the_graph_does_not(torch_model, onnx_model_path,
     import copy
 
     from mosaic.backend.data.bigearthnet import BigEarthNetV2
-    from mosaic.backend.export import export_onnx
+    from mosaic.backend.export.onnx_file import export_onnx
     from mosaic.backend.models.normalization import BandNormalization
 
     raw_model = copy.deepcopy(torch_model)

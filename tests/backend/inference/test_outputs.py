@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mosaic.backend.data.classes import BEN19_CLASSES
-from mosaic.backend.export import build_metadata
+from mosaic.backend.export.metadata import build_metadata
 from mosaic.backend.inference import LABEL_NODATA, OutputBlock, TileResult, Window, parse_metadata
 from mosaic.backend.inference.outputs import (
     FILE_NAMES,

@@ -8,7 +8,7 @@ import json
 import jsonschema
 import pytest
 
-from mosaic.backend.export import build_metadata
+from mosaic.backend.export.metadata import build_metadata
 from mosaic.backend.inference.metadata import load_schema, schema_path
 from mosaic.backend.inference.schema_check import SchemaViolationError, validate
 

@@ -11,9 +11,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from mosaic.backend import losses
 from mosaic.backend.errors import ConfigError
-from mosaic.backend.export import build_metadata, export_onnx
+from mosaic.backend.export.metadata import build_metadata
+from mosaic.backend.export.onnx_file import export_onnx
+from mosaic.backend.training import losses
 from mosaic.backend.training.datamodule import MosaicDataModule
 from mosaic.backend.training.module import MosaicModule
 

@@ -213,7 +213,7 @@ def test_truncated_checkpoint_names_an_older_one(ben_v2, tmp_path, monkeypatch, 
 
 
 def test_atomic_checkpoint_io_leaves_no_partial_file(tmp_path):
-    from mosaic.backend.training.checkpoint_io import AtomicCheckpointIO
+    from mosaic.backend.training.checkpoints import AtomicCheckpointIO
 
     io = AtomicCheckpointIO()
     io.save_checkpoint({"state_dict": {"w": torch.arange(4.0)}}, tmp_path / "a" / "last.ckpt")
