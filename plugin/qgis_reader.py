@@ -82,12 +82,6 @@ class TargetGrid:
     def extent(self) -> QgsRectangle:
         return QgsRectangle(self.x0, self.y0 - self.height * self.dy, self.x0 + self.width * self.dx, self.y0)
 
-    def window_extent(self, window: Window) -> QgsRectangle:
-        """The map rectangle of ``window`` (target pixels)."""
-        x0 = self.x0 + window.col_off * self.dx
-        y1 = self.y0 - window.row_off * self.dy
-        return QgsRectangle(x0, y1 - window.height * self.dy, x0 + window.width * self.dx, y1)
-
 
 def grid_of_layer(layer: QgsRasterLayer, extent: QgsRectangle | None = None) -> TargetGrid:
     """The pixel grid of ``layer`` restricted to ``extent`` (layer CRS; snapped outwards to whole pixels)."""

@@ -68,7 +68,6 @@ S2_NODATA = 0  #: UInt16 nodata of Sentinel-2 L2A files
 #: DN convention of the training data (BigEarthNet, 2017–2018, processing baseline before 04.00):
 #: reflectance = (DN + add_offset) / quantification_value; ``mosaic prepare`` harmonises own scenes to it
 S2_RADIOMETRY = {"level": "L2A", "quantification_value": 10000, "add_offset": 0}
-S1_NODATA = float("nan")  #: Float32 nodata of Sentinel-1 dB files
 
 #: Published per-band (mean, std) of the official BigEarthNet v2.0 train split, per upsampling.
 STATS: dict[str, dict[str, tuple[float, float]]] = {

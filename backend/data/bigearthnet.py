@@ -24,16 +24,6 @@ from .subsets import label_scarce_rows
 
 METADATA = "metadata.parquet"
 SNOW_CLOUD_METADATA = "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
-METADATA_COLUMNS = (
-    "patch_id",
-    "labels",
-    "split",
-    "country",
-    "s1_name",
-    "s2v1_name",
-    "contains_seasonal_snow",
-    "contains_cloud_or_shadow",
-)
 SPLITS = ("train", "validation", "test", "all")
 
 

@@ -44,7 +44,6 @@ from .classes import SEN12MS_CLASSES, SEN12MS_IGBP_GROUPS
 from .readers import GDAL_ENV
 from .subsets import label_scarce_rows
 
-SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall", "ROIs2017_winter")
 S2_L1C_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 PATCH_SIZE_PX = 256
 SPLITS_DIR = Path(__file__).resolve().parents[2] / "resources" / "sen12ms"

@@ -24,8 +24,6 @@ from ..errors import InputError
 from .bandnames import KNOWN_BANDS, normalise_band_token, recognise_band
 from .rasters import RasterInfo
 
-#: how a band was identified
-HOW = ("order", "name", "position", "inferred")
 #: ``hint(option, value)`` → how a front end tells the user to set ``option`` (e.g. ``s2_order``) to ``value``, as
 #: an imperative that completes "…; <hint> to remove it" (``pass --s2-offset 1000``, ``set "S2 DN offset" to 1000``)
 Hint = Callable[[str, str], str]

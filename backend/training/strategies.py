@@ -64,9 +64,6 @@ TERMS: tuple[str, ...] = (
     "bce_s1",
     "bce_s2",
 )
-SUPERVISED_TERMS: frozenset[str] = frozenset(
-    {"mulsupcon_fused", "mulsupcon_s1", "mulsupcon_s2", "bce", "bce_s1", "bce_s2"}
-)
 #: The BCE term of each classification head (``fused``, and the per-modality ``s1`` / ``s2`` heads).
 CLASSIFIER_TERMS: dict[str, str] = {"bce": "fused", "bce_s1": "s1", "bce_s2": "s2"}
 #: The per-modality heads' terms with their default weight in every S1+S2 strategy.
