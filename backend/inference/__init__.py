@@ -60,7 +60,8 @@ skipped, the run raises :class:`~mosaic.backend.errors.InputError` instead of wr
 Averaging (stride < patch): the probability of output cell ``k`` for class ``j`` is the overlap-weighted
 mean over the kept tiles ``t`` that cover it, ``P[k, j] = Σ_t a(t, k) · p_t[j] / Σ_t a(t, k)``, where
 ``a(t, k)`` is the number of pixels of cell ``k`` inside tile ``t`` (``= s²`` when the stride divides the
-patch size, i.e. a plain mean). Cells no kept tile covers are nodata (NaN).
+patch size, i.e. a plain mean). Cells no kept tile covers, and cells without one pixel where S2 or S1 has data
+(whatever the tiles around them say), are nodata (NaN).
 
 Run
 ---

@@ -144,21 +144,34 @@ class _RollingAccumulator:
         self.sums = np.zeros((n_classes, capacity, grid.out_width), dtype=np.float64)
         self.weights = np.zeros((capacity, grid.out_width), dtype=np.float64)
         self.sources = np.zeros((capacity, grid.out_width), dtype=np.uint8)  # bit k set: a tile of source code k
+        self.has_data = np.zeros((capacity, grid.out_width), dtype=bool)  # a valid input pixel lies in the cell
+
+    def _rows(self, row: int, n: int) -> int:
+        """Buffer row of output row ``row``, the buffer grown to hold ``n`` rows from there."""
+        r0 = row - self.base
+        if r0 + n > self.weights.shape[0]:  # never expected (the engine bounds rows in flight); stay correct anyway
+            extra = r0 + n - self.weights.shape[0]
+            self.sums = np.pad(self.sums, ((0, 0), (0, extra), (0, 0)))
+            self.weights = np.pad(self.weights, ((0, extra), (0, 0)))
+            self.sources = np.pad(self.sources, ((0, extra), (0, 0)))
+            self.has_data = np.pad(self.has_data, ((0, extra), (0, 0)))
+        return r0
 
     def add(self, row: int, col: int, p: np.ndarray, code: int) -> None:
         g = self.grid
         nr = min(g.cells_per_tile, g.out_height - row)
         nc = min(g.cells_per_tile, g.out_width - col)
         w = np.outer(self.weights_1d[:nr], self.weights_1d[:nc])
-        r0 = row - self.base
-        if r0 + nr > self.weights.shape[0]:  # never expected (the engine bounds rows in flight); stay correct anyway
-            extra = r0 + nr - self.weights.shape[0]
-            self.sums = np.pad(self.sums, ((0, 0), (0, extra), (0, 0)))
-            self.weights = np.pad(self.weights, ((0, extra), (0, 0)))
-            self.sources = np.pad(self.sources, ((0, extra), (0, 0)))
+        r0 = self._rows(row, nr)
         self.sums[:, r0 : r0 + nr, col : col + nc] += p[:, None, None] * w
         self.weights[r0 : r0 + nr, col : col + nc] += w
         self.sources[r0 : r0 + nr, col : col + nc] |= np.uint8(1 << code)
+
+    def mark_data(self, row: int, col: int, cells: np.ndarray) -> None:
+        """Cells from ``(row, col)`` where ``cells`` (bool ``[h, w]``) is True hold a valid input pixel."""
+        nr, nc = min(cells.shape[0], self.grid.out_height - row), min(cells.shape[1], self.grid.out_width - col)
+        r0 = self._rows(row, nr)
+        self.has_data[r0 : r0 + nr, col : col + nc] |= cells[:nr, :nc]
 
     def flush(self, upto: int) -> OutputBlock | None:
         """Emit output rows ``[base, upto)`` as a block and drop them from the buffer."""
@@ -170,13 +183,13 @@ class _RollingAccumulator:
         bits = self.sources[:n]
         single = (bits & (bits - 1)) == 0  # at most one source
         source = np.where(single, np.log2(np.maximum(bits, 1)).astype(np.uint8), np.uint8(MIXED_SOURCE))
+        empty = ~self.has_data[:n]  # no valid input under the cell: nodata, whatever the tiles around it say
+        p[:, empty] = np.nan
+        source[empty] = 0
         block = OutputBlock(self.base, 0, p, source.astype(np.uint8))
-        self.sums[:, :-n] = self.sums[:, n:].copy()
-        self.sums[:, -n:] = 0
-        self.weights[:-n] = self.weights[n:].copy()
-        self.weights[-n:] = 0
-        self.sources[:-n] = self.sources[n:].copy()
-        self.sources[-n:] = 0
+        for a in (self.sums[None], self.weights, self.sources, self.has_data):
+            a[..., :-n, :] = a[..., n:, :].copy()
+            a[..., -n:, :] = 0
         self.base = upto
         return block
 
@@ -210,6 +223,16 @@ def _padded_read(reader: WindowReader, window: Window, n_s2: int, n_s1: int) -> 
     s2[:, r : r + inside.height, c : c + inside.width] = a2
     s1[:, r : r + inside.height, c : c + inside.width] = a1
     return s2, s1
+
+
+def _cells_with_data(valid: np.ndarray, stride: int) -> np.ndarray:
+    """bool ``[ceil(h / s), ceil(w / s)]``: the output cells (``s`` × ``s`` px from the window's corner, which lies
+    on the cell lattice) holding at least one True pixel of ``valid`` ``[h, w]``."""
+    h, w = valid.shape
+    rows, cols = -(-h // stride), -(-w // stride)
+    padded = np.zeros((rows * stride, cols * stride), dtype=bool)
+    padded[:h, :w] = valid
+    return padded.reshape(rows, stride, cols, stride).any(axis=(1, 3))
 
 
 def _read_units(grid: TileGrid, chunk: int) -> Iterator[tuple[int, int, int, Window]]:
@@ -278,6 +301,7 @@ class _InferenceRun:
         grid, patch = self.grid, self.meta.patch_size_px
         s2_missing, s1_missing = np.isnan(block.s2).any(axis=0), np.isnan(block.s1).any(axis=0)
         invalid = s2_missing | s1_missing
+        self.acc.mark_data(block.row, block.c0, _cells_with_data(~(s2_missing & s1_missing), grid.stride))
         blind = s2_missing if block.cloudy is None else s2_missing | block.cloudy
         for c in range(block.c0, block.c1):
             x = slice((c - block.c0) * grid.stride, (c - block.c0) * grid.stride + patch)

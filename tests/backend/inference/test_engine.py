@@ -64,8 +64,9 @@ def mosaic_arrays(t33uup_mosaic, model):
         return r.read(Window(0, 0, r.height, r.width))
 
 
-def _brute_force(tiles: list[TileResult], grid: TileGrid, n_classes: int) -> np.ndarray:
-    """P[k] = Σ_t a(t,k) p_t / Σ_t a(t,k), with a(t,k) counted pixel by pixel."""
+def _brute_force(tiles: list[TileResult], grid: TileGrid, n_classes: int, arrays=None) -> np.ndarray:
+    """P[k] = Σ_t a(t,k) p_t / Σ_t a(t,k), with a(t,k) counted pixel by pixel; with the input ``arrays``, NaN in
+    every cell without one pixel where S2 or S1 has data."""
     s = grid.stride
     num = np.zeros((n_classes, grid.out_height, grid.out_width))
     den = np.zeros((grid.out_height, grid.out_width))
@@ -78,7 +79,14 @@ def _brute_force(tiles: list[TileResult], grid: TileGrid, n_classes: int) -> np.
                 num[:, i, j] += rows * cols * t.probabilities
                 den[i, j] += rows * cols
     with np.errstate(invalid="ignore"):
-        return num / den
+        out = num / den
+    if arrays is not None:
+        data = ~(np.isnan(arrays[0]).any(axis=0) & np.isnan(arrays[1]).any(axis=0))
+        for i in range(grid.out_height):
+            for j in range(grid.out_width):
+                if not data[i * s : (i + 1) * s, j * s : (j + 1) * s].any():
+                    out[:, i, j] = np.nan
+    return out
 
 
 @pytest.mark.parametrize("stride", [60, 100])
@@ -91,8 +99,8 @@ def test_overlapping_tiles_average_with_overlap_weights(model, mosaic_arrays, st
     assert out.shape == (19, grid.out_height, grid.out_width)
     assert summary.tiles_total == grid.n_tiles == summary.tiles_run + summary.tiles_skipped
     assert len(sink.tiles) == summary.tiles_run
-    np.testing.assert_allclose(out, _brute_force(sink.tiles, grid, 19), atol=1e-6)
-    # the empty 37_87 patch (top-left 1200 m) is nodata wherever no kept tile reaches it
+    np.testing.assert_allclose(out, _brute_force(sink.tiles, grid, 19, mosaic_arrays), atol=1e-6)
+    # the empty 37_87 patch (top-left 1200 m) is nodata
     assert np.isnan(out[:, 0, 0]).all()
     # each tile's probabilities are those of the model on that tile alone
     t = sink.tiles[len(sink.tiles) // 2]
@@ -100,6 +108,23 @@ def test_overlapping_tiles_average_with_overlap_weights(model, mosaic_arrays, st
     s2 = mosaic_arrays[0][None, :, w.row_off : w.row_off + 120, w.col_off : w.col_off + 120]
     s1 = mosaic_arrays[1][None, :, w.row_off : w.row_off + 120, w.col_off : w.col_off + 120]
     np.testing.assert_allclose(t.probabilities, model.predict(s2, s1)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("stride", [10, 30, 50, 60, 120])
+def test_cells_without_input_are_nodata_whatever_the_stride(model, mosaic_arrays, stride):
+    """The mosaic's missing 1.2 km patch (S1 and S2 nodata, px 0–120 × 0–120) is nodata in every cell wholly inside
+    it, although tiles with enough data overlap it; every other cell is the overlap-weighted mean of its tiles."""
+    sink = CollectSink()
+    run_inference(model, ArrayReader(*mosaic_arrays), [sink], stride=stride, batch_size=16)
+    out, grid = sink.raster(), TileGrid(240, 480, 120, stride)
+    source = np.concatenate([b.source for b in sink.blocks])
+    inside = 120 // stride  # cells per axis wholly inside the missing patch
+    assert np.isnan(out[:, :inside, :inside]).all() and (source[:inside, :inside] == 0).all()
+    assert np.isfinite(out).all(axis=0).sum() == grid.out_height * grid.out_width - inside * inside
+    assert (source[np.isfinite(out[0])] == 1).all()
+    full = _brute_force(sink.tiles, grid, 19)
+    assert np.isfinite(full[0, :inside, :inside]).any() == (stride < 120)  # overlapping tiles reach into the patch
+    np.testing.assert_allclose(out[:, np.isfinite(out[0])], full[:, np.isfinite(out[0])], atol=1e-6)
 
 
 def test_results_do_not_depend_on_batch_size_or_prefetch(model, mosaic_arrays):
@@ -229,9 +254,10 @@ def test_heads_per_tile_and_mixed_cells_where_tiles_of_different_heads_overlap(h
     sink = CollectSink()
     run_inference(model, ArrayReader(s2, s1), [sink], stride=60, cloud=CloudArray(cloudy))
     source = np.concatenate([b.source for b in sink.blocks])
-    # column 0: rows 0–60 empty; up to 240 every covering tile is S2-blind over 30 % (cloud or the empty 37_87 patch);
-    # cells 240–300 lie in the half-cloudy tile 180–300 (S1 head) and the clear tile 240–360 (fused): mixed
-    assert source[:6, 0].tolist() == [0, 2, 2, 2, 4, 1]
+    # column 0: rows 0–120 empty (the 37_87 patch has no input, although S1-head tiles overlap it); up to 240 every
+    # covering tile is S2-blind over 30 % (cloud or the empty patch); cells 240–300 lie in the half-cloudy tile
+    # 180–300 (S1 head) and the clear tile 240–360 (fused): mixed
+    assert source[:6, 0].tolist() == [0, 0, 2, 2, 4, 1]
 
 
 def test_models_without_an_s1_head_refuse_a_cloud_layer(model, mosaic_arrays):

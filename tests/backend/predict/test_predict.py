@@ -172,6 +172,23 @@ def test_stacked_rasters_give_the_same_result(mosaic_prediction, t33uup_mosaic, 
             np.testing.assert_allclose(a.read(), b.read(), atol=1e-5)
 
 
+def test_cells_of_the_missing_patch_are_nodata_at_stride_30(t33uup_mosaic, onnx_model_path, tmp_path):
+    """At stride 30 tiles with enough data overlap the empty top-left patch 37_87 (no S1, no S2): its 4 × 4 cells
+    are nodata in every file; every other cell has a value."""
+    predict(_args(_files(t33uup_mosaic, "S2A"), _files(t33uup_mosaic, "S1_"), onnx_model_path, tmp_path, stride=30))
+    with rasterio.open(tmp_path / "probabilities.tif") as ds:
+        probs = ds.read()
+    with rasterio.open(tmp_path / "labels.tif") as ds:
+        labels = ds.read()
+    with rasterio.open(tmp_path / "confidence.tif") as ds:
+        confidence = ds.read(1)
+    empty = np.zeros((16, 8), dtype=bool)
+    empty[:4, :4] = True
+    assert np.isnan(probs[:, empty]).all() and np.isfinite(probs[:, ~empty]).all()
+    assert (labels[:, empty] == LABEL_NODATA).all() and (labels[2, ~empty] == 1).all()
+    assert np.isnan(confidence[empty]).all() and np.isfinite(confidence[~empty]).all()
+
+
 def test_stride_60_and_aoi(t33uup_mosaic, onnx_model_path, tmp_path):
     import geopandas as gpd
 
