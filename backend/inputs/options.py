@@ -51,6 +51,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
         "--s1-order",
         choices=S1_ORDERS,
         default="auto",
+        metavar="|".join(S1_ORDERS),  # the choices hold commas: "{auto,vv,vh,vh,vv}" would not tell them apart
         help="band order of the S1 input (default auto: band names, else VV,VH checked against the backscatter: VH "
         "lies 5–10 dB below VV over land)",
     )
