@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export.command", "export a checkpoint to ONNX with embedded, schema-validated metadata"),
     "predict": ("predict.command", "tiled inference over S1 + S2 rasters with an ONNX model"),
     "inspect": ("export.inspection", "show and validate the metadata of an ONNX model"),
+    "import": ("published.import_command", "import published BigEarthNet v2.0 (reBEN) checkpoints as an ONNX model"),
+    "models": ("published.models_command", "list, download and import the published BigEarthNet v2.0 models"),
     "bench": ("bench", "benchmarks: data loading, training throughput, inference efficiency and memory"),
 }
 
