@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -53,23 +54,53 @@ def available_providers() -> list[str]:
 
 
 def qgis_python() -> str:
-    """The Python interpreter QGIS embeds (``sys.executable`` is the QGIS binary inside QGIS on most systems)."""
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    prefix = Path(sys.base_exec_prefix)
-    candidates = [
-        Path(sys.executable),
-        prefix / "python.exe",  # OSGeo4W / standalone installers on Windows
-        prefix / "bin" / f"python{version}",  # Linux, macOS framework builds
-        prefix / "bin" / "python3",
-        Path(sysconfig.get_config_var("BINDIR") or prefix / "bin") / f"python{version}",
-    ]
-    for candidate in candidates:
-        if candidate.is_file() and candidate.name.lower().startswith("python"):
+    """The Python interpreter QGIS runs, as a program pip can be run with.
+
+    Inside QGIS ``sys.executable`` is usually QGIS itself (``qgis``, ``qgis-bin.exe``, ``QGIS.app/…/QGIS``), so the
+    interpreter is looked for where the running Python's own installation keeps it (:func:`interpreter_candidates`),
+    and a candidate is taken only when it is this very Python (:func:`is_running_python`: same version and same
+    standard library), never another Python found on PATH.
+    """
+    for candidate in interpreter_candidates():
+        if is_running_python(str(candidate)):
             return str(candidate)
-    found = shutil.which(f"python{version}") or shutil.which("python3")
-    if found is None:
-        raise FileNotFoundError("could not find QGIS's Python interpreter to run pip")
-    return found
+    raise FileNotFoundError(
+        f"could not find the Python interpreter QGIS runs (Python {sys.version.split()[0]} in {sys.base_exec_prefix}) "
+        "to run pip with: install onnxruntime for it by hand"
+    )
+
+
+def interpreter_candidates(
+    executable: str = sys.executable, base_exec_prefix: str = sys.base_exec_prefix, bindir: str | None = None
+) -> list[Path]:
+    """Existing files that may be the running Python's interpreter, most likely first: ``executable`` when it is a
+    Python, then ``python.exe`` (Windows) and ``bin/python3.X`` / ``bin/python3`` of the installation prefix and of
+    its ``BINDIR``."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    prefix = Path(base_exec_prefix)
+    bindir = bindir if bindir is not None else sysconfig.get_config_var("BINDIR")
+    candidates = [Path(executable)] if Path(executable).name.lower().startswith("python") else []
+    candidates += [prefix / "python.exe", prefix / "bin" / f"python{version}", prefix / "bin" / "python3"]
+    if bindir:
+        candidates += [Path(bindir) / f"python{version}", Path(bindir) / "python3"]
+    unique = list(dict.fromkeys(candidates))
+    return [c for c in unique if c.is_file() and c.name.lower().startswith("python")]
+
+
+def is_running_python(python: str) -> bool:
+    """Whether ``python`` is the interpreter running this code: the same version (``sys.hexversion``) and the same
+    standard library (``sys.base_prefix``); a virtual environment's interpreter over it counts, as pip then installs
+    for the same Python."""
+    try:
+        argv = [python, "-I", "-c", "import sys; print(sys.hexversion); print(sys.base_prefix)"]  # a fixed statement
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603 - fixed argv
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or len(lines) < 2:
+        return False
+    same_prefix = Path(lines[1]).resolve() == Path(sys.base_prefix).resolve()
+    return lines[0].strip() == str(sys.hexversion) and same_prefix
 
 
 def pip_available(python: str) -> bool:
@@ -90,8 +121,11 @@ PIP_MISSING = (
 )
 
 
-def install_command(target: Path | None = None) -> tuple[list[str], Path]:
-    """``(argv, constraints_file)`` of the pip call that installs onnxruntime into ``target``.
+def install_command(
+    target: Path | None = None, python: str | None = None, package: str = PACKAGE
+) -> tuple[list[str], Path]:
+    """``(argv, constraints_file)`` of the pip call that installs ``package`` (onnxruntime, or its GPU build from
+    :func:`onnxruntime_build`) into ``target`` with ``python`` (default: :func:`qgis_python`).
 
     The constraints file pins numpy to the version QGIS already imports. argv is a list (no shell).
     """
@@ -101,7 +135,7 @@ def install_command(target: Path | None = None) -> tuple[list[str], Path]:
     constraints = Path(tempfile.mkstemp(prefix="mosaic_constraints_", suffix=".txt")[1])
     constraints.write_text(f"numpy=={numpy.__version__}\n", encoding="utf-8")
     argv = [
-        qgis_python(),
+        python or qgis_python(),
         "-m",
         "pip",
         "install",
@@ -112,6 +146,53 @@ def install_command(target: Path | None = None) -> tuple[list[str], Path]:
         str(target),
         "-c",
         str(constraints),
-        PACKAGE,
+        package,
     ]
     return argv, constraints
+
+
+#: pip lines that read like failures but are not: ``--target`` installs check conflicts against the packages of
+#: QGIS's Python, which the private folder does not change
+_PIP_NOISE = (
+    re.compile(r"^ERROR: pip's dependency resolver does not currently take into account"),
+    re.compile(
+        r"^\S+ [\w.+!-]+ (requires|has requirement) .*(which is not installed|but you have .* which is incompatible)"
+    ),
+    re.compile(r"^WARNING: Target directory .* already exists\. Specify --upgrade to force replacement\."),
+    re.compile(r"^\[notice\] "),
+)
+
+
+def is_pip_noise(line: str) -> bool:
+    """Whether ``line`` of pip's output is harmless noise the install log leaves out (dependency-conflict notes of
+    QGIS's own packages, pip's upgrade notice)."""
+    return any(pattern.search(line) for pattern in _PIP_NOISE)
+
+
+def nvidia_driver_version() -> str | None:
+    """The NVIDIA driver's version (``nvidia-smi``), or None when there is no NVIDIA driver."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        argv = [smi, "--query-gpu=driver_version", "--format=csv,noheader"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)  # noqa: S603 - fixed argv
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    version = done.stdout.strip().splitlines()[0].strip() if done.returncode == 0 and done.stdout.strip() else ""
+    return version or None
+
+
+GPU_PACKAGE = "onnxruntime-gpu"
+GPU_PLATFORMS = ("linux", "win32")  #: where PyPI has onnxruntime-gpu wheels
+MIN_GPU_DRIVER = (525, 60)  #: CUDA 12 needs an NVIDIA driver of at least 525.60 (Linux) / 528.33 (Windows)
+
+
+def onnxruntime_build(driver_version: str | None, platform: str = sys.platform) -> str:
+    """The onnxruntime package to offer: the GPU build where an NVIDIA driver new enough for CUDA 12 is present on
+    a platform with GPU wheels, else the CPU build. ``driver_version`` is :func:`nvidia_driver_version`'s answer."""
+    if driver_version is None or platform not in GPU_PLATFORMS:
+        return PACKAGE
+    numbers = re.findall(r"\d+", driver_version)
+    version = tuple(int(n) for n in numbers[:2])
+    return GPU_PACKAGE if len(version) == 2 and version >= MIN_GPU_DRIVER else PACKAGE

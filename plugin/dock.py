@@ -1,13 +1,14 @@
-"""The classification dock: layers, band mapping, model, extent and run options; runs a background task."""
+"""The classification dock: layers, band mapping, model, extent and run options; runs a background task.
+
+Layout: the settings scroll; *Run*, *Cancel*, *Open folder*, the progress bar and the status stay below them, always
+in view. The dock opens :data:`DOCK_WIDTH_PX` wide, where every control fits.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
-import tempfile
 from datetime import datetime
-from html import escape
 from pathlib import Path
 
 from qgis.core import (
@@ -22,13 +23,15 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import QCoreApplication, QSize, Qt, QUrl
+from qgis.PyQt.QtGui import QDesktopServices
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDockWidget,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -36,9 +39,11 @@ from qgis.PyQt.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -47,64 +52,19 @@ from ..backend.errors import MosaicError
 from . import deps, settings
 from .band_mapping import BandSource, detect_mapping, find_cloud_layer, missing, project_rasters
 from .input_options import LABELS, S1_ORDERS, S1_UNITS, S2_OFFSETS, S2_SCALES, dock_hint, value_text
+from .layer_picks import layer_bands, preferred_layer, short_name
+from .model_card import details_html, summary_html
+from .run_folder import is_temporary, output_dir, run_folder_name, temporary_layers
 
 EXTENT_MODES = ("layer", "canvas", "selection")
 MESSAGE_TITLE = "MoSAiC"
+DOCK_WIDTH_PX = 420  #: the dock's default width: the model's browse button, Cancel and every combo fit
+STATUS_LINES = 4  #: the status shows this many lines, and scrolls for more
+DEFAULT_GSD_M = 10.0  #: ground metres per pixel before a model is chosen (every MoSAiC model so far)
 
 
 def tr(text: str) -> str:
     return QCoreApplication.translate("MosaicDock", text)
-
-
-def run_folder_name(run_name: str) -> str:
-    """A file-system-safe folder name for ``run_name``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", run_name).strip("_")
-
-
-def metadata_html(meta) -> str:
-    """Model metadata as short rich text: classes, bands, resolution, strategy, training data, metrics, precision.
-
-    Free-text fields come from the (untrusted) model file and are HTML-escaped: a class name like
-    ``<img src="/some/file">`` is shown as text, never rendered or loaded by Qt's rich-text engine.
-    """
-    swatches = " ".join(
-        f'<span style="color:{c}">■</span>&nbsp;{escape(n)}' for n, c in zip(meta.class_names, meta.class_colors)
-    )
-    metrics = ", ".join(f"{escape(k)} = {v:.3f}" for k, v in sorted(meta.metrics.items())) or tr("none recorded")
-    return (
-        f"<b>{len(meta.class_names)} {tr('classes')}</b>: {swatches}<br>"
-        f"<b>S2</b>: {' '.join(meta.s2.bands)} · <b>S1</b>: {' '.join(meta.s1.bands)}<br>"
-        f"<b>{tr('Resolution')}</b>: {meta.gsd_m:g} m, {meta.patch_size_px} px {tr('patches')} "
-        f"({meta.patch_size_px * meta.gsd_m / 1000:g} km), {tr('upsampling')} {meta.upsampling}<br>"
-        f"<b>{tr('Strategy')}</b>: {escape(meta.strategy)} · "
-        f"<b>{tr('Training data')}</b>: {escape(str(meta.training.get('dataset', '?')))}<br>"
-        f"<b>{tr('Metrics')}</b>: {metrics}<br>"
-        f"<b>{tr('Heads')}</b>: {heads_html(meta)}<br>"
-        f"<b>{tr('Precision')}</b>: {precision_html(meta)}"
-    )
-
-
-def heads_html(meta) -> str:
-    """The model's classification heads: fused, and the S1-only (radar, used under clouds) and S2-only ones, each
-    with its recorded macro AP on the test split and on the snow / cloud / shadow patches."""
-    names = {"fused": tr("fused S1+S2"), "s1": tr("S1 only (radar, under clouds)"), "s2": tr("S2 only (no S1)")}
-    shown = (("test/ap_macro", tr("test AP")), ("cloudy/ap_macro", tr("cloudy AP")))
-
-    def head(name: str) -> str:
-        metrics = meta.metrics_for(name)
-        scores = ", ".join(f"{label} {metrics[key]:.3f}" for key, label in shown if key in metrics)
-        return names[name] + (f" ({scores})" if scores else "")
-
-    text = ", ".join(head(h) for h in meta.heads)
-    return text if "s1" in meta.heads else text + " · " + tr("no cloud mask (exported before per-modality heads)")
-
-
-def precision_html(meta) -> str:
-    """The file's precision; for fp16 / int8 its test metrics next to the fp32 graph's (same patches)."""
-    pairs = ", ".join(
-        f"{escape(k)} = {v:.3f} ({tr('fp32')} {ref:.3f})" for k, (v, ref) in meta.precision_metrics.items()
-    )
-    return escape(meta.precision) + (f" · {pairs}" if pairs else "")
 
 
 class MosaicDock(QDockWidget):
@@ -118,22 +78,56 @@ class MosaicDock(QDockWidget):
         self.task = None
         self.last_result = None
         self.last_error = ""
+        self.result_layers: dict[str, str] = {}  #: product → layer id of the last run's layers
         self._run_dir: Path | None = None
+        self._finished_dir: Path | None = None  #: the folder of the last finished run (*Open folder*)
         self._detected: dict[tuple[str, str], BandSource | None] = {}  #: the mapping as detected, before edits
+        self._user_picked: set[str] = set()  #: pickers the user chose a layer in ("S2", "S1"): never changed then
+        self._missing_message = None  #: the "onnxruntime is missing" message bar item, removed after the install
         self._build_ui()
         self._load_settings()
-        QgsProject.instance().cleared.connect(self.cancel)
+        project = QgsProject.instance()
+        project.cleared.connect(self.cancel)
         # legendLayersAdded, not layersAdded: the table lists layer-tree layers, in the tree only by then
-        QgsProject.instance().legendLayersAdded.connect(self.refresh_mapping)
-        QgsProject.instance().layersRemoved.connect(self.refresh_mapping)
+        project.legendLayersAdded.connect(self._layers_added)
+        project.layersRemoved.connect(self.refresh_mapping)
+        project.projectSaved.connect(self.warn_temporary_layers)
         self.refresh_dependencies()
+        self.pick_default_layers()
+
+    def sizeHint(self) -> QSize:
+        """At least :data:`DOCK_WIDTH_PX` wide: QGIS opens a new dock at its size hint."""
+        hint = super().sizeHint()
+        return QSize(max(hint.width(), DOCK_WIDTH_PX), hint.height())
 
     # -- UI ---------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
+        """The scrolling settings above the fixed run footer."""
         body = QWidget(self)
         layout = QVBoxLayout(body)
+        layout.addWidget(self._dependencies_box(body))
+        layout.addLayout(self._inputs_form(body))
+        layout.addWidget(self._model_panel(body))
+        layout.addWidget(self._mapping_box(body))
+        layout.addLayout(self._options_form(body))
+        layout.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setObjectName("mosaicSettingsScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        container = QWidget(self)
+        outer = QVBoxLayout(container)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll, 1)
+        outer.addWidget(self._run_footer(container))
+        self.setWidget(container)
+        self._connect_inputs()
 
-        self.deps_box = QGroupBox(tr("onnxruntime is missing"), body)
+    def _dependencies_box(self, parent: QWidget) -> QGroupBox:
+        """Shown only while onnxruntime is missing: what it is and the button that installs it."""
+        self.deps_box = QGroupBox(tr("onnxruntime is missing"), parent)
         deps_layout = QVBoxLayout(self.deps_box)
         self.deps_label = QLabel(
             tr(
@@ -143,50 +137,91 @@ class MosaicDock(QDockWidget):
             self.deps_box,
         )
         self.deps_label.setWordWrap(True)
+        self.gpu_build = QCheckBox(tr("With NVIDIA GPU support (onnxruntime-gpu, about 250 MB; CPU still works)"))
+        self.gpu_build.setVisible(False)
         self.install_button = QPushButton(tr("Install onnxruntime"), self.deps_box)
         self.install_button.clicked.connect(self.install_onnxruntime)
         deps_layout.addWidget(self.deps_label)
+        deps_layout.addWidget(self.gpu_build)
         deps_layout.addWidget(self.install_button)
-        layout.addWidget(self.deps_box)
+        return self.deps_box
 
+    def _inputs_form(self, parent: QWidget) -> QFormLayout:
+        """The S2, S1 and cloud layers and the model file."""
         inputs = QFormLayout()
-        self.s2_combo = QgsMapLayerComboBox(body)
-        self.s2_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        self.s2_combo.setToolTip(tr("Sentinel-2 L2A: one stacked layer, or one of the band layers (B02, B03…)"))
-        self.s1_combo = QgsMapLayerComboBox(body)
-        self.s1_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        self.s1_combo.setToolTip(tr("Sentinel-1 GRD in dB: a VV+VH stack or one of the VV/VH layers"))
-        inputs.addRow(tr("Sentinel-2 layer"), self.s2_combo)
-        inputs.addRow(tr("Sentinel-1 layer"), self.s1_combo)
-        self.cloud_combo = QgsMapLayerComboBox(body)
-        self.cloud_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        self.cloud_combo.setAllowEmptyLayer(True)
-        self.cloud_combo.setLayer(None)
-        self.cloud_combo.setToolTip(
+        inputs.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.s2_combo = self._layer_combo(
+            parent, tr("Sentinel-2 L2A: one stacked layer, or one of the band layers (B02, B03…)")
+        )
+        self.s1_combo = self._layer_combo(parent, tr("Sentinel-1 GRD in dB: a VV+VH stack or one of the VV/VH layers"))
+        self.cloud_combo = self._layer_combo(
+            parent,
             tr(
                 "Optional, for models with an S1-only head: a Sentinel-2 scene classification "
                 "(SCL) layer, a binary cloud mask or a cloud probability, any CRS. Tiles more "
                 "than the cloudy fraction under cloud are classified from radar alone. An SCL "
-                "layer or band beside the S2 bands is picked automatically."
-            )
+                "or cloud-mask layer beside the S2 bands is picked automatically."
+            ),
         )
-        inputs.addRow(tr("Cloud mask"), self.cloud_combo)
-        self.model_file = QgsFileWidget(body)
+        self.cloud_combo.setAllowEmptyLayer(True)
+        self.cloud_combo.setLayer(None)
+        self.model_file = QgsFileWidget(parent)
+        self.model_file.setObjectName("mosaicModelFile")
         self.model_file.setFilter(tr("MoSAiC ONNX model (*.onnx)"))
+        inputs.addRow(tr("Sentinel-2"), self.s2_combo)
+        inputs.addRow(tr("Sentinel-1"), self.s1_combo)
+        inputs.addRow(tr("Cloud mask"), self.cloud_combo)
         inputs.addRow(tr("Model"), self.model_file)
-        layout.addLayout(inputs)
-        self.model_info = QLabel(tr("Choose a model exported by MoSAiC (.onnx)."), body)
+        return inputs
+
+    @staticmethod
+    def _layer_combo(parent: QWidget, tooltip: str) -> QgsMapLayerComboBox:
+        combo = QgsMapLayerComboBox(parent)
+        combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        combo.setToolTip(tooltip)
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(12)
+        return combo
+
+    def _model_panel(self, parent: QWidget) -> QWidget:
+        """The model's plain summary, and its full record behind *Details*."""
+        panel = QWidget(parent)
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.model_info = QLabel(tr("Choose a model exported by MoSAiC (.onnx)."), panel)
         self.model_info.setWordWrap(True)
         self.model_info.setTextFormat(Qt.TextFormat.RichText)
+        self.details_button = QToolButton(panel)
+        self.details_button.setText(tr("Details"))
+        self.details_button.setCheckable(True)
+        self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.details_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.details_button.setEnabled(False)
+        self.model_details = QLabel(panel)
+        self.model_details.setWordWrap(True)
+        self.model_details.setTextFormat(Qt.TextFormat.RichText)
+        self.model_details.setVisible(False)
+        self.details_button.toggled.connect(self._show_details)
         layout.addWidget(self.model_info)
+        layout.addWidget(self.details_button)
+        layout.addWidget(self.model_details)
+        return panel
 
-        mapping_box = QGroupBox(tr("Band mapping"), body)
+    def _show_details(self, shown: bool) -> None:
+        self.model_details.setVisible(shown)
+        self.details_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
+    def _mapping_box(self, parent: QWidget) -> QGroupBox:
+        """Which layer band feeds each model band: band first, then the layer's short name; every row shown."""
+        mapping_box = QGroupBox(tr("Band mapping"), parent)
         mapping_layout = QVBoxLayout(mapping_box)
         self.mapping_table = QTableWidget(0, 2, mapping_box)
-        self.mapping_table.setHorizontalHeaderLabels([tr("Model band"), tr("Layer and band")])
+        self.mapping_table.setHorizontalHeaderLabels([tr("Model band"), tr("Band · layer")])
         self.mapping_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.mapping_table.verticalHeader().setVisible(False)
         self.mapping_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.mapping_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.mapping_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.mapping_warning = QLabel(mapping_box)
         self.mapping_warning.setWordWrap(True)
         self.mapping_warning.setStyleSheet("color: #b00020")
@@ -195,30 +230,46 @@ class MosaicDock(QDockWidget):
         mapping_layout.addWidget(self.mapping_table)
         mapping_layout.addWidget(self.mapping_warning)
         mapping_layout.addWidget(detect_button)
-        layout.addWidget(mapping_box)
+        return mapping_box
 
+    def _options_form(self, parent: QWidget) -> QFormLayout:
+        """Extent, stride (also in ground metres), batch, execution provider, output folder, input options."""
         options = QFormLayout()
-        self.extent_combo = QComboBox(body)
+        options.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.extent_combo = QComboBox(parent)
         for mode, text in zip(EXTENT_MODES, (tr("Whole S2 layer"), tr("Map canvas"), tr("Selected polygons"))):
             self.extent_combo.addItem(text, mode)
         options.addRow(tr("Extent"), self.extent_combo)
-        self.stride = QSpinBox(body)
+        self.stride = QSpinBox(parent)
         self.stride.setRange(1, 4096)
         self.stride.setSuffix(tr(" px"))
         self.stride.setToolTip(tr("Step between tiles; smaller than the patch size averages overlapping tiles"))
-        options.addRow(tr("Stride"), self.stride)
-        self.batch_size = QSpinBox(body)
+        self.stride_metres = QLabel(parent)
+        stride_row = QHBoxLayout()
+        stride_row.addWidget(self.stride)
+        stride_row.addWidget(self.stride_metres, 1)
+        options.addRow(tr("Stride"), stride_row)
+        self.batch_size = QSpinBox(parent)
         self.batch_size.setRange(1, 1024)
         options.addRow(tr("Batch size"), self.batch_size)
-        self.provider_combo = QComboBox(body)
+        self.provider_combo = QComboBox(parent)
         self.provider_combo.setToolTip(tr("onnxruntime execution provider (GPU providers appear when installed)"))
         options.addRow(tr("Run on"), self.provider_combo)
-        self.output_dir = QgsFileWidget(body)
+        self.output_dir = QgsFileWidget(parent)
         self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
-        self.output_dir.lineEdit().setPlaceholderText(tr("temporary folder (mosaic_runs)"))
+        self.output_path = QLabel(parent)
+        self.output_path.setObjectName("mosaicOutputPath")
+        self.output_path.setWordWrap(True)
+        self.output_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         options.addRow(tr("Output folder"), self.output_dir)
-        self.write_tiles = QCheckBox(tr("Also write the tile grid (GeoPackage)"), body)
+        options.addRow("", self.output_path)
+        self.write_tiles = QCheckBox(tr("Also write the tile grid (GeoPackage)"), parent)
         options.addRow("", self.write_tiles)
+        self._input_choices(parent, options)
+        return options
+
+    def _input_choices(self, parent: QWidget, options: QFormLayout) -> None:
+        """The engine's input options as combos (auto by default), each explained in its tooltip."""
         self.input_choices = {}  #: option → its combo box (data: the engine's value)
         tips = {
             "s2_offset": tr(
@@ -240,40 +291,71 @@ class MosaicDock(QDockWidget):
         }
         choices = (("s2_offset", S2_OFFSETS), ("s2_scale", S2_SCALES), ("s1_units", S1_UNITS), ("s1_order", S1_ORDERS))
         for option, values in choices:
-            combo = QComboBox(body)
+            combo = QComboBox(parent)
             for value in values:
                 combo.addItem(tr("auto") if value == "auto" else value_text(option, value), value)
             combo.setToolTip(tips[option])
             options.addRow(LABELS[option], combo)
             self.input_choices[option] = combo
-        layout.addLayout(options)
 
+    def _run_footer(self, parent: QWidget) -> QWidget:
+        """*Run*, *Cancel*, *Open folder*, progress, status and the probability layer's class: never scrolled away."""
+        footer = QWidget(parent)
+        footer.setObjectName("mosaicRunFooter")
+        layout = QVBoxLayout(footer)
         buttons = QHBoxLayout()
-        self.run_button = QPushButton(tr("Run"), body)
+        self.run_button = QPushButton(tr("Run"), footer)
         self.run_button.setObjectName("mosaicRunButton")
         self.run_button.clicked.connect(self.run)
-        self.cancel_button = QPushButton(tr("Cancel"), body)
+        self.cancel_button = QPushButton(tr("Cancel"), footer)
+        self.cancel_button.setObjectName("mosaicCancelButton")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
+        self.open_folder_button = QPushButton(tr("Open folder"), footer)
+        self.open_folder_button.setObjectName("mosaicOpenFolderButton")
+        self.open_folder_button.setToolTip(tr("Open the last run's output folder"))
+        self.open_folder_button.setEnabled(False)
+        self.open_folder_button.clicked.connect(self.open_folder)
+        for button in (self.run_button, self.cancel_button, self.open_folder_button):
+            buttons.addWidget(button)
         layout.addLayout(buttons)
-        self.progress = QProgressBar(body)
+        self.progress = QProgressBar(footer)
         self.progress.setRange(0, 100)
-        self.status = QLabel(body)
-        self.status.setWordWrap(True)
         layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        self.status = QLabel(footer)
+        self.status.setObjectName("mosaicStatus")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        status_scroll = QScrollArea(footer)
+        status_scroll.setWidgetResizable(True)
+        status_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        status_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        status_scroll.setWidget(self.status)
+        status_scroll.setFixedHeight(STATUS_LINES * self.status.fontMetrics().lineSpacing() + 6)
+        layout.addWidget(status_scroll)
+        class_row = QHBoxLayout()
+        self.probability_class = QComboBox(footer)
+        self.probability_class.setObjectName("mosaicProbabilityClass")
+        self.probability_class.setToolTip(
+            tr("The class whose probability the 'Probability' layer of the last run shows")
+        )
+        self.probability_class.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.probability_class.setEnabled(False)
+        self.probability_class.currentIndexChanged.connect(self.show_probability_of)
+        class_row.addWidget(QLabel(tr("Probability of"), footer))
+        class_row.addWidget(self.probability_class, 1)
+        layout.addLayout(class_row)
+        return footer
 
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(body)
-        self.setWidget(scroll)
-
+    def _connect_inputs(self) -> None:
         self.s2_combo.layerChanged.connect(self.refresh_mapping)
         self.s1_combo.layerChanged.connect(self.refresh_mapping)
+        self.s2_combo.activated.connect(lambda *_: self._user_picked.add("S2"))
+        self.s1_combo.activated.connect(lambda *_: self._user_picked.add("S1"))
         self.model_file.fileChanged.connect(self.load_model_info)
+        self.stride.valueChanged.connect(self._show_stride_metres)
+        self.output_dir.fileChanged.connect(self._show_output_path)
 
     def _load_settings(self) -> None:
         self.stride.setValue(settings.value("stride_px"))
@@ -284,6 +366,8 @@ class MosaicDock(QDockWidget):
         self.model_file.setFilePath(settings.value("model_path"))
         for option, combo in self.input_choices.items():
             combo.setCurrentIndex(max(combo.findData(settings.value(option)), 0))
+        self._show_stride_metres()
+        self._show_output_path()
 
     def _save_settings(self) -> None:
         settings.set_value("stride_px", self.stride.value())
@@ -296,6 +380,28 @@ class MosaicDock(QDockWidget):
         for option, combo in self.input_choices.items():
             settings.set_value(option, combo.currentData())
 
+    def _show_stride_metres(self, *_args) -> None:
+        """The stride in ground metres: the size of each output cell."""
+        gsd = self.metadata.gsd_m if self.metadata is not None else DEFAULT_GSD_M
+        self.stride_metres.setText(tr("= {0:,g} m cells on the ground").format(self.stride.value() * gsd))
+
+    def run_base_dir(self) -> Path:
+        """The folder the next run's folder goes into (the chosen one, else beside the project)."""
+        return output_dir(self.output_dir.filePath())
+
+    def _show_output_path(self, *_args) -> None:
+        """The full folder the runs go to, and a warning when it is the temporary folder."""
+        base = self.run_base_dir()
+        text = tr("Runs go to {0}").format(base)
+        if is_temporary(base):
+            text += "<br>" + tr(
+                '<span style="color:#b00020">This is a temporary folder: its files may be gone after a restart, '
+                "and a saved project would point to missing layers.</span>"
+            )
+        self.output_path.setText(text)
+        if not self.output_dir.filePath().strip():
+            self.output_dir.lineEdit().setPlaceholderText(str(base))
+
     # -- dependencies -----------------------------------------------------------------------------
     def refresh_dependencies(self) -> None:
         """Show the install box when onnxruntime is missing; list its execution providers otherwise."""
@@ -306,28 +412,42 @@ class MosaicDock(QDockWidget):
         index = self.provider_combo.findText(settings.value("provider"))
         self.provider_combo.setCurrentIndex(max(index, 0))
         self.run_button.setEnabled(available and self.task is None)
-        if not available:
-            self.iface.messageBar().pushMessage(
-                MESSAGE_TITLE,
-                tr("onnxruntime is missing: open the MoSAiC dock and click 'Install onnxruntime'."),
-                Qgis.MessageLevel.Warning,
-                10,
+        bar = self.iface.messageBar()
+        if not available and not self.gpu_build.isVisibleTo(self.deps_box):
+            gpu = deps.onnxruntime_build(deps.nvidia_driver_version()) == deps.GPU_PACKAGE
+            self.gpu_build.setVisible(gpu)
+            self.gpu_build.setChecked(gpu)
+        if not available and self._missing_message is None:
+            self._missing_message = bar.createMessage(
+                MESSAGE_TITLE, tr("onnxruntime is missing: open the MoSAiC dock and click 'Install onnxruntime'.")
             )
-        else:
+            bar.pushWidget(self._missing_message, Qgis.MessageLevel.Warning, 0)
+        elif available:
+            self._clear_missing_message()
             self.load_model_info()
 
+    def _clear_missing_message(self) -> None:
+        if self._missing_message is not None:
+            with contextlib.suppress(RuntimeError):  # the user closed it (Qt deleted it)
+                self.iface.messageBar().popWidget(self._missing_message)
+            self._missing_message = None
+
     def install_onnxruntime(self):
-        """Install onnxruntime into ``<profile>/python/mosaic_deps`` with pip, showing its log."""
+        """Install onnxruntime into ``<profile>/python/mosaic_deps`` with pip run by QGIS's own Python, showing its
+        log (pip's harmless noise left out)."""
         from .process_log_dialog import ProcessLogDialog
 
-        python = deps.qgis_python()
-        if not deps.pip_available(python):
-            self.iface.messageBar().pushMessage(
-                MESSAGE_TITLE, tr(deps.PIP_MISSING).format(python), Qgis.MessageLevel.Critical, 0
-            )
+        try:
+            python = deps.qgis_python()
+        except FileNotFoundError as exc:
+            self._message(str(exc), Qgis.MessageLevel.Critical)
             return None
-        argv, constraints = deps.install_command()
-        dialog = ProcessLogDialog(tr("Installing onnxruntime"), [argv], self)
+        if not deps.pip_available(python):
+            self._message(tr(deps.PIP_MISSING).format(python), Qgis.MessageLevel.Critical)
+            return None
+        package = deps.GPU_PACKAGE if self.gpu_build.isVisibleTo(self.deps_box) and self.gpu_build.isChecked() else None
+        argv, constraints = deps.install_command(python=python, package=package or deps.PACKAGE)
+        dialog = ProcessLogDialog(tr("Installing onnxruntime"), [argv], self, hide_line=deps.is_pip_noise)
 
         def done(ok: bool) -> None:
             constraints.unlink(missing_ok=True)
@@ -341,7 +461,35 @@ class MosaicDock(QDockWidget):
         dialog.start()
         return dialog
 
-    # -- model and bands --------------------------------------------------------------------------
+    # -- layers, model and bands ------------------------------------------------------------------
+    def _layers_added(self, *_args) -> None:
+        self.pick_default_layers()
+        self.refresh_mapping()
+
+    def pick_default_layers(self) -> None:
+        """Offer an S2 layer in the S2 picker and an S1 layer in the S1 picker (QGIS lists layers alphabetically and
+        shows the first, ``S1_…_VH``, in both), unless the user chose one or a fitting layer other than QGIS's first
+        is shown already."""
+        if not deps.onnxruntime_available():
+            return
+        layers = project_rasters()
+        for modality, combo in (("S2", self.s2_combo), ("S1", self.s1_combo)):
+            current = combo.currentLayer()
+            chosen = current is not None and combo.currentIndex() > 0 and self._holds(current, modality)
+            if modality in self._user_picked or chosen:
+                continue
+            preferred = preferred_layer(layers, modality)
+            if preferred is not None:
+                blocked = combo.blockSignals(True)
+                combo.setLayer(preferred)
+                combo.blockSignals(blocked)
+
+    @staticmethod
+    def _holds(layer: QgsRasterLayer, modality: str) -> bool:
+        from .layer_picks import is_modality
+
+        return any(name is not None and is_modality(name, modality) for name in layer_bands(layer))
+
     def set_model_path(self, path: str) -> None:
         """Use the model at ``path`` (e.g. just trained by the training dialog)."""
         if path == self.model_file.filePath():
@@ -350,9 +498,11 @@ class MosaicDock(QDockWidget):
             self.model_file.setFilePath(path)  # fileChanged → load_model_info, once
 
     def load_model_info(self, *_args) -> None:
-        """Read and show the model's metadata, then detect the band mapping for its bands."""
+        """Read and show the model's summary and details, then detect the band mapping for its bands."""
         path = self.model_file.filePath().strip()
         self.metadata = None
+        self.model_details.setText("")
+        self.details_button.setEnabled(False)
         if not path or not deps.onnxruntime_available():
             self.model_info.setText(tr("Choose a model exported by MoSAiC (.onnx)."))
             self._fill_mapping({})
@@ -366,10 +516,13 @@ class MosaicDock(QDockWidget):
             self.iface.messageBar().pushMessage(MESSAGE_TITLE, str(exc), Qgis.MessageLevel.Critical, 10)
             self._fill_mapping({})
             return
-        self.model_info.setText(metadata_html(self.metadata))
+        self.model_info.setText(summary_html(self.metadata))
+        self.model_details.setText(details_html(self.metadata))
+        self.details_button.setEnabled(True)
         if self.stride.value() > self.metadata.patch_size_px:
             self.stride.setValue(self.metadata.patch_size_px)
         self.stride.setMaximum(self.metadata.patch_size_px)
+        self._show_stride_metres()
         self.refresh_mapping()
 
     def refresh_mapping(self, *_args) -> None:
@@ -387,27 +540,52 @@ class MosaicDock(QDockWidget):
     def _fill_mapping(self, mapping: dict) -> None:
         table = self.mapping_table
         table.setRowCount(0)
-        layers = [
-            node.layer()
-            for node in QgsProject.instance().layerTreeRoot().findLayers()
-            if isinstance(node.layer(), QgsRasterLayer)
-        ]
+        choices = self._band_choices() if mapping else []
         for row, ((modality, name), source) in enumerate(mapping.items()):
             table.insertRow(row)
             item = QTableWidgetItem(f"{modality} {name}")
             item.setData(Qt.ItemDataRole.UserRole, (modality, name))
             table.setItem(row, 0, item)
             combo = QComboBox(table)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
             combo.addItem(tr("— missing —"), None)
-            for layer in layers:
-                for band in range(1, layer.bandCount() + 1):
-                    combo.addItem(f"{layer.name()} · {layer.bandName(band)}", BandSource(layer, band))
+            for text, full, choice in choices:
+                combo.addItem(text, choice)
+                combo.setItemData(combo.count() - 1, full, Qt.ItemDataRole.ToolTipRole)
             if source is not None:
                 combo.setCurrentIndex(next((i for i in range(combo.count()) if combo.itemData(i) == source), 0))
+            combo.setToolTip(combo.itemData(combo.currentIndex(), Qt.ItemDataRole.ToolTipRole) or "")
             combo.currentIndexChanged.connect(self._update_mapping_warning)
             table.setCellWidget(row, 1, combo)
         table.resizeColumnToContents(0)
+        self._fit_table_height()
         self._update_mapping_warning()
+
+    def _band_choices(self) -> list[tuple[str, str, BandSource]]:
+        """``(shown text, full text, source)`` of every band of every raster in the layer tree: the band first
+        (``B02``), then the layer's short name; the full layer name in the tooltip."""
+        choices = []
+        for node in QgsProject.instance().layerTreeRoot().findLayers():
+            layer = node.layer()
+            if not isinstance(layer, QgsRasterLayer):
+                continue
+            names = layer_bands(layer) if deps.onnxruntime_available() else [None] * layer.bandCount()
+            for band in range(1, layer.bandCount() + 1):
+                recognised = names[band - 1]
+                label = recognised or layer.bandName(band)
+                where = short_name(layer.name(), recognised)
+                suffix = f" ({tr('band')} {band})" if layer.bandCount() > 1 else ""
+                choices.append(
+                    (f"{label} · {where}{suffix}", f"{layer.name()} · {layer.bandName(band)}", BandSource(layer, band))
+                )
+        return choices
+
+    def _fit_table_height(self) -> None:
+        """Every row visible: the settings scroll, not the table."""
+        table = self.mapping_table
+        rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+        table.setFixedHeight(rows + table.horizontalHeader().height() + 2 * table.frameWidth())
 
     def mapping(self) -> dict[tuple[str, str], BandSource | None]:
         """The band mapping as shown in the table: ``(modality, band) → source``."""
@@ -483,8 +661,7 @@ class MosaicDock(QDockWidget):
         edited = {m for (m, b), source in mapping.items() if self._detected.get((m, b)) != source}
         model_path = self.model_file.filePath()
         run_name = f"MoSAiC {Path(model_path).stem} {datetime.now():%Y-%m-%d %H.%M.%S}"
-        base = self.output_dir.filePath().strip() or str(Path(tempfile.gettempdir()) / "mosaic_runs")
-        self._run_dir = Path(base) / run_folder_name(run_name)
+        self._run_dir = self.run_base_dir() / run_folder_name(run_name)
         request = classify.ClassifyRequest(
             model_path=model_path,
             s2=list({source.layer.id(): source.layer for source in s2}.values()),
@@ -548,18 +725,7 @@ class MosaicDock(QDockWidget):
         self.run_button.setEnabled(deps.onnxruntime_available())
         self.cancel_button.setEnabled(False)
         if task.result is not None:
-            from .layers import add_result_layers
-
-            self.last_result = task.result
-            add_result_layers(task.result, task.run_name)
-            self.progress.setValue(100)
-            summary = task.result.summary
-            text = tr("{0}: {1} tiles classified ({2} skipped as nodata) in {3:.1f} s; outputs in {4}").format(
-                task.run_name, summary.tiles_run, summary.tiles_skipped, summary.seconds, self._run_dir
-            )
-            applied = task.result.extra["plan"].applied
-            self.status.setText(text + "\n" + "\n".join(f"{topic}: {what}" for topic, what in applied.items()))
-            self._message(text, Qgis.MessageLevel.Success)
+            self._show_result(task)
             return
         task.reader.close()
         self._remove_run_dir()
@@ -572,6 +738,58 @@ class MosaicDock(QDockWidget):
             self.last_error = task.error or tr("Classification failed.")
             self.status.setText(self.last_error)
             self._message(self.last_error, Qgis.MessageLevel.Critical)
+
+    def _show_result(self, task) -> None:
+        """Add the run's layers, report it in the status and the message bar, offer its folder and classes."""
+        from .layers import add_result_layers
+
+        self.last_result = task.result
+        _group, added = add_result_layers(task.result, task.run_name)
+        self.result_layers = {product: layer.id() for product, layer in added.items()}
+        self.progress.setValue(100)
+        summary = task.result.summary
+        text = tr("{0}: {1} tiles classified ({2} skipped as nodata) in {3:.1f} s; outputs in {4}").format(
+            task.run_name, summary.tiles_run, summary.tiles_skipped, summary.seconds, self._run_dir
+        )
+        applied = task.result.extra["plan"].applied
+        self.status.setText(text + "\n" + "\n".join(f"{topic}: {what}" for topic, what in applied.items()))
+        self._message(text, Qgis.MessageLevel.Success)
+        self._finished_dir, self._run_dir = self._run_dir, None
+        self.open_folder_button.setEnabled(True)
+        self._offer_classes(task.result.class_names, "probabilities" in added)
+
+    def _offer_classes(self, class_names, enabled: bool) -> None:
+        blocked = self.probability_class.blockSignals(True)
+        self.probability_class.clear()
+        self.probability_class.addItems(list(class_names))
+        self.probability_class.blockSignals(blocked)
+        self.probability_class.setEnabled(enabled)
+
+    def show_probability_of(self, index: int) -> None:
+        """Show class ``index``'s probability in the last run's probability layer (if it is still there)."""
+        from .layers import show_class_probability
+
+        layer = QgsProject.instance().mapLayer(self.result_layers.get("probabilities", ""))
+        if layer is not None and index >= 0 and self.last_result is not None:
+            show_class_probability(layer, index + 1, self.last_result.class_names)
+
+    def open_folder(self) -> bool:
+        """Open the last run's folder in the system's file manager."""
+        if self._finished_dir is None:
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._finished_dir)))
+
+    def warn_temporary_layers(self) -> None:
+        """After a save: warn when the project's layers lie in the temporary folder (gone after a restart)."""
+        names = temporary_layers()
+        if names:
+            self._message(
+                tr(
+                    "This project refers to {0} layer(s) in the temporary folder ({1}): they may be gone after a "
+                    "restart. Choose an output folder outside it in the MoSAiC dock and run again."
+                ).format(len(names), ", ".join(names[:3]) + ("…" if len(names) > 3 else "")),
+                Qgis.MessageLevel.Warning,
+            )
 
     def _remove_run_dir(self) -> None:
         """Remove the run's folder when a run left nothing in it (sinks delete their partial files)."""
@@ -596,11 +814,13 @@ class MosaicDock(QDockWidget):
             task.reader.close()
             self._remove_run_dir()
             self.task = None
+        self._clear_missing_message()
         project = QgsProject.instance()
         for signal, slot in (
             (project.cleared, self.cancel),
-            (project.legendLayersAdded, self.refresh_mapping),
+            (project.legendLayersAdded, self._layers_added),
             (project.layersRemoved, self.refresh_mapping),
+            (project.projectSaved, self.warn_temporary_layers),
         ):
             with contextlib.suppress(TypeError):
                 signal.disconnect(slot)

@@ -77,6 +77,8 @@ class MosaicPlugin:
             if action is not None:
                 self.iface.removePluginRasterMenu(MENU_NAME, action)
                 self.iface.removeRasterToolBarIcon(action)
+                action.setParent(None)  # out of the main window now: a plugin loaded again finds only its own
+                action.deleteLater()
         if self.toolbar is not None:
             # detach now: deleteLater alone leaves the toolbar in the main window until the next event loop pass
             self.iface.mainWindow().removeToolBar(self.toolbar)
@@ -96,7 +98,15 @@ class MosaicPlugin:
             self.dock = MosaicDock(self.iface, self.iface.mainWindow())
             self.dock.visibilityChanged.connect(self._sync_action)
             self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+            self._open_wide_enough(self.dock)
         self.dock.setVisible(visible)
+
+    def _open_wide_enough(self, dock) -> None:
+        """Give a newly docked dock its size hint's width (a main window keeps a new dock as narrow as its
+        neighbours, about 300 px, where the dock's controls do not fit)."""
+        window = self.iface.mainWindow()
+        if hasattr(window, "resizeDocks") and window.dockWidgetArea(dock) != Qt.DockWidgetArea.NoDockWidgetArea:
+            window.resizeDocks([dock], [dock.sizeHint().width()], Qt.Orientation.Horizontal)
 
     def _sync_action(self, visible: bool) -> None:
         if self.action is not None and self.action.isChecked() != visible:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from qgis.PyQt.QtCore import QCoreApplication, QProcess, pyqtSignal
 from qgis.PyQt.QtGui import QFontDatabase
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout
@@ -14,13 +16,18 @@ def tr(text: str) -> str:
 class ProcessLogDialog(QDialog):
     """Runs ``commands`` (argv lists) one after the other; stops at the first failure.
 
-    ``finished_all(ok)`` is emitted once: ``True`` when every command exited with status 0.
+    ``finished_all(ok)`` is emitted once: ``True`` when every command exited with status 0. ``hide_line(line)``:
+    True for output lines the log leaves out (known harmless noise).
     """
 
     finished_all = pyqtSignal(bool)
 
-    def __init__(self, title: str, commands: list[list[str]], parent=None) -> None:
+    def __init__(
+        self, title: str, commands: list[list[str]], parent=None, hide_line: Callable[[str], bool] | None = None
+    ) -> None:
         super().__init__(parent)
+        self._hide_line = hide_line or (lambda _line: False)
+        self._partial = ""  #: output after the last line break, completed by the next read
         self.setWindowTitle(title)
         self.setObjectName("mosaicProcessLogDialog")
         self.resize(720, 420)
@@ -58,11 +65,19 @@ class ProcessLogDialog(QDialog):
         self.log.appendPlainText("$ " + " ".join(argv))
         self.process.start(argv[0], argv[1:])
 
-    def _read_output(self) -> None:
-        text = bytes(self.process.readAllStandardOutput()).decode("utf-8", errors="replace")
-        self.log.appendPlainText(text.rstrip("\n"))
+    def _read_output(self, flush: bool = False) -> None:
+        text = self._partial + bytes(self.process.readAllStandardOutput()).decode("utf-8", errors="replace")
+        *lines, self._partial = text.split("\n")
+        if flush:
+            lines.append(self._partial)
+            self._partial = ""
+        for line in lines:
+            line = line.rstrip("\r")
+            if line and not self._hide_line(line):
+                self.log.appendPlainText(line)
 
     def _step_finished(self, exit_code: int, exit_status) -> None:
+        self._read_output(flush=True)
         if exit_status == QProcess.ExitStatus.NormalExit and exit_code == 0:
             self._run_next()
         else:

@@ -9,6 +9,7 @@ import pytest
 from qgis.core import QgsProject, QgsRasterLayer, QgsSettings
 
 from .model_fixture import export_test_model
+from .plugin_actions import open_dock, start_plugin
 from .processing_case import band_files
 
 PROCESSING_PLUGINS = "/usr/share/qgis/python/plugins"
@@ -66,15 +67,14 @@ def t33uup_layers(qgis_app, qgis_iface, t33uup_mosaic) -> dict[str, QgsRasterLay
 
 @pytest.fixture()
 def dock(qgis_iface, qtbot, clean_settings, t33uup_layers, test_model, tmp_path):
-    """A classification dock on the T33UUP layers with the test model, writing to ``tmp_path/out``."""
-    from mosaic.plugin.dock import MosaicDock
-
-    widget = MosaicDock(qgis_iface)
-    qtbot.addWidget(widget)
+    """The classification dock opened as a user opens it (the plugin's toolbar action) on the T33UUP layers, with the
+    test model, writing to ``tmp_path/out``; the plugin is unloaded afterwards."""
+    plugin = start_plugin(qgis_iface)
+    widget = open_dock(qgis_iface)
     widget.s2_combo.setLayer(t33uup_layers["B02"])
     widget.s1_combo.setLayer(t33uup_layers["VV"])
     widget.set_model_path(str(test_model))
     widget.output_dir.setFilePath(str(tmp_path / "out"))
     widget.write_tiles.setChecked(True)
     yield widget
-    widget.shutdown()
+    plugin.unload()

@@ -98,3 +98,57 @@ def test_the_dock_says_how_to_get_pip_instead_of_running_it(qgis_app, qgis_iface
         assert "sudo apt install python3-pip" in critical[0]
     finally:
         dock.shutdown()
+
+
+def test_qgis_python_is_the_running_interpreter_not_the_qgis_binary(qgis_app):
+    """Inside QGIS ``sys.executable`` is the QGIS program: the interpreter is found in the running Python's own
+    installation and checked to be this very Python (same version, same standard library)."""
+    candidates = deps.interpreter_candidates(executable="/usr/bin/qgis", base_exec_prefix=sys.base_exec_prefix)
+    assert candidates and all(c.name.startswith("python") for c in candidates)
+    assert Path("/usr/bin/qgis") not in candidates
+    assert deps.is_running_python(str(candidates[0]))
+    assert deps.is_running_python(deps.qgis_python())
+
+
+def test_another_python_is_not_taken_for_qgis_python(qgis_app, tmp_path):
+    import venv
+
+    # an interpreter of another installation: another version and standard library
+    fake = tmp_path / "python3"
+    fake.write_text("#!/bin/sh\necho 51052272\necho /opt/other-python\n")
+    fake.chmod(0o755)
+    assert not deps.is_running_python(str(fake))
+    assert not deps.is_running_python(str(tmp_path / "no-such-python"))
+    venv.EnvBuilder(with_pip=False, system_site_packages=False).create(tmp_path / "venv")
+    assert deps.is_running_python(str(tmp_path / "venv" / "bin" / "python"))  # over the same Python: pip fits it
+
+
+def test_pip_dependency_conflict_lines_are_left_out_of_the_log():
+    log = [
+        "Collecting onnxruntime",
+        "Successfully installed onnxruntime-1.20.1",
+        "ERROR: pip's dependency resolver does not currently take into account all the packages that are installed. "
+        "This behaviour is the source of the following dependency conflicts.",
+        "qgis 3.22.16 requires PyQt5, which is not installed.",
+        "rasterio 1.4.3 requires numpy>=1.24, but you have numpy 1.23.5 which is incompatible.",
+        "WARNING: Target directory /p/mosaic_deps/numpy already exists. Specify --upgrade to force replacement.",
+        "ERROR: No matching distribution found for onnxruntime",
+    ]
+    assert [line for line in log if not deps.is_pip_noise(line)] == [
+        "Collecting onnxruntime",
+        "Successfully installed onnxruntime-1.20.1",
+        "ERROR: No matching distribution found for onnxruntime",
+    ]
+
+
+def test_gpu_build_offered_only_with_a_recent_nvidia_driver():
+    """The installer's choice of build from the driver probe's answer (nvidia-smi's driver_version)."""
+    assert deps.onnxruntime_build(None, "linux") == "onnxruntime"
+    assert deps.onnxruntime_build("550.54.15", "linux") == "onnxruntime-gpu"
+    assert deps.onnxruntime_build("535.104.05", "win32") == "onnxruntime-gpu"
+    assert deps.onnxruntime_build("470.82.01", "linux") == "onnxruntime"  # too old for CUDA 12
+    assert deps.onnxruntime_build("550.54.15", "darwin") == "onnxruntime"  # no GPU wheels for macOS
+    assert deps.onnxruntime_build("garbled", "linux") == "onnxruntime"
+    argv, constraints = deps.install_command(Path("/x"), python=sys.executable, package="onnxruntime-gpu")
+    constraints.unlink()
+    assert argv[0] == sys.executable and argv[-1] == "onnxruntime-gpu"

@@ -7,13 +7,17 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from osgeo import gdal
 from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject
+from qgis.PyQt.QtCore import QObject, Qt, QUrl, pyqtSlot
+from qgis.PyQt.QtGui import QDesktopServices
 
 from mosaic.backend.data.bands import S2_BAND_SETS
 from mosaic.backend.data.classes import BEN19_CLASSES, class_colors
-from mosaic.plugin.dock import MosaicDock
+from mosaic.plugin.layers import LABELS_OPACITY
 
+from .plugin_actions import open_dock, start_plugin
 from .processing_case import band_files
 from .tasks import wait_for_task
 
@@ -25,8 +29,53 @@ def test_band_mapping_detected_from_file_names(dock, t33uup_layers):
         assert source is not None, band
         assert source.layer.id() == t33uup_layers[band].id() and source.band == 1
     assert dock.mapping_warning.text() == ""
-    assert "19 classes" in dock.model_info.text() and "test/ap_macro = 0.123" in dock.model_info.text()
     assert dock.provider_combo.itemText(0) == "CPUExecutionProvider"
+    # the band first, then the layer's short name (the full name in the tooltip)
+    combo = dock.mapping_table.cellWidget(0, 1)
+    assert combo.currentText() == "B02 · S2A T33UUP 2017-06-13"
+    assert combo.toolTip() == f"{t33uup_layers['B02'].name()} · Band 1"
+    s1_row = next(r for r in range(dock.mapping_table.rowCount()) if dock.mapping_table.item(r, 0).text() == "S1 VH")
+    assert dock.mapping_table.cellWidget(s1_row, 1).currentText() == "VH · S1 33UUP"
+
+
+def test_model_panel_summary_and_details(dock):
+    summary = plain_text(dock.model_info.text())
+    assert summary == (
+        "Classifies: 19 land-cover classes (Urban fabric, Industrial or commercial units, Arable land and 16 more)\n"
+        "Expects: Sentinel-2 L2A (10 bands) and Sentinel-1 VV+VH in dB at 10 m; one label set per 1.2 km tile\n"
+        "Heads: S1+S2\n"
+        "Accuracy: macro average precision 0.123 on its test split"
+    )
+    assert not dock.model_details.isVisibleTo(dock) and "test/ap_macro = 0.123" in dock.model_details.text()
+    dock.details_button.click()
+    assert dock.model_details.isVisibleTo(dock)
+    assert "Metrics: test/ap_macro = 0.123" in plain_text(dock.model_details.text())
+
+
+def test_pickers_offer_s2_and_s1_layers_first(qgis_iface, clean_settings, t33uup_layers):
+    """QGIS lists layers alphabetically: S1_…_VH first. The dock offers the 10 m B02 layer and the VV layer."""
+    plugin = start_plugin(qgis_iface)
+    try:
+        dock = open_dock(qgis_iface)
+        assert dock.s2_combo.currentLayer().id() == t33uup_layers["B02"].id()
+        assert dock.s1_combo.currentLayer().id() == t33uup_layers["VV"].id()
+    finally:
+        plugin.unload()
+
+
+def test_stride_is_also_shown_in_ground_metres(dock):
+    dock.stride.setValue(30)
+    assert dock.stride_metres.text() == "= 300 m cells on the ground"
+    dock.stride.setValue(120)
+    assert dock.stride_metres.text() == "= 1,200 m cells on the ground"
+
+
+def plain_text(html: str) -> str:
+    from qgis.PyQt.QtGui import QTextDocument
+
+    doc = QTextDocument()
+    doc.setHtml(html)
+    return doc.toPlainText().replace("\u2029", "\n")
 
 
 def test_missing_band_is_reported_and_blocks_run(dock, qgis_iface, t33uup_layers):
@@ -60,25 +109,44 @@ def test_run_adds_styled_group_equal_to_headless_predict(dock, qtbot, qgis_iface
     group = QgsProject.instance().layerTreeRoot().children()[0]
     assert group.name() == task.run_name
     layers = {node.layer().name(): node.layer() for node in group.findLayers()}
+    assert set(layers) == {"Land cover (top class)", "Tiles", "Confidence", "Probability: Urban fabric"}
     labels = layers["Land cover (top class)"]
     renderer = labels.renderer()
     assert isinstance(renderer, QgsPalettedRasterRenderer)
     classes = renderer.classes()
     assert [c.label for c in classes] == list(BEN19_CLASSES)
     assert [c.color.name() for c in classes] == class_colors(BEN19_CLASSES)
+    assert renderer.opacity() == LABELS_OPACITY  # the imagery below shows through
     assert labels.width() == 4 and labels.height() == 8  # 240 × 480 px at stride 60
-    # which head decided each cell: band 3 of labels.tif, its own palette; hidden without a cloud layer
-    source = layers["Head used (S1 only = radar under clouds)"]
-    assert source.source() == labels.source() and source.renderer().band() == 3
-    assert [c.label for c in source.renderer().classes()][:2] == ["fused S1+S2", "S1 only (radar)"]
-    assert not group.findLayer(source.id()).isVisible()
-    assert "no cloud mask (exported before per-modality heads)" in dock.model_info.text()
-    probabilities = layers["Class probabilities"]
-    assert [probabilities.dataProvider().generateBandName(b) for b in (1, 2)]  # band count
+    # the legend lists the classes without QGIS's band title ("Band 1: top class index (Gray)")
+    assert legend_texts(group.findLayer(labels.id())) == list(BEN19_CLASSES)
+    # without a cloud layer every cell is decided by the fused head: no "Head used" layer
+    assert "no cloud mask (exported before per-modality heads)" in dock.model_details.text()
+    # confidence: the ramp spans the run's own values
+    confidence = layers["Confidence"]
+    values = gdal.Open(str(outputs["confidence"])).ReadAsArray()
+    finite = values[np.isfinite(values)]
+    assert confidence.renderer().classificationMin() == pytest.approx(finite.min(), abs=1e-6)
+    assert confidence.renderer().classificationMax() == pytest.approx(finite.max(), abs=1e-6)
+    assert finite.max() - finite.min() < 0.5  # a narrow range a 0–1 ramp would draw in one colour
+    # probabilities: the class picker chooses the band shown
+    probabilities = layers["Probability: Urban fabric"]
+    assert dock.probability_class.isEnabled() and dock.probability_class.count() == 19
+    dock.probability_class.setCurrentIndex(11)
+    assert probabilities.renderer().band() == 12 and probabilities.name() == f"Probability: {BEN19_CLASSES[11]}"
     ds = gdal.Open(str(outputs["probabilities"]))
     assert [ds.GetRasterBand(i + 1).GetDescription() for i in range(ds.RasterCount)] == list(BEN19_CLASSES)
     plugin_p = ds.ReadAsArray()
     assert np.isfinite(plugin_p).any() and np.nanmax(plugin_p) <= 1.0
+    # Open folder opens the run's folder (Qt's URL handler for file: URLs receives it)
+    opened = UrlCatcher()
+    QDesktopServices.setUrlHandler("file", opened, "open")
+    try:
+        assert dock.open_folder_button.isEnabled()
+        dock.open_folder_button.click()
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    assert [url.toLocalFile() for url in opened.urls] == [str(outputs["labels"].parent)]
 
     files = band_files(t33uup_mosaic)
     s2 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]]
@@ -109,6 +177,26 @@ def test_run_adds_styled_group_equal_to_headless_predict(dock, qtbot, qgis_iface
     np.testing.assert_allclose(plugin_p, headless, rtol=0, atol=1e-6)
     headless_labels = gdal.Open(str(out / "labels.tif")).ReadAsArray()
     np.testing.assert_array_equal(gdal.Open(str(outputs["labels"])).ReadAsArray(), headless_labels)
+
+
+class UrlCatcher(QObject):
+    """Receives the URLs Qt would hand to the system (QDesktopServices.setUrlHandler)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls = []
+
+    @pyqtSlot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.urls.append(url)
+
+
+def legend_texts(node) -> list[str]:
+    """The legend entries QGIS's layer tree shows under ``node``."""
+    from qgis.core import QgsLayerTreeModel
+
+    model = QgsLayerTreeModel(QgsProject.instance().layerTreeRoot())
+    return [n.data(Qt.ItemDataRole.DisplayRole) for n in model.layerLegendNodes(node)]
 
 
 def test_cancel_mid_run_leaves_nothing(dock, qtbot, tmp_path):
@@ -213,13 +301,19 @@ def test_without_onnxruntime_the_dock_offers_the_install(qgis_iface, qtbot, clea
 
     monkeypatch.setattr(deps, "onnxruntime_available", lambda: False)
     monkeypatch.setattr(deps, "available_providers", lambda: [])
-    qgis_iface.messageBar().clear_messages()
-    widget = MosaicDock(qgis_iface)
-    qtbot.addWidget(widget)
-    assert widget.deps_box.isVisibleTo(widget) and widget.install_button.isEnabled()
-    assert not widget.run_button.isEnabled()
-    assert any("onnxruntime is missing" in m for m in qgis_iface.messageBar().get_messages(1))
-    widget.shutdown()
+    bar = qgis_iface.messageBar()
+    plugin = start_plugin(qgis_iface)
+    try:
+        widget = open_dock(qgis_iface)
+        assert widget.deps_box.isVisibleTo(widget) and widget.install_button.isEnabled()
+        assert not widget.run_button.isEnabled()
+        assert [i.text() for i in bar.items() if "onnxruntime is missing" in i.text()] != []
+        monkeypatch.undo()  # installed: the box, the warning and the disabled Run go
+        widget.refresh_dependencies()
+        assert not widget.deps_box.isVisibleTo(widget) and widget.run_button.isEnabled()
+        assert [i.text() for i in bar.items() if "onnxruntime is missing" in i.text()] == []
+    finally:
+        plugin.unload()
 
 
 def test_closing_the_project_mid_run_cancels_it(dock, qtbot, tmp_path):
@@ -235,12 +329,8 @@ def test_closing_the_project_mid_run_cancels_it(dock, qtbot, tmp_path):
 
 
 def test_unloading_the_plugin_mid_run(qgis_iface, qtbot, clean_settings, t33uup_layers, test_model, tmp_path):
-    from mosaic import classFactory
-
-    plugin = classFactory(qgis_iface)
-    plugin.initGui()
-    plugin.action.setChecked(True)
-    dock = plugin.dock
+    plugin = start_plugin(qgis_iface)
+    dock = open_dock(qgis_iface)
     dock.s2_combo.setLayer(t33uup_layers["B02"])
     dock.s1_combo.setLayer(t33uup_layers["VV"])
     dock.set_model_path(str(test_model))
@@ -262,12 +352,12 @@ def test_model_panel_shows_the_precision_and_its_metrics_next_to_fp32(qgis_app):
 
     from mosaic.backend.export.metadata import build_metadata
     from mosaic.backend.inference.metadata import parse_metadata
-    from mosaic.plugin.dock import metadata_html
+    from mosaic.plugin.model_card import details_html
 
     parts = {"class_names": list(BEN19_CLASSES), "strategy": "mosaic1", "training": {"dataset": "x", "licence": "y"}}
     d = build_metadata(parts)
     doc = QTextDocument()
-    doc.setHtml(metadata_html(parse_metadata(d)))
+    doc.setHtml(details_html(parse_metadata(d)))
     assert "Precision: fp32" in doc.toPlainText()  # a file without the field is the fp32 graph
     d["precision"] = {
         "dtype": "int8",
@@ -275,7 +365,7 @@ def test_model_panel_shows_the_precision_and_its_metrics_next_to_fp32(qgis_app):
         "metrics": {"test/ap_macro": 0.6573},
         "fp32_metrics": {"test/ap_macro": 0.6532},
     }
-    doc.setHtml(metadata_html(parse_metadata(d)))
+    doc.setHtml(details_html(parse_metadata(d)))
     assert "Precision: int8 · test/ap_macro = 0.657 (fp32 0.653)" in doc.toPlainText()
 
 
@@ -284,7 +374,7 @@ def test_model_panel_shows_the_heads_and_their_metrics(qgis_app):
 
     from mosaic.backend.export.metadata import build_metadata
     from mosaic.backend.inference.metadata import parse_metadata
-    from mosaic.plugin.dock import metadata_html
+    from mosaic.plugin.model_card import details_html
 
     parts = {
         "class_names": list(BEN19_CLASSES),
@@ -298,7 +388,7 @@ def test_model_panel_shows_the_heads_and_their_metrics(qgis_app):
         },
     }
     doc = QTextDocument()
-    doc.setHtml(metadata_html(parse_metadata(build_metadata(parts))))
+    doc.setHtml(details_html(parse_metadata(build_metadata(parts))))
     assert (
         "Heads: fused S1+S2 (test AP 0.651, cloudy AP 0.503), S1 only (radar, under clouds) (test AP 0.412, "
         "cloudy AP 0.446), S2 only (no S1) (test AP 0.600)"

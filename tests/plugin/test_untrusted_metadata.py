@@ -11,8 +11,8 @@ from mosaic.backend.inference.metadata import parse_metadata
 HOSTILE = ['<img src="/etc/hostname">', "<b>bold</b>", "a & b", "../../x", "$(touch marker)"]
 
 
-def test_dock_metadata_html_escapes_metadata_text(qgis_app):
-    from mosaic.plugin.dock import metadata_html
+def test_dock_model_panel_escapes_metadata_text(qgis_app):
+    from mosaic.plugin.model_card import details_html, summary_html
 
     parts = {
         "class_names": HOSTILE + list(BEN19_CLASSES[len(HOSTILE) :]),
@@ -21,7 +21,7 @@ def test_dock_metadata_html_escapes_metadata_text(qgis_app):
         "metrics": {"<i>ap</i>": 0.5},
     }
     meta = parse_metadata(build_metadata(parts))
-    html = metadata_html(meta)
+    html = summary_html(meta) + "<br>" + details_html(meta)
     assert "<img" not in html and "<script>" not in html and "<a href" not in html and "<i>" not in html
     doc = QTextDocument()
     doc.setHtml(html)
