@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from .errors import MosaicError
+from .training.log_noise import quiet_known_noise
 
 # name -> (module of mosaic.backend implementing ``add_arguments(parser)`` and ``run(args)``, one-line help).
 # A module with ``PASS_THROUGH = True`` parses its own arguments in ``run_argv(argv)`` (LightningCLI).
@@ -27,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export.command", "export a checkpoint to ONNX with embedded, schema-validated metadata"),
     "predict": ("predict.command", "tiled inference over S1 + S2 rasters with an ONNX model"),
     "inspect": ("export.inspection", "show and validate the metadata of an ONNX model"),
+    "sample": ("accuracy.sample_command", "a stratified random sample of a map's cells to label in QGIS (GeoPackage)"),
+    "assess": ("accuracy.assess_command", "accuracy and area with 95 % intervals from a labelled sample; agreement"),
     "import": ("published.import_command", "import published BigEarthNet v2.0 (reBEN) checkpoints as an ONNX model"),
     "models": ("published.models_command", "list, download and import the published BigEarthNet v2.0 models"),
     "bench": ("bench", "benchmarks: data loading, training throughput, inference efficiency and memory"),
@@ -60,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     name, rest = argv[0], argv[1:]
+    quiet_known_noise()  # Lightning's tips and known deprecation notes: never in what the user reads
     module = importlib.import_module(f"{__package__}.{COMMANDS[name][0]}")
     sub = argparse.ArgumentParser(prog=f"mosaic {name}", description=COMMANDS[name][1])
     module.add_arguments(sub)

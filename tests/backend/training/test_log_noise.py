@@ -1,0 +1,39 @@
+"""Known log noise (Lightning's tips, deprecation notes) is dropped from what users read; the rest stays."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+from mosaic.backend.training.log_noise import is_noise, quiet_known_noise
+
+
+def test_lines_of_a_real_training_log():
+    log = [
+        "GPU available: False, used: False",
+        "TPU available: False, using: 0 TPU cores",
+        "💡 Tip: For seamless cloud logging and experiment tracking, try installing [litlogger](https://pypi.org/...)",
+        "Loading `train_dataloader` to estimate number of stepping batches.",
+        ".../lightning/pytorch/utilities/_pytree.py:21: `isinstance(treespec, LeafSpec)` is deprecated, use "
+        "`isinstance(treespec, TreeSpec) and treespec.is_leaf()` instead.",
+        "`Trainer.fit` stopped: `max_epochs=1` reached.",
+        "mosaic train: error: the train split has 6 patches, fewer than protocol.batch_size=32: lower the batch size",
+    ]
+    assert [line for line in log if not is_noise(line)] == [log[0], log[5], log[6]]
+
+
+def test_lightning_loggers_and_warnings_are_quieted(capfd):
+    from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+    quiet_known_noise()
+    logging.getLogger("lightning.pytorch").setLevel(logging.INFO)
+    rank_zero_info("💡 Tip: For seamless cloud logging and experiment tracking, try installing litlogger")
+    rank_zero_info("GPU available: False, used: False")
+    err = capfd.readouterr().err
+    assert "Tip" not in err and "GPU available: False, used: False" in err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_known_noise()
+        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ... instead.", FutureWarning, stacklevel=1)
+        warnings.warn("something about the user's run", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["something about the user's run"]
