@@ -30,7 +30,7 @@ CARD_ORDERS = {
 def official_model(timm_name: str, band_config: str, seed: int = 0):
     """The configilm model (``ConfigILM.ConfigILM``) of a published checkpoint, random weights: every parameter
     that timm initialises to a constant (norm weights and biases, GRN, layer scales) and every BatchNorm running
-    mean / variance drawn at random, the classifier scaled so that the probabilities stay away from 0 and 1."""
+    mean / variance drawn at random."""
     from configilm import ConfigILM
 
     config = ConfigILM.ILMConfiguration(
@@ -53,13 +53,11 @@ def official_model(timm_name: str, band_config: str, seed: int = 0):
                 b.copy_(0.3 * torch.randn(b.shape, generator=generator))
             elif name.endswith("running_var"):
                 b.copy_(0.5 + torch.rand(b.shape, generator=generator))
-        classifier = model.vision_encoder.get_classifier()
-        classifier.weight.mul_(0.3)
     return model.eval(), config
 
 
-def write_published(folder: Path, timm_name: str, band_config: str, seed: int = 0) -> Path:
-    """Save the :func:`official_model` in the published format into ``folder`` (created); returns ``folder``."""
+def write_published(folder: Path, timm_name: str, band_config: str, seed: int = 0):
+    """Save the :func:`official_model` in the published format into ``folder`` (created); returns the model."""
     from safetensors.torch import save_model
 
     model, config = official_model(timm_name, band_config, seed)
@@ -68,4 +66,4 @@ def write_published(folder: Path, timm_name: str, band_config: str, seed: int = 
     folder.mkdir(parents=True, exist_ok=True)
     save_model(holder, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(config.as_dict(), sort_keys=True, indent=2), encoding="utf-8")
-    return folder
+    return model
