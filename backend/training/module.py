@@ -187,6 +187,9 @@ class MosaicModule(pl.LightningModule):
         norm_mean, norm_std: ``{"s2": [...], "s1": [...]}``; default: the ``statistics`` for ``upsampling``.
         training_data: ``{"dataset", "licence", "label_fraction", ...}`` recorded in exported models.
         init_checkpoint: start from the network weights of this checkpoint (e.g. a pre-training run).
+        init_published: folders of published reBEN checkpoints whose weights start the encoders (late fusion: the
+            S1-only and S2-only models; early fusion: the S1+S2 model), first-layer channels in this network's band
+            order (:mod:`~mosaic.backend.published.encoders`); projection heads and classifiers start fresh.
         stage: ``pretrain`` (the strategy's loss terms) or an evaluation stage on the encoders of
             ``init_checkpoint``, the same for every strategy: ``linear_probe`` (encoders frozen and kept in eval
             mode, BatchNorm statistics included; one linear layer on the concatenated pooled encoder features,
@@ -223,6 +226,7 @@ class MosaicModule(pl.LightningModule):
         norm_std: dict[str, list[float]] | None = None,
         training_data: dict[str, Any] | None = None,
         init_checkpoint: str | None = None,
+        init_published: list[str] | None = None,
         mulsupcon_queue: int | None = None,
         mulsupcon_momentum: float = 0.999,
         inter_views: str | None = None,
@@ -255,6 +259,10 @@ class MosaicModule(pl.LightningModule):
         self.val_metrics: dict[str, float] = {}
         self._val_outputs: list[tuple[Tensor, Tensor]] = []
         self._unchecked: StepRecord | None = None  # the previous step's loss, checked one step late on accelerators
+        if init_published:  # before init_checkpoint: a run started from them and saved keeps its own weights
+            from ..published.encoders import load_published_encoders
+
+            load_published_encoders(self.net, init_published, backbone, s2_bands, s1_bands)
         if init_checkpoint:
             self._load_network(init_checkpoint)
         self.key_net: MosaicNet | None = None
@@ -582,7 +590,7 @@ def load_module(checkpoint: str | os.PathLike):
     try:
         # the checkpoint's own weights replace any pre-training (init_checkpoint), which need not exist any more
         module = MosaicModule.load_from_checkpoint(
-            checkpoint, map_location="cpu", weights_only=True, init_checkpoint=None
+            checkpoint, map_location="cpu", weights_only=True, init_checkpoint=None, init_published=None
         )
         return module.eval()
     except pickle.UnpicklingError as exc:
