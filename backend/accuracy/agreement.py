@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .estimates import safe_ratio
-from .geo_io import MapRaster, RasterData
+from .estimates import json_number, safe_ratio
+from .geo_io import SQUARE_METRES_PER_HECTARE, MapRaster, RasterData
 from .reference import ClassMapping
 
 
@@ -50,12 +50,13 @@ class Agreement:
         ]
 
     def to_json(self) -> dict:
+        """``{"kind", "reference", "unit", "overall_agreement", "classes": {name: per_class fields}}`` (NaN: null)."""
         return {
             "kind": "agreement between two maps, not accuracy",
             "reference": self.reference_name,
             "unit": self.unit,
-            "overall_agreement": self.overall,
-            "classes": {row.pop("class"): row for row in self.per_class()},
+            "overall_agreement": json_number(self.overall),
+            "classes": {row.pop("class"): {k: json_number(v) for k, v in row.items()} for row in self.per_class()},
         }
 
 
@@ -92,7 +93,7 @@ def cross_tabulate(raster: MapRaster, reference: RasterData, mapping: ClassMappi
         area *= weight / _pixel_area(ours.transform)
         unit = "cells"
     else:
-        area *= weight * metres**2 / 10_000.0
+        area *= weight * metres**2 / SQUARE_METRES_PER_HECTARE
         unit = "ha"
     involved = np.flatnonzero(area.sum(axis=0) + area.sum(axis=1) > 0)
     return Agreement(

@@ -23,8 +23,9 @@ from ..errors import InputError
 from .agreement import Agreement, cross_tabulate
 from .chart import area_chart_png
 from .csv_tables import read_sample as read_csv_sample
-from .estimates import Assessment
-from .geo_io import GeoIO, LayerData, check_crs
+from .estimates import Assessment, Estimate
+from .form_style import disagreement_qml
+from .geo_io import GeoIO, LayerData, check_crs, read_raster_over
 from .labelled_sample import LabelledSample, labelled_sample
 from .multilabel import MultilabelAssessment, assess_presence
 from .olofsson import NAME as OLOFSSON
@@ -52,11 +53,12 @@ from .sample_layer import (
     presence_references,
     probabilities,
     read_sample_file,
+    styles_layer,
     top_references,
 )
 from .top_class import assess_top_class
 
-CHART_FILE = "areas.png"
+CHART_FILE, MULTILABEL_CHART_FILE = "areas.png", "areas_multilabel.png"
 DISAGREEMENT_FILE, DISAGREEMENT_LAYER = "disagreement.gpkg", "disagreement"
 
 
@@ -88,8 +90,7 @@ def _label_from_reference(
         found = from_vector(table, overlaps, request.reference_field, request.reference_labels_field, mapping, classes)
     else:
         bounds = (*sample.boxes[:, :2].min(axis=0), *sample.boxes[:, 2:].max(axis=0))
-        data = io.read_raster(request.reference, bounds)
-        check_crs(io, f"the reference {name}", data.grid.crs_wkt, sample.crs_wkt)
+        data = read_raster_over(io, request.reference, bounds, sample.crs_wkt, f"the reference {name}")
         found = from_raster(data, sample.boxes, mapping, classes)
     labelled = found.presence.any(axis=1)
     if not labelled.all():
@@ -151,8 +152,8 @@ def _agreement(request: AssessRequest, io: GeoIO) -> Agreement | None:
     if not (request.labels and request.reference) or _is_vector_reference(request):
         return None
     raster = io.read_map(request.labels, request.probabilities)
-    data = io.read_raster(request.reference, raster.grid.bounds)
-    check_crs(io, f"the reference {Path(request.reference).name}", data.grid.crs_wkt, raster.grid.crs_wkt)
+    name = Path(request.reference).name
+    data = read_raster_over(io, request.reference, raster.grid.bounds, raster.grid.crs_wkt, f"the reference {name}")
     return cross_tabulate(raster, data, class_mapping(request.class_map), Path(request.reference).name)
 
 
@@ -192,6 +193,15 @@ def _mapped_areas(result: Assessment) -> list[float] | None:
     return (result.proportions.sum(axis=1) * result.total_area).tolist()
 
 
+def _chart(files: dict, name: str, classes, areas: list[Estimate], unit: str, mapped) -> str | None:
+    """Add the bar chart ``name`` of ``areas`` to ``files``; its file name, or None without matplotlib."""
+    png = area_chart_png(classes, [a.estimate for a in areas], [a.ci95 for a in areas], unit, mapped)
+    if png is None:
+        return None
+    files[name] = lambda path: path.write_bytes(png)
+    return name
+
+
 def assess(request: AssessRequest, io: GeoIO) -> AssessmentResult:
     """Run ``request`` (see the module docstring); returns what was estimated and written."""
     if request.sample is None and not (request.labels and request.reference):
@@ -207,22 +217,17 @@ def assess(request: AssessRequest, io: GeoIO) -> AssessmentResult:
         add_design(outline, Path(request.sample).name, strata, sample.area_unit)
     if top is not None:
         mapped = _mapped_areas(top)
-        chart = area_chart_png(
-            top.classes,
-            [top.area(k).estimate for k in range(len(top.classes))],
-            [top.area(k).ci95 for k in range(len(top.classes))],
-            top.area_unit,
-            mapped,
-        )
-        if chart is not None:
-            files[CHART_FILE] = lambda path, png=chart: path.write_bytes(png)
-        add_top_class(outline, top, CHART_FILE if chart else None, mapped)
+        areas = [top.area(k) for k in range(len(top.classes))]
+        chart = _chart(files, CHART_FILE, top.classes, areas, top.area_unit, mapped)
+        add_top_class(outline, top, chart, mapped)
         files["assessment.json"] = text_writer(json_text(top.to_json()))
         files["accuracy.csv"] = text_writer(accuracy_csv(top))
         files["error_matrix_counts.csv"] = text_writer(counts_csv(top))
         files["error_matrix_proportions.csv"] = text_writer(proportions_csv(top))
     if multi is not None:
-        add_multilabel(outline, multi)
+        areas = [c.area_proportion.scaled(multi.total_area) for c in multi.classes]
+        names = [c.name for c in multi.classes]
+        add_multilabel(outline, multi, _chart(files, MULTILABEL_CHART_FILE, names, areas, multi.area_unit, None))
         files["assessment_multilabel.json"] = text_writer(json_text(multi.to_json()))
         files["multilabel.csv"] = text_writer(multilabel_csv(multi))
     if agreement is not None:
@@ -236,6 +241,7 @@ def assess(request: AssessRequest, io: GeoIO) -> AssessmentResult:
     if sample is not None and sample.boxes is not None:
         layer = disagreement_layer(sample)
         disagreeing = len(layer.records)
-        files[DISAGREEMENT_FILE] = lambda path: io.write_geopackage(str(path), [layer])
+        styles = styles_layer(disagreement_qml(), DISAGREEMENT_LAYER, "MoSAiC disagreement")
+        files[DISAGREEMENT_FILE] = lambda path: io.write_geopackage(str(path), [layer, styles])
     paths = write_folder(request.out, files, request.overwrite)
     return AssessmentResult(paths, sample, top, multi, agreement, disagreeing)

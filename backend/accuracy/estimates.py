@@ -69,21 +69,22 @@ class Assessment:
                     "producers_accuracy": _pair(self.producers[k]),
                     "area_proportion": {
                         **_pair(self.area_proportions[k]),
-                        "ci95": _number(self.area_proportions[k].ci95),
+                        "ci95": json_number(self.area_proportions[k].ci95),
                     },
-                    "area": {**_pair(self.area(k)), "ci95": _number(self.area(k).ci95), "unit": self.area_unit},
+                    "area": {**_pair(self.area(k)), "ci95": json_number(self.area(k).ci95), "unit": self.area_unit},
                 }
                 for k, name in enumerate(self.classes)
             },
         }
 
 
-def _number(value: float) -> float | None:
+def json_number(value: float) -> float | None:
+    """A number for JSON: None (``null``) where NaN or infinite."""
     return None if not math.isfinite(value) else float(value)
 
 
 def _pair(e: Estimate) -> dict:
-    return {"estimate": _number(e.estimate), "se": _number(e.se)}
+    return {"estimate": json_number(e.estimate), "se": json_number(e.se)}
 
 
 def safe_ratio(numerator, denominator):

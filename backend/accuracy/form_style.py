@@ -1,4 +1,4 @@
-"""The QGIS style of the sample to label (.qml text): an attribute form and an outline drawn over the imagery.
+"""The QGIS styles (.qml text) of the sample to label, with its attribute form, and of the disagreement layer.
 
 - form with two tabs: *Reference* (the analyst's labels: the reference class as a drop-down of the class names, one
   yes/no checkbox per class for the multi-label reference, a comment) and *Map* (what the map says; read only);
@@ -16,12 +16,14 @@ from .sample_layer import (
     COMMENT_FIELD,
     MAP_FIELDS,
     REFERENCE_FIELD,
+    UNIT_FIELD,
     SampleSchema,
 )
 
 #: QGIS's value of the "no value" entry of a value map
 NULL_VALUE = "{2839923C-8B7D-419E-B84B-CA2FE9B80EC7}"
-TO_LABEL_COLOR, LABELLED_COLOR = "255,221,0,255", "0,200,83,255"
+TO_LABEL_COLOR, LABELLED_COLOR, DISAGREEMENT_COLOR = "255,221,0,255", "0,200,83,255", "227,26,28,255"
+_HEADER = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 
 
 def _option(name: str, value: str) -> str:
@@ -100,9 +102,10 @@ def sample_qml(schema: SampleSchema) -> str:
     )
     read_only = "".join(f'  <field name={quoteattr(f)} editable="0"/>\n' for f in MAP_FIELDS)
     reference_tab = [REFERENCE_FIELD, *schema.presence_fields, COMMENT_FIELD]
+    preview = '"' + UNIT_FIELD + '"'  # the feature's title in QGIS: its unit number
     return (
-        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-        '<qgis version="3.22.0" styleCategories="Symbology|Fields|Forms">\n'
+        _HEADER
+        + '<qgis version="3.22.0" styleCategories="Symbology|Fields|Forms">\n'
         + _renderer(schema)
         + f"<fieldConfiguration>\n{widgets}</fieldConfiguration>\n"
         + f"<aliases>\n{aliases}</aliases>\n"
@@ -113,12 +116,18 @@ def sample_qml(schema: SampleSchema) -> str:
         + _tab("Map (read only)", MAP_FIELDS, index)
         + "</attributeEditorForm>\n"
         + f"<editable>\n{read_only}</editable>\n"
-        + f"<previewExpression>{escape(repr_field('unit'))}</previewExpression>\n"
+        + f"<previewExpression>{escape(preview)}</previewExpression>\n"
         + "<layerGeometryType>2</layerGeometryType>\n"
         + "</qgis>\n"
     )
 
 
-def repr_field(name: str) -> str:
-    """A field as a QGIS expression: ``"name"``."""
-    return f'"{name}"'
+def disagreement_qml() -> str:
+    """Red outlines: the sample units where map and reference disagree."""
+    return (
+        _HEADER
+        + '<qgis version="3.22.0" styleCategories="Symbology">\n'
+        + '<renderer-v2 type="singleSymbol" forceraster="0" symbollevels="0" enableorderby="0"><symbols>'
+        + _symbol("0", DISAGREEMENT_COLOR)
+        + "</symbols></renderer-v2>\n<layerGeometryType>2</layerGeometryType>\n</qgis>\n"
+    )

@@ -8,6 +8,7 @@ readers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -68,6 +69,24 @@ class Grid:
         outside = (cols < 0) | (cols >= self.width) | (rows < 0) | (rows >= self.height)
         return np.where(outside, -1, rows), np.where(outside, -1, cols)
 
+    def window(self, bounds: tuple[float, float, float, float]) -> tuple[int, int, int, int] | None:
+        """``(col_off, row_off, width, height)`` of the pixels that intersect ``bounds``, None when none does."""
+        x0, dx, _, y0, _, dy = self.transform
+        xmin, ymin, xmax, ymax = bounds
+        eps = 1e-9  # a bound on a pixel edge, give or take rounding, adds no pixel
+        col0, col1 = max(0, math.floor((xmin - x0) / dx + eps)), min(self.width, math.ceil((xmax - x0) / dx - eps))
+        row0, row1 = max(0, math.floor((ymax - y0) / dy + eps)), min(self.height, math.ceil((ymin - y0) / dy - eps))
+        if col1 <= col0 or row1 <= row0:
+            return None
+        return col0, row0, col1 - col0, row1 - row0
+
+    def sub_grid(self, col_off: int, row_off: int, width: int, height: int) -> Grid:
+        """The grid of a window of this one."""
+        x0, dx, rx, y0, ry, dy = self.transform
+        return Grid(
+            (x0 + col_off * dx, dx, rx, y0 + row_off * dy, ry, dy), width, height, self.crs_wkt, self.metres_per_unit
+        )
+
 
 @dataclass(frozen=True)
 class MapRaster:
@@ -125,8 +144,11 @@ class GeoIO(Protocol):
     def read_map(self, labels: str, probabilities: str) -> MapRaster:
         """A run's ``labels.tif`` and ``probabilities.tif`` (same grid)."""
 
-    def read_raster(self, path: str, bounds: tuple[float, float, float, float]) -> RasterData:
-        """Band 1 of ``path`` over the pixels that intersect ``bounds`` (in the raster's CRS)."""
+    def raster_grid(self, path: str) -> Grid:
+        """The grid of a raster file."""
+
+    def read_raster(self, path: str, window: tuple[int, int, int, int]) -> RasterData:
+        """Band 1 of ``path`` over ``window`` (col_off, row_off, width, height); valid = GDAL's mask (nodata)."""
 
     def read_vector(self, path: str, layer: str | None = None) -> VectorTable:
         """The attributes of ``layer`` (None: the first) of ``path``."""
@@ -161,3 +183,14 @@ def check_crs(io: GeoIO, what: str, crs_wkt: str, map_crs_wkt: str) -> None:
             f"{what} is in {io.crs_name(crs_wkt)} but the map is in {io.crs_name(map_crs_wkt)}: reproject it to the "
             "map's CRS first (QGIS: Reproject Layer or Warp; GDAL: ogr2ogr -t_srs or gdalwarp -t_srs)."
         )
+
+
+def read_raster_over(io: GeoIO, path: str, bounds: tuple[float, float, float, float], crs_wkt: str, what: str):
+    """Band 1 of the raster ``path`` (``what`` in messages) over ``bounds`` given in the CRS ``crs_wkt``; refuses
+    another CRS and no overlap."""
+    grid = io.raster_grid(path)
+    check_crs(io, what, grid.crs_wkt, crs_wkt)
+    window = grid.window(bounds)
+    if window is None:
+        raise InputError(f"{what} does not overlap the map; check its extent.")
+    return io.read_raster(path, window)

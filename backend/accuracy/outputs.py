@@ -11,7 +11,7 @@
   presence accuracy and the area holding the class;
 - ``agreement.json``, ``agreement_area.csv``: agreement with a reference map, the cross-tabulation by area (not
   accuracy);
-- ``report.md``, ``report.html``, ``areas.png``: the readable report and its bar chart;
+- ``report.md``, ``report.html``, ``areas.png``, ``areas_multilabel.png``: the readable report and its bar charts;
 - ``disagreement.gpkg``: layer ``disagreement``, the sample units where map and reference differ.
 
 Each file is written into a hidden ``.mosaic-assess-partial-*`` folder inside ``DIR`` and moved into place only when
@@ -47,6 +47,7 @@ OUTPUT_FILES = (
     "report.md",
     "report.html",
     "areas.png",
+    "areas_multilabel.png",
     "disagreement.gpkg",
 )
 PARTIAL_PREFIX = ".mosaic-assess-partial-"
@@ -62,7 +63,7 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence]) -> str:
 
 
 def json_text(data: dict) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _pair(e: Estimate) -> tuple[float, float]:

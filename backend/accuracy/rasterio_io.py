@@ -13,7 +13,7 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.features import rasterize
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import Window
 
 from ..errors import InputError, OutputError
 from ..inputs.files import open_raster
@@ -64,16 +64,14 @@ class RasterioIO:
             )
         return MapRaster(grid, names, top, bits, valid, p)
 
-    def read_raster(self, path: str, bounds: tuple[float, float, float, float]) -> RasterData:
+    def raster_grid(self, path: str) -> Grid:
         with open_raster(path) as src:
-            full = Window(0, 0, src.width, src.height)
-            try:
-                window = from_bounds(*bounds, transform=src.transform).round_offsets("floor").round_lengths("ceil")
-                window = window.intersection(full)
-            except rasterio.errors.WindowError:
-                raise InputError(f"{Path(path).name} does not overlap the map.") from None
-            values = src.read(1, window=window, masked=True)
-            grid = _grid(src.window_transform(window), window.width, window.height, src.crs, path)
+            return _grid(src.transform, src.width, src.height, src.crs, path)
+
+    def read_raster(self, path: str, window: tuple[int, int, int, int]) -> RasterData:
+        with open_raster(path) as src:
+            grid = _grid(src.transform, src.width, src.height, src.crs, path).sub_grid(*window)
+            values = src.read(1, window=Window(*window), masked=True)
         return RasterData(values.data, ~np.ma.getmaskarray(values), grid)
 
     def _frame(self, path: str, layer: str | None, geometry: bool = True):

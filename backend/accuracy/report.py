@@ -144,10 +144,7 @@ def add_top_class(outline: Outline, result: Assessment, chart: str | None, mappe
             for k, name in enumerate(result.classes)
         ],
     )
-    if chart:
-        outline.image(chart, "estimated area of each class with its 95 % confidence interval")
-    else:
-        outline.paragraph("(No chart: matplotlib is not installed in this Python; the areas are in the table above.)")
+    add_chart(outline, chart, "estimated area of each class with its 95 % confidence interval")
     if mapped is not None:
         outline.paragraph(
             "Mapped areas (pixel counting): "
@@ -171,8 +168,16 @@ def add_top_class(outline: Outline, result: Assessment, chart: str | None, mappe
     )
 
 
-def add_multilabel(outline: Outline, result: MultilabelAssessment) -> None:
-    """The presence of each class: precision, recall, F1, AP, and the area holding it."""
+def add_chart(outline: Outline, chart: str | None, alt: str) -> None:
+    """The chart's image, or why there is none."""
+    if chart:
+        outline.image(chart, alt)
+    else:
+        outline.paragraph("(No chart: matplotlib is not installed in this Python; the areas are in the table above.)")
+
+
+def add_multilabel(outline: Outline, result: MultilabelAssessment, chart: str | None) -> None:
+    """The presence of each class: precision, recall, F1, AP, and the area holding it (and its chart)."""
     outline.heading("Multi-label map: the presence of each class")
     outline.paragraph(
         f"Label accuracy (share of the classes a cell has right, 1 − Hamming loss): {proportion(result.label_accuracy)}"
@@ -194,6 +199,7 @@ def add_multilabel(outline: Outline, result: MultilabelAssessment) -> None:
             for c in result.classes
         ],
     )
+    add_chart(outline, chart, "estimated area holding each class with its 95 % confidence interval")
 
 
 def add_agreement(outline: Outline, result: Agreement) -> None:

@@ -105,17 +105,16 @@ class SampleDesign:
         return [strata, design]
 
 
-def styles_layer(qml: str, layer: str = SAMPLE_LAYER) -> LayerData:
-    """QGIS's ``layer_styles`` table holding ``qml`` as the default style of ``layer``."""
+def styles_layer(qml: str, layer: str = SAMPLE_LAYER, name: str = "MoSAiC sample form") -> LayerData:
+    """QGIS's ``layer_styles`` table holding ``qml`` as the default style (``name``) of ``layer``."""
     fields = ("f_table_catalog", "f_table_schema", "f_table_name", "f_geometry_column", "styleName", "styleQML")
     fields += ("styleSLD", "useAsDefault", "description", "owner", "ui", "update_time")
     record = {f: "" for f in fields} | {
         "f_table_name": layer,
         "f_geometry_column": "geom",
-        "styleName": "MoSAiC sample form",
+        "styleName": name,
         "styleQML": qml,
         "useAsDefault": 1,
-        "description": "Label each unit: its reference class and the classes present in the cell",
     }
     return LayerData(STYLES_LAYER, tuple((f, "int" if f == "useAsDefault" else "str") for f in fields), [record])
 

@@ -23,7 +23,7 @@ from ..atomic import atomic_write
 from ..errors import InputError, OutputError
 from .design import allocate, sample_size
 from .form_style import sample_qml
-from .geo_io import GeoIO, LayerData, MapRaster, check_crs
+from .geo_io import GeoIO, LayerData, MapRaster, check_crs, read_raster_over
 from .request import SampleRequest
 from .sample_layer import (
     CONFIDENCE_FIELD,
@@ -67,10 +67,10 @@ def stratify(request: SampleRequest, raster: MapRaster, io: GeoIO) -> Strata:
 
 
 def _layer_strata(request: SampleRequest, raster: MapRaster, io: GeoIO) -> Strata:
-    grid = raster.grid
+    grid, name = raster.grid, Path(request.strata_layer).name
     if request.strata_field:
         table = io.read_vector(request.strata_layer)
-        check_crs(io, f"the stratum layer {Path(request.strata_layer).name}", table.crs_wkt, grid.crs_wkt)
+        check_crs(io, f"the stratum layer {name}", table.crs_wkt, grid.crs_wkt)
         if request.strata_field not in table.fields:
             raise InputError(
                 f"the stratum layer has no field {request.strata_field!r}; its fields: {', '.join(table.fields)}."
@@ -79,8 +79,7 @@ def _layer_strata(request: SampleRequest, raster: MapRaster, io: GeoIO) -> Strat
         values = [r[request.strata_field] for r in table.records] + [None]
         has_value = np.array([v is not None for v in values])[index]
         return layer_strata(raster, np.array(values, dtype=object)[index], has_value)
-    data = io.read_raster(request.strata_layer, grid.bounds)
-    check_crs(io, f"the stratum layer {Path(request.strata_layer).name}", data.grid.crs_wkt, grid.crs_wkt)
+    data = read_raster_over(io, request.strata_layer, grid.bounds, grid.crs_wkt, f"the stratum layer {name}")
     rows, cols = np.indices((grid.height, grid.width))
     xs, ys = grid.centres(rows, cols)
     r, c = data.grid.locate(xs, ys)

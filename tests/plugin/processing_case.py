@@ -10,7 +10,15 @@ from pathlib import Path
 
 from mosaic.backend.data.bands import S2_BAND_SETS
 
-ALGORITHMS = ("mosaic:classify", "mosaic:classify_many", "mosaic:prepare", "mosaic:train", "mosaic:inspect_model")
+ALGORITHMS = (
+    "mosaic:classify",
+    "mosaic:classify_many",
+    "mosaic:prepare",
+    "mosaic:train",
+    "mosaic:inspect_model",
+    "mosaic:sample",
+    "mosaic:assess",
+)
 
 
 def band_files(folder: Path) -> dict[str, Path]:
