@@ -27,6 +27,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 
 from ..backend.errors import InputError
 from ..backend.inference.clouds import DEFAULT_CLOUD_FRACTION
+from ..backend.inference.modalities import RunInputs
 from .band_mapping import BandSource, raster_info
 from .qgis_reader import QgisWindowReader, TargetGrid, crop_grid, finest_layer, planned_grid, read_sample
 
@@ -43,7 +44,9 @@ class ClassifyRequest:
     """What to classify and where the outputs go (``outputs``: product → path; a product left out is not written).
 
     ``s2``/``s1``: the input layers; the engine's band resolver finds each model band among them, unless
-    ``s2_bands``/``s1_bands`` give a band mapping made by hand (one source per model band, in model order).
+    ``s2_bands``/``s1_bands`` give a band mapping made by hand (one source per model band, in model order). Leave
+    one modality empty (``[]`` and None) for a one-modality run with the model's S2-only or S1-only head
+    (:meth:`inputs`; :func:`~mosaic.backend.inference.modalities.one_modality_heads` says which a model has).
     ``input_options``: the user's :class:`~mosaic.backend.inference.inspector.InputOptions` (None: all auto).
     """
 
@@ -63,6 +66,11 @@ class ClassifyRequest:
     #: the optional cloud layer (an SCL layer or an S2 stack with an SCL band, a binary mask, a cloud probability)
     cloud: QgsRasterLayer | None = None
     cloud_fraction: float = DEFAULT_CLOUD_FRACTION  #: S2-blind fraction above which a tile goes to the S1-only head
+
+    def inputs(self) -> RunInputs:
+        """The modalities of the run: S2 and S1, or one of them alone (``s1``/``s1_bands`` empty: S2 alone, every
+        tile from the model's S2-only head; ``s2``/``s2_bands`` empty: S1 alone); refuses neither."""
+        return RunInputs(bool(self.s2 or self.s2_bands), bool(self.s1 or self.s1_bands))
 
 
 @dataclass
@@ -96,15 +104,18 @@ def prepare(request: ClassifyRequest, metadata, hint: Callable[[str, str], str] 
     Raises :class:`InputError` (one sentence, options worded by ``hint(option, value)``; default: Processing's)
     before anything is written. The reader's ``plan`` says what was applied (``plan.applied``, ``plan.tags()``).
     """
-    from ..backend.inference.clouds import require_s1_head
+    from ..backend.inference.clouds import require_cloud_use
     from ..backend.inference.inspector import InputOptions, inspect_inputs
+    from ..backend.inference.modalities import run_head
     from .input_options import processing_hint
 
     s2_layers, s2_infos, s2_sample, s2_picks = _inputs("S2", request.s2, request.s2_bands, metadata.s2.bands)
     s1_layers, s1_infos, s1_sample, s1_picks = _inputs("S1", request.s1, request.s1_bands, metadata.s1.bands)
+    inputs = request.inputs()
+    run_head(metadata, inputs, Path(request.model_path).name)  # a one-modality run needs that modality's head
     cloud_info = cloud_sample = None
     if request.cloud is not None:
-        require_s1_head(metadata.heads, Path(request.model_path).name)
+        require_cloud_use(metadata.heads, inputs, Path(request.model_path).name)
         cloud_info = raster_info(request.cloud)
 
         def cloud_sample(band: int):
@@ -125,7 +136,7 @@ def prepare(request: ClassifyRequest, metadata, hint: Callable[[str, str], str] 
     )
     s2 = [BandSource(s2_layers[p.raster], p.index) for p in plan.s2_picks]
     s1 = [BandSource(s1_layers[p.raster], p.index) for p in plan.s1_picks]
-    finest = finest_layer([s.layer for s in s2])
+    finest = finest_layer([s.layer for s in s2 or s1])  # S1's grid in a run of S1 alone
     full = planned_grid(finest, plan.grid)
     extent, polygons = request.extent, request.polygons_wkt
     if full.crs != finest.crs():  # resampled in a UTM zone: the extent and polygons follow
@@ -162,7 +173,7 @@ def _inputs(modality: str, given: list[QgsRasterLayer], mapped: list[BandSource]
 
     layers = list({lyr.id(): lyr for lyr in [*given, *(s.layer for s in mapped or [])]}.values())
     picks = None
-    if mapped is not None:
+    if mapped:
         if len(mapped) != len(bands) or None in mapped:
             found = len([s for s in mapped if s is not None])
             raise InputError(
@@ -236,6 +247,7 @@ def execute(
             is_cancelled=is_cancelled,
             cloud=reader.cloud,
             cloud_fraction=request.cloud_fraction,
+            modalities=reader.modalities,
         )
         for sink in sinks.values():  # every file complete (rasters as COGs) before the first is renamed into place
             sink.finish()

@@ -382,7 +382,8 @@ class CloudMask:
 class QgisWindowReader:
     """The engine's :class:`~mosaic.backend.inference.WindowReader` over QGIS layers (see the module docstring).
 
-    ``s2``/``s1``: the source of each model band in model order, as the input inspector's ``plan`` picked them;
+    ``s2``/``s1``: the source of each model band in model order, as the input inspector's ``plan`` picked them
+    (one of them empty in a one-modality run: the other's finest layer gives the grid, and ``read`` gives None for it);
     each band is read with the plan's source nodata and converted to model units with the plan's conversions
     (S2 offset and scale, S1 scale and units). With ``polygons_wkt`` (the selected polygons, in the grid's CRS)
     everything outside them reads as nodata, so tiles mostly outside the polygons are skipped by the engine.
@@ -399,6 +400,8 @@ class QgisWindowReader:
         cloud: BandSource | None = None,
     ) -> None:
         self.grid, self.plan = grid, plan
+        #: the modalities this reader gives (``read`` returns None for the other in a one-modality run)
+        self.modalities = plan.inputs.modalities
         self.mask = PolygonMask(polygons_wkt, grid) if polygons_wkt else None
         self.width, self.height = grid.width, grid.height
         self._tmp = tempfile.TemporaryDirectory(prefix="mosaic_reader_")
@@ -412,15 +415,19 @@ class QgisWindowReader:
             band = BandReader(cloud.layer, cloud.band, grid, "nearest", plan.cloud.nodata, workdir, finer="near")
             self.cloud = CloudMask(band, plan.cloud)
 
-    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """``(s2 [C_s2, h, w], s1 [C_s1, h, w])`` float32 in model band order and units, NaN = no data."""
-        s2 = convert(np.stack([r.read(window) for r in self.s2]), self.plan.s2)
-        s1 = convert(np.stack([r.read(window) for r in self.s1]), self.plan.s1)
+    def read(self, window: Window) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(s2 [C_s2, h, w], s1 [C_s1, h, w])`` float32 in model band order and units, NaN = no data; None for a
+        modality not given (a one-modality run)."""
+        arrays = [
+            convert(np.stack([r.read(window) for r in readers]), conversions) if readers else None
+            for readers, conversions in ((self.s2, self.plan.s2), (self.s1, self.plan.s1))
+        ]
         if self.mask is not None:
             outside = ~self.mask.inside(window)
-            s2[:, outside] = np.nan
-            s1[:, outside] = np.nan
-        return s2, s1
+            for a in arrays:
+                if a is not None:
+                    a[:, outside] = np.nan
+        return arrays[0], arrays[1]
 
     def close(self) -> None:
         """Release the providers and the temporary warped VRTs."""

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from .band_resolver import Hint, cli_hint
+from .modalities import RunInputs
 from .rasters import RasterInfo
 
 CLOUD_KINDS = ("auto", "scl", "mask", "probability")
@@ -84,6 +85,18 @@ def require_s1_head(heads: Sequence[str], model_name: str) -> None:
             f"{model_name} has no S1-only head (it was exported before per-modality heads), so it cannot classify "
             "cloudy tiles from radar; re-export it with a current MoSAiC, or leave out the cloud mask."
         )
+
+
+def require_cloud_use(heads: Sequence[str], inputs: RunInputs, model_name: str) -> None:
+    """Refuse a cloud layer where it cannot be used: without S2 (it marks what S2 cannot see), and in a run of both
+    modalities for a model without an S1-only head. With S2 alone, cloudy tiles are nodata."""
+    if not inputs.s2:
+        raise InputError(
+            "a cloud mask marks what Sentinel-2 cannot see, so it needs the Sentinel-2 bands; leave it out of a "
+            "Sentinel-1-only run."
+        )
+    if inputs.s1:
+        require_s1_head(heads, model_name)
 
 
 def parse_scl_classes(text: str | Sequence[int]) -> tuple[int, ...]:

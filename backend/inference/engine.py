@@ -14,7 +14,8 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import InputError, MosaicError
-from .clouds import DEFAULT_CLOUD_FRACTION, require_s1_head
+from .clouds import DEFAULT_CLOUD_FRACTION, require_cloud_use
+from .modalities import MODALITIES, RunInputs, run_head
 from .model import OnnxModel
 from .products import MIXED_SOURCE, SOURCE_CODES
 from .tiling import TileGrid, Window
@@ -25,12 +26,13 @@ class InferenceCancelledError(MosaicError):
 
 
 class WindowReader(Protocol):
-    """Both modalities on one target grid; ``read`` returns ``(s2, s1)`` float32 ``[C, h, w]``, NaN = nodata."""
+    """Both modalities on one target grid; ``read`` returns ``(s2, s1)`` float32 ``[C, h, w]``, NaN = nodata, and
+    None for a modality the run is not given (a one-modality run)."""
 
     width: int
     height: int
 
-    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]: ...
+    def read(self, window: Window) -> tuple[np.ndarray | None, np.ndarray | None]: ...
 
 
 class CloudReader(Protocol):
@@ -205,24 +207,25 @@ def _padded_cloud(cloud: CloudReader, window: Window, height: int, width: int) -
 
 
 def _padded_read(reader: WindowReader, window: Window, n_s2: int, n_s1: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``window`` (may extend past the raster); the outside is NaN."""
+    """Read ``window`` (may extend past the raster); the outside, and a modality the reader gives as None, is NaN."""
     inside = window.clip(reader.height, reader.width)
-    if not (inside.height and inside.width):
-        return tuple(np.full((n, window.height, window.width), np.nan, dtype=np.float32) for n in (n_s2, n_s1))
-    a2, a1 = reader.read(inside)
-    if a2.shape != (n_s2, inside.height, inside.width) or a1.shape != (n_s1, inside.height, inside.width):
-        raise InputError(
-            f"the reader returned S2 {a2.shape} and S1 {a1.shape} for a {inside.height}×{inside.width} window "
-            f"with {n_s2} S2 and {n_s1} S1 bands; check the input bands."
-        )
-    if inside == window:
-        return np.asarray(a2, dtype=np.float32), np.asarray(a1, dtype=np.float32)
-    s2 = np.full((n_s2, window.height, window.width), np.nan, dtype=np.float32)
-    s1 = np.full((n_s1, window.height, window.width), np.nan, dtype=np.float32)
-    r, c = inside.row_off - window.row_off, inside.col_off - window.col_off
-    s2[:, r : r + inside.height, c : c + inside.width] = a2
-    s1[:, r : r + inside.height, c : c + inside.width] = a1
-    return s2, s1
+    arrays = reader.read(inside) if inside.height and inside.width else (None, None)
+    out = []
+    for name, n, a in (("S2", n_s2, arrays[0]), ("S1", n_s1, arrays[1])):
+        if a is not None and a.shape != (n, inside.height, inside.width):
+            raise InputError(
+                f"the reader returned {name} {a.shape} for a {inside.height}×{inside.width} window with {n} "
+                f"{name} bands; check the input bands."
+            )
+        if a is not None and inside == window:
+            out.append(np.asarray(a, dtype=np.float32))
+            continue
+        padded = np.full((n, window.height, window.width), np.nan, dtype=np.float32)
+        if a is not None:
+            r, c = inside.row_off - window.row_off, inside.col_off - window.col_off
+            padded[:, r : r + inside.height, c : c + inside.width] = a
+        out.append(padded)
+    return out[0], out[1]
 
 
 def _cells_with_data(valid: np.ndarray, stride: int) -> np.ndarray:
@@ -272,11 +275,17 @@ class _InferenceRun:
         is_cancelled: Callable[[], bool] | None,
         cloud: CloudReader | None,
         cloud_fraction: float,
+        inputs: RunInputs,
     ) -> None:
         self.model, self.meta, self.reader, self.sinks, self.grid = model, model.metadata, reader, sinks, grid
         self.batch_size, self.max_nodata_fraction = batch_size, max_nodata_fraction
         self.progress, self.is_cancelled = progress, is_cancelled
         self.cloud, self.cloud_fraction = cloud, cloud_fraction
+        # the heads a tile may go to (choose_head's names: fused, s1, s2) and the graph output that gives each: a
+        # one-modality run has one, its modality's head (the fused output of a model of that modality alone)
+        single = run_head(self.meta, inputs, model.path.name)
+        self.heads = self.meta.heads if single is None else (inputs.single,)
+        self.outputs = {h: h for h in self.meta.heads} if single is None else {inputs.single: single}
         # A batch spans at most ``max_span + 1`` tile rows (sparse rows force a partial batch): that bounds the buffer.
         self.max_span = -(-batch_size // grid.n_cols) + 1
         self.acc = _RollingAccumulator(grid, self.meta.n_classes, rows_in_flight=self.max_span + 2)
@@ -310,7 +319,7 @@ class _InferenceRun:
                 float(blind[:, x].mean()),
                 float(s2_missing[:, x].mean()),
                 float(s1_missing[:, x].mean()),
-                self.meta.heads,
+                self.heads,
                 self.max_nodata_fraction,
                 None if self.cloud is None else self.cloud_fraction,
             )
@@ -341,7 +350,7 @@ class _InferenceRun:
         self.model_s += time.perf_counter() - t0
         results = []
         for i, t in enumerate(batch):
-            p = probs[t.head][i]
+            p = probs[self.outputs[t.head]][i]
             self.acc.add(t.row, t.col, p, SOURCE_CODES[t.head])
             results.append(TileResult(t.row, t.col, self.grid.window(t.row, t.col), p.astype(np.float32), t.head))
         for sink in self.sinks:
@@ -404,17 +413,31 @@ def run_inference(
     prefetch: bool = False,
     cloud: CloudReader | None = None,
     cloud_fraction: float = DEFAULT_CLOUD_FRACTION,
+    modalities: Sequence[str] = MODALITIES,
 ) -> RunSummary:
     """Predict every tile of ``reader``'s grid and stream averaged output rows and tile results to ``sinks``.
 
     Each tile goes to the head :func:`choose_head` picks; ``cloud`` (the cloud layer on the reader's grid) makes
     tiles whose cloudy-or-S2-nodata fraction exceeds ``cloud_fraction`` S1-only (models with an S1-only head only).
+    ``modalities``: what the reader gives, ``("s2", "s1")``, or one of them: then every tile goes to that modality's
+    own head (:mod:`.modalities`; a model without it is refused), and with S2 alone cloudy tiles are nodata.
     """
-    _check_options(model, batch_size, max_nodata_fraction, cloud, cloud_fraction)
+    inputs = RunInputs.of(modalities)
+    _check_options(model, batch_size, max_nodata_fraction, cloud, cloud_fraction, inputs)
     patch = model.metadata.patch_size_px
     grid = TileGrid(reader.width, reader.height, patch, stride or patch)
     run = _InferenceRun(
-        model, reader, sinks, grid, batch_size, max_nodata_fraction, progress, is_cancelled, cloud, cloud_fraction
+        model,
+        reader,
+        sinks,
+        grid,
+        batch_size,
+        max_nodata_fraction,
+        progress,
+        is_cancelled,
+        cloud,
+        cloud_fraction,
+        inputs,
     )
     for block in _blocks(run, list(_read_units(grid, batch_size)), prefetch):
         run.queue(block)
@@ -423,7 +446,12 @@ def run_inference(
 
 
 def _check_options(
-    model: OnnxModel, batch_size: int, max_nodata_fraction: float, cloud: CloudReader | None, cloud_fraction: float
+    model: OnnxModel,
+    batch_size: int,
+    max_nodata_fraction: float,
+    cloud: CloudReader | None,
+    cloud_fraction: float,
+    inputs: RunInputs,
 ) -> None:
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, not {batch_size}.")
@@ -432,4 +460,4 @@ def _check_options(
     if not 0.0 <= cloud_fraction <= 1.0:
         raise InputError(f"the cloud fraction threshold must be between 0 and 1, not {cloud_fraction}.")
     if cloud is not None:
-        require_s1_head(model.metadata.heads, model.path.name)
+        require_cloud_use(model.metadata.heads, inputs, model.path.name)

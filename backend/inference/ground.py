@@ -28,14 +28,15 @@ class GridPlan:
     pixel_m: float
     source_m: tuple[float, float]
     epsg: int | None = None
+    modality: str = "S2"  #: the modality whose finest raster decides the grid (S1 in a run of S1 alone)
 
     def describe(self) -> str:
         x, y = self.source_m
         size = f"{x:.3g} m" if abs(x - y) <= TOLERANCE * max(x, y) else f"{x:.3g} × {y:.3g} m"
         if not self.resample:
-            return f"S2 grid used as it is ({size} pixels)"
+            return f"{self.modality} grid used as it is ({size} pixels)"
         where = f"EPSG:{self.epsg}" if self.epsg else "its CRS"
-        return f"S2 resampled from {size} pixels to {self.pixel_m:g} m in {where}"
+        return f"{self.modality} resampled from {size} pixels to {self.pixel_m:g} m in {where}"
 
 
 def utm_epsg(lon: float, lat: float) -> int:
@@ -44,8 +45,9 @@ def utm_epsg(lon: float, lat: float) -> int:
     return (32600 if lat >= 0 else 32700) + zone
 
 
-def plan_grid(rasters: Sequence[RasterInfo], gsd_m: float) -> GridPlan:
-    """The grid to read the S2 ``rasters`` on (the finest one decides); refuses what cannot be used."""
+def plan_grid(rasters: Sequence[RasterInfo], gsd_m: float, modality: str = "S2") -> GridPlan:
+    """The grid to read the ``modality`` (S2; S1 in a run of S1 alone) ``rasters`` on (the finest one decides);
+    refuses what cannot be used."""
     for r in rasters:
         if r.pixel_size_m is None:
             raise InputError(
@@ -55,17 +57,17 @@ def plan_grid(rasters: Sequence[RasterInfo], gsd_m: float) -> GridPlan:
     finest = min(rasters, key=lambda r: r.pixel_size_m[0] * r.pixel_size_m[1])
     x, y = finest.pixel_size_m
     if abs(x / gsd_m - 1) <= TOLERANCE and abs(y / gsd_m - 1) <= TOLERANCE:
-        return GridPlan(False, gsd_m, (x, y))
+        return GridPlan(False, gsd_m, (x, y), modality=modality)
     if max(x, y) > MAX_FACTOR * gsd_m:
         raise InputError(
-            f"the finest S2 band of {finest.name} has {x:.3g} × {y:.3g} m pixels; the model needs "
+            f"the finest {modality} band of {finest.name} has {x:.3g} × {y:.3g} m pixels; the model needs "
             f"{gsd_m:g} m and cannot use data coarser than {MAX_FACTOR * gsd_m:g} m."
         )
     if finest.metres:
-        return GridPlan(True, gsd_m, (x, y))
+        return GridPlan(True, gsd_m, (x, y), modality=modality)
     if finest.centre_lonlat is None:
         raise InputError(
             f"{finest.name} ({finest.crs}) has {x:.3g} × {y:.3g} m pixels and cannot be placed on the "
             f"Earth to resample it; reproject it to {gsd_m:g} m in a UTM CRS first."
         )
-    return GridPlan(True, gsd_m, (x, y), utm_epsg(*finest.centre_lonlat))
+    return GridPlan(True, gsd_m, (x, y), utm_epsg(*finest.centre_lonlat), modality)

@@ -40,6 +40,7 @@ from .band_resolver import BandPick, Hint, cli_hint, parse_order, resolve_bands
 from .clouds import CloudOptions, CloudPlan, CloudSampler, inspect_cloud
 from .ground import GridPlan, plan_grid
 from .metadata import ModalitySpec, ModelMetadata
+from .modalities import RunInputs
 from .radiometry import DB_RANGE, REFLECTANCE_RANGE, Conversion, finite, frequent_fill, percentile
 from .rasters import RasterInfo, Sampler
 from .s1_units import check_units
@@ -92,6 +93,7 @@ class InputPlan:
     applied: dict[str, str] = field(default_factory=dict)  #: topic → what was done and why
     notes: list[str] = field(default_factory=list)  #: the entries of ``applied`` that are not the plain case
     cloud: CloudPlan | None = None  #: how the cloud layer marks cloudy pixels (None: no cloud layer given)
+    inputs: RunInputs = field(default_factory=RunInputs)  #: the modalities given (one: no picks for the other)
 
     def tags(self) -> dict[str, str]:
         """``applied`` as GeoTIFF metadata items: ``MOSAIC_INPUT_<TOPIC>``."""
@@ -126,17 +128,24 @@ def inspect_inputs(
 ) -> InputPlan:
     """Identify the inputs (see the module docstring); raises :class:`InputError` with one sentence.
 
+    ``s2``/``s1``: either may be empty for a one-modality run (then the other's finest raster decides the grid).
     ``s2_picks``/``s1_picks``: a band mapping the user made by hand (the dock's), used instead of resolving.
     ``cloud``/``sample_cloud``: the optional cloud layer and its sampler (:func:`.clouds.inspect_cloud`).
     """
     target = target if isinstance(target, Target) else Target.of(target)
+    inputs = RunInputs(bool(s2 or s2_picks), bool(s1 or s1_picks))
     s2_order = parse_order(options.s2_order, "S2")
     s1_order = parse_order(options.s1_order if options.s1_order != "auto" else None, "S1")
-    s2_picks = s2_picks or resolve_bands(s2, target.s2.bands, "S2", s2_order, hint)
-    s1_picks = s1_picks or resolve_bands(s1, target.s1.bands, "S1", s1_order, hint)
+    s2_picks = (s2_picks or resolve_bands(s2, target.s2.bands, "S2", s2_order, hint)) if inputs.s2 else []
+    s1_picks = (s1_picks or resolve_bands(s1, target.s1.bands, "S1", s1_order, hint)) if inputs.s1 else []
     applied: dict[str, str] = {}
     notes: list[str] = []
+    if inputs.single:
+        applied["inputs"] = f"{inputs.describe()}: every tile from the model's {inputs.single.upper()}-only head"
+        notes.append(applied["inputs"])
     for modality, picks in (("S2", s2_picks), ("S1", s1_picks)):
+        if not picks:
+            continue
         how = {p.how for p in picks}
         text = {
             "name": "named by band descriptions or file names",
@@ -150,19 +159,24 @@ def inspect_inputs(
         )
         if how - {"name"}:
             notes.append(applied[f"{modality} bands"])
-    grid = plan_grid([s2[i] for i in sorted({p.raster for p in s2_picks})], target.gsd_m)
-    applied["S2 grid"] = grid.describe()
+    grid_modality, grid_rasters, grid_picks = ("S2", s2, s2_picks) if inputs.s2 else ("S1", s1, s1_picks)
+    grid = plan_grid([grid_rasters[i] for i in sorted({p.raster for p in grid_picks})], target.gsd_m, grid_modality)
+    applied[f"{grid_modality} grid"] = grid.describe()
     if grid.resample:
-        notes.append(applied["S2 grid"])
-    s2_conv, s2_nodata = _s2(s2, s2_picks, target.s2, options, sample_s2, hint, applied, notes)
+        notes.append(applied[f"{grid_modality} grid"])
+    s2_conv, s2_nodata = (
+        _s2(s2, s2_picks, target.s2, options, sample_s2, hint, applied, notes) if s2_picks else ([], [])
+    )
     explicit = s1_order is not None or any(p.how == "order" for p in s1_picks)
-    s1_conv, s1_nodata = _s1(s1, s1_picks, options, sample_s1, hint, applied, notes, explicit)
+    s1_conv, s1_nodata = _s1(s1, s1_picks, options, sample_s1, hint, applied, notes, explicit) if s1_picks else ([], [])
     cloud_plan = None
     if cloud is not None:
         cloud_plan = inspect_cloud(cloud, sample_cloud, options.cloud, hint)
         applied["cloud mask"] = cloud_plan.describe()  # no file or layer name: the front ends write the same tags
         notes.append(f"cloud mask {applied['cloud mask']}")
-    return InputPlan(s2_picks, s1_picks, s2_conv, s1_conv, s2_nodata, s1_nodata, grid, applied, notes, cloud_plan)
+    return InputPlan(
+        s2_picks, s1_picks, s2_conv, s1_conv, s2_nodata, s1_nodata, grid, applied, notes, cloud_plan, inputs
+    )
 
 
 # -------------------------------------------------------------------------------------------- Sentinel-2

@@ -23,14 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PATH",
         help="S2 L2A: one stacked raster in the model's band order, a folder with one file per band, or "
-        "single-band files named like ..._B02.tif (native 10/20/60 m)",
+        "single-band files named like ..._B02.tif (native 10/20/60 m); alone (without --s1): every tile from the "
+        "model's S2-only head",
     )
     parser.add_argument(
         "--s1",
         nargs="+",
         default=None,
         metavar="PATH",
-        help="S1 VV and VH in dB (stacked, folder or files named ..._VV.tif); any CRS or grid",
+        help="S1 VV and VH in dB (stacked, folder or files named ..._VV.tif); any CRS or grid; alone (without --s2): "
+        "every tile from the model's S1-only head, on the S1 grid",
     )
     add_input_arguments(parser)
     parser.add_argument("--model", required=True, help="ONNX model exported by `mosaic export`")
@@ -167,8 +169,11 @@ def run(args: argparse.Namespace) -> int:
     request = request_from(args)
     if args.scenes:
         return run_scenes(request, ScenesRun(args.scenes, args.workers, args.scheduler, args.progress_jsonl))
-    if not args.s2 or not args.s1:
-        raise InputError("give the inputs: --s2 and --s1 for one scene, or --scenes FILE for many.")
+    if not args.s2 and not args.s1:
+        raise InputError(
+            "give the inputs: --s2 and --s1 for one scene (or one of them alone, for the model's S2-only or S1-only "
+            "head), or --scenes FILE for many."
+        )
     summary, paths = predict(request)
     print(
         f"{summary.tiles_run} tiles predicted, {summary.tiles_skipped} skipped as nodata, "

@@ -4,7 +4,8 @@ Outputs in the request's ``out``: ``probabilities.tif`` (Float32, one band per c
 name), ``labels.tif`` (UInt32: band 1 top class index, band 2 multi-label bitmask, bit ``c`` = class ``c`` at or
 above its threshold, band 3 the head that decided the cell), ``confidence.tif`` (max probability), ``tiles.gpkg``
 (one polygon per tile run), and a QGIS ``.qml`` style next to each raster (``labels_source.qml`` for band 3). With a
-cloud mask, tiles S2 cannot see go to the model's S1-only head (see docs/predict.md). Output cells are ``stride``
+cloud mask, tiles S2 cannot see go to the model's S1-only head (see docs/predict.md); with ``s2`` or ``s1`` alone every
+tile goes to that modality's own head (:mod:`~mosaic.backend.inference.modalities`). Output cells are ``stride``
 pixels of the S2 10 m grid; the grid's origin is the processed extent's. Everything is written in a temporary
 folder and moved into place at the end.
 """
@@ -15,7 +16,8 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ..inference.clouds import require_s1_head
+from ..inference.clouds import require_cloud_use
+from ..inference.modalities import RunInputs, run_head
 from .request import PredictRequest, provider_list
 
 
@@ -32,8 +34,10 @@ def predict(request: PredictRequest):
     model = load_model(request.model, threads=request.threads, providers=provider_list(request.provider))
     meta = model.metadata
     stride = request.stride or meta.patch_size_px
+    inputs = RunInputs(bool(request.s2), bool(request.s1))
+    run_head(meta, inputs, Path(request.model).name)  # a one-modality run needs that modality's head
     if request.cloud_mask is not None:
-        require_s1_head(meta.heads, Path(request.model).name)
+        require_cloud_use(meta.heads, inputs, Path(request.model).name)
     with RasterioReader(
         request.s2, request.s1, meta, aoi=request.aoi, options=request.inputs, cloud_mask=request.cloud_mask
     ) as reader:
@@ -66,6 +70,7 @@ def predict(request: PredictRequest):
                 prefetch=request.prefetch,
                 cloud=reader.cloud,
                 cloud_fraction=request.cloud_fraction,
+                modalities=reader.modalities,
             )
             bar.close()
             paths = outputs.commit()

@@ -255,7 +255,10 @@ class RasterioReader:
             sample_cloud=cloud_sample,
         )
         plan = self.plan
-        finest = min((s2_ds[p.raster] for p in plan.s2_picks), key=lambda ds: abs(ds.transform.a * ds.transform.e))
+        #: the modalities this reader gives (``read`` returns None for the other in a one-modality run)
+        self.modalities = plan.inputs.modalities
+        grid_ds = [s2_ds[p.raster] for p in plan.s2_picks] or [s1_ds[p.raster] for p in plan.s1_picks]
+        finest = min(grid_ds, key=lambda ds: abs(ds.transform.a * ds.transform.e))
         self.crs, full_transform, full_w, full_h = self._target(finest, plan)
         self._aoi = _aoi_polygons(aoi, self.crs) if aoi is not None else None
         if self._aoi is not None:
@@ -268,7 +271,7 @@ class RasterioReader:
         target = (self.crs, full_transform, full_w, full_h)
         extent = rasterio.windows.bounds(win, full_transform)
         others = [("S1 raster", s1_ds[p.raster]) for p in plan.s1_picks] + [("cloud mask", d) for d in cloud_ds or []]
-        for what, ds in {id(ds): (what, ds) for what, ds in others}.values():
+        for what, ds in {id(ds): (what, ds) for what, ds in others if ds is not finest}.values():
             if ds.crs is None:
                 raise InputError(f"{Path(ds.name).name} has no CRS; georeference it first.")
             if not _overlaps(_grid_bounds(ds.bounds, ds.crs, self.crs, Path(ds.name).name), extent):
@@ -305,15 +308,19 @@ class RasterioReader:
         """GDAL geotransform of the processed extent's 10 m grid."""
         return self.transform.to_gdal()
 
-    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """``(s2, s1)`` float32 ``[C, h, w]`` of ``window`` on the target grid in model units, NaN = nodata."""
-        s2 = convert(np.stack([b.read(window, self.row0, self.col0) for b in self._s2]), self.plan.s2)
-        s1 = convert(np.stack([b.read(window, self.row0, self.col0) for b in self._s1]), self.plan.s1)
+    def read(self, window: Window) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(s2, s1)`` float32 ``[C, h, w]`` of ``window`` on the target grid in model units, NaN = nodata; None for
+        a modality not given (a one-modality run)."""
+        arrays = [
+            convert(np.stack([b.read(window, self.row0, self.col0) for b in bands]), conversions) if bands else None
+            for bands, conversions in ((self._s2, self.plan.s2), (self._s1, self.plan.s1))
+        ]
         if self._aoi is not None:
             outside = ~self.aoi_mask(window)
-            s2[:, outside] = np.nan
-            s1[:, outside] = np.nan
-        return s2, s1
+            for a in arrays:
+                if a is not None:
+                    a[:, outside] = np.nan
+        return arrays[0], arrays[1]
 
     def aoi_mask(self, window: Window) -> np.ndarray:
         """bool ``[h, w]``: True where the pixel centre lies inside an AOI polygon (all True without an AOI)."""

@@ -24,8 +24,8 @@ NOT_SETTINGS = frozenset(
 class PredictRequest:
     """One scene's prediction: inputs, model, output folder and every option of ``mosaic predict``."""
 
-    s2: Sequence[str]  #: S2 files, one folder or a ``.SAFE`` product
-    s1: Sequence[str]  #: S1 VV and VH files or one folder
+    s2: Sequence[str]  #: S2 files, one folder or a ``.SAFE`` product (empty: S1 alone, its S1-only head)
+    s1: Sequence[str]  #: S1 VV and VH files or one folder (empty: S2 alone, its S2-only head)
     model: str  #: ONNX model exported by ``mosaic export``
     out: str  #: output folder
     stride: int | None = None  #: tile step in pixels (None: the model's patch size)

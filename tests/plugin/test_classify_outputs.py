@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from osgeo import gdal, ogr, osr
 from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
@@ -25,18 +26,15 @@ from .processing_case import band_files
 STRIDE, BATCH = 60, 8
 
 
-def _predict(model: Path, folder: Path, out: Path, *options: str) -> dict[str, Path]:
+def _predict(model: Path, folder: Path, out: Path, *options: str, modalities=("s2", "s1")) -> dict[str, Path]:
     files = band_files(folder)
-    s2, s1 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]], [str(files["VV"]), str(files["VH"])]
+    inputs = {"s2": [str(files[b]) for b in S2_BAND_SETS["s2_10"]], "s1": [str(files["VV"]), str(files["VH"])]}
     cmd = [
         sys.executable,
         "-m",
         "mosaic.backend.cli",
         "predict",
-        "--s2",
-        *s2,
-        "--s1",
-        *s1,
+        *(arg for m in modalities for arg in (f"--{m}", *inputs[m])),
         "--model",
         str(model),
         "--out",
@@ -261,3 +259,27 @@ def test_a_cloud_layer_gives_identical_files_in_every_front_end(
         assert source_style.read_text(encoding="utf-8") == (tmp_path / "predict" / "labels_source.qml").read_text(
             encoding="utf-8"
         )
+
+
+def test_one_modality_gives_identical_files_in_mosaic_predict_and_processing(
+    processing_ready, heads_test_model, test_model, t33uup_mosaic, tmp_path
+):
+    """S2 alone and S1 alone: the S2-only / S1-only head on every cell (band 3: 3 or 2), the same files from
+    ``mosaic predict --s2`` (``--s1``) alone and ``mosaic:classify`` with the other layers left empty; a model without
+    per-modality heads is refused in one sentence."""
+    from qgis.core import QgsProcessingException
+
+    for alone, other, code in (("s2", "S1", 3), ("s1", "S2", 2)):
+        reference = _predict(heads_test_model, t33uup_mosaic, tmp_path / f"predict_{alone}", modalities=(alone,))
+        got = _processing(heads_test_model, t33uup_mosaic, tmp_path / f"processing_{alone}", **{other: []})
+        for key in ("probabilities", "labels", "confidence"):
+            expected, mine = _raster(reference[key]), _raster(got[key])
+            for item in ("size", "geotransform", "epsg", "tags", "style"):
+                assert mine[item] == expected[item], (alone, key, item)
+            np.testing.assert_array_equal(mine["values"], expected["values"], err_msg=f"{alone} {key}")
+        source = _raster(reference["labels"])["values"][2]
+        assert (source[:2, :2] == 2**32 - 1).all() and (source[2:] == code).all() and (source[:2, 2:] == code).all()
+        assert _tiles(got["tiles"]) == _tiles(reference["tiles"])
+    with pytest.raises(QgsProcessingException, match=r"^resnet18_test.onnx has no S2-only head \(it was exported"):
+        _processing(test_model, t33uup_mosaic, tmp_path / "refused", S1=[])
+    assert list((tmp_path / "refused").iterdir()) == []

@@ -63,7 +63,9 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         "Multi-label land-cover classification of co-registered Sentinel-2 L2A (reflectance × 10000) and "
         "Sentinel-1 GRD (VV, VH in dB) rasters with a MoSAiC ONNX model, tile by tile.\n\n"
         "S2: one stacked layer or several single-band layers (10/20/60 m); S1: a VV+VH stack or the VV and VH "
-        "layers. Each band the model needs is found by its band description or file name (B02, B8A, VV…); "
+        "layers. Either may be left empty: S2 alone is classified by the model's S2-only head, S1 alone by its "
+        "S1-only head, on every tile (models exported with per-modality heads; others refuse it). Each band the model "
+        "needs is found by its band description or file name (B02, B8A, VV…); "
         "S1 is brought onto the S2 grid (reprojected when its CRS differs) and 20/60 m bands are upsampled as "
         "in training.\n\n"
         "Tiles of the model's patch size are taken every STRIDE pixels (default: the patch size); outputs "
@@ -92,12 +94,18 @@ class ClassifyAlgorithm(MosaicAlgorithm):
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(
             QgsProcessingParameterMultipleLayers(
-                "S2", self.tr("Sentinel-2 layer(s)"), QgsProcessing.SourceType.TypeRaster
+                "S2",
+                self.tr("Sentinel-2 layer(s) (leave empty for S1 alone)"),
+                QgsProcessing.SourceType.TypeRaster,
+                optional=True,
             )
         )
         self.addParameter(
             QgsProcessingParameterMultipleLayers(
-                "S1", self.tr("Sentinel-1 layer(s)"), QgsProcessing.SourceType.TypeRaster
+                "S1",
+                self.tr("Sentinel-1 layer(s) (leave empty for S2 alone)"),
+                QgsProcessing.SourceType.TypeRaster,
+                optional=True,
             )
         )
         self.addParameter(QgsProcessingParameterFile("MODEL", self.tr("MoSAiC model (.onnx)"), extension="onnx"))
@@ -298,8 +306,8 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             request.input_options = self.input_options(parameters, context)
             model = classify.load_model(request)
             meta = model.metadata
-            if s2_layers:
-                reference = finest_layer(s2_layers)
+            if s2_layers or s1_layers:
+                reference = finest_layer(s2_layers or s1_layers)  # the grid's layer: S1's in a run of S1 alone
                 if parameters.get("EXTENT"):
                     request.extent = self.parameterAsExtent(parameters, "EXTENT", context, reference.crs())
                 aoi = self.parameterAsSource(parameters, "AOI", context) if parameters.get("AOI") else None

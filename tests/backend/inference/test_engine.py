@@ -264,3 +264,82 @@ def test_models_without_an_s1_head_refuse_a_cloud_layer(model, mosaic_arrays):
     cloudy = np.zeros(mosaic_arrays[0].shape[1:], dtype=bool)
     with pytest.raises(ModelError, match="has no S1-only head"):
         run_inference(model, ArrayReader(*mosaic_arrays), [CollectSink()], cloud=CloudArray(cloudy))
+
+
+class OneModalityReader(ArrayReader):
+    """The mosaic's S2 alone (``keep="s2"``) or S1 alone: None for the other modality, as the readers give it."""
+
+    def __init__(self, s2: np.ndarray, s1: np.ndarray, keep: str):
+        super().__init__(s2, s1)
+        self.keep = keep
+
+    def read(self, w: Window):
+        s2, s1 = super().read(w)
+        return (s2, None) if self.keep == "s2" else (None, s1)
+
+
+@pytest.mark.parametrize(("keep", "code"), [("s2", 3), ("s1", 2)])
+def test_one_modality_runs_use_that_modalitys_head_everywhere(heads_onnx_model_path, mosaic_arrays, keep, code):
+    """S2 alone → the S2-only head on every tile with data (source 3), S1 alone → the S1-only head (source 2); each
+    equals that head in a run of both modalities where the other one is missing everywhere (NaN)."""
+    model = load_model(heads_onnx_model_path, threads=2)
+    s2, s1 = mosaic_arrays
+    alone = CollectSink()
+    summary = run_inference(model, OneModalityReader(s2, s1, keep), [alone], stride=60, modalities=(keep,))
+    assert summary.tiles_run == 20 and {t.head for t in alone.tiles} == {keep}
+    source = np.concatenate([b.source for b in alone.blocks])
+    assert (source[:2, :2] == 0).all() and (source[np.isfinite(alone.raster()[0])] == code).all()
+    assert np.isfinite(alone.raster()[0]).sum() == 32 - 4  # the empty patch's 2 × 2 cells are nodata
+    for t in alone.tiles[::5]:
+        w = t.window
+        tile = (a[None, :, w.row_off : w.row_off + 120, w.col_off : w.col_off + 120] for a in (s2, s1))
+        np.testing.assert_allclose(t.probabilities, model.predict_heads(*tile)[keep][0], atol=1e-5)
+    missing = (s2, np.full_like(s1, np.nan)) if keep == "s2" else (np.full_like(s2, np.nan), s1)
+    both = CollectSink()
+    run_inference(model, ArrayReader(*missing), [both], stride=60)
+    np.testing.assert_array_equal(both.raster(), alone.raster())
+    np.testing.assert_array_equal(np.concatenate([b.source for b in both.blocks]), source)
+
+
+def test_one_modality_runs_refuse_models_without_that_head_and_a_cloud_layer_without_s2(
+    model, heads_onnx_model_path, mosaic_arrays
+):
+    from mosaic.backend.errors import InputError
+
+    for keep, name in (("s2", "S2-only"), ("s1", "S1-only")):
+        with pytest.raises(ModelError, match=rf"^model\.onnx has no {name} head .* use a model with per-modality"):
+            run_inference(model, OneModalityReader(*mosaic_arrays, keep), [CollectSink()], modalities=(keep,))
+    heads = load_model(heads_onnx_model_path, threads=2)
+    cloudy = np.zeros(mosaic_arrays[0].shape[1:], dtype=bool)
+    with pytest.raises(InputError, match=r"^a cloud mask marks what Sentinel-2 cannot see, so it needs the Sentinel-2"):
+        run_inference(
+            heads, OneModalityReader(*mosaic_arrays, "s1"), [CollectSink()], cloud=CloudArray(cloudy), modalities=["s1"]
+        )
+    with pytest.raises(InputError, match=r"^give the Sentinel-2 bands, the Sentinel-1 bands or both; none were given"):
+        run_inference(heads, ArrayReader(*mosaic_arrays), [CollectSink()], modalities=())
+
+
+def test_s2_alone_leaves_cloudy_tiles_nodata(heads_onnx_model_path, mosaic_arrays):
+    """With S2 alone there is no radar to fall back on: a tile the cloud layer makes S2-blind is nodata."""
+    model = load_model(heads_onnx_model_path, threads=2)
+    cloudy = np.zeros(mosaic_arrays[0].shape[1:], dtype=bool)
+    cloudy[120:240, 0:120] = True
+    sink = CollectSink()
+    summary = run_inference(
+        model, OneModalityReader(*mosaic_arrays, "s2"), [sink], cloud=CloudArray(cloudy), modalities=("s2",)
+    )
+    source = np.concatenate([b.source for b in sink.blocks])
+    assert summary.tiles_run == 6 and source.tolist() == [[0, 3], [0, 3], [3, 3], [3, 3]]
+
+
+def test_one_modality_heads_of_each_kind_of_model(heads_onnx_model_path, onnx_model_path):
+    from mosaic.backend.inference.metadata import parse_metadata
+    from mosaic.backend.inference.modalities import RunInputs, one_modality_heads, run_head
+
+    heads, fused = (load_model(p, threads=1).metadata for p in (heads_onnx_model_path, onnx_model_path))
+    assert one_modality_heads(heads) == {"s2": "s2", "s1": "s1"} and one_modality_heads(fused) == {}
+    s2_model = parse_metadata({**fused.raw, "architecture": {"backbone": "resnet18", "modalities": "s2"}})
+    assert one_modality_heads(s2_model) == {"s2": "fused"}  # trained on S2 alone: its fused head reads S2 only
+    assert run_head(s2_model, RunInputs(s1=False), "s2.onnx") == "fused"
+    assert run_head(heads, RunInputs(), "heads.onnx") is None  # both modalities: per-tile heads
+    assert RunInputs.of(["s1"]).describe() == "S1 only" and RunInputs().modalities == ("s2", "s1")
