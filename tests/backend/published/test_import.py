@@ -133,3 +133,20 @@ def test_thresholds_tuned_on_a_validation_split(published, ben_v2, tmp_path):
     assert meta.thresholds_tuned and meta.thresholds != (0.5,) * 19
     assert 0 < meta.metrics["test/ap_macro"] <= 1
     assert "validation split (6 patches)" in meta.training["thresholds_tuned_on"]
+
+
+def test_an_unsupported_architecture_is_refused_listing_the_supported(published, tmp_path):
+    folder, _ = published("resnet18", "s2", "0.2.0", seed=1)
+    other = tmp_path / "efficientnet_b0-s2-v0.2.0"
+    other.mkdir()
+    (other / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+    config = json.loads((folder / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "timm_model_name": "efficientnet_b0"}))
+    run = subprocess.run(
+        [MOSAIC, "import", "reben", str(other), "-o", str(tmp_path / "m.onnx")], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert (
+        "the published architecture 'efficientnet_b0' is not supported; supported (all at 120 px): ResNet" in run.stderr
+    )
+    assert "ViT (vit_base_patch8_224, built for 120 px)" in run.stderr and not (tmp_path / "m.onnx").exists()
