@@ -6,7 +6,7 @@ import argparse
 
 from .assessment import assess
 from .rasterio_io import RasterioIO
-from .report import area_text, proportion
+from .report import area_interval, proportion
 from .request import AssessRequest
 from .run_folder import run_files
 
@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
         top = result.top_class
         print(f"overall accuracy {proportion(top.overall)} (95 % CI), {top.estimator}")
         for k, name in enumerate(top.classes):
-            area = top.area(k)
-            print(f"  {name}: area {area_text(area.estimate)} ± {area_text(area.ci95)} {top.area_unit}")
+            print(f"  {name}: area {area_interval(top.area(k))} {top.area_unit}")
     if result.multilabel is not None:
         print(f"label accuracy (multi-label) {proportion(result.multilabel.label_accuracy)}")
     if result.agreement is not None:

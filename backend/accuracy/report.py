@@ -104,15 +104,17 @@ def proportion(e: Estimate, ci: bool = True) -> str:
     return f"{e.estimate:.3f} ± {e.ci95:.3f}" if ci and math.isfinite(e.se) else f"{e.estimate:.3f}"
 
 
-def area_text(value: float) -> str:
-    """Areas with thousands separators: whole units from 100 up, else two decimals."""
+def area_text(value: float, like: float | None = None) -> str:
+    """Areas with thousands separators: whole units from 100 up (of ``like``, else of ``value``), else two
+    decimals."""
     if not math.isfinite(value):
         return "—"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    return f"{value:,.0f}" if abs(value if like is None else like) >= 100 else f"{value:,.2f}"
 
 
-def _area(e: Estimate) -> str:
-    return f"{area_text(e.estimate)} ± {area_text(e.ci95)}"
+def area_interval(e: Estimate) -> str:
+    """``21,158 ± 6,158``: an area and the half-width of its 95 % interval, to the same decimals."""
+    return f"{area_text(e.estimate)} ± {area_text(e.ci95, like=e.estimate)}"
 
 
 def add_design(outline: Outline, source: str, strata: Sequence[tuple[str, float, int]], unit: str) -> None:
@@ -139,7 +141,7 @@ def add_top_class(outline: Outline, result: Assessment, chart: str | None, mappe
                 proportion(result.users[k]),
                 proportion(result.producers[k]),
                 proportion(result.area_proportions[k]),
-                _area(result.area(k)),
+                area_interval(result.area(k)),
             )
             for k, name in enumerate(result.classes)
         ],
@@ -194,7 +196,7 @@ def add_multilabel(outline: Outline, result: MultilabelAssessment, chart: str | 
                 _plain(c.f1),
                 _plain(c.average_precision),
                 proportion(c.assessment.overall),
-                _area(c.area_proportion.scaled(result.total_area)),
+                area_interval(c.area_proportion.scaled(result.total_area)),
             )
             for c in result.classes
         ],

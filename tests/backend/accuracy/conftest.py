@@ -54,3 +54,34 @@ def stehman_csv(tmp_path) -> tuple[Path, Path]:
     sample = write_csv(tmp_path / "stehman_sample.csv", ["stratum", "map", "reference"], rows)
     areas = write_csv(tmp_path / "stehman_areas.csv", ["stratum", "area"], STEHMAN_PIXELS.items())
     return sample, areas
+
+
+def predict_run(s2, s1, model, out: Path, stride: int) -> Path:
+    """``mosaic predict`` (the command line) into ``out``."""
+    from mosaic.backend.cli import main
+
+    argv = ["predict", "--s2", *map(str, s2), "--s1", *map(str, s1), "--model", str(model), "--out", str(out)]
+    argv += ["--stride", str(stride), "--batch-size", "4", "--threads", "2", "--no-progress"]
+    assert main(argv) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def t33uup_run(t33uup_mosaic, onnx_model_path, tmp_path_factory) -> Path:
+    """The test model's run over the T33UUP mosaic at stride 30: 16 × 8 cells of 300 m, the 4 × 4 of the missing
+    patch 37_87 without data."""
+    s2, s1 = sorted(t33uup_mosaic.glob("S2A*.tif")), sorted(t33uup_mosaic.glob("S1_*.tif"))
+    return predict_run(s2, s1, onnx_model_path, tmp_path_factory.mktemp("t33uup_run"), 30)
+
+
+@pytest.fixture(scope="module")
+def corine_patch(shared_data) -> dict[str, Path]:
+    """Patch 26_57: its S2 and S1 band files, its pixel-level CORINE 2018 map (CLC codes, 10 m) and that map's
+    polygons (``name_19``), from ``bigearthnet-v2-rico-hdl`` (see its SOURCE.md)."""
+    mock, rico = shared_data / "bigearthnet-v2-configilm-mock", shared_data / "bigearthnet-v2-rico-hdl"
+    return {
+        "s2": sorted((mock / "BigEarthNet-S2").rglob("*_T33UUP_26_57_B*.tif")),
+        "s1": sorted((mock / "BigEarthNet-S1").rglob("*_33UUP_26_57_V*.tif")),
+        "map": next((rico / "Reference_Maps").rglob("*_26_57_reference_map.tif")),
+        "polygons": next((rico / "derived").glob("*_26_57_reference_map_polygons.geojson")),
+    }
