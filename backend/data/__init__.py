@@ -15,7 +15,7 @@ Stable public API (the trainer codes against these names; every dataset returns 
         # root: folder with BigEarthNet-S1/, BigEarthNet-S2/, metadata.parquet (official or `mosaic prepare`).
         # lmdb_path: read pixels from a reBEN / `mosaic pack` LMDB instead of the GeoTIFF folders.
         # split: "train" | "validation" | "test" | "all".
-        # label_fraction (train split only): keep a stratified seeded subset of the labels; with
+        # label_fraction (train split; validation for a label-scarce validation): a stratified seeded subset; with
         # keep_unlabelled=True the other training patches stay in the dataset with labelled=False.
 
     from mosaic.backend.data.sen12ms import Sen12MS

@@ -100,7 +100,9 @@ class Sen12MS(Dataset):
         drop_unlabelled: drop patches where no class reaches the threshold (default: keep, all-zero label).
         test_scenes: ``None``: the official lists (module docstring); else own test scenes or seasons.
         validation_fraction, seed: validation scenes drawn from the train scenes.
-        label_fraction, keep_unlabelled: label-scarce train subset, as for BigEarthNet v2.
+        label_fraction, keep_unlabelled: label-scarce train (or validation) subset, as for BigEarthNet v2.
+        class_names: the nomenclature the caller expects (``mosaic evaluate`` passes the checkpoint's); must be
+            the simplified 10 IGBP classes, the only one SEN12MS provides.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class Sen12MS(Dataset):
         seed: int = 0,
         label_fraction: float | None = None,
         keep_unlabelled: bool = False,
+        class_names: Iterable[str] | None = None,
     ):
         if split not in ("all", "train", "validation", "test"):
             raise ConfigError(f"split must be all, train, validation or test, got {split!r}")
@@ -128,6 +131,11 @@ class Sen12MS(Dataset):
         self.root = Path(root)
         self.s1_bands = S1_BANDS
         self.class_names = SEN12MS_CLASSES
+        if class_names is not None and tuple(class_names) != SEN12MS_CLASSES:
+            raise ConfigError(
+                f"SEN12MS has the {len(SEN12MS_CLASSES)} simplified IGBP classes, not the {len(tuple(class_names))} "
+                "classes asked for: evaluate a model trained on SEN12MS"
+            )
         self.upsampling = "nearest"  # every SEN12MS band is already on the 10 m grid
         self.patch_size_px = PATCH_SIZE_PX
         self._s2_index = [S2_L1C_BANDS.index(b) + 1 for b in self.s2_bands]
@@ -179,6 +187,11 @@ class Sen12MS(Dataset):
         """``ROIs<id>_<season>_<scene>_p<patch>``."""
         season, scene, patch = self._items[index]
         return f"{season}_{scene}_p{patch}"
+
+    def scene(self, index: int) -> str:
+        """The scene of sample ``index``: ``ROIs<id>_<season>/<scene>`` (IaI-SimCLR's location sampler groups by it)."""
+        season, scene, _ = self._items[index]
+        return f"{season}/{scene}"
 
     def __len__(self) -> int:
         return len(self._items)

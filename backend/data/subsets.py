@@ -58,14 +58,17 @@ def label_scarce_rows(
 
     ``rows`` indexes the input rows that stay, ``labels`` holds their multi-hot labels with the rows outside the
     stratified subset (:func:`label_fraction_subset`) set to all-zero, ``labelled [len(rows)]`` marks the subset.
-    ``fraction`` None keeps every row labelled; otherwise only the ``train`` split accepts it, and the rows outside
-    the subset stay (unlabelled) only with ``keep_unlabelled``.
+    ``fraction`` None keeps every row labelled; otherwise only the ``train`` split (and ``validation``, for a
+    label-scarce validation) accepts it, and the rows outside the subset stay (unlabelled) only with
+    ``keep_unlabelled``.
     """
     labels = np.asarray(labels)
     if fraction is None:
         return np.arange(len(labels)), labels, np.ones(len(labels), dtype=bool)
-    if split != "train":
-        raise ConfigError(f"label_fraction applies to the train split only (got split={split!r}); drop it here")
+    if split not in ("train", "validation"):
+        raise ConfigError(
+            f"label_fraction applies to the train and validation splits only (got split={split!r}); drop it here"
+        )
     subset = label_fraction_subset(labels, fraction, seed)
     rows = np.arange(len(labels)) if keep_unlabelled else np.flatnonzero(subset)
     labels, labelled = labels[rows], subset[rows]

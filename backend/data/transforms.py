@@ -7,6 +7,11 @@ Radiometric, per modality and in physical units:
 * S2 brightness / contrast per band: ``x' = (x - m) · c + m · b`` with ``m`` the band's spatial mean,
   ``c ~ U(1 - contrast, 1 + contrast)``, ``b ~ U(1 - brightness, 1 + brightness)`` drawn per sample and band.
 * S1 additive noise in dB: ``x' = x + n``, ``n ~ N(0, noise_db²)`` per pixel.
+* Optional (off by default; IaI-SimCLR's official intra-modal augmentations): with probability ``s2_jitter`` the S2
+  brightness / contrast above, else with probability ``s2_grey`` greyscale
+  ``g = 0.2989 R + 0.587 G + 0.114 B`` (B04, B03, B02) written into every band; then for either modality, with
+  probability ``blur``, a Gaussian blur of kernel ``k`` = the odd ceiling of ``blur_kernel · size`` and
+  ``σ ~ U(0.1, 2.0)`` px per sample (reflect padding).
 
 :class:`PairAugment` applies the same geometric draw to S1 and S2 of one place when ``aligned=True`` (the
 crop box is expressed in fractions of the patch, so grids of different sizes stay co-registered), and
@@ -19,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.nn.functional import affine_grid, grid_sample
+from torch.nn.functional import affine_grid, conv2d, grid_sample, pad
 
 Box = torch.Tensor  #: ``[B, 4]`` float: (top, left, height, width) as fractions of the input side
 
@@ -97,6 +102,26 @@ def s2_jitter(
     return ((x - mean) * stretch.to(x.dtype) + mean * gain.to(x.dtype)).clamp(min=0)
 
 
+def greyscale(x: torch.Tensor, rgb: tuple[int, int, int]) -> torch.Tensor:
+    """``g = 0.2989 R + 0.587 G + 0.114 B`` of the bands ``rgb = (red, green, blue)`` repeated over every band."""
+    red, green, blue = (x[:, i : i + 1] for i in rgb)
+    return (0.2989 * red + 0.587 * green + 0.114 * blue).expand_as(x).contiguous()
+
+
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Separable Gaussian blur of each sample of ``x [B, C, H, W]`` with its own ``sigma [B]`` (px), odd ``kernel``
+    size, reflect padding: ``w_i ∝ exp(-i² / (2σ²))``, ``i = -k//2 … k//2``, normalised to sum 1."""
+    b, c, h, w = x.shape
+    r = kernel // 2
+    offsets = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
+    weights = torch.exp(-(offsets[None] ** 2) / (2 * sigma.to(x.dtype)[:, None] ** 2))
+    weights = (weights / weights.sum(1, keepdim=True)).repeat_interleave(c, 0)  # [B·C, k]
+    y = pad(x.reshape(1, b * c, h, w), (r, r, 0, 0), mode="reflect")
+    y = conv2d(y, weights.view(b * c, 1, 1, kernel), groups=b * c)
+    y = pad(y, (0, 0, r, r), mode="reflect")
+    return conv2d(y, weights.view(b * c, 1, kernel, 1), groups=b * c).view(b, c, h, w)
+
+
 def s1_noise(x: torch.Tensor, noise_db: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """``x + N(0, noise_db²)`` per pixel, in dB."""
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -114,7 +139,11 @@ class Geometry:
 
 
 class ModalityAugment:
-    """Geometric + radiometric augmentation of one modality; ``kind`` is ``"s2"`` or ``"s1"``."""
+    """Geometric + radiometric augmentation of one modality; ``kind`` is ``"s2"`` or ``"s1"``.
+
+    ``s2_jitter`` (probability of the S2 brightness / contrast jitter, default always), ``s2_grey``, ``rgb``,
+    ``blur`` and ``blur_kernel``: see the module docstring; with the defaults no extra random number is drawn.
+    """
 
     def __init__(
         self,
@@ -128,12 +157,24 @@ class ModalityAugment:
         s2_brightness: float = 0.1,
         s2_contrast: float = 0.1,
         s1_noise_db: float = 0.5,
+        s2_jitter: float = 1.0,
+        s2_grey: float = 0.0,
+        rgb: tuple[int, int, int] = (2, 1, 0),
+        blur: float = 0.0,
+        blur_kernel: float = 0.1,
     ):
         if kind not in ("s2", "s1"):
             raise ValueError(f"kind must be 's2' or 's1', got {kind!r}")
+        if min(s2_jitter, s2_grey) < 0.0 or s2_jitter + s2_grey > 1.0 or not 0.0 <= blur <= 1.0:
+            raise ValueError(
+                f"s2_jitter, s2_grey and blur are probabilities (s2_jitter + s2_grey ≤ 1), not {s2_jitter}, "
+                f"{s2_grey}, {blur}"
+            )
         self.kind, self.size, self.scale, self.ratio = kind, size, scale, ratio
         self.hflip, self.vflip, self.rot90 = hflip, vflip, rot90
         self.s2_brightness, self.s2_contrast, self.s1_noise_db = s2_brightness, s2_contrast, s1_noise_db
+        self.s2_jitter, self.s2_grey, self.rgb, self.blur = s2_jitter, s2_grey, tuple(rgb), blur
+        self.blur_kernel = 2 * math.ceil((blur_kernel * size - 1) / 2) + 1  # the odd ceiling, ≥ 1
 
     def draw(self, n: int, generator: torch.Generator | None = None, device="cpu") -> Geometry:
         """A geometric draw for ``n`` samples."""
@@ -153,10 +194,22 @@ class ModalityAugment:
         return dihedral(x, geometry.hflip, geometry.vflip, geometry.turns)
 
     def radiometric(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """S2 brightness/contrast jitter or S1 dB noise."""
-        if self.kind == "s2":
-            return s2_jitter(x, self.s2_brightness, self.s2_contrast, generator)
-        return s1_noise(x, self.s1_noise_db, generator)
+        """S2 brightness/contrast jitter (or greyscale) or S1 dB noise, then the optional blur."""
+        n = x.shape[0]
+        if self.kind == "s2" and (self.s2_jitter < 1.0 or self.s2_grey > 0.0):
+            u = torch.rand(n, generator=generator, device=x.device).view(n, 1, 1, 1)
+            jittered = s2_jitter(x, self.s2_brightness, self.s2_contrast, generator)
+            grey = greyscale(x, self.rgb) if self.s2_grey > 0.0 else x
+            x = torch.where(u < self.s2_jitter, jittered, torch.where(u < self.s2_jitter + self.s2_grey, grey, x))
+        elif self.kind == "s2":
+            x = s2_jitter(x, self.s2_brightness, self.s2_contrast, generator)
+        else:
+            x = s1_noise(x, self.s1_noise_db, generator)
+        if self.blur > 0.0:
+            blurred = torch.rand(n, generator=generator, device=x.device).view(n, 1, 1, 1) < self.blur
+            sigma = _uniform(n, 0.1, 2.0, generator, x.device)
+            x = torch.where(blurred, gaussian_blur(x, sigma, self.blur_kernel), x)
+        return x
 
     def __call__(
         self, x: torch.Tensor, generator: torch.Generator | None = None, geometry: Geometry | None = None

@@ -11,20 +11,35 @@ from ..training.checkpoints import read_checkpoint
 
 
 def checkpoint_dataset(
-    checkpoint: str | os.PathLike, split: str, class_names: list[str], data_root: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike,
+    split: str,
+    class_names: list[str],
+    data_root: str | os.PathLike | None = None,
     dataset_options: dict[str, Any] | None = None,
-):  # fmt: skip
+):
     """The ``split`` of the dataset ``checkpoint`` was trained on (or of ``data_root``), in the checkpoint's band
-    set and options; :class:`InputError` when the folder is unknown or the split is empty."""
+    set, options and seed (SEN12MS draws its validation scenes with it), and for the validation split of a run with
+    ``protocol.validation_labels: label_fraction`` the same label-scarce subset the run selected its checkpoint on;
+    :class:`InputError` when the folder is unknown or the split is empty."""
     from ..data import make_dataset
 
     data_h = dict(read_checkpoint(checkpoint).get("datamodule_hyper_parameters") or {})
     root = data_root or data_h.get("root")
     if not root:
         raise InputError(f"{checkpoint} does not record its dataset folder; pass --data-root")
-    options = {**(data_h.get("options") or {}), **(dataset_options or {})}
-    ds = make_dataset(data_h.get("dataset", "bigearthnet_v2"), root=str(root), split=split,
-                      s2_bands=data_h.get("s2_band_set", "s2_10"), class_names=class_names, **options)  # fmt: skip
+    options = {"seed": data_h.get("seed", 0), **(data_h.get("options") or {}), **(dataset_options or {})}
+    validation = (data_h.get("splits") or {}).get("validation", "validation")
+    fraction = data_h.get("label_fraction")
+    if split == validation and data_h.get("label_scarce_validation") and fraction is not None:
+        options.setdefault("label_fraction", fraction)
+    ds = make_dataset(
+        data_h.get("dataset", "bigearthnet_v2"),
+        root=str(root),
+        split=split,
+        s2_bands=data_h.get("s2_band_set", "s2_10"),
+        class_names=class_names,
+        **options,
+    )
     if len(ds) == 0:
         raise InputError(f"the {split!r} split of {root} is empty; choose another --split / --val-split")
     return ds

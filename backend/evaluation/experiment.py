@@ -6,11 +6,15 @@ every strategy, :mod:`.training.protocol`), then evaluated in each evaluation mo
 
 * ``joint``: the pre-training itself (its own classifier: the online probe or MoSAiC's jointly trained one);
 * ``linear_probe`` / ``finetune``: a second ``mosaic train`` run with ``model.stage`` set, starting from the
-  pre-training's ``last.ckpt`` (frozen encoders + one linear layer, or every weight with slower encoders), with the
-  ``evaluation.protocol`` settings over the protocol (the label fraction and seed never change).
+  encoders of the pre-training's ``last.ckpt`` (frozen encoders + one linear layer, or the encoders at a lower
+  learning rate with a fresh fusion MLP and classifier), with the ``evaluation.protocol`` settings over the protocol
+  (the label fraction and seed never change).
 
-Every trained model is scored by ``mosaic evaluate`` (its best checkpoint by validation macro AP, thresholds tuned
-on the validation split) on the test split. Runs go through the real commands: in this process, or as
+Every pre-training runs the same budget (``protocol.epochs``; early stopping acts on the evaluation stages only),
+and a strategy or dataset cannot change the budget (``trainer.*``, ``early_stopping.*``, ``checkpoint.*``: only
+the experiment's ``overrides`` may). Every trained model is scored by ``mosaic evaluate`` (its best checkpoint by
+validation macro AP) on the test split: F1 at 0.5 in the tables, F1 at thresholds tuned on validation in
+``results.csv`` too. Runs go through the real commands: in this process, or as
 ``python -m mosaic.backend.cli train`` subprocesses when the trainer options ask for several devices or nodes
 (Lightning then launches its DDP processes as for any ``mosaic train``).
 
@@ -54,7 +58,12 @@ _KEYS = {
     "launch",
 }
 #: Protocol keys that define which patches a cell sees: set by the matrix, never by its evaluation stages.
-_CELL_KEYS = {"label_fraction", "seed", "unlabelled"}
+_CELL_KEYS = {"label_fraction", "seed", "unlabelled", "validation_labels"}
+#: Config sections that set the training budget, its stopping and its checkpoints: the same for every run, so only
+#: the experiment's ``overrides`` / ``evaluation.overrides`` may set them, never a strategy or a dataset.
+BUDGET_SECTIONS = ("trainer", "early_stopping", "checkpoint")
+#: Trainer keys a strategy's or dataset's config file may set (what it logs and shows, not what it trains).
+_COSMETIC_TRAINER_KEYS = {"logger", "log_every_n_steps", "enable_progress_bar", "enable_model_summary"}
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,7 @@ def _entries(value: Any, what: str, base: Path, need_config: bool) -> list[Entry
             raise ConfigError(f"{what}.{name}: config {config} does not exist")
         overrides = _mapping(spec.get("overrides"), f"{what}.{name}.overrides")
         _check_overrides(overrides, f"{what}.{name}.overrides")
+        _check_no_budget(overrides, config, f"{what}.{name}")
         out.append(Entry(str(name), config, overrides))
     if len({e.slug for e in out}) < len(out):
         raise ConfigError(f"{what}: two names give the same folder name; rename one")
@@ -153,6 +163,30 @@ def _check_overrides(overrides: dict[str, Any], what: str) -> None:
     for key in overrides:
         if str(key).startswith("protocol."):
             raise ConfigError(f"{what}: {key} belongs in the experiment's protocol section (the same for every run)")
+
+
+def _check_no_budget(overrides: dict[str, Any], config: Path | None, what: str) -> None:
+    """Refuse a strategy or dataset whose overrides or config file set the training budget (``trainer.*`` but the
+    cosmetic keys, ``early_stopping.*``, ``checkpoint.*``): one strategy would train for another budget."""
+    import yaml
+
+    keys = [str(k) for k in overrides]
+    if config is not None:
+        try:
+            tree = yaml.safe_load(config.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{what}: {config} is not valid YAML: {' '.join(str(exc).split())}") from None
+        for section in BUDGET_SECTIONS:
+            value = tree.get(section) if isinstance(tree, dict) else None
+            keys += [f"{section}.{k}" for k in value] if isinstance(value, dict) else [section] * (value is not None)
+    for key in keys:
+        section, _, name = key.partition(".")
+        if section in BUDGET_SECTIONS and not (section == "trainer" and name in _COSMETIC_TRAINER_KEYS):
+            where = f"{what}.overrides" if key in overrides else f"{what}'s config {config.name}"
+            raise ConfigError(
+                f"{where}: {key} changes the training budget or its checkpoints, which are the same for every "
+                "strategy and dataset: set it in the experiment's overrides (every run) instead"
+            )
 
 
 def load_experiment(path: str | Path) -> Experiment:

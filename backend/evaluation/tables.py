@@ -2,8 +2,10 @@
 ``results_ap_macro.png`` (bars with the seed spread).
 
 ``results.md`` holds one table per dataset × label fraction × evaluation mode with the strategies as rows and macro /
-micro AP and F1 as columns, like the article's tables; each cell is ``mean ± s`` over the seeds, ``s`` the sample
-standard deviation ``sqrt(Σ (x − mean)² / (n − 1))`` (``± –`` with one seed), and ``n`` the number of seeds.
+micro AP and F1 at 0.5 as columns (the article's metrics; its layout, not its numbers); each cell is ``mean ± s`` over
+the seeds, ``s`` the sample standard deviation ``sqrt(Σ (x − mean)² / (n − 1))`` (``± –`` with one seed), and ``n``
+the number of seeds. A table whose pre-trainings saw different numbers of images (``pretrain_images_seen``) is
+refused: it says which runs differ instead of comparing them (and its plot panel stays empty).
 """
 
 from __future__ import annotations
@@ -79,6 +81,22 @@ def _groups(exp, rows: list[dict]) -> dict[tuple, list[dict]]:
     return out
 
 
+def budget_mismatch(rows: list[dict]) -> str | None:
+    """``None`` when every row of a comparison had a pre-training of the same ``pretrain_images_seen`` (rows
+    without it are pending), else a description of the differing budgets: ``"Supervised S1+S2 12, MoSAiC-1 24"``."""
+    seen: dict[str, set[int]] = {}
+    for r in rows:
+        if r.get("pretrain_images_seen") is not None:
+            seen.setdefault(r["strategy"], set()).add(int(r["pretrain_images_seen"]))
+    if len(set().union(*seen.values())) <= 1:
+        return None
+    return ", ".join(f"{name} {'/'.join(str(v) for v in sorted(values))}" for name, values in seen.items())
+
+
+def _comparison(groups: dict[tuple, list[dict]], exp, dataset: str, fraction, mode: str) -> list[dict]:
+    return [r for s in exp.strategies for r in groups[dataset, fraction, mode, s.name]]
+
+
 def markdown(exp, rows: list[dict], missing: list[str]) -> str:
     """``results.md``: the protocol, then one table per dataset × label fraction × evaluation mode."""
     settings = {"protocol": exp.protocol, "evaluation": exp.evaluation, "overrides": exp.overrides}
@@ -99,10 +117,15 @@ def markdown(exp, rows: list[dict], missing: list[str]) -> str:
     for d in exp.datasets:
         for f in exp.label_fractions:
             for mode in exp.eval_modes:
+                lines += ["", f"## {d.name}, {_fraction(f)}: {MODE_TITLES[mode]}", ""]
+                mismatch = budget_mismatch(_comparison(groups, exp, d.name, f, mode))
+                if mismatch is not None:
+                    lines.append(
+                        "Not comparable: the pre-trainings saw different numbers of images (pretrain_images_seen: "
+                        f"{mismatch}); every strategy needs the same budget (protocol.epochs, one batch size)."
+                    )
+                    continue
                 lines += [
-                    "",
-                    f"## {d.name}, {_fraction(f)}: {MODE_TITLES[mode]}",
-                    "",
                     "| strategy | " + " | ".join(t for _, t in METRICS) + " | n |",
                     "|---|" + "---|" * (len(METRICS) + 1),
                 ]
@@ -152,6 +175,8 @@ def plot(exp, rows: list[dict], path: Path) -> None:
     )
     for ax, (d, f) in zip(axes[:, 0], panels):
         for j, mode in enumerate(exp.eval_modes):
+            if budget_mismatch(_comparison(groups, exp, d.name, f, mode)) is not None:
+                continue  # refused in results.md too
             xs, means, spreads = [], [], []
             for i, s in enumerate(exp.strategies):
                 values = [r["ap_macro"] for r in groups[d.name, f, mode, s.name] if r.get("ap_macro") is not None]

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .encoders import build_encoder
-from .heads import fusion_mlp, projection_head
+from .heads import fusion_mlp, mulsupcon_head, projection_head
 from .normalization import BandNormalization
 
 Modalities = Literal["s1", "s2", "s1s2"]
@@ -37,6 +37,10 @@ class MosaicNet(nn.Module):
 
     ``valid_ranges`` (``{"s1": [(low, high), ...]}``, optional per modality) clips that modality's bands before
     normalising, as its training data was clipped (:data:`~mosaic.backend.data.bands.INPUT_RANGES`).
+
+    ``fused_head``: ``"shared"`` (the SimCLR-style head of every projection) or ``"mulsupcon"`` (MulSupCon's
+    official projection, :func:`~.heads.mulsupcon_head`, 256-d). ``max_pool``, ``drop_rate``, ``drop_path_rate``:
+    options of every encoder (:func:`~.encoders.build_encoder`).
     """
 
     def __init__(
@@ -55,6 +59,10 @@ class MosaicNet(nn.Module):
         modality_classifiers: Sequence[str] = (),
         fusion: Fusion = "late",
         valid_ranges: dict[str, Sequence[tuple[float, float]] | None] | None = None,
+        fused_head: Literal["shared", "mulsupcon"] = "shared",
+        max_pool: bool = True,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
         if modalities not in ("s1", "s2", "s1s2"):
@@ -72,21 +80,24 @@ class MosaicNet(nn.Module):
         if unknown:
             raise ValueError(f"unknown projection heads {unknown}; choose from {HEADS}")
         stats = {"s1": (s1_mean, s1_std), "s2": (s2_mean, s2_std)}
+        encoder_options = {"max_pool": max_pool, "drop_rate": drop_rate, "drop_path_rate": drop_path_rate}
         for m in self.used:
             mean, std = stats[m]
             self.norm[m] = BandNormalization(mean, std, (valid_ranges or {}).get(m))
             if fusion == "early":
                 continue
-            self.encoder[m] = build_encoder(backbone, len(mean), pretrained)
+            self.encoder[m] = build_encoder(backbone, len(mean), pretrained, **encoder_options)
             width = self.encoder[m].num_features
             for kind in ("intra", "inter"):
                 if f"{kind}_{m}" in heads:
                     self.heads[f"{kind}_{m}"] = projection_head(width, width, projection_dim)
         if fusion == "early":  # one encoder on the stacked normalised bands, S2 then S1 (10 + 2 = 12 for s2_10)
-            self.encoder["s1s2"] = build_encoder(backbone, len(s2_mean) + len(s1_mean), pretrained)
+            self.encoder["s1s2"] = build_encoder(backbone, len(s2_mean) + len(s1_mean), pretrained, **encoder_options)
         in_dim = sum(self.encoder[b].num_features for b in self.branches)
         self.fusion = fusion_mlp(in_dim, fusion_dim)
-        if "fused" in heads:
+        if "fused" in heads and fused_head == "mulsupcon":
+            self.heads["fused"] = mulsupcon_head(fusion_dim)
+        elif "fused" in heads:
             self.heads["fused"] = projection_head(fusion_dim, fusion_dim, projection_dim)
         self.classifier = nn.Linear(fusion_dim, n_classes)
         if set(modality_classifiers) - {"s1", "s2"} or (modality_classifiers and modalities != "s1s2"):

@@ -1,5 +1,5 @@
 """Callbacks of ``mosaic train``: JSON-lines progress stream, exact RNG resume, checkpoint on Ctrl-C, a record of
-the data each training saw."""
+the data each training saw, early stopping of the evaluation stages only."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import IO, Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from ..atomic import atomic_write
 from .step_record import StepRecord
@@ -129,6 +129,29 @@ class MosaicCheckpoint(ModelCheckpoint):
         progress = _progress(trainer)
         if progress is not None:
             progress.emit("checkpoint", path=str(filepath))
+
+
+class EvaluationEarlyStopping(EarlyStopping):
+    """:class:`EarlyStopping` of the evaluation stages (``model.stage`` ``linear_probe`` / ``finetune``) only.
+
+    A pre-training always runs its whole budget (``protocol.epochs``), whatever ``early_stopping.*`` says: early
+    stopping would give the strategies different budgets, on a signal that differs between them (an online probe
+    for the self-supervised baselines, the jointly trained classifier for the others), and a run cut short never
+    anneals its cosine schedule. The evaluation stages train the same classifier on every strategy's encoders, so
+    the same rule means the same thing there.
+    """
+
+    @staticmethod
+    def _pretraining(pl_module: pl.LightningModule) -> bool:
+        return getattr(pl_module, "hparams", {}).get("stage", "pretrain") == "pretrain"
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._pretraining(pl_module):
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._pretraining(pl_module):
+            super().on_validation_end(trainer, pl_module)
 
 
 class RngState(Callback):

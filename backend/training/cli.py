@@ -12,9 +12,10 @@ config:
 * ``--progress-jsonl`` (or ``MOSAIC_PROGRESS_JSONL=1``): JSON-lines progress events on stdout
   (``docs/contracts.md``); every human-readable log goes to stderr.
 
-Defaults: best checkpoint and early stopping on ``val/ap_macro`` (max), ``last.ckpt`` every epoch, TensorBoard
-logs under ``runs/``, bf16 autocast on CUDA (fp32 on CPU). Multi-GPU / multi-node: ``--trainer.devices``,
-``--trainer.num_nodes``, ``--trainer.strategy ddp`` (torchrun and SLURM are detected by Lightning).
+Defaults: best checkpoint on ``val/ap_macro`` (max), ``last.ckpt`` every epoch, early stopping on ``val/ap_macro``
+in the evaluation stages only (a pre-training always runs ``protocol.epochs``), TensorBoard logs under ``runs/``,
+bf16 autocast on CUDA (fp32 on CPU). Multi-GPU / multi-node: ``--trainer.devices``, ``--trainer.num_nodes``,
+``--trainer.strategy ddp`` (torchrun and SLURM are detected by Lightning).
 """
 
 from __future__ import annotations
@@ -52,10 +53,9 @@ def _pre_parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 def _build_cli(argv: list[str], extra_callbacks: list):
     import torch
     from jsonargparse import ArgumentError
-    from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.cli import LightningCLI
 
-    from .callbacks import InterruptCheckpoint, MosaicCheckpoint, RngState, TrainingRecord
+    from .callbacks import EvaluationEarlyStopping, InterruptCheckpoint, MosaicCheckpoint, RngState, TrainingRecord
     from .datamodule import MosaicDataModule
     from .module import MosaicModule
 
@@ -74,7 +74,7 @@ def _build_cli(argv: list[str], extra_callbacks: list):
                     "checkpoint.filename": "best-{epoch}-{step}",
                 }
             )
-            parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+            parser.add_lightning_class_args(EvaluationEarlyStopping, "early_stopping")
             parser.set_defaults(
                 {
                     "early_stopping.monitor": "val/ap_macro",

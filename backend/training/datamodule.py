@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..data import make_dataset
 from ..data.batches import BatchLayout, NativeBatches, assemble_batch, native_loader
 from ..errors import ConfigError, InputError
-from .sampler import EpochSampler
+from .sampler import EpochSampler, SceneSampler, scene_of
 
 #: Licence recorded in exported models, per registered dataset.
 LICENCES: dict[str, str] = {"bigearthnet_v2": "CDLA-Permissive-1.0", "sen12ms": "CC-BY-4.0"}
@@ -40,7 +40,11 @@ class MosaicDataModule(pl.LightningDataModule):
         label_fraction: keep labels for this stratified fraction of the train split (e.g. 0.1).
         keep_unlabelled: keep the other train patches, unlabelled, for the self-supervised terms (``mosaic train``
             sets it from ``protocol.unlabelled``).
-        seed: seed of the label subset.
+        seed: seed of the label subsets and of the train order (``mosaic train`` sets it from ``protocol.seed``).
+        label_scarce_validation: subsample the validation split to ``label_fraction`` (stratified, seeded), for
+            a run that is label-scarce end to end (``mosaic train`` sets it from ``protocol.validation_labels``).
+        batches: ``random`` (shuffled patches) or ``scene`` (IaI-SimCLR's location sampler: every training batch
+            from one scene, :class:`~.sampler.SceneSampler`; validation and test are read in order either way).
         options: further constructor options of the dataset (e.g. ``lmdb_path``, ``upsampling``).
         splits: names of the train / validation / test splits.
         batch_size: per-process batch size (global batch = ``batch_size × devices × nodes``).
@@ -61,8 +65,12 @@ class MosaicDataModule(pl.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 4,
         licence: str | None = None,
+        label_scarce_validation: bool = False,
+        batches: str = "random",
     ) -> None:
         super().__init__()
+        if batches not in ("random", "scene"):
+            raise ConfigError(f"data.batches must be 'random' or 'scene', not {batches!r}")
         self.save_hyperparameters()
         self.splits = {"train": "train", "validation": "validation", "test": "test", **(splits or {})}
         self._datasets: dict[str, Dataset] = {}
@@ -84,6 +92,8 @@ class MosaicDataModule(pl.LightningDataModule):
             }
             if stage == "train" and h.label_fraction is not None:
                 kwargs.update(label_fraction=h.label_fraction, keep_unlabelled=h.keep_unlabelled)
+            if stage == "validation" and h.label_scarce_validation and h.label_fraction is not None:
+                kwargs.update(label_fraction=h.label_fraction)
             ds = make_dataset(h.dataset, **kwargs)
             if len(ds) == 0:
                 raise ConfigError(f"the {self.splits[stage]!r} split of {h.root} is empty; check data.root/splits")
@@ -162,7 +172,7 @@ class MosaicDataModule(pl.LightningDataModule):
         sampler = generator = None
         if train:
             resume = self._resume or {}
-            sampler = self.train_sampler = EpochSampler(len(self.dataset(stage)), resume.get("order_seed"))
+            sampler = self.train_sampler = self._train_sampler(resume.get("order_seed", self.hparams.seed))
             if "epoch" in resume and self.trainer is not None and self.trainer.world_size == resume["world_size"] == 1:
                 sampler.resume(resume["epoch"], resume["batches_done"] * self.hparams.batch_size)
             self._resume = None
@@ -180,6 +190,12 @@ class MosaicDataModule(pl.LightningDataModule):
         if isinstance(data, NativeBatches):
             return native_loader(data, self.hparams.batch_size, **options)
         return DataLoader(data, batch_size=self.hparams.batch_size, **options)
+
+    def _train_sampler(self, seed: int) -> EpochSampler:
+        ds = self.dataset("train")
+        if self.hparams.batches == "scene":
+            return SceneSampler([scene_of(ds, i) for i in range(len(ds))], self.hparams.batch_size, seed)
+        return EpochSampler(len(ds), seed)
 
     def state_dict(self) -> dict[str, int]:
         """The train order's seed and, inside an epoch, that epoch and its batches already trained (exact resume)."""

@@ -2,8 +2,9 @@
 
 Batches are the dataset sample dicts of ``docs/contracts.md`` (physical units). Two augmented views of each
 S1+S2 pair are made on the batch's device (:class:`~mosaic.backend.data.transforms.PairAugment`, one shared
-geometric draw for S1 and S2) when a contrastive term is active, one view otherwise. Supervised terms use only
-the rows with ``labelled = True``; self-supervised terms use every row. Under DDP the projections are gathered
+geometric draw for S1 and S2) when a contrastive term is active, one view otherwise; every classifier is trained on
+the first view only, so each sees one augmented copy per sample and step in every strategy. Supervised terms use
+only the rows with ``labelled = True``; self-supervised terms use every row. Under DDP the projections are gathered
 across ranks with autograd (see :mod:`mosaic.backend.training.losses`).
 """
 
@@ -58,6 +59,28 @@ IAI_INTER_AUGMENT: dict[str, Any] = {
     "s2_contrast": 0.0,
     "s1_noise_db": 0.0,
 }
+#: IaI-SimCLR's intra-modal augmentations (official ``augmentations_S1`` / ``augmentations_S2`` of
+#: ``IaI_SimCLR.yaml``, ``augmentations.py: TransformsPostivePair``), drawn apart for S1 and S2: a random resized crop
+#: of 30–90 % of the area, a horizontal flip (p 0.5), for S2 per-band brightness / contrast factors in [0.2, 1.8]
+#: (p 0.8; torchvision ``ColorJitter(0.8, 0.8, …)`` band by band) or else greyscale (p 0.1), then a Gaussian blur
+#: (p 0.3, kernel 10 % of the side, σ ∈ [0.1, 2]). No vertical flip, rotation or S1 noise.
+IAI_INTRA_AUGMENT: dict[str, Any] = {
+    "aligned": False,
+    "scale": (0.3, 0.9),
+    "hflip": 0.5,
+    "vflip": 0.0,
+    "rot90": False,
+    "s2_brightness": 0.8,
+    "s2_contrast": 0.8,
+    "s2_jitter": 0.8,
+    "s2_grey": 0.1,
+    "blur": 0.3,
+    "s1_noise_db": 0.0,
+}
+#: The pre-training views of each ``views`` reading: the protocol's ``augment``, or IaI-SimCLR's own.
+VIEWS: tuple[str, ...] = ("protocol", "iai_simclr")
+#: How the per-modality heads train: detached probes (default), or jointly with the encoders (an ablation).
+MODALITY_HEADS: tuple[str, ...] = ("probe", "joint")
 
 
 def _recorded_metrics(evaluation: dict) -> dict[str, float]:
@@ -74,12 +97,16 @@ def _recorded_metrics(evaluation: dict) -> dict[str, float]:
 @dataclass(frozen=True)
 class _TrainingPlan:
     """What a strategy trains in a stage: loss ``weights``, a detached ``linear_probe``, the MulSupCon label
-    ``queue`` size (0: in-batch) and where the ``inter`` term's views come from."""
+    ``queue`` size (0: in-batch), where the ``inter`` term's views come from, how the views are augmented
+    (``views``), whether the ResNets keep their stem ``max_pool`` and which ``fused_head`` projection is built."""
 
     weights: dict[str, float]
     linear_probe: bool
     queue: int
     inter_views: str
+    views: str = "protocol"
+    max_pool: bool = True
+    fused_head: str = "shared"
 
     @classmethod
     def of(
@@ -92,9 +119,12 @@ class _TrainingPlan:
         inter_views: str | None,
         fusion: str,
         stage: str,
+        views: str | None = None,
+        max_pool: bool | None = None,
+        fused_head: str | None = None,
     ) -> _TrainingPlan:
         """The strategy's defaults with the given overrides, checked; evaluation stages train the classifier's BCE
-        only (no probe detach, no key network)."""
+        only (no probe detach, no key network) on the protocol's views, with the pre-training's encoders."""
         defaults = STRATEGIES[strategy]
         weights = resolve_weights(strategy, modalities, loss_weights)
         if fusion == "early" and loss_weights is None:  # one encoder: no per-modality feature for the S1/S2 heads
@@ -109,9 +139,16 @@ class _TrainingPlan:
         if stage not in STAGES:
             raise ConfigError(f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
         probe = defaults.linear_probe if linear_probe is None else linear_probe
+        views = defaults.views if views is None else views
+        if views not in VIEWS:
+            raise ConfigError(f"views must be one of {', '.join(VIEWS)}, not {views!r}")
+        max_pool = defaults.max_pool if max_pool is None else bool(max_pool)
+        fused_head = defaults.fused_head if fused_head is None else fused_head
+        if fused_head not in ("shared", "mulsupcon"):
+            raise ConfigError(f"fused_head must be 'shared' or 'mulsupcon', not {fused_head!r}")
         if stage != "pretrain":
-            return cls({"bce": 1.0}, False, 0, inter_views)
-        return cls(weights, probe, queue, inter_views)
+            return cls({"bce": 1.0}, False, 0, inter_views, max_pool=max_pool)
+        return cls(weights, probe, queue, inter_views, views, max_pool, fused_head)
 
 
 def _check_fusion(fusion: str, modalities: str, weights: dict[str, float]) -> None:
@@ -178,6 +215,19 @@ class MosaicModule(pl.LightningModule):
         fusion: ``late`` (one encoder per modality) or ``early`` (one encoder on the 12 stacked S2 + S1 bands; only
             terms without per-modality features: ``bce``, ``mulsupcon_fused``).
         linear_probe: classifier on the detached fused feature (``None``: the strategy's default).
+        modality_heads: ``probe`` (default: the S1-only / S2-only heads of ``bce_s1`` / ``bce_s2`` are trained on
+            the detached ``h_s1`` / ``h_s2``, in every strategy alike, so they never shape the encoders) or ``joint``
+            (an ablation: their gradients reach the encoders).
+        views: how the two pre-training views are augmented: ``protocol`` (the protocol's ``augment``, one
+            geometric draw for S1 and S2) or ``iai_simclr`` (:data:`IAI_INTRA_AUGMENT`, IaI-SimCLR's official
+            intra-modal augmentations at the protocol's ``size``); ``None``: the strategy's default
+            (``iai_simclr`` for ``iai_simclr``). Evaluation stages always use the protocol's.
+        max_pool: keep a ResNet's stem max-pool (``None``: the strategy's default; IaI-SimCLR's code drops it).
+        fused_head: the ``fused`` projection: ``shared`` (SimCLR-style, ``projection_dim``) or ``mulsupcon``
+            (official MulSupCon ``models.py: MLP``, 256-d, :func:`~mosaic.backend.models.heads.mulsupcon_head`);
+            ``None``: the strategy's default (``mulsupcon`` for ``mulsupcon``).
+        drop_rate, drop_path_rate: timm dropout of the pooled feature and stochastic depth of every encoder (the
+            reBEN models use 0.15 and 0.15).
         fusion_dim, projection_dim: widths of the fused feature and of the projections.
         lr, weight_decay, warmup_steps: AdamW, linear warm-up then cosine decay to 0 over all steps.
         augment: options of :class:`PairAugment` (``scale``, ``hflip``, ``s1_noise_db``, …).
@@ -191,10 +241,11 @@ class MosaicModule(pl.LightningModule):
             S1-only and S2-only models; early fusion: the S1+S2 model), first-layer channels in this network's band
             order (:mod:`~mosaic.backend.published.encoders`); projection heads and classifiers start fresh.
         stage: ``pretrain`` (the strategy's loss terms) or an evaluation stage on the encoders of
-            ``init_checkpoint``, the same for every strategy: ``linear_probe`` (encoders frozen and kept in eval
+            ``init_checkpoint``, the same for every strategy: only the encoders are loaded (as the official
+            MulSupCon fine-tuning loads the backbone only) and ``linear_probe`` (encoders frozen and kept in eval
             mode, BatchNorm statistics included; one linear layer on the concatenated pooled encoder features,
-            trained with BCE) or ``finetune`` (every weight trained with BCE, the encoders at
-            ``encoder_lr_scale × lr``). Evaluation stages use only the labelled patches.
+            trained with BCE) or ``finetune`` (a fresh fusion MLP and classifier, every weight trained with BCE,
+            the encoders at ``encoder_lr_scale × lr``). Evaluation stages use only the labelled patches.
         encoder_lr_scale: learning-rate factor of the encoders in ``finetune``.
     """
 
@@ -234,12 +285,31 @@ class MosaicModule(pl.LightningModule):
         fusion: str = "late",
         stage: str = "pretrain",
         encoder_lr_scale: float = 0.1,
+        modality_heads: str = "probe",
+        views: str | None = None,
+        max_pool: bool | None = None,
+        fused_head: str | None = None,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
         plan = _TrainingPlan.of(
-            strategy, modalities, loss_weights, linear_probe, mulsupcon_queue, inter_views, fusion, stage
+            strategy,
+            modalities,
+            loss_weights,
+            linear_probe,
+            mulsupcon_queue,
+            inter_views,
+            fusion,
+            stage,
+            views,
+            max_pool,
+            fused_head,
         )
         _check_loss_options(inter_form, mulsupcon_weighting, mulsupcon_momentum)
+        if modality_heads not in MODALITY_HEADS:
+            raise ConfigError(f"modality_heads must be one of {', '.join(MODALITY_HEADS)}, not {modality_heads!r}")
+        self.plan = plan
         self.weights, self.linear_probe = plan.weights, plan.linear_probe
         mean, std = _normalisation(s2_bands, s1_bands, upsampling, statistics, norm_mean, norm_std)
         self.save_hyperparameters(ignore=["norm_mean", "norm_std"])
@@ -252,6 +322,9 @@ class MosaicModule(pl.LightningModule):
         )
         self.net = self._network(mean, std, pretrained)
         self.augment = PairAugment(aligned=True, **{"size": patch_size_px, **(augment or {})})
+        if plan.views == "iai_simclr":
+            rgb = tuple(list(s2_bands).index(b) for b in ("B04", "B03", "B02"))
+            self.augment = PairAugment(**{"size": self.augment.s2.size, "rgb": rgb, **IAI_INTRA_AUGMENT})
         self.inter_augment: PairAugment | None = None
         if plan.inter_views == "third" and "inter" in self.weights:
             options = {"size": self.augment.s2.size, **IAI_INTER_AUGMENT, **(inter_augment or {})}
@@ -269,7 +342,8 @@ class MosaicModule(pl.LightningModule):
         self.label_queue: LabelQueue | None = None
         if plan.queue and "mulsupcon_fused" in self.weights:  # after init_checkpoint: keys start from those weights
             self.key_net = copy.deepcopy(self.net).requires_grad_(False)
-            self.label_queue = LabelQueue(plan.queue, projection_dim, len(class_names))
+            key_dim = self.net.heads["fused"][-1].out_features
+            self.label_queue = LabelQueue(plan.queue, key_dim, len(class_names))
 
     def _network(self, mean: dict[str, list[float]], std: dict[str, list[float]], pretrained: bool) -> MosaicNet:
         """The network of the hyper-parameters; a linear probe's classifier is one linear layer on the pooled
@@ -293,6 +367,10 @@ class MosaicModule(pl.LightningModule):
                 "s2": band_ranges(h.s2_bands, h.statistics),
                 "s1": band_ranges(h.s1_bands, h.statistics),
             },
+            fused_head=self.plan.fused_head,
+            max_pool=self.plan.max_pool,
+            drop_rate=h.drop_rate,
+            drop_path_rate=h.drop_path_rate,
         )
         if h.stage == "linear_probe":
             width = sum(encoder.num_features for encoder in net.encoder.values())
@@ -306,7 +384,7 @@ class MosaicModule(pl.LightningModule):
         state = read_checkpoint(path)["state_dict"]
         own = self.state_dict()
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        if self.hparams.stage == "linear_probe":  # a fresh linear layer on the pre-trained encoders
+        if self.hparams.stage != "pretrain":  # the pre-trained encoders; a fresh fusion MLP and classifier
             usable = {k: v for k, v in usable.items() if k.startswith(("net.encoder.", "net.norm."))}
         encoder = [k for k in own if k.startswith("net.encoder.")]
         missing = [k for k in encoder if k not in usable]
@@ -419,18 +497,19 @@ class MosaicModule(pl.LightningModule):
                 else:  # labelled rows by mask, not by indexing: no host synchronisation; 0 when there are none
                     out[term] = losses.mulsupcon_views(z1, z2, y_all, ts, self.hparams.mulsupcon_weighting, lab_all)
         for term, head in CLASSIFIER_TERMS.items():
-            if term in self.weights:
-                logits = [self._classify(head, f) for f in feats]
-                out[term] = torch.stack([losses.bce(x, y, labelled) for x in logits]).mean()
+            if term in self.weights:  # the first view only, in every strategy
+                out[term] = losses.bce(self._classify(head, feats[0]), y, labelled)
         return out
 
     def _classify(self, head: str, feats: dict[str, Tensor]) -> Tensor:
         """Logits of classification ``head``: the fused classifier on :meth:`_probe_input`, or the per-modality
-        classifier on ``h_s1`` / ``h_s2`` (detached with a linear probe, like the fused probe's input)."""
+        classifier on ``h_s1`` / ``h_s2``, detached unless ``modality_heads: joint`` (and always with a linear
+        probe, like the fused probe's input)."""
         if head == "fused":
             return self.net.classifier(self._probe_input(feats))
         h = feats[f"h_{head}"]
-        return self.net.modality_classifier[head](h.detach() if self.linear_probe else h)
+        joint = self.hparams.modality_heads == "joint" and not self.linear_probe
+        return self.net.modality_classifier[head](h if joint else h.detach())
 
     def _mulsupcon_momentum(self, query: Tensor, key_view: tuple[Tensor, Tensor], y: Tensor, rows: Tensor) -> Tensor:
         """Official MulSupCon with momentum keys and label queue (:mod:`.momentum`), on the labelled ``rows``.
@@ -582,6 +661,18 @@ class MosaicModule(pl.LightningModule):
             state.update({f"label_queue.{k}": v for k, v in self.label_queue.state_dict().items()})
 
 
+#: Architecture options added after checkpoints were written, with the value those checkpoints were trained with
+#: (every ResNet kept its max-pool, every ``fused`` head was the shared one).
+_EARLIER_ARCHITECTURE: dict[str, Any] = {"max_pool": True, "fused_head": "shared"}
+
+
+def _architecture_of(checkpoint: Path) -> dict[str, Any]:
+    """The architecture options a checkpoint written before them was trained with (the strategies' defaults have
+    changed since), so it loads as it was trained."""
+    saved = read_checkpoint(checkpoint).get("hyper_parameters") or {}
+    return {k: v for k, v in _EARLIER_ARCHITECTURE.items() if k not in saved}
+
+
 def load_module(checkpoint: str | os.PathLike):
     """The :class:`MosaicModule` of ``checkpoint`` on CPU, in eval mode."""
     checkpoint = Path(checkpoint)
@@ -590,7 +681,12 @@ def load_module(checkpoint: str | os.PathLike):
     try:
         # the checkpoint's own weights replace any pre-training (init_checkpoint), which need not exist any more
         module = MosaicModule.load_from_checkpoint(
-            checkpoint, map_location="cpu", weights_only=True, init_checkpoint=None, init_published=None
+            checkpoint,
+            map_location="cpu",
+            weights_only=True,
+            init_checkpoint=None,
+            init_published=None,
+            **_architecture_of(checkpoint),
         )
         return module.eval()
     except pickle.UnpicklingError as exc:

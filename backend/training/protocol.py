@@ -44,8 +44,16 @@ class Protocol:
         batch_size: per-process batch size (global batch = ``batch_size × devices × nodes``).
         lr: AdamW learning rate (peak, after warm-up).
         weight_decay: AdamW weight decay of the weight matrices (biases and norm parameters: none).
-        warmup_steps: linear warm-up steps, then cosine decay to 0 over the remaining optimizer steps.
+        warmup_steps: linear warm-up steps, then cosine decay to 0 over the remaining optimizer steps (this
+            project's schedule; the reBEN reference warms up from lr/10 and decays to lr/10).
         augment: the augmentation set (options of ``PairAugment``; default :data:`DEFAULT_AUGMENT`).
+        validation_labels: ``all`` (default): checkpoint selection and threshold tuning use every validation
+            patch; ``label_fraction``: a stratified seeded ``label_fraction`` of the validation split, so a run is
+            label-scarce end to end (checkpoint selection, early stopping of the evaluation stages and the
+            thresholds of ``mosaic evaluate`` all see only that subset).
+
+    The budget is ``epochs`` for every strategy: pre-training never stops early (``early_stopping.*`` acts on the
+    evaluation stages only, :class:`~.callbacks.EvaluationEarlyStopping`).
     """
 
     def __init__(
@@ -59,6 +67,7 @@ class Protocol:
         weight_decay: float = 0.01,
         warmup_steps: int = 1000,
         augment: dict[str, Any] | None = None,
+        validation_labels: Literal["all", "label_fraction"] = "all",
     ) -> None:
         self.label_fraction = label_fraction
         self.unlabelled = unlabelled
@@ -69,11 +78,19 @@ class Protocol:
         self.weight_decay = weight_decay
         self.warmup_steps = warmup_steps
         self.augment = augment_options(augment)
+        self.validation_labels = validation_labels
 
 
 def keep_unlabelled(unlabelled: str, stage: str) -> bool:
     """Whether the data module keeps the unlabelled train patches: only for ``ssl_terms`` in pre-training."""
     return unlabelled == "ssl_terms" and stage == "pretrain"
+
+
+def label_scarce_validation(validation_labels: str) -> bool:
+    """Whether the validation split is subsampled to the label fraction (``validation_labels: label_fraction``)."""
+    if validation_labels not in ("all", "label_fraction"):
+        raise ConfigError(f"protocol.validation_labels must be 'all' or 'label_fraction', not {validation_labels!r}")
+    return validation_labels == "label_fraction"
 
 
 def augment_options(augment: dict[str, Any] | None) -> dict[str, Any]:
@@ -93,8 +110,13 @@ LINKS: dict[str, tuple[str, ...]] = {
     "model.weight_decay": ("weight_decay",),
     "model.warmup_steps": ("warmup_steps",),
     "model.augment": ("augment",),
+    "data.label_scarce_validation": ("validation_labels",),
 }
-_COMPUTE = {"data.keep_unlabelled": keep_unlabelled, "model.augment": augment_options}
+_COMPUTE = {
+    "data.keep_unlabelled": keep_unlabelled,
+    "model.augment": augment_options,
+    "data.label_scarce_validation": label_scarce_validation,
+}
 
 
 def add_protocol(parser) -> None:

@@ -96,7 +96,7 @@ def test_bad_configuration_is_reported(ben_v2, tmp_path):
         BigEarthNetV2(ben_v2, s2_bands="rgb")
     with pytest.raises(ConfigError, match=r"\(0, 1\]"):
         BigEarthNetV2(ben_v2, label_fraction=0.0)
-    with pytest.raises(ConfigError, match="train split only"):
+    with pytest.raises(ConfigError, match="train and validation splits only"):
         BigEarthNetV2(ben_v2, "test", label_fraction=0.1)
     with pytest.raises(InputError, match=r"metadata\.parquet"):
         BigEarthNetV2(tmp_path)

@@ -148,7 +148,7 @@ def test_label_fraction_on_train(sen12ms_root):
     ds = Sen12MS(sen12ms_root, split="train", validation_fraction=0.0, label_fraction=0.5, keep_unlabelled=True)
     assert len(ds) == 4 and int(ds.labelled_mask.sum()) == 2
     assert not ds.labels[~ds.labelled_mask].any() and ds.labels[ds.labelled_mask].any(axis=1).all()
-    with pytest.raises(ConfigError, match=r"train split only \(got split='all'\)"):
+    with pytest.raises(ConfigError, match=r"train and validation splits only \(got split='all'\)"):
         Sen12MS(sen12ms_root, label_fraction=0.5)
 
 

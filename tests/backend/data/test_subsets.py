@@ -74,5 +74,5 @@ def test_label_scarce_rows_drop_or_blank_the_rows_outside_the_subset():
 
 
 def test_label_fraction_outside_the_train_split_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"train split only \(got split='test'\)"):
+    with pytest.raises(ConfigError, match=r"train and validation splits only \(got split='test'\)"):
         label_scarce_rows(np.eye(4), "test", 0.5, 0, keep_unlabelled=False)

@@ -13,6 +13,8 @@ from mosaic.backend.data.transforms import (
     PairAugment,
     crop_resize,
     dihedral,
+    gaussian_blur,
+    greyscale,
     s1_noise,
     s2_jitter,
     sample_crop_boxes,
@@ -121,6 +123,47 @@ def test_modality_augment_applies_given_geometry():
     torch.testing.assert_close(out[1], torch.rot90(x[1], 1, dims=(-2, -1)), rtol=0, atol=0.1)
     with pytest.raises(ValueError, match="kind"):
         ModalityAugment("rgb")
+
+
+def test_gaussian_blur_and_greyscale_equal_torchvision():
+    """Per-sample σ blur = torchvision ``gaussian_blur`` (reflect padding) with that σ; greyscale = torchvision's
+    ``rgb_to_grayscale`` of (B04, B03, B02) written into every band (IaI-SimCLR's ``greyscale_multichannel``)."""
+    from torchvision.transforms.functional import gaussian_blur as tv_blur
+    from torchvision.transforms.functional import rgb_to_grayscale
+
+    x = _batch(3, 10, 64)
+    sigma = torch.tensor([0.1, 0.9, 2.0])
+    out = gaussian_blur(x, sigma, 7)
+    for i in range(3):
+        torch.testing.assert_close(out[i], tv_blur(x[i], [7, 7], [float(sigma[i])] * 2), rtol=0, atol=0.05)
+    grey = greyscale(x, (2, 1, 0))
+    want = rgb_to_grayscale(x[:, [2, 1, 0]])
+    assert grey.shape == x.shape and torch.equal(grey[:, :1], grey[:, 9:])
+    torch.testing.assert_close(grey[:, :1], want, rtol=1e-5, atol=0.05)
+
+
+def test_iai_simclr_radiometry_draws_jitter_or_grey_then_blur():
+    """``s2_jitter`` 0.8 / ``s2_grey`` 0.1 (one draw: jitter, else grey, else nothing) and ``blur`` 0.3 per sample;
+    the default options draw nothing extra (the protocol's views stay as they were)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2000, 10, 16, 16, generator=g) * 1000 + 500
+    aug = ModalityAugment("s2", size=16, s2_brightness=0.8, s2_contrast=0.8, s2_jitter=0.8, s2_grey=0.1, blur=0.3)
+    assert aug.blur_kernel == 3 and ModalityAugment("s2", size=256, blur=0.3).blur_kernel == 27  # as the official
+    out = aug.radiometric(x, g)
+    grey = out.std(dim=1).amax(dim=(-2, -1)) < 1e-3  # every band equal
+    kept = (out == x).flatten(1).all(1)
+    jittered = ~grey & ~kept
+    assert abs(float(grey.float().mean()) - 0.1) < 0.03 and abs(float(jittered.float().mean()) - 0.8 * 1) < 0.04
+    blur_only = ModalityAugment("s1", size=16, s1_noise_db=0.0, blur=0.3).radiometric(x, g)
+    blurred = float((blur_only != x).flatten(1).any(1).float().mean())
+    assert 0.25 < blurred < 0.33  # 30 %, less the draws of σ ≈ 0.1 whose kernel is the identity in float32
+    state = torch.Generator().manual_seed(5)
+    plain = ModalityAugment("s2", size=16)
+    torch.testing.assert_close(
+        plain.radiometric(x[:8], state), s2_jitter(x[:8], 0.1, 0.1, torch.Generator().manual_seed(5))
+    )
+    with pytest.raises(ValueError, match="probabilities"):
+        ModalityAugment("s2", s2_jitter=0.8, s2_grey=0.3)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

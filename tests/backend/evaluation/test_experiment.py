@@ -1,6 +1,7 @@
 """``mosaic experiment``: the shipped smoke matrix on the bundled real patches through every strategy and both
 evaluation stages (one table row each, the same labelled patches and image counts everywhere, linear probes that
-leave the encoders untouched), a killed run resumed through a subprocess, and the checks of the experiment file."""
+leave the encoders untouched), a killed run resumed through a subprocess, one fixed pre-training budget whatever
+early stopping says, tables that refuse unequal budgets, and the checks of the experiment file."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import yaml
 from mosaic.backend.cli import main
 from mosaic.backend.errors import ConfigError
 from mosaic.backend.evaluation.experiment import Cell, Entry, load_experiment, stage_argv
-from mosaic.backend.evaluation.tables import MODE_TITLES
+from mosaic.backend.evaluation.tables import MODE_TITLES, markdown
 from mosaic.backend.training.strategies import STRATEGIES
 
 REPO = Path(__file__).resolve().parents[3]
@@ -167,4 +168,96 @@ def test_experiment_file_problems_are_one_clear_line(tmp_path, change, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(tree))
     with pytest.raises(ConfigError, match=message):
+        load_experiment(path)
+
+
+def test_every_pretraining_runs_the_whole_budget_though_early_stopping_is_configured(ben_v2, tmp_path):
+    """Early stopping that would stop every run after its first validation (``stopping_threshold`` 0 on macro AP):
+    the pre-trainings of both strategies run both epochs (the same ``pretrain_images_seen``), the evaluation stage
+    stops after one epoch."""
+    experiment = {
+        "strategies": {name: str(REPO / "configs" / f"{name}.yaml") for name in ("supervised_s1s2", "mosaic1")},
+        "datasets": {"sample": {"overrides": {"data.root": str(ben_v2), "data.num_workers": 0}}},
+        "label_fractions": [0.5],
+        "eval_modes": ["linear_probe"],
+        "protocol": {"epochs": 2, "batch_size": 3, "warmup_steps": 0, "augment": {"size": 32}},
+        "evaluation": {"protocol": {"epochs": 2}},
+        "overrides": {
+            "model.backbone": "test_convnext",  # timm's 0.2 M-parameter ConvNeXt: small checkpoints, fast steps
+            "model.fusion_dim": 16,
+            "model.projection_dim": 8,
+            "trainer.logger": False,
+            "trainer.enable_progress_bar": False,
+            "trainer.enable_model_summary": False,
+            "trainer.num_sanity_val_steps": 0,
+            "early_stopping.patience": 0,
+            "early_stopping.stopping_threshold": 0.0,
+        },
+        "evaluate": {"batch_size": 6, "num_workers": 0},
+    }
+    path = tmp_path / "budget.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    out = tmp_path / "out"
+    assert main(["experiment", str(path), "--out", str(out)]) == 0
+    with (out / "results.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and {r["pretrain_images_seen"] for r in rows} == {"6"}  # 2 epochs × 1 batch × 3 patches
+    exp = load_experiment(path)
+    for strategy in exp.strategies:
+        cell = Cell(exp.datasets[0], strategy, 0.5, 0).folder(out)
+        assert (_record(cell / "pretrain")["epochs"], _record(cell / "pretrain")["images_seen"]) == (2, 6)
+        assert _record(cell / "linear_probe")["images_seen"] == 3  # the evaluation stage did stop early
+    report = (out / "results.md").read_text(encoding="utf-8")
+    assert "Not comparable" not in report and report.count("| supervised_s1s2 | ") == 1
+
+
+def test_tables_refuse_a_comparison_of_unequal_pretraining_budgets():
+    exp = load_experiment(SMOKE)
+    base = {"dataset": exp.datasets[0].name, "label_fraction": 0.5, "seed": 0, "eval_mode": "linear_probe"}
+    metrics = dict.fromkeys(("ap_macro", "ap_micro", "f1_macro", "f1_micro"), 0.5)
+    rows = [
+        {**base, **metrics, "strategy": exp.strategies[0].name, "pretrain_images_seen": 12},
+        {**base, **metrics, "strategy": exp.strategies[5].name, "pretrain_images_seen": 24},
+        {**base, **metrics, "strategy": exp.strategies[1].name, "eval_mode": "finetune", "pretrain_images_seen": 12},
+    ]
+    report = markdown(exp, rows, [])
+    refused = report.split(MODE_TITLES["linear_probe"])[1].split("##")[0]
+    assert "Not comparable: the pre-trainings saw different numbers of images" in refused
+    assert f"{exp.strategies[0].name} 12, {exp.strategies[5].name} 24" in refused and "0.5000" not in refused
+    compared = report.split(MODE_TITLES["finetune"])[1]
+    assert "Not comparable" not in compared and f"| {exp.strategies[1].name} | 0.5000 ± –" in compared
+
+
+@pytest.mark.parametrize(
+    ("entry", "override", "key"),
+    [
+        ("strategies", {"trainer.limit_train_batches": 1}, "trainer.limit_train_batches"),
+        ("strategies", {"early_stopping.patience": 2}, "early_stopping.patience"),
+        ("datasets", {"checkpoint.monitor": "val/bce"}, "checkpoint.monitor"),
+        ("datasets", {"trainer.max_epochs": 2}, "trainer.max_epochs"),
+    ],
+)
+def test_a_strategy_or_dataset_cannot_change_the_training_budget(tmp_path, entry, override, key):
+    tree = yaml.safe_load(SMOKE.read_text())
+    tree["strategies"] = {"Supervised": str(REPO / "configs" / "supervised_s1s2.yaml")}
+    tree[entry] = {"x": {"config": str(REPO / "configs" / "mosaic1.yaml"), "overrides": override}}
+    if entry == "datasets":
+        tree[entry]["x"].pop("config")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    with pytest.raises(ConfigError, match=rf"^{entry}\.x\.overrides: {key} changes the training budget") as info:
+        load_experiment(path)
+    assert "\n" not in str(info.value) and "set it in the experiment's overrides" in str(info.value)
+    tree[entry]["x"]["overrides"] = {"model.backbone": "resnet18", "trainer.log_every_n_steps": 1}
+    path.write_text(yaml.safe_dump(tree))
+    load_experiment(path)  # other settings, and what is only logged, stay per strategy
+    config = tmp_path / "own.yaml"
+    config.write_text(
+        yaml.safe_dump({**yaml.safe_load((REPO / "configs" / "mosaic1.yaml").read_text()), "trainer": {"max_steps": 5}})
+    )
+    tree["strategies"]["Own"] = str(config)
+    path.write_text(yaml.safe_dump(tree))
+    with pytest.raises(
+        ConfigError, match=r"strategies\.Own's config own\.yaml: trainer\.max_steps changes the training"
+    ):
         load_experiment(path)

@@ -10,6 +10,7 @@ from mosaic.backend.data.bigearthnet import BigEarthNetV2
 from mosaic.backend.data.classes import SEN12MS_CLASSES
 from mosaic.backend.errors import ConfigError
 from mosaic.backend.models.encoders import build_encoder
+from mosaic.backend.models.heads import mulsupcon_head
 from mosaic.backend.models.network import MosaicNet
 from mosaic.backend.models.normalization import BandNormalization
 from mosaic.backend.training.module import MosaicModule
@@ -175,3 +176,36 @@ def test_convnextv2_atto_encodes_the_s2_and_s1_band_counts_of_a_real_patch(ben_v
         logits = net(sample["s2"][None], sample["s1"][None])
     assert feats["h_s2"].shape == (1, 320) and feats["h_s1"].shape == (1, 320) and logits.shape == (1, 19)
     assert bool(torch.isfinite(logits).all()) and float(feats["h_s2"].std()) > 0
+
+
+@pytest.mark.parametrize(
+    ("in_dim", "hidden"),
+    [(2048, 1024), (512, 256), (256, 256)],
+    ids=["resnet50", "resnet18", "yeast_mlp"],
+)
+def test_mulsupcon_head_has_the_official_shapes(in_dim, hidden):
+    """Official MulSupCon ``models.py: MLP(in_dim, out_dim=256, n_hidden=1)``: the hidden width halves while it stays
+    at least 2 × 256 (ResNet-50 2048 → 1024 → 256, ResNet-18 512 → 256 → 256, the yeast MLP's 256 → 256 → 256)."""
+    head = mulsupcon_head(in_dim)
+    shapes = [(type(m).__name__, tuple(m.weight.shape) if hasattr(m, "weight") else None) for m in head]
+    assert shapes == [
+        ("Linear", (hidden, in_dim)),
+        ("BatchNorm1d", (hidden,)),
+        ("ReLU", None),
+        ("Dropout", None),
+        ("Linear", (256, hidden)),
+    ]
+    assert head[3].p == 0.1 and head[0].bias is not None and head(torch.randn(4, in_dim)).shape == (4, 256)
+
+
+def test_encoder_without_max_pool_and_with_timm_drop_rates():
+    """``max_pool=False`` drops a ResNet's stem max-pool (IaI-SimCLR's ResNetEncoder): twice the feature-map side;
+    ConvNeXt has none to drop. The drop rates reach timm."""
+    x = torch.randn(2, 2, 64, 64)
+    pooled = build_encoder("resnet18", 2)
+    plain = build_encoder("resnet18", 2, max_pool=False)
+    assert isinstance(pooled.maxpool, torch.nn.MaxPool2d) and isinstance(plain.maxpool, torch.nn.Identity)
+    assert pooled.forward_features(x).shape[-1] == 2 and plain.forward_features(x).shape[-1] == 4
+    assert plain(x).shape == pooled(x).shape == (2, 512)
+    convnext = build_encoder("convnextv2_atto", 2, max_pool=False, drop_rate=0.15, drop_path_rate=0.15)
+    assert convnext.drop_rate == 0.15 and convnext.stages[-1].blocks[-1].drop_path.drop_prob == pytest.approx(0.15)

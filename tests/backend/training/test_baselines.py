@@ -1,5 +1,7 @@
 """Baselines as their references run them: IaI-SimCLR's third, independently augmented pair for the inter-modal term,
-and supervised early fusion (one 12-channel encoder) that trains and exports with the usual ``(s2, s1)`` inputs."""
+its intra-modal augmentations and ResNets without max-pool (the earlier reading kept as a variant), MulSupCon's
+official projection, and supervised early fusion (one 12-channel encoder) that trains and exports with the usual
+``(s2, s1)`` inputs."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from mosaic.backend.export.metadata import build_metadata
 from mosaic.backend.export.onnx_file import export_onnx
 from mosaic.backend.training import losses
 from mosaic.backend.training.datamodule import MosaicDataModule
-from mosaic.backend.training.module import MosaicModule
+from mosaic.backend.training.module import IAI_INTRA_AUGMENT, MosaicModule, _TrainingPlan
 
 
 def _module(ben_v2: Path, strategy: str, **model_kw) -> tuple[MosaicModule, MosaicDataModule]:
@@ -99,6 +101,45 @@ def test_inter_views_intra_keeps_the_earlier_reading(ben_v2, monkeypatch):
     assert _module(ben_v2, "mosaic1")[0].inter_augment is None  # MoSAiC keeps the intra views by default
     with pytest.raises(ConfigError, match="inter_views"):
         _module(ben_v2, "iai_simclr", inter_views="both")
+
+
+def test_iai_simclr_official_views_and_resnets_without_max_pool(ben_v2):
+    pl.seed_everything(0)
+    model, data = _module(ben_v2, "iai_simclr")
+    s2, s1 = model.augment.s2, model.augment.s1
+    assert not model.augment.aligned  # drawn apart for S1 and S2, as the official aug_S1(S1), aug_S2(S2)
+    assert (s2.scale, s2.hflip, s2.vflip, s2.rot90) == ((0.3, 0.9), 0.5, 0.0, False)
+    assert (s2.s2_brightness, s2.s2_contrast, s2.s2_jitter, s2.s2_grey, s2.blur) == (0.8, 0.8, 0.8, 0.1, 0.3)
+    assert (s1.blur, s1.s1_noise_db, s2.size, s2.blur_kernel, s2.rgb) == (0.3, 0.0, 64, 7, (2, 1, 0))
+    for encoder in model.net.encoder.values():
+        assert isinstance(encoder.maxpool, torch.nn.Identity)
+    batch = _batch(data)
+    model.train()
+    terms = model.loss_terms(batch)
+    assert set(terms) == {"intra_s1", "intra_s2", "inter", "bce", "bce_s1", "bce_s2"}
+    assert all(torch.isfinite(v) for v in terms.values())
+
+    earlier, _ = _module(ben_v2, "iai_simclr", views="protocol", max_pool=True)  # the named variant
+    assert earlier.augment.aligned and earlier.augment.s2.rot90 and earlier.augment.s2.blur == 0.0
+    assert all(isinstance(e.maxpool, torch.nn.MaxPool2d) for e in earlier.net.encoder.values())
+    assert _module(ben_v2, "mosaic1")[0].augment.aligned  # the other strategies: the protocol's views
+    # evaluation stages train on the protocol's views, with the pre-training's encoders (no max-pool)
+    plan = _TrainingPlan.of("iai_simclr", "s1s2", None, None, None, None, "late", "finetune")
+    assert (plan.views, plan.max_pool) == ("protocol", False)
+    assert IAI_INTRA_AUGMENT["scale"] == (0.3, 0.9)
+    with pytest.raises(ConfigError, match="views must be one of protocol, iai_simclr"):
+        _module(ben_v2, "iai_simclr", views="simclr")
+
+
+def test_mulsupcon_projection_and_queue_have_the_official_shapes(ben_v2):
+    model, _ = _module(ben_v2, "mulsupcon")  # fusion_dim 32 < 2 × 256: hidden 256
+    head = model.net.heads["fused"]
+    assert [tuple(m.weight.shape) for m in head if isinstance(m, torch.nn.Linear)] == [(256, 32), (256, 256)]
+    assert isinstance(head[3], torch.nn.Dropout) and head[3].p == 0.1
+    assert model.label_queue.keys.shape == (2048, 256) and model.key_net.heads["fused"][-1].out_features == 256
+    shared, _ = _module(ben_v2, "mosaic1")  # MoSAiC's MulSupCon terms: the shared head, in-batch (no queue)
+    assert shared.net.heads["fused"][-1].out_features == 16 and shared.label_queue is None
+    assert _module(ben_v2, "mulsupcon", fused_head="shared")[0].label_queue.keys.shape == (2048, 16)
 
 
 def test_supervised_early_fusion_trains_one_step_and_exports(ben_v2, tmp_path):

@@ -102,12 +102,13 @@ def test_mulsupcon_with_queue_equals_the_formula_by_hand_on_real_patches(ben_v2)
     batch = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
     batch["labelled"] = torch.tensor([True, False, True, True, False, True])
     model.train()
-    for net in (model.net, model.key_net):
-        net.fusion[3].p = 0.0  # dropout off: the hand computation sees the same features
+    for m in [*model.net.modules(), *model.key_net.modules()]:
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0  # dropout off (fusion MLP, official MulSupCon head): the hand computation sees the same features
     with torch.no_grad():
         for p in model.key_net.parameters():  # the key network lags behind: keys must come from it
             p.add_(0.05 * torch.randn_like(p))
-    queue_k = torch.nn.functional.normalize(torch.randn(8, 16), dim=1)
+    queue_k = torch.nn.functional.normalize(torch.randn(8, 256), dim=1)  # the official head's 256-d keys
     queue_y = (torch.rand(8, len(data.class_names)) < 0.3).float()
     model.label_queue.keys.copy_(queue_k)
     model.label_queue.labels.copy_(queue_y)

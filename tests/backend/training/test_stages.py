@@ -1,5 +1,6 @@
 """The evaluation stages of ``MosaicModule`` on pre-trained encoders: ``linear_probe`` leaves the encoders (weights
-and BatchNorm statistics) exactly as pre-trained, ``finetune`` trains them at the scaled learning rate."""
+and BatchNorm statistics) exactly as pre-trained, ``finetune`` starts from the encoders only (a fresh fusion MLP and
+classifier, as for every strategy) and trains them at the scaled learning rate."""
 
 from __future__ import annotations
 
@@ -80,9 +81,22 @@ def test_linear_probe_trains_one_linear_layer_and_leaves_the_encoders_unchanged(
 
 def test_finetune_trains_every_weight_with_slower_encoders(ben_v2, pretrained, tmp_path):
     data = MosaicDataModule(root=str(ben_v2), batch_size=3, num_workers=0)
+    torch.manual_seed(11)
     tuned = module(data, stage="finetune", init_checkpoint=str(pretrained), encoder_lr_scale=0.1)
+    torch.manual_seed(11)
+    fresh = module(data, stage="finetune")  # the same network, never pre-trained
     saved = torch.load(pretrained, weights_only=True)["state_dict"]
-    torch.testing.assert_close(tuned.net.fusion[0].weight, saved["net.fusion.0.weight"], rtol=0, atol=0)
+    for k, v in encoder_state(tuned).items():  # the encoders are the pre-trained ones
+        torch.testing.assert_close(v, saved[f"net.encoder.{k}"], rtol=0, atol=0)
+    head = [k for k in tuned.net.state_dict() if k.startswith(("fusion.", "classifier."))]
+    assert head == [f"fusion.{i}.{p}" for i in (0, 1) for p in ("weight", "bias")] + [
+        "classifier.weight",
+        "classifier.bias",
+    ]
+    for k in head:  # the fusion MLP and classifier start fresh: as initialised, not as pre-trained
+        torch.testing.assert_close(tuned.net.state_dict()[k], fresh.net.state_dict()[k], rtol=0, atol=0)
+        if k.endswith("weight") and k != "fusion.1.weight":  # LayerNorm's weight starts at 1 either way
+            assert not torch.equal(tuned.net.state_dict()[k], saved[f"net.{k}"]), k
     before = encoder_state(tuned)
     fit(tuned, data, tmp_path)
     groups = tuned.trainer.optimizers[0].param_groups

@@ -1,5 +1,6 @@
 """Per-modality heads in training: the ``bce_s1`` / ``bce_s2`` terms of every S1+S2 strategy, their values on a
-real batch against a hand computation, probes that never train the encoders, and fused-only old checkpoints."""
+real batch against a hand computation, detached probes by default in every strategy (``modality_heads: joint`` as the
+ablation), one augmented view per classifier and step in every strategy, and fused-only old checkpoints."""
 
 from __future__ import annotations
 
@@ -77,17 +78,51 @@ def test_bce_terms_of_the_heads_equal_a_hand_computation(ben_v2):
     assert {t: v.item() for t, v in model.loss_terms(batch).items()} == {"bce": 0.0, "bce_s1": 0.0, "bce_s2": 0.0}
 
 
-def test_per_modality_heads_train_their_own_encoder_or_are_probes(ben_v2):
-    model, batch = _make(ben_v2, "supervised")
-    model.loss_terms(batch)["bce_s1"].backward()  # supervised: the S1 head trains the S1 encoder, nothing of S2
+@pytest.mark.parametrize("strategy", ["supervised", "mosaic1", "iai_simclr"])
+def test_per_modality_heads_are_detached_probes_in_every_strategy(ben_v2, strategy):
+    """By default the S1 / S2 heads never shape the encoders (the article's objective stays each strategy's own)."""
+    model, batch = _make(ben_v2, strategy)
+    assert model.hparams.modality_heads == "probe"
+    terms = model.loss_terms(batch)
+    (terms["bce_s1"] + terms["bce_s2"]).backward()
+    assert all(p.grad is None for p in model.net.encoder.parameters())
+    assert all(model.net.modality_classifier[m].weight.grad.abs().sum() > 0 for m in ("s1", "s2"))
+    assert model.inference_model().heads == ("fused", "s1", "s2")  # still trained and exported
+
+
+def test_joint_per_modality_heads_train_their_own_encoder(ben_v2):
+    model, batch = _make(ben_v2, "supervised", modality_heads="joint")
+    model.loss_terms(batch)["bce_s1"].backward()  # the ablation: the S1 head trains the S1 encoder, nothing of S2
     assert sum(p.grad.abs().sum() for p in model.net.encoder["s1"].parameters() if p.grad is not None) > 0
     assert all(p.grad is None for p in model.net.encoder["s2"].parameters())
     assert model.net.modality_classifier["s1"].weight.grad.abs().sum() > 0
-    probe, batch = _make(ben_v2, "iai_simclr")
+    probe, batch = _make(ben_v2, "iai_simclr", modality_heads="joint")
     terms = probe.loss_terms(batch)
-    (terms["bce_s1"] + terms["bce_s2"]).backward()  # linear-probe strategy: the heads see detached features
+    (terms["bce_s1"] + terms["bce_s2"]).backward()  # a linear-probe strategy's heads stay probes
     assert all(p.grad is None for p in probe.net.encoder.parameters())
-    assert all(probe.net.modality_classifier[m].weight.grad.abs().sum() > 0 for m in ("s1", "s2"))
+    with pytest.raises(ConfigError, match="modality_heads must be one of probe, joint"):
+        _make(ben_v2, "supervised", modality_heads="both")
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_every_classifier_sees_one_view_per_step_in_every_strategy(ben_v2, strategy):
+    """The classifiers (fused, S1, S2) get the B rows of one augmented view per step, whether the strategy makes one
+    view (supervised) or two (the contrastive ones): the same number of augmented copies reaches every classifier."""
+    model, batch = _make(ben_v2, strategy)
+    views = []
+    model.augment = lambda s2, s1: views.append(s2) or (s2 + len(views), s1)  # view k shifted by k: recognisable
+    rows: dict[str, list[torch.Tensor]] = {}
+    layers = {"fused": model.net.classifier, **dict(model.net.modality_classifier.items())}
+    for name, layer in layers.items():
+        layer.register_forward_hook(lambda m, args, out, name=name: rows.setdefault(name, []).append(args[0]))
+    with torch.no_grad():
+        model.loss_terms(batch)
+        first = model.net.features(batch["s2"] + 1, batch["s1"])
+    assert len(views) == (1 if strategy == "supervised" else 2)
+    assert set(rows) == set(layers) and all(len(v) == 1 and v[0].shape[0] == 6 for v in rows.values()), rows.keys()
+    for name, (inputs,) in rows.items():  # computed from the first view
+        if name != "fused":
+            torch.testing.assert_close(inputs, first[f"h_{name}"])
 
 
 def test_single_modality_and_early_fusion_have_only_the_fused_head(ben_v2):
