@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("predict.command", "tiled inference over S1 + S2 rasters with an ONNX model"),
     "inspect": ("export.inspection", "show and validate the metadata of an ONNX model"),
     "sample": ("accuracy.sample_command", "a stratified random sample of a map's cells to label in QGIS (GeoPackage)"),
-    "assess": ("accuracy.assess_command", "accuracy and area with 95 % intervals from a labelled sample; agreement"),
+    "assess": ("accuracy.assess_command", "accuracy and area with 95 %% intervals from a labelled sample; agreement"),
     "import": ("published.import_command", "import published BigEarthNet v2.0 (reBEN) checkpoints as an ONNX model"),
     "models": ("published.models_command", "list, download and import the published BigEarthNet v2.0 models"),
     "bench": ("bench", "benchmarks: data loading, training throughput, inference efficiency and memory"),
