@@ -117,9 +117,10 @@ def _np_name(numeric) -> str:
 def raster_info(layer: QgsRasterLayer):
     """The facts the engine's input inspector needs about ``layer`` (a
     :class:`~mosaic.backend.inference.rasters.RasterInfo`): bands, stored type, CRS, ground pixel size in metres
-    at the centre (projected: × the unit's metres; geographic: ``ground_pixel_m`` at the centre latitude; None
-    when the CRS cannot be placed on the Earth), the centre in WGS 84 and GDAL metadata."""
-    from ..backend.inference.rasters import RasterInfo, ground_pixel_m
+    at the centre (projected: from the CRS's scale there, ``projected_pixel_m``, as ``mosaic predict``;
+    geographic: ``ground_pixel_m`` at the centre latitude; None when the CRS cannot be placed on the Earth), the
+    centre in WGS 84 and GDAL metadata."""
+    from ..backend.inference.rasters import RasterInfo, ground_pixel_m, projected_pixel_m
 
     dataset = gdal_dataset(layer)
     bands, dtype, tags = _bands(layer, dataset)
@@ -129,25 +130,28 @@ def raster_info(layer: QgsRasterLayer):
     # the centre of pixel (height // 2, width // 2), as rasterio's ds.xy does
     x = extent.xMinimum() + (layer.width() // 2 + 0.5) * dx
     y = extent.yMaximum() - (layer.height() // 2 + 0.5) * dy
-    centre = None
+    centre = points = None
     if crs.isValid():
         wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
-        try:
-            point = QgsCoordinateTransform(crs, wgs84, QgsProject.instance()).transform(QgsPointXY(x, y))
-            if math.isfinite(point.x()) and math.isfinite(point.y()):
-                centre = (point.x(), point.y())
+        try:  # the centre, and the points one pixel east and one pixel south of it
+            transform = QgsCoordinateTransform(crs, wgs84, QgsProject.instance())
+            points = [transform.transform(QgsPointXY(px, py)) for px, py in ((x, y), (x + dx, y), (x, y - dy))]
+            points = tuple((p.x(), p.y()) for p in points)
+            if all(math.isfinite(v) for p in points for v in p):
+                centre = points[0]
         except QgsCsException:
             centre = None
-    pixel_m, metres = None, False
+    pixel_m, metres, scale = None, False, None
     if centre is not None and crs.isGeographic():
         pixel_m = ground_pixel_m(dx, dy, centre[1])
     elif centre is not None:
         factor = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceUnit.DistanceMeters)
         standard = QgsUnitTypes.DistanceUnitType.Standard
         if QgsUnitTypes.unitType(crs.mapUnits()) == standard and math.isfinite(factor) and factor > 0:
-            pixel_m, metres = (dx * factor, dy * factor), crs.mapUnits() == QgsUnitTypes.DistanceUnit.DistanceMeters
+            pixel_m, scale = projected_pixel_m(dx, dy, factor, points)
+            metres = crs.mapUnits() == QgsUnitTypes.DistanceUnit.DistanceMeters
     name = (crs.authid() or crs.description()) if crs.isValid() else ""
-    return RasterInfo(layer_file(layer), layer.name(), tuple(bands), dtype, name, pixel_m, metres, centre, tags)
+    return RasterInfo(layer_file(layer), layer.name(), tuple(bands), dtype, name, pixel_m, metres, centre, tags, scale)
 
 
 def project_rasters(project: QgsProject | None = None) -> list[QgsRasterLayer]:

@@ -1,9 +1,12 @@
 """Ground resolution and pixel shape of the S2 input against the model's grid.
 
-The model saw square ``gsd_m`` pixels (10 m: a 120 px patch is 1.2 km). The finest S2 input's ground pixel is
-compared with it: within :data:`TOLERANCE` on both axes the input grid is used as it is; otherwise the input is
-resampled onto a square ``gsd_m`` grid — in the input's CRS when that is in metres, else in the UTM zone of the
-scene's centre — and inputs coarser than :data:`MAX_FACTOR` × ``gsd_m`` are refused.
+The model saw square ``gsd_m`` pixels (10 m: a 120 px patch is 1.2 km). The finest S2 input's ground pixel — its
+size on the Earth at the scene's centre, from the CRS's own scale there (:func:`~.rasters.projected_pixel_m`), not
+its unit — is compared with it: within :data:`TOLERANCE` on both axes the input grid is used as it is; otherwise
+the input is resampled onto a square ``gsd_m`` grid — in the input's CRS when that is in metres and its scale
+factor at the scene is within :data:`TOLERANCE` of 1 on both axes (UTM, national conformal and equal-area grids),
+else in the UTM zone of the scene's centre (degrees; Web Mercator, whose metres are 1.49 ground metres at 48° N;
+any projection distorted there) — and inputs coarser than :data:`MAX_FACTOR` × ``gsd_m`` are refused.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class GridPlan:
     source_m: tuple[float, float]
     epsg: int | None = None
     modality: str = "S2"  #: the modality whose finest raster decides the grid (S1 in a run of S1 alone)
+    scale: tuple[float, float] | None = None  #: the input CRS's scale factor at the scene, when far from 1
 
     def describe(self) -> str:
         x, y = self.source_m
@@ -36,7 +40,18 @@ class GridPlan:
         if not self.resample:
             return f"{self.modality} grid used as it is ({size} pixels)"
         where = f"EPSG:{self.epsg}" if self.epsg else "its CRS"
-        return f"{self.modality} resampled from {size} pixels to {self.pixel_m:g} m in {where}"
+        why = ""
+        if self.scale is not None:
+            kx, ky = self.scale
+            factor = f"{kx:.3g}" if abs(kx - ky) <= TOLERANCE * max(kx, ky) else f"{kx:.3g} × {ky:.3g}"
+            why = f" (its CRS's scale factor at the scene is {factor}: its metres are not ground metres)"
+        return f"{self.modality} resampled from {size} pixels to {self.pixel_m:g} m in {where}{why}"
+
+
+def near_one(scale: tuple[float, float] | None) -> bool:
+    """True when a CRS's scale factor ``(k_x, k_y)`` is within :data:`TOLERANCE` of 1 on both axes (None: unknown,
+    taken as 1)."""
+    return scale is None or all(abs(k - 1.0) <= TOLERANCE for k in scale)
 
 
 def utm_epsg(lon: float, lat: float) -> int:
@@ -63,11 +78,12 @@ def plan_grid(rasters: Sequence[RasterInfo], gsd_m: float, modality: str = "S2")
             f"the finest {modality} band of {finest.name} has {x:.3g} × {y:.3g} m pixels; the model needs "
             f"{gsd_m:g} m and cannot use data coarser than {MAX_FACTOR * gsd_m:g} m."
         )
-    if finest.metres:
+    if finest.metres and near_one(finest.scale):
         return GridPlan(True, gsd_m, (x, y), modality=modality)
     if finest.centre_lonlat is None:
         raise InputError(
             f"{finest.name} ({finest.crs}) has {x:.3g} × {y:.3g} m pixels and cannot be placed on the "
             f"Earth to resample it; reproject it to {gsd_m:g} m in a UTM CRS first."
         )
-    return GridPlan(True, gsd_m, (x, y), utm_epsg(*finest.centre_lonlat), modality)
+    distorted = finest.scale if finest.metres else None  # metres that are not ground metres: say why
+    return GridPlan(True, gsd_m, (x, y), utm_epsg(*finest.centre_lonlat), modality, distorted)

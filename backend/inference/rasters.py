@@ -45,7 +45,9 @@ class RasterInfo:
     ``crs``: a short human name (``EPSG:32633``); ``pixel_size_m``: ground size of one pixel ``(x, y)`` in metres
     at the raster's centre (None when the CRS has no known relation to the Earth, e.g. an engineering CRS);
     ``metres``: True when the CRS's linear unit is the metre; ``centre_lonlat``: the centre in WGS 84 degrees
-    (None when unknown); ``tags``: dataset metadata (GDAL default domain).
+    (None when unknown); ``tags``: dataset metadata (GDAL default domain); ``scale``: the projection's scale
+    factor ``(k_x, k_y)`` at the centre, CRS metres per ground metre along each axis (Web Mercator at 48° N:
+    1.49; None for geographic CRSs or when unknown, read as 1).
     """
 
     path: str
@@ -57,6 +59,7 @@ class RasterInfo:
     metres: bool = True
     centre_lonlat: tuple[float, float] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    scale: tuple[float, float] | None = None
 
     @property
     def count(self) -> int:
@@ -79,3 +82,30 @@ def ground_pixel_m(dx: float, dy: float, lat: float) -> tuple[float, float]:
     """Ground size in metres of a ``dx`` × ``dy`` degree pixel at latitude ``lat`` (spherical approximation:
     ``x = dx · 111 320 · cos φ``, ``y = dy · 110 574``; good to ~0.5 % for this purpose)."""
     return abs(dx) * 111_320.0 * float(np.cos(np.radians(lat))), abs(dy) * 110_574.0
+
+
+WGS84_A = 6_378_137.0  #: semi-major axis (m)
+WGS84_E2 = 6.694_379_990_14e-3  #: first eccentricity squared
+
+
+def ground_distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Distance in metres between two nearby WGS 84 points ``(lon, lat)`` (a pixel or a few apart): with the radii
+    of curvature at the mean latitude φ, ``M = a(1 − e²)/W³`` along the meridian and ``N = a/W`` across it
+    (``W = √(1 − e² sin²φ)``), ``d = √((M·Δφ)² + (N·cos φ·Δλ)²)`` (Δ in radians; exact to ~1e-6 over 100 m)."""
+    lat = np.radians((a[1] + b[1]) / 2.0)
+    w = np.sqrt(1.0 - WGS84_E2 * np.sin(lat) ** 2)
+    m, n = WGS84_A * (1.0 - WGS84_E2) / w**3, WGS84_A / w
+    dlon = (b[0] - a[0] + 180.0) % 360.0 - 180.0
+    return float(np.hypot(m * np.radians(b[1] - a[1]), n * np.cos(lat) * np.radians(dlon)))
+
+
+def projected_pixel_m(
+    dx: float, dy: float, unit_m: float, lonlat: tuple[tuple[float, float], ...]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``(ground pixel (x, y) in m, scale (k_x, k_y))`` of a ``dx`` × ``dy`` pixel of a projected CRS whose unit
+    is ``unit_m`` metres, from the WGS 84 ``(lon, lat)`` of the pixel's centre, of the point one pixel east and of
+    the point one pixel south: ``x = d(centre, east)``, ``k_x = |dx|·unit_m / x`` (likewise ``y``). The scale is
+    the projection's at the scene, from its own transformation (Web Mercator at 48° N: 1.49 on both axes)."""
+    centre, east, south = lonlat
+    x, y = ground_distance_m(centre, east), ground_distance_m(centre, south)
+    return (x, y), (abs(dx) * unit_m / x, abs(dy) * unit_m / y)

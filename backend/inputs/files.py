@@ -24,7 +24,7 @@ from rasterio.errors import CRSError, RasterioError, RasterioIOError
 from rasterio.warp import transform as transform_points
 
 from ..errors import InputError
-from ..inference.rasters import SAMPLE_PX, BandInfo, RasterInfo, Sampler, ground_pixel_m
+from ..inference.rasters import SAMPLE_PX, BandInfo, RasterInfo, Sampler, ground_pixel_m, projected_pixel_m
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img")
 
@@ -102,21 +102,27 @@ def raster_info(ds) -> RasterInfo:
     crs = ds.crs
     if crs is None:
         raise InputError(f"{Path(path).name} has no CRS; georeference it first.")
-    pixel_m, metres, centre = None, False, None
+    pixel_m, metres, centre, scale = None, False, None, None
     cx, cy = ds.xy(ds.height // 2, ds.width // 2)
-    try:
-        lon, lat = transform_points(crs, CRS.from_epsg(4326), [cx], [cy])
-        centre = (float(lon[0]), float(lat[0]))
+    dx, dy = abs(ds.transform.a), abs(ds.transform.e)
+    try:  # the centre, and the points one pixel east and one pixel south of it, in WGS 84
+        lon, lat = transform_points(crs, CRS.from_epsg(4326), [cx, cx + dx, cx], [cy, cy, cy - dy])
+        points = tuple((float(x), float(y)) for x, y in zip(lon, lat))
+        centre = points[0] if all(map(math.isfinite, lon + lat)) else None
     except CRS_ERRORS:
         centre = None
-    dx, dy = abs(ds.transform.a), abs(ds.transform.e)
     if crs.is_geographic and centre is not None:
         pixel_m = ground_pixel_m(dx, dy, centre[1])
     elif crs.is_projected:
         unit, factor = crs.linear_units_factor
-        pixel_m, metres = (dx * factor, dy * factor), unit in ("metre", "meter")
-    return RasterInfo(path, Path(path).name, bands, ds.dtypes[0], crs.to_string(), pixel_m, metres, centre,
-                      ds.tags())  # fmt: skip
+        metres = unit in ("metre", "meter")
+        if centre is not None:
+            pixel_m, scale = projected_pixel_m(dx, dy, factor, points)
+        else:
+            pixel_m = (dx * factor, dy * factor)
+    return RasterInfo(
+        path, Path(path).name, bands, ds.dtypes[0], crs.to_string(), pixel_m, metres, centre, ds.tags(), scale
+    )
 
 
 def sampler(datasets: Sequence, infos: Sequence[RasterInfo]) -> Sampler:

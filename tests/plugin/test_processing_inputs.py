@@ -264,13 +264,22 @@ def test_dock_reads_the_stacks_and_the_s1_order(qgis_iface, qtbot, clean_setting
     [
         ("EPSG:32633", 20.0, "S2 resampled from 20 m pixels to 10 m in its CRS"),
         ("EPSG:4326", 1.5e-4, "S2 resampled from 11.2 × 16.6 m pixels to 10 m in EPSG:32633"),
+        # issue 24: Web Mercator's 10 "m" are 6.73 m on the ground here; Austria Lambert's are ground metres
+        (
+            "EPSG:3857",
+            10.0,
+            "S2 resampled from 6.73 m pixels to 10 m in EPSG:32633 (its CRS's scale factor at the scene is 1.49: its "
+            "metres are not ground metres)",
+        ),
+        ("EPSG:31287", 10.0, "S2 grid used as it is (10 m pixels)"),
     ],
 )
 def test_s2_off_the_10_m_grid_is_resampled_as_mosaic_predict_does(
     processing_ready, test_model, t33uup_mosaic, tmp_path, crs, resolution, grid
 ):
     """Issue 18: S2 at 20 m, or in degrees, is read on the square 10 m grid the inspector plans (in its CRS, or in
-    the UTM zone): the same grid and probabilities as `mosaic predict` on the same files."""
+    the UTM zone): the same grid and probabilities as `mosaic predict` on the same files. Issue 24: so is S2 in a CRS
+    whose metres are not ground metres at the scene (Web Mercator); a conformal CRS of scale ~1 runs as it is."""
     files = band_files(t33uup_mosaic)
     s2 = []
     for band in BANDS:

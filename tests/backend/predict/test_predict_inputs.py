@@ -419,6 +419,94 @@ def test_s2_in_square_degree_pixels_is_reprojected_to_its_utm_zone(s2_files, s1_
         assert np.isfinite(ds.read()).any()
 
 
+def _warped(s2_files: dict[str, Path], folder: Path, crs: str, resolution: float) -> list[Path]:
+    """The mosaic's 10 S2 bands warped to ``crs`` at ``resolution`` CRS units (× 2 and × 6 for the 20 and 60 m
+    bands), averaging."""
+    folder.mkdir()
+    s2 = []
+    for band in BANDS:
+        with rasterio.open(s2_files[band]) as src:
+            res = resolution * src.res[0] / 10.0
+            transform, width, height = calculate_default_transform(
+                src.crs, crs, src.width, src.height, *src.bounds, resolution=res
+            )
+            a = np.zeros((1, height, width), dtype=np.uint16)
+            reproject(rasterio.band(src, 1), a, dst_transform=transform, dst_crs=crs, resampling=Resampling.average)
+            profile = src.profile | {"crs": CRS.from_user_input(crs), "transform": transform, "width": width}
+        s2.append(_write(folder / f"scene_{band}.tif", a, profile | {"height": height}))
+    return s2
+
+
+def _ground_cell_m(path: Path) -> tuple[float, float]:
+    """Ground size (m, WGS 84 geodesics) of the output cell at the centre of ``path``'s grid."""
+    from pyproj import Geod, Transformer
+
+    with rasterio.open(path) as ds:
+        to_wgs84 = Transformer.from_crs(ds.crs, "EPSG:4326", always_xy=True)
+        r, c = ds.height // 2, ds.width // 2
+        corners = [to_wgs84.transform(*(ds.transform * (c + dc, r + dr))) for dc, dr in ((0, 0), (1, 0), (0, 1))]
+    geod = Geod(ellps="WGS84")
+    return tuple(geod.inv(*corners[0], *corner)[2] for corner in corners[1:])
+
+
+@pytest.mark.parametrize(
+    ("crs", "resolution", "epsg", "grid"),
+    [
+        # Web Mercator at 10 "m": 6.73 m on the ground at 48° N (scale factor 1.49): resampled in the UTM zone
+        (
+            "EPSG:3857",
+            10.0,
+            32633,
+            "S2 resampled from 6.73 m pixels to 10 m in EPSG:32633 (its CRS's scale factor "
+            "at the scene is 1.49: its metres are not ground metres)",
+        ),
+        # plate carrée in metres: parallel scale 1.49, meridional 1 (6.73 × 9.99 m pixels)
+        (
+            "EPSG:4087",
+            10.0,
+            32633,
+            "S2 resampled from 6.73 × 9.99 m pixels to 10 m in EPSG:32633 (its CRS's scale "
+            "factor at the scene is 1.49 × 1: its metres are not ground metres)",
+        ),
+        # Arctic polar stereographic (true scale at 71° N): 1.12 at 48° N
+        (
+            "EPSG:3995",
+            10.0,
+            32633,
+            "S2 resampled from 8.95 m pixels to 10 m in EPSG:32633 (its CRS's scale factor "
+            "at the scene is 1.12: its metres are not ground metres)",
+        ),
+        # Equal Earth (equal-area, but 1.07 × 0.93 along the grid's axes here, which are sheared): resampled too
+        (
+            "EPSG:8857",
+            10.0,
+            32633,
+            "S2 resampled from 9.31 × 10.8 m pixels to 10 m in EPSG:32633 (its CRS's scale "
+            "factor at the scene is 1.07 × 0.929: its metres are not ground metres)",
+        ),
+        # Web Mercator at 15 "m" is 10.1 m on the ground: used as it is (1,800 "m" cells, 1.2 km on the ground)
+        ("EPSG:3857", 15.0, 3857, "S2 grid used as it is (10.1 m pixels)"),
+        # equal-area LAEA Europe and conformal Austria Lambert, scale within 0.1 % of 1 here: run as they are
+        ("EPSG:3035", 10.0, 3035, "S2 grid used as it is (10 m pixels)"),
+        ("EPSG:31287", 10.0, 31287, "S2 grid used as it is (10 m pixels)"),
+    ],
+)
+def test_s2_grids_whose_metres_are_not_ground_metres_predict_on_1200_m_ground_cells(
+    s2_files, s1_files, onnx_model_path, tmp_path, crs, resolution, epsg, grid
+):
+    """Issue 24: the ground resolution comes from the CRS's scale at the scene, not its unit. Each 120 px tile, and
+    each output cell at stride 120, covers 1,200 m of ground (±5 %), whatever the projection."""
+    s2 = _warped(s2_files, tmp_path / "s2", crs, resolution)
+    out = tmp_path / "out"
+    predict(_args(s2, s1_files.values(), onnx_model_path, out))
+    with rasterio.open(out / "probabilities.tif") as ds:
+        assert ds.crs.to_epsg() == epsg and ds.tags()["MOSAIC_INPUT_S2_GRID"] == grid
+        assert ds.res == (1200.0, 1200.0) if epsg == 32633 else ds.res == (120 * resolution, 120 * resolution)
+        assert np.isfinite(ds.read()).any()
+    x, y = _ground_cell_m(out / "probabilities.tif")
+    assert x == pytest.approx(1200.0, rel=0.05) and y == pytest.approx(1200.0, rel=0.05)
+
+
 def test_aoi_in_metres_without_a_crs_member_is_refused(s2_files, s1_files, onnx_model_path, tmp_path):
     aoi = tmp_path / "aoi.geojson"
     aoi.write_text(
