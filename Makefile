@@ -50,7 +50,7 @@ bench: setup
 # rewrite the README screenshots in docs/img from real runs (ordinary test runs save them in a temporary folder)
 screenshots: setup
 	MOSAIC_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -p no:cacheprovider tests/plugin/test_screenshots.py \
-		tests/plugin/test_training_dialog.py::test_short_real_training_yields_onnx_model
+		tests/plugin/test_training_dialog.py::test_trained_from_the_menu_the_model_reaches_the_dock
 
 clean:
 	rm -rf dist out .pytest_cache .ruff_cache

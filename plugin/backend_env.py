@@ -18,6 +18,7 @@ CONSTRAINTS = PLUGIN_DIR / "requirements" / "constraints.txt"
 #: the backend environment shares nothing with QGIS's Python, so it takes numpy 2 (wheels for every Python QGIS uses)
 NUMPY_PINS = PLUGIN_DIR / "requirements" / "numpy2.txt"
 CLI_MODULE = "mosaic.backend.cli"
+SUMMARY_MODULE = "mosaic.backend.data.dataset_summary"
 CONFIG_DIR = PLUGIN_DIR / "configs"
 
 
@@ -65,9 +66,40 @@ def subprocess_environment() -> dict[str, str]:
     return env
 
 
+#: config name → the strategy in an analyst's words (the training dialog lists these, MoSAiC first)
+STRATEGY_WORDS = {
+    "mosaic1": "MoSAiC-1: learns from your labels and from the images themselves, S1+S2 (recommended)",
+    "mosaic2": "MoSAiC-2: as MoSAiC-1, its objectives balanced",
+    "mosaic2_terms": "MoSAiC-2 variant: label contrast within each sensor",
+    "supervised_s1s2": "Labels only, Sentinel-1 + Sentinel-2 (one encoder each)",
+    "supervised_s1s2_early": "Labels only, Sentinel-1 + Sentinel-2 stacked in one encoder",
+    "supervised_s2": "Labels only, Sentinel-2 alone",
+    "supervised_s1": "Labels only, Sentinel-1 alone",
+    "mulsupcon": "Label contrast (MulSupCon), Sentinel-1 + Sentinel-2",
+    "iai_simclr": "Images only (S1-S2 contrast, IaI-SimCLR), then a linear classifier",
+    "simclr_s2": "Images only (SimCLR), Sentinel-2 alone, then a linear classifier",
+    "simclr_s1": "Images only (SimCLR), Sentinel-1 alone, then a linear classifier",
+}
+ENV_DOWNLOAD_GB = 3  #: the backend environment's download on Linux (PyTorch with CUDA libraries), measured
+ENV_DISK_GB = 6  #: its size on disk (torch 1.2 GB, NVIDIA libraries 3.2 GB, triton 0.9 GB, the rest 0.5 GB)
+ENV_MINUTES = (10, 30)  #: minutes to create it, from a fast to a slow connection
+
+
 def strategy_configs(config_dir: Path = CONFIG_DIR) -> dict[str, Path]:
     """Training strategies offered: one per YAML in ``configs/`` (name = file stem), sorted."""
     return {p.stem: p for p in sorted(config_dir.glob("*.yaml"))}
+
+
+def strategies_for_analysts(config_dir: Path = CONFIG_DIR) -> list[str]:
+    """The strategy names in :data:`STRATEGY_WORDS`'s order (MoSAiC first), then any other by name."""
+    order = list(STRATEGY_WORDS)
+    return sorted(strategy_configs(config_dir), key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
+def strategy_text(name: str) -> str:
+    """``MoSAiC-1: … (mosaic1)``: the strategy in plain words, its config name second."""
+    words = STRATEGY_WORDS.get(name)
+    return f"{words} ({name})" if words else name
 
 
 def dataset_overrides(dataset: str) -> list[str]:
@@ -120,6 +152,11 @@ def train_command(
     if workers is not None:
         args.append(f"--data.num_workers={workers}")
     return backend_command(python, *args)
+
+
+def dataset_summary_command(python: str, root: str) -> list[str]:
+    """argv that prints the split sizes of the dataset in ``root`` (:mod:`mosaic.backend.data.dataset_summary`)."""
+    return [python, "-m", SUMMARY_MODULE, root]
 
 
 def export_command(python: str, checkpoint: str, onnx_path: str) -> list[str]:

@@ -67,6 +67,13 @@ def tr(text: str) -> str:
     return QCoreApplication.translate("MosaicDock", text)
 
 
+def narrow(combo: QComboBox, characters: int = 8) -> QComboBox:
+    """``combo`` sized by ``characters`` rather than by its longest item, so the dock can be narrow."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(characters)
+    return combo
+
+
 class MosaicDock(QDockWidget):
     """Pick S2/S1 layers, map bands, choose a model and an extent, run tiled inference as a QgsTask."""
 
@@ -179,9 +186,7 @@ class MosaicDock(QDockWidget):
         combo = QgsMapLayerComboBox(parent)
         combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         combo.setToolTip(tooltip)
-        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        combo.setMinimumContentsLength(12)
-        return combo
+        return narrow(combo, 12)
 
     def _model_panel(self, parent: QWidget) -> QWidget:
         """The model's plain summary, and its full record behind *Details*."""
@@ -216,7 +221,7 @@ class MosaicDock(QDockWidget):
         mapping_box = QGroupBox(tr("Band mapping"), parent)
         mapping_layout = QVBoxLayout(mapping_box)
         self.mapping_table = QTableWidget(0, 2, mapping_box)
-        self.mapping_table.setHorizontalHeaderLabels([tr("Model band"), tr("Band · layer")])
+        self.mapping_table.setHorizontalHeaderLabels([tr("Model"), tr("Band · layer")])
         self.mapping_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.mapping_table.verticalHeader().setVisible(False)
         self.mapping_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -236,15 +241,21 @@ class MosaicDock(QDockWidget):
         """Extent, stride (also in ground metres), batch, execution provider, output folder, input options."""
         options = QFormLayout()
         options.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.extent_combo = QComboBox(parent)
+        self.extent_combo = narrow(QComboBox(parent))
         for mode, text in zip(EXTENT_MODES, (tr("Whole S2 layer"), tr("Map canvas"), tr("Selected polygons"))):
             self.extent_combo.addItem(text, mode)
         options.addRow(tr("Extent"), self.extent_combo)
         self.stride = QSpinBox(parent)
         self.stride.setRange(1, 4096)
         self.stride.setSuffix(tr(" px"))
-        self.stride.setToolTip(tr("Step between tiles; smaller than the patch size averages overlapping tiles"))
+        self.stride.setToolTip(
+            tr(
+                "Step between tiles, and the size of each output cell (in metres on the ground beside it); smaller "
+                "than the patch size averages overlapping tiles"
+            )
+        )
         self.stride_metres = QLabel(parent)
+        self.stride_metres.setWordWrap(True)
         stride_row = QHBoxLayout()
         stride_row.addWidget(self.stride)
         stride_row.addWidget(self.stride_metres, 1)
@@ -252,7 +263,7 @@ class MosaicDock(QDockWidget):
         self.batch_size = QSpinBox(parent)
         self.batch_size.setRange(1, 1024)
         options.addRow(tr("Batch size"), self.batch_size)
-        self.provider_combo = QComboBox(parent)
+        self.provider_combo = narrow(QComboBox(parent))
         self.provider_combo.setToolTip(tr("onnxruntime execution provider (GPU providers appear when installed)"))
         options.addRow(tr("Run on"), self.provider_combo)
         self.output_dir = QgsFileWidget(parent)
@@ -261,10 +272,21 @@ class MosaicDock(QDockWidget):
         self.output_path.setObjectName("mosaicOutputPath")
         self.output_path.setWordWrap(True)
         self.output_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.output_path.setTextFormat(Qt.TextFormat.PlainText)
+        self.temporary_warning = QLabel(
+            tr(
+                "This is a temporary folder: its files may be gone after a restart, and a saved project would point "
+                "to missing layers."
+            ),
+            parent,
+        )
+        self.temporary_warning.setWordWrap(True)
+        self.temporary_warning.setStyleSheet("color: #b00020")
         options.addRow(tr("Output folder"), self.output_dir)
-        options.addRow("", self.output_path)
+        options.addRow(self.output_path)
+        options.addRow(self.temporary_warning)
         self.write_tiles = QCheckBox(tr("Also write the tile grid (GeoPackage)"), parent)
-        options.addRow("", self.write_tiles)
+        options.addRow(self.write_tiles)
         self._input_choices(parent, options)
         return options
 
@@ -291,7 +313,7 @@ class MosaicDock(QDockWidget):
         }
         choices = (("s2_offset", S2_OFFSETS), ("s2_scale", S2_SCALES), ("s1_units", S1_UNITS), ("s1_order", S1_ORDERS))
         for option, values in choices:
-            combo = QComboBox(parent)
+            combo = narrow(QComboBox(parent))
             for value in values:
                 combo.addItem(tr("auto") if value == "auto" else value_text(option, value), value)
             combo.setToolTip(tips[option])
@@ -383,7 +405,7 @@ class MosaicDock(QDockWidget):
     def _show_stride_metres(self, *_args) -> None:
         """The stride in ground metres: the size of each output cell."""
         gsd = self.metadata.gsd_m if self.metadata is not None else DEFAULT_GSD_M
-        self.stride_metres.setText(tr("= {0:,g} m cells on the ground").format(self.stride.value() * gsd))
+        self.stride_metres.setText(tr("= {0:,g} m cells").format(self.stride.value() * gsd))
 
     def run_base_dir(self) -> Path:
         """The folder the next run's folder goes into (the chosen one, else beside the project)."""
@@ -392,13 +414,8 @@ class MosaicDock(QDockWidget):
     def _show_output_path(self, *_args) -> None:
         """The full folder the runs go to, and a warning when it is the temporary folder."""
         base = self.run_base_dir()
-        text = tr("Runs go to {0}").format(base)
-        if is_temporary(base):
-            text += "<br>" + tr(
-                '<span style="color:#b00020">This is a temporary folder: its files may be gone after a restart, '
-                "and a saved project would point to missing layers.</span>"
-            )
-        self.output_path.setText(text)
+        self.output_path.setText(tr("Runs go to {0}").format(base))
+        self.temporary_warning.setVisible(is_temporary(base))
         if not self.output_dir.filePath().strip():
             self.output_dir.lineEdit().setPlaceholderText(str(base))
 
@@ -546,9 +563,7 @@ class MosaicDock(QDockWidget):
             item = QTableWidgetItem(f"{modality} {name}")
             item.setData(Qt.ItemDataRole.UserRole, (modality, name))
             table.setItem(row, 0, item)
-            combo = QComboBox(table)
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(10)
+            combo = narrow(QComboBox(table), 10)
             combo.addItem(tr("— missing —"), None)
             for text, full, choice in choices:
                 combo.addItem(text, choice)
@@ -606,6 +621,7 @@ class MosaicDock(QDockWidget):
             )
         else:
             self.mapping_warning.setText("")
+        self.mapping_warning.setVisible(bool(gaps))
 
     # -- extent -----------------------------------------------------------------------------------
     def extent_in(self, layer: QgsRasterLayer) -> tuple[QgsRectangle | None, list[str] | None]:

@@ -92,14 +92,16 @@ class MosaicPlugin:
 
     def toggle_dock(self, visible: bool) -> None:
         """Show or hide the classification dock, creating it on first use."""
-        if self.dock is None:
+        created = self.dock is None
+        if created:
             from .dock import MosaicDock
 
             self.dock = MosaicDock(self.iface, self.iface.mainWindow())
             self.dock.visibilityChanged.connect(self._sync_action)
             self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
-            self._open_wide_enough(self.dock)
         self.dock.setVisible(visible)
+        if created:
+            self._open_wide_enough(self.dock)
 
     def _open_wide_enough(self, dock) -> None:
         """Give a newly docked dock its size hint's width (a main window keeps a new dock as narrow as its

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-EVENTS = frozenset({"start", "step", "epoch", "checkpoint", "done", "error", "progress"})
+EVENTS = frozenset({"start", "step", "epoch", "checkpoint", "done", "error", "progress", "dataset"})
 
 
 def parse_line(line: str) -> dict | None:

@@ -22,7 +22,7 @@ DEFAULTS: dict[str, object] = {
     "backend_python": "",
     "train/dataset": "",
     "train/strategy": "mosaic1",
-    "train/label_fraction": 0.1,
+    "train/label_fraction": 1.0,
     "train/epochs": 10,
     "train/batch_size": 32,
     "train/device": "auto",

@@ -1,11 +1,15 @@
 """Training dialog: runs ``mosaic train`` in the backend Python (a subprocess; torch never enters QGIS).
 
-Reads the JSON-lines progress stream into a progress bar, a live loss/metric plot and a log; Cancel stops the
-process and keeps the checkpoints written so far; on success exports ONNX and emits ``model_ready(path)``.
+*Train* first checks the form against the dataset (its split sizes, read by the backend in about a second), then
+trains, reading the JSON-lines progress stream into a progress bar, a live loss/metric plot and a log (known noise
+left out); Cancel stops the process and keeps the checkpoints written so far; on success it exports the model as
+``<run folder>/<strategy>_<date>_<time>.onnx`` and emits ``model_ready(path)``, which the plugin hands to the dock.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 
 from qgis.core import Qgis
@@ -29,14 +33,23 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..backend.data.dataset_summary import METADATA, labelled_rows
+from ..backend.training.log_noise import is_noise
 from . import settings
 from .backend_env import (
     CONFIG_DIR,
+    ENV_DISK_GB,
+    ENV_DOWNLOAD_GB,
+    ENV_MINUTES,
     create_env_commands,
+    dataset_overrides,
+    dataset_summary_command,
     default_env_dir,
     env_python,
     export_command,
+    strategies_for_analysts,
     strategy_configs,
+    strategy_text,
     train_command,
 )
 from .backend_process import BackendProcess
@@ -47,10 +60,32 @@ from .progress_stream import percent
 DEVICES = ("auto", "cpu", "gpu", "mps")
 BACKBONES = ("", "resnet18", "resnet50", "convnextv2_atto", "convnextv2_tiny")  #: "" = as in the strategy
 PLOTTED_METRICS = ("val/ap_macro", "val/ap_micro")  #: epoch metrics drawn next to the loss (all go to the log)
+PREPARE_ALGORITHM = "mosaic:prepare"
 
 
 def tr(text: str) -> str:
     return QCoreApplication.translate("TrainingDialog", text)
+
+
+def field_labels() -> dict[str, str]:
+    """The backend's setting names → the dialog's field names, for messages the analyst reads."""
+    return {
+        "protocol.batch_size": tr('"Batch size"'),
+        "protocol.label_fraction": tr('"Label fraction"'),
+        "protocol.epochs": tr('"Epochs"'),
+        "trainer.accelerator": tr('"Device"'),
+        "model.backbone": tr('"Backbone"'),
+        "data.num_workers": tr('"Loader workers"'),
+        "data.root": tr('"Dataset"'),
+        "point root at": tr('choose as "Dataset"'),
+    }
+
+
+def in_dialog_words(message: str) -> str:
+    """``message`` with the backend's setting names replaced by the dialog's field names."""
+    for name, label in field_labels().items():
+        message = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", label, message)
+    return message
 
 
 class TrainingDialog(QDialog):
@@ -68,70 +103,33 @@ class TrainingDialog(QDialog):
         self.best_checkpoint = ""
         self.onnx_path = ""
         self.failed_message = ""
-        self._stage = "idle"  # idle | train | export | cancelled
+        self.splits: dict[str, int] = {}  #: the dataset's patches per split, from the check before training
+        self.prepare_dialog = None  #: Processing's "Prepare training dataset" dialog, kept while open
+        self.env_dialog = None  #: the log of the backend environment's creation, kept while open
+        self._stage = "idle"  # idle | check | train | export | cancelled
+        self._started = datetime.now()
         self._build_ui()
         self._load_settings()
         self.backend = BackendProcess(self)
         self.backend.progress.connect(self._handle_event)
-        self.backend.output.connect(self.log.appendPlainText)
+        self.backend.output.connect(self._log_output)
         self.backend.ended.connect(self._process_finished)
 
     # -- UI ---------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
+        """The form above the progress, the live plot and the log; the buttons below."""
         form = QFormLayout()
-        self.dataset = QgsFileWidget(self)
-        self.dataset.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
-        self.dataset.setToolTip(
-            tr("A BigEarthNet v2 folder or packed LMDB dataset, or one built by the 'Prepare training dataset' tool")
-        )
-        form.addRow(tr("Dataset"), self.dataset)
-        self.strategy = QComboBox(self)
-        for name, path in strategy_configs().items():
-            self.strategy.addItem(name, str(path))
-        self.strategy.setToolTip(tr("Training strategy: MoSAiC-1/2 or a baseline (one YAML of configs/)"))
-        form.addRow(tr("Strategy"), self.strategy)
-        self.label_fraction = QDoubleSpinBox(self)
-        self.label_fraction.setRange(0.01, 1.0)
-        self.label_fraction.setSingleStep(0.05)
-        self.label_fraction.setDecimals(2)
-        self.label_fraction.setToolTip(tr("Share of training labels used (the paper's headline setting is 0.10)"))
-        form.addRow(tr("Label fraction"), self.label_fraction)
-        self.epochs = QSpinBox(self)
-        self.epochs.setRange(1, 1000)
-        form.addRow(tr("Epochs"), self.epochs)
-        self.batch_size = QSpinBox(self)
-        self.batch_size.setRange(1, 4096)
-        form.addRow(tr("Batch size"), self.batch_size)
-        self.device = QComboBox(self)
-        self.device.addItems(DEVICES)
-        form.addRow(tr("Device"), self.device)
-        self.backbone = QComboBox(self)
-        for name in BACKBONES:
-            self.backbone.addItem(name or tr("as in the strategy"), name)
-        self.backbone.setToolTip(tr("timm encoder of each modality (ResNet-18 trains fastest)"))
-        form.addRow(tr("Backbone"), self.backbone)
-        self.workers = QSpinBox(self)
-        self.workers.setRange(0, 64)
-        self.workers.setToolTip(tr("Data-loader processes (0 = load in the training process)"))
-        form.addRow(tr("Loader workers"), self.workers)
-        self.output_dir = QgsFileWidget(self)
-        self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
-        form.addRow(tr("Run folder"), self.output_dir)
-        python_row = QHBoxLayout()
-        self.python = QgsFileWidget(self)
-        self.python.setToolTip(tr("Python interpreter with PyTorch and the MoSAiC backend installed"))
-        self.create_env_button = QPushButton(tr("Create…"), self)
-        self.create_env_button.setToolTip(tr("Create a virtual environment and install the pinned backend in it"))
-        self.create_env_button.clicked.connect(self.create_backend_env)
-        python_row.addWidget(self.python)
-        python_row.addWidget(self.create_env_button)
-        form.addRow(tr("Backend Python"), python_row)
-
+        form.addRow(tr("Dataset"), self._dataset_row())
+        form.addRow("", self.dataset_info)
+        self._training_fields(form)
+        form.addRow(tr("Backend Python"), self._python_row())
         self.progress = QProgressBar(self)
         self.status = QLabel(self)
+        self.status.setObjectName("mosaicTrainStatus")
         self.status.setWordWrap(True)
         self.plot = LossPlot(self)
         self.log = QPlainTextEdit(self)
+        self.log.setObjectName("mosaicTrainLog")
         self.log.setReadOnly(True)
         self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.log.setMaximumBlockCount(5000)
@@ -139,19 +137,6 @@ class TrainingDialog(QDialog):
         splitter.addWidget(self.plot)
         splitter.addWidget(self.log)
         splitter.setSizes([220, 140])
-
-        buttons = QHBoxLayout()
-        self.train_button = QPushButton(tr("Train"), self)
-        self.train_button.clicked.connect(self.start_training)
-        self.cancel_button = QPushButton(tr("Cancel"), self)
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        close_button = QPushButton(tr("Close"), self)
-        close_button.clicked.connect(self.close)
-        buttons.addStretch(1)
-        for button in (self.train_button, self.cancel_button, close_button):
-            buttons.addWidget(button)
-
         top = QWidget(self)
         top.setLayout(form)
         layout = QVBoxLayout(self)
@@ -159,11 +144,119 @@ class TrainingDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(splitter, 1)
-        layout.addLayout(buttons)
+        layout.addLayout(self._buttons())
+
+    def _dataset_row(self) -> QHBoxLayout:
+        """The dataset folder, *Prepare…* (Processing's dataset builder) and what a dataset is."""
+        self.dataset = QgsFileWidget(self)
+        self.dataset.setObjectName("mosaicTrainDataset")
+        self.dataset.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        self.prepare_button = QPushButton(tr("Prepare…"), self)
+        self.prepare_button.setObjectName("mosaicPrepareButton")
+        self.prepare_button.setToolTip(tr("Build a dataset from your rasters and labelled polygons (Processing)"))
+        self.prepare_button.clicked.connect(self.open_prepare)
+        self.dataset_info = QLabel(self.dataset_needs(), self)
+        self.dataset_info.setObjectName("mosaicDatasetInfo")
+        self.dataset_info.setWordWrap(True)
+        self.dataset.fileChanged.connect(lambda *_: self.dataset_info.setText(self.dataset_needs()))
+        row = QHBoxLayout()
+        row.addWidget(self.dataset, 1)
+        row.addWidget(self.prepare_button)
+        return row
+
+    @staticmethod
+    def dataset_needs() -> str:
+        return tr(
+            "A folder with {0} and the patches in the BigEarthNet v2 layout: BigEarthNet v2 itself, or a dataset "
+            "made from your own Sentinel-1/2 rasters and labelled polygons with Prepare…"
+        ).format(METADATA)
+
+    def _training_fields(self, form: QFormLayout) -> None:
+        """Strategy (plain words, config name second), label fraction, epochs, batch, device, backbone, workers, run
+        folder."""
+        self.strategy = QComboBox(self)
+        self.strategy.setObjectName("mosaicTrainStrategy")
+        for name in strategies_for_analysts():
+            self.strategy.addItem(strategy_text(name), name)
+        self.strategy.setToolTip(tr("How the model learns; the name in brackets is the strategy's file in configs/"))
+        form.addRow(tr("Strategy"), self.strategy)
+        self.label_fraction = QDoubleSpinBox(self)
+        self.label_fraction.setObjectName("mosaicTrainLabelFraction")
+        self.label_fraction.setRange(0.01, 1.0)
+        self.label_fraction.setSingleStep(0.05)
+        self.label_fraction.setDecimals(2)
+        self.label_fraction.setToolTip(
+            tr(
+                "Share of your training labels used. Keep 1.00 to use them all; lower values are for experiments "
+                "(the paper's label-scarce setting is 0.10)"
+            )
+        )
+        form.addRow(tr("Label fraction"), self.label_fraction)
+        self.epochs = QSpinBox(self)
+        self.epochs.setObjectName("mosaicTrainEpochs")
+        self.epochs.setRange(1, 1000)
+        form.addRow(tr("Epochs"), self.epochs)
+        self.batch_size = QSpinBox(self)
+        self.batch_size.setObjectName("mosaicTrainBatchSize")
+        self.batch_size.setRange(1, 4096)
+        self.batch_size.setToolTip(tr("Patches per training step; at most the number of training patches"))
+        form.addRow(tr("Batch size"), self.batch_size)
+        self.device = QComboBox(self)
+        self.device.setObjectName("mosaicTrainDevice")
+        self.device.addItems(DEVICES)
+        form.addRow(tr("Device"), self.device)
+        self.backbone = QComboBox(self)
+        self.backbone.setObjectName("mosaicTrainBackbone")
+        for name in BACKBONES:
+            self.backbone.addItem(name or tr("as in the strategy"), name)
+        self.backbone.setToolTip(tr("timm encoder of each modality (ResNet-18 trains fastest)"))
+        form.addRow(tr("Backbone"), self.backbone)
+        self.workers = QSpinBox(self)
+        self.workers.setObjectName("mosaicTrainWorkers")
+        self.workers.setRange(0, 64)
+        self.workers.setToolTip(tr("Data-loader processes (0 = load in the training process)"))
+        form.addRow(tr("Loader workers"), self.workers)
+        self.output_dir = QgsFileWidget(self)
+        self.output_dir.setObjectName("mosaicTrainRunFolder")
+        self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        form.addRow(tr("Run folder"), self.output_dir)
+
+    def _python_row(self) -> QHBoxLayout:
+        self.python = QgsFileWidget(self)
+        self.python.setObjectName("mosaicBackendPython")
+        self.python.setToolTip(tr("Python interpreter with PyTorch and the MoSAiC backend installed"))
+        self.create_env_button = QPushButton(tr("Create…"), self)
+        self.create_env_button.setObjectName("mosaicCreateEnvButton")
+        self.create_env_button.setToolTip(
+            tr("Create a Python environment with PyTorch and the MoSAiC backend: downloads about {0} GB").format(
+                ENV_DOWNLOAD_GB
+            )
+        )
+        self.create_env_button.clicked.connect(self.create_backend_env)
+        row = QHBoxLayout()
+        row.addWidget(self.python, 1)
+        row.addWidget(self.create_env_button)
+        return row
+
+    def _buttons(self) -> QHBoxLayout:
+        buttons = QHBoxLayout()
+        self.train_button = QPushButton(tr("Train"), self)
+        self.train_button.setObjectName("mosaicTrainButton")
+        self.train_button.clicked.connect(self.start_training)
+        self.cancel_button = QPushButton(tr("Cancel"), self)
+        self.cancel_button.setObjectName("mosaicTrainCancelButton")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        close_button = QPushButton(tr("Close"), self)
+        close_button.clicked.connect(self.close)
+        buttons.addStretch(1)
+        for button in (self.train_button, self.cancel_button, close_button):
+            buttons.addWidget(button)
+        return buttons
 
     def _load_settings(self) -> None:
         self.dataset.setFilePath(settings.value("train/dataset"))
-        index = self.strategy.findText(settings.value("train/strategy"))
+        index = self.strategy.findData(settings.value("train/strategy"))
         self.strategy.setCurrentIndex(max(index, 0))
         self.label_fraction.setValue(settings.value("train/label_fraction"))
         self.epochs.setValue(settings.value("train/epochs"))
@@ -176,7 +269,7 @@ class TrainingDialog(QDialog):
 
     def _save_settings(self) -> None:
         settings.set_value("train/dataset", self.dataset.filePath())
-        settings.set_value("train/strategy", self.strategy.currentText())
+        settings.set_value("train/strategy", self.strategy.currentData())
         settings.set_value("train/label_fraction", self.label_fraction.value())
         settings.set_value("train/epochs", self.epochs.value())
         settings.set_value("train/batch_size", self.batch_size.value())
@@ -186,14 +279,48 @@ class TrainingDialog(QDialog):
         settings.set_value("train/output_dir", self.output_dir.filePath())
         settings.set_value("backend_python", self.python.filePath())
 
-    # -- backend environment ------------------------------------------------------------------------
-    def create_backend_env(self) -> ProcessLogDialog:
-        """Create ``<profile>/python/mosaic_backend_venv`` with the pinned backend; shows the pip log."""
+    # -- dataset and backend environment ----------------------------------------------------------
+    def open_prepare(self):
+        """Open Processing's *Prepare training dataset* (``mosaic:prepare``); the dialog is kept while open."""
+        import processing
+
+        self.prepare_dialog = processing.createAlgorithmDialog(PREPARE_ALGORITHM, {})
+        if self.prepare_dialog is None:
+            self._fail(
+                tr("Processing has no {0} algorithm: enable the MoSAiC plugin's provider.").format(PREPARE_ALGORITHM)
+            )
+            return None
+        self.prepare_dialog.setObjectName("mosaicPrepareDialog")
+        self.prepare_dialog.show()
+        return self.prepare_dialog
+
+    def create_backend_env(self) -> ProcessLogDialog | None:
+        """After the analyst agrees to its size and time, create ``<profile>/python/mosaic_backend_venv`` with the
+        pinned backend; shows the pip log."""
         from .deps import qgis_python
 
         env_dir = default_env_dir()
-        dialog = ProcessLogDialog(
-            tr("Creating the MoSAiC backend environment"), create_env_commands(env_dir, qgis_python()), self
+        question = QMessageBox(
+            QMessageBox.Icon.Question,
+            tr("Create the backend environment?"),
+            tr(
+                "Training needs PyTorch, which QGIS does not have. This creates a separate Python environment in "
+                "{0}: it downloads about {1} GB and takes about {2} GB of disk (on Linux, PyTorch with its NVIDIA "
+                "libraries; less on Windows and macOS), and {3}–{4} minutes depending on your connection."
+            ).format(env_dir, ENV_DOWNLOAD_GB, ENV_DISK_GB, *ENV_MINUTES),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        question.setObjectName("mosaicCreateEnvQuestion")
+        if question.exec() != QMessageBox.StandardButton.Yes:
+            return None
+        try:
+            base_python = qgis_python()
+        except FileNotFoundError as exc:
+            self._fail(str(exc))
+            return None
+        self.env_dialog = ProcessLogDialog(
+            tr("Creating the MoSAiC backend environment"), create_env_commands(env_dir, base_python), self, is_noise
         )
 
         def done(ok: bool) -> None:
@@ -201,39 +328,53 @@ class TrainingDialog(QDialog):
                 self.python.setFilePath(str(env_python(env_dir)))
                 settings.set_value("backend_python", str(env_python(env_dir)))
 
-        dialog.finished_all.connect(done)
-        dialog.show()
-        dialog.start()
-        return dialog
+        self.env_dialog.finished_all.connect(done)
+        self.env_dialog.show()
+        self.env_dialog.start()
+        return self.env_dialog
 
     # -- training ---------------------------------------------------------------------------------
     def start_training(self) -> None:
-        """Validate the form and start ``mosaic train`` in the backend Python."""
+        """Check the form, then the dataset's split sizes against the batch size (backend, ~1 s), then train."""
         python = self.python.filePath().strip()
         if not python or not Path(python).is_file():
-            self._fail(tr("Choose the backend Python (a Python with PyTorch and MoSAiC), or click Create…"))
+            self._fail(tr('Choose the "Backend Python" (a Python with PyTorch and MoSAiC), or click Create….'))
             return
-        if not self.dataset.filePath() or not Path(self.dataset.filePath()).exists():
-            self._fail(tr("Choose a training dataset folder."))
+        dataset = self.dataset.filePath().strip()
+        if not dataset or not Path(dataset).is_dir():
+            self._fail(tr('Choose a "Dataset" folder (or make one with Prepare…).'))
+            return
+        root = dataset_overrides(dataset)[0].split("=", 1)[1]
+        if not (Path(root) / METADATA).is_file():
+            self._fail(
+                tr('"Dataset": {0} has no {1}; choose a BigEarthNet v2 folder or one made with Prepare….').format(
+                    dataset, METADATA
+                )
+            )
             return
         if self.strategy.currentIndex() < 0:
             self._fail(tr("No training strategies found in {0}.").format(CONFIG_DIR))
             return
-        out_dir = self.output_dir.filePath().strip() or str(Path(self.dataset.filePath()).parent / "mosaic_runs")
+        out_dir = self.output_dir.filePath().strip() or str(Path(dataset).parent / "mosaic_runs")
         self.output_dir.setFilePath(out_dir)
         try:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            self._fail(tr("Cannot create the run folder {0}: {1}").format(out_dir, exc))
+            self._fail(tr('Cannot create the "Run folder" {0}: {1}').format(out_dir, exc))
             return
         self._save_settings()
         self.last_checkpoint = self.best_checkpoint = self.onnx_path = self.failed_message = ""
+        self.splits = {}
         self.plot.clear()
         self.log.clear()
         self.progress.setValue(0)
+        self._start(dataset_summary_command(python, root), "check", tr("Checking the dataset…"), out_dir)
+
+    def _start_training_run(self, run_dir: str) -> None:
+        self._started = datetime.now()
         argv = train_command(
-            python,
-            Path(self.strategy.currentData()),
+            self.python.filePath(),
+            strategy_configs()[self.strategy.currentData()],
             self.dataset.filePath(),
             self.label_fraction.value(),
             self.epochs.value(),
@@ -242,7 +383,20 @@ class TrainingDialog(QDialog):
             self.backbone.currentData(),
             self.workers.value(),
         )
-        self._start(argv, "train", tr("Training…"), out_dir)
+        self._start(argv, "train", tr("Training…"), run_dir)
+
+    def batch_problem(self) -> str:
+        """Why the form cannot train on the dataset's split sizes (:attr:`splits`), or ``""``."""
+        train, fraction, batch = self.splits.get("train", 0), self.label_fraction.value(), self.batch_size.value()
+        kept = labelled_rows(train, fraction)
+        if not self.splits.get("validation"):
+            return tr('"Dataset" has no validation patches: prepare it again (Prepare… splits train/validation/test).')
+        if kept < batch:
+            return tr(
+                '"Batch size" {0} is larger than the {1} training patches "Label fraction" {2:g} keeps (of {3}): '
+                'lower "Batch size" to {1} or less{4}.'
+            ).format(batch, kept, fraction, train, tr(' or raise "Label fraction"') if kept < train else "")
+        return ""
 
     def _start(self, argv: list[str], stage: str, message: str, run_dir: str) -> None:
         self._stage = stage
@@ -251,6 +405,10 @@ class TrainingDialog(QDialog):
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.backend.start(argv, run_dir)
+
+    def _log_output(self, line: str) -> None:
+        if not is_noise(line):
+            self.log.appendPlainText(line)
 
     def cancel(self, wait_s: float = 0) -> None:
         """Stop the running step; checkpoints written so far stay on disk.
@@ -277,7 +435,14 @@ class TrainingDialog(QDialog):
         value = percent(event)
         if value is not None and self._stage == "train":
             self.progress.setValue(round(value))
-        if kind == "start":
+        if kind == "dataset":
+            self.splits = {k: int(v) for k, v in event.get("splits", {}).items()}
+            self.dataset_info.setText(
+                tr("{0} training, {1} validation and {2} test patches").format(
+                    self.splits.get("train", 0), self.splits.get("validation", 0), self.splits.get("test", 0)
+                )
+            )
+        elif kind == "start":
             self.status.setText(
                 tr("Training: {0} epochs, {1} steps").format(event.get("max_epochs"), event.get("total_steps"))
             )
@@ -305,12 +470,23 @@ class TrainingDialog(QDialog):
         """``path`` as printed by the backend (relative to its working directory, the run folder) made absolute."""
         return str(Path(self.backend.process.workingDirectory() or ".") / path)
 
+    def model_path(self, run_dir: str) -> Path:
+        """``<run folder>/<strategy>_<YYYY-MM-DD_HHMM>.onnx`` of the training started at :attr:`_started` (``_2``…
+        when that name is taken)."""
+        stem = f"{self.strategy.currentData()}_{self._started:%Y-%m-%d_%H%M}"
+        path, n = Path(run_dir) / f"{stem}.onnx", 1
+        while path.exists():
+            n += 1
+            path = Path(run_dir) / f"{stem}_{n}.onnx"
+        return path
+
     def _process_finished(self, exit_code: int) -> None:
-        """The backend has ended (``exit_code`` -1: killed, crashed or not started): report, or go on to export."""
+        """The backend has ended (``exit_code`` -1: killed, crashed or not started): report, or go on."""
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         stage = self._stage
         self._stage = "idle"
+        run_dir = self.backend.process.workingDirectory()
         if stage == "cancelled":
             kept = self.last_checkpoint or tr("none was written yet")
             self.status.setText(tr("Cancelled. Last checkpoint: {0}").format(kept))
@@ -319,26 +495,32 @@ class TrainingDialog(QDialog):
             message = self.backend.error or tr("The backend stopped with exit status {0}: see the log.").format(
                 exit_code
             )
-            self._fail(message)
+            self._fail(in_dialog_words(message))
             return
-        if stage == "train":
+        if stage == "check":
+            problem = self.batch_problem()
+            if problem:
+                self._fail(problem)
+            else:
+                self._start_training_run(run_dir)
+        elif stage == "train":
             checkpoint = self.best_checkpoint or self.last_checkpoint
             if not checkpoint:
                 self._fail(tr("Training finished without writing a checkpoint: see the log."))
                 return
-            self.onnx_path = str(Path(checkpoint).with_suffix(".onnx"))
+            self.onnx_path = str(self.model_path(run_dir))
             self._start(
                 export_command(self.python.filePath(), checkpoint, self.onnx_path),
                 "export",
-                tr("Exporting ONNX…"),
-                self.backend.process.workingDirectory(),
+                tr("Exporting the model…"),
+                run_dir,
             )
         elif stage == "export":
             self.progress.setValue(100)
-            self.status.setText(tr("Model ready: {0}").format(self.onnx_path))
+            self.status.setText(tr("Model ready: {0} (opened in the MoSAiC dock)").format(self.onnx_path))
             self.iface.messageBar().pushMessage(
                 tr("MoSAiC"),
-                tr("Model trained and exported: {0}").format(self.onnx_path),
+                tr("Model trained and exported: {0}; it is now the model of the MoSAiC dock.").format(self.onnx_path),
                 Qgis.MessageLevel.Success,
                 10,
             )

@@ -65,9 +65,9 @@ def test_pickers_offer_s2_and_s1_layers_first(qgis_iface, clean_settings, t33uup
 
 def test_stride_is_also_shown_in_ground_metres(dock):
     dock.stride.setValue(30)
-    assert dock.stride_metres.text() == "= 300 m cells on the ground"
+    assert dock.stride_metres.text() == "= 300 m cells"
     dock.stride.setValue(120)
-    assert dock.stride_metres.text() == "= 1,200 m cells on the ground"
+    assert dock.stride_metres.text() == "= 1,200 m cells"
 
 
 def plain_text(html: str) -> str:

@@ -9,10 +9,11 @@ from pathlib import Path
 from qgis.core import QgsApplication
 
 from mosaic import classFactory
+from mosaic.plugin.dock import DOCK_WIDTH_PX
 from mosaic.plugin.main import MENU_NAME
 from mosaic.plugin.paths import ICON_PATH
 
-from .qgis_env import qgis_env
+from .qgis_env import REPO_ROOT, qgis_env
 
 
 def test_icon_is_a_real_image():
@@ -85,6 +86,29 @@ def test_real_qgis_desktop_loads_and_unloads(tmp_path):
     assert not [e for e in report["after_unload"]["menu"] if e["menu"] == MENU_NAME]
     assert report["after_unload"]["toolbar"] == []
     assert "mosaic" not in report["after_unload"]["providers"]
+
+
+def test_make_qgis_opens_qgis_with_the_plugin_active(tmp_path):
+    """`make qgis` (tools/run_qgis.sh) under Xvfb: QGIS reads the profile the script writes and activates the plugin
+    itself (no --noplugins, no loadPlugin); its toolbar action opens the dock at its full width."""
+    env = qgis_env(tmp_path)
+    env.pop("QT_QPA_PLATFORM")  # the desktop needs a (virtual) X display
+    env.pop("QGIS_PLUGINPATH")  # the script sets its own
+    env["MOSAIC_QGIS_HOME"] = str(tmp_path / "qgis")
+    out = tmp_path / "probe.json"
+    env["MOSAIC_PROBE_OUT"] = str(out)
+    probe = str(Path(__file__).with_name("qgis_active_plugins_probe.py"))
+    script = str(REPO_ROOT / "tools" / "run_qgis.sh")
+    screen = ["-s", "-screen 0 1600x1000x24"]  # a laptop's screen (xvfb-run's default is 640 × 480)
+    cmd = ["xvfb-run", "-a", *screen, "bash", script, "--nologo", "--noversioncheck", "--code", probe]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert out.exists(), result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert "error" not in report, report.get("error")
+    assert "mosaic" in report["active_plugins"]
+    assert report["action"] is True and report["dock_visible"] is True
+    assert report["dock_width"] >= DOCK_WIDTH_PX
+    assert (tmp_path / "qgis" / "profiles" / "default" / "QGIS" / "QGIS3.ini").is_file()
 
 
 def test_a_second_instance_leaves_the_registered_provider_alone(qgis_app, qgis_iface, processing_ready):

@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from qgis.gui import QgsFileWidget
+from qgis.PyQt.QtCore import QTimer
 from qgis.PyQt.QtGui import QImage
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+)
 
 from mosaic.plugin import backend_env
+from mosaic.plugin.dock import DOCK_WIDTH_PX
 from mosaic.plugin.loss_plot import LossPlot
 from mosaic.plugin.progress_stream import parse_line, percent
-from mosaic.plugin.training_dialog import TrainingDialog
+from mosaic.plugin.training_dialog import TrainingDialog, in_dialog_words
 
+from .plugin_actions import open_training_dialog, start_plugin, top_level
+from .qgis_env import qgis_env
 from .screenshots import screenshot_path, show_neutral_paths
 
 REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "sample_data" / "bigearthnet-v2"  #: the bundled sample (6 train, 6 validation, 6 test patches)
 
 
 def test_progress_stream_events_from_the_contract():
@@ -92,65 +110,179 @@ def test_dialog_refuses_to_start_without_backend_python(qgis_iface, qtbot, clean
     dialog.dataset.setFilePath(str(tmp_path))
     dialog.start_training()
     assert not dialog.is_running()
-    assert "backend Python" in dialog.failed_message
+    assert 'Choose the "Backend Python"' in dialog.failed_message
     dialog.python.setFilePath(sys.executable)
     dialog.dataset.setFilePath(str(tmp_path / "no-such-dataset"))
     dialog.start_training()
-    assert "dataset" in dialog.failed_message and not dialog.is_running()
+    assert dialog.failed_message.startswith('Choose a "Dataset" folder') and not dialog.is_running()
 
 
-TRAINER_PRESENT = (REPO / "backend" / "training" / "cli.py").is_file() and any((REPO / "configs").glob("*.yaml"))
+@pytest.fixture()
+def plugin(qgis_iface, clean_settings):
+    """The plugin loaded as QGIS loads it; unloaded afterwards."""
+    plugin = start_plugin(qgis_iface)
+    yield plugin
+    plugin.unload()
 
 
-def short_training_dialog(iface, qtbot, dataset: Path, run_dir: Path, epochs: int) -> TrainingDialog:
-    """The dialog set up for a tiny real run: MoSAiC-1, ResNet-18, batch 4, CPU, no loader workers."""
-    dialog = TrainingDialog(iface)
-    qtbot.addWidget(dialog)
-    dialog.python.setFilePath(sys.executable)
-    dialog.dataset.setFilePath(str(dataset))
-    dialog.strategy.setCurrentText("mosaic1")
-    dialog.epochs.setValue(epochs)
-    dialog.batch_size.setValue(4)
-    dialog.label_fraction.setValue(1.0)  # the sample's 6 training patches: 10 % would leave one
-    dialog.device.setCurrentText("cpu")
-    dialog.backbone.setCurrentIndex(dialog.backbone.findData("resnet18"))
-    dialog.workers.setValue(0)
-    dialog.output_dir.setFilePath(str(run_dir))
-    return dialog
+def fill_short_run(dialog, dataset: Path, run_dir: Path, epochs: int) -> None:
+    """The form as an analyst fills it for a tiny real run: MoSAiC-1, ResNet-18, batch 4, CPU, no loader workers."""
+    dialog.findChild(QgsFileWidget, "mosaicBackendPython").setFilePath(sys.executable)
+    dialog.findChild(QgsFileWidget, "mosaicTrainDataset").setFilePath(str(dataset))
+    strategy = dialog.findChild(QComboBox, "mosaicTrainStrategy")
+    strategy.setCurrentIndex(strategy.findData("mosaic1"))
+    dialog.findChild(QSpinBox, "mosaicTrainEpochs").setValue(epochs)
+    dialog.findChild(QSpinBox, "mosaicTrainBatchSize").setValue(4)
+    device = dialog.findChild(QComboBox, "mosaicTrainDevice")
+    device.setCurrentIndex(device.findText("cpu"))
+    backbone = dialog.findChild(QComboBox, "mosaicTrainBackbone")
+    backbone.setCurrentIndex(backbone.findData("resnet18"))
+    dialog.findChild(QSpinBox, "mosaicTrainWorkers").setValue(0)
+    dialog.findChild(QgsFileWidget, "mosaicTrainRunFolder").setFilePath(str(run_dir))
 
 
-@pytest.mark.skipif(not TRAINER_PRESENT, reason="the trainer (backend/training/cli.py, configs/*.yaml) is not here yet")
-def test_short_real_training_yields_onnx_model(qgis_iface, qtbot, clean_settings, ben_v2, tmp_path):
-    dialog = short_training_dialog(qgis_iface, qtbot, ben_v2, tmp_path / "runs", epochs=1)
-    with qtbot.waitSignal(dialog.model_ready, timeout=600_000) as ready:
-        dialog.start_training()
-    onnx_path = Path(ready.args[0])
-    assert onnx_path.is_file() and onnx_path.suffix == ".onnx"
-    assert onnx_path.is_relative_to(tmp_path / "runs")  # everything stays in the run folder
+def test_strategies_in_plain_words_and_all_labels_by_default(qgis_iface, plugin):
+    dialog = open_training_dialog(qgis_iface)
+    strategy = dialog.findChild(QComboBox, "mosaicTrainStrategy")
+    texts = [strategy.itemText(i) for i in range(strategy.count())]
+    assert texts[0] == (
+        "MoSAiC-1: learns from your labels and from the images themselves, S1+S2 (recommended) (mosaic1)"
+    )
+    assert sorted(strategy.itemData(i) for i in range(strategy.count())) == sorted(backend_env.strategy_configs())
+    assert all(text != strategy.itemData(i) for i, text in enumerate(texts))  # every strategy has plain words
+    assert dialog.findChild(QDoubleSpinBox, "mosaicTrainLabelFraction").value() == 1.0
+    assert "metadata.parquet" in dialog.findChild(QLabel, "mosaicDatasetInfo").text()
+
+
+def test_batch_larger_than_the_dataset_is_refused_before_training(qgis_iface, plugin, qtbot, tmp_path):
+    """The bundled sample's 6 training patches and the default batch of 32: refused in the dialog's words after the
+    dataset check (about a second), before any training starts."""
+    dialog = open_training_dialog(qgis_iface)
+    fill_short_run(dialog, SAMPLE, tmp_path / "runs", epochs=1)
+    dialog.findChild(QSpinBox, "mosaicTrainBatchSize").setValue(32)
+    dialog.findChild(QPushButton, "mosaicTrainButton").click()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=60_000)
+    assert dialog.failed_message == (
+        '"Batch size" 32 is larger than the 6 training patches "Label fraction" 1 keeps (of 6): '
+        'lower "Batch size" to 6 or less.'
+    )
+    assert dialog.findChild(QLabel, "mosaicDatasetInfo").text() == "6 training, 6 validation and 6 test patches"
+    assert not (tmp_path / "runs" / "runs").exists()  # no training was started
+    dialog.findChild(QDoubleSpinBox, "mosaicTrainLabelFraction").setValue(0.1)
+    dialog.findChild(QSpinBox, "mosaicTrainBatchSize").setValue(4)
+    dialog.findChild(QPushButton, "mosaicTrainButton").click()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=60_000)
+    assert dialog.failed_message.endswith('lower "Batch size" to 1 or less or raise "Label fraction".')
+
+
+def test_a_folder_without_metadata_is_refused_naming_the_field(qgis_iface, plugin, tmp_path):
+    (tmp_path / "not-a-dataset").mkdir()
+    dialog = open_training_dialog(qgis_iface)
+    fill_short_run(dialog, tmp_path / "not-a-dataset", tmp_path / "runs", epochs=1)
+    qgis_iface.messageBar().clear_messages()
+    dialog.findChild(QPushButton, "mosaicTrainButton").click()
+    expected = (
+        f'"Dataset": {tmp_path / "not-a-dataset"} has no metadata.parquet; choose a BigEarthNet v2 folder or one '
+        "made with Prepare…."
+    )
+    assert dialog.failed_message == expected and not dialog.is_running()
+    assert qgis_iface.messageBar().get_messages(2) == [f"MoSAiC training:{expected}"]  # Critical
+
+
+def test_backend_messages_name_the_dialog_fields():
+    message = (
+        "the train split has 6 patches (protocol.label_fraction=1 of its labels), fewer than protocol.batch_size=32: "
+        "lower the batch size or raise the label fraction"
+    )
+    assert in_dialog_words(message) == (
+        'the train split has 6 patches ("Label fraction"=1 of its labels), fewer than "Batch size"=32: '
+        "lower the batch size or raise the label fraction"
+    )
+    assert in_dialog_words("no metadata.parquet at /d: point root at a BigEarthNet v2 dataset folder") == (
+        'no metadata.parquet at /d: choose as "Dataset" a BigEarthNet v2 dataset folder'
+    )
+
+
+def test_create_states_size_and_time_before_anything_runs(qgis_iface, plugin, qtbot):
+    dialog = open_training_dialog(qgis_iface)
+    seen = []
+
+    def answer_no() -> None:
+        box = top_level("mosaicCreateEnvQuestion")
+        seen.append(box.text())
+        box.button(QMessageBox.StandardButton.No).click()
+
+    QTimer.singleShot(200, answer_no)
+    assert dialog.findChild(QPushButton, "mosaicCreateEnvButton").isEnabled()
+    assert dialog.create_backend_env() is None  # the analyst said no: nothing created
+    assert len(seen) == 1 and "downloads about 3 GB" in seen[0] and "minutes" in seen[0]
+    assert dialog.env_dialog is None
+
+
+def test_real_qgis_desktop_trains_from_the_menu(tmp_path):
+    """QGIS 3.22's desktop under Xvfb (tests/plugin/qgis_training_probe.py): Raster ▸ MoSAiC Land Cover ▸ Train…, the
+    dialog alive after a garbage collection, Prepare… opens Processing's builder, Train on the bundled sample, the
+    exported model in the dock, which opens wide enough for Run, Cancel, the model's browse button and the status."""
+    env = qgis_env(tmp_path)
+    env.pop("QT_QPA_PLATFORM")  # the desktop needs a (virtual) X display
+    out = tmp_path / "probe.json"
+    env.update(
+        MOSAIC_PROBE_OUT=str(out),
+        MOSAIC_PROBE_PYTHON=sys.executable,
+        MOSAIC_PROBE_DATASET=str(SAMPLE),
+        MOSAIC_PROBE_RUNS=str(tmp_path / "runs"),
+    )
+    probe = str(Path(__file__).with_name("qgis_training_probe.py"))
+    screen = ["-s", "-screen 0 1600x1000x24"]
+    qgis = ["qgis", "--nologo", "--noversioncheck", "--noplugins", "--profiles-path", str(tmp_path / "profiles")]
+    result = subprocess.run(
+        ["xvfb-run", "-a", *screen, *qgis, "--code", probe], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.exists(), result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert "error" not in report, report.get("error")
+    assert report["failed"] is None, report["log_tail"]
+    assert report["dialog_class"] == "TrainingDialog" and report["prepare_algorithm"] == "mosaic:prepare"
+    assert report["strategy_text"].startswith("MoSAiC-1: ") and report["strategy_text"].endswith("(mosaic1)")
+    assert report["strategy"] == "mosaic1" and report["classes"] == 19
+    model = Path(report["model"])
+    assert model.parent == tmp_path / "runs" and re.fullmatch(r"mosaic1_[\d-]+_\d{4}\.onnx", model.name)
+    assert report["noise_in_log"] == []
+    assert report["dock"]["width"] >= DOCK_WIDTH_PX and all(report["dock"]["inside"].values()), report["dock"]
+
+
+def test_trained_from_the_menu_the_model_reaches_the_dock(qgis_iface, plugin, qtbot, ben_v2, tmp_path):
+    """Raster ▸ MoSAiC Land Cover ▸ Train…, Train on the bundled sample: a model named after the run, in the dock."""
+    dialog = open_training_dialog(qgis_iface)
+    fill_short_run(dialog, ben_v2, tmp_path / "runs", epochs=1)
+    dialog.findChild(QPushButton, "mosaicTrainButton").click()
+    qtbot.waitUntil(lambda: plugin.dock is not None and plugin.dock.metadata is not None, timeout=600_000)
+    dock = plugin.dock
+    onnx_path = Path(dock.model_file.filePath())
+    assert re.fullmatch(r"mosaic1_\d{4}-\d{2}-\d{2}_\d{4}\.onnx", onnx_path.name)
+    assert onnx_path.parent == tmp_path / "runs" and onnx_path.is_file()
+    assert dock.metadata.strategy == "mosaic1" and len(dock.metadata.class_names) == 19
     assert dialog.plot.series["loss"] and dialog.progress.value() == 100
-
-    from mosaic.backend.inference import read_metadata
-
-    meta = read_metadata(onnx_path)
-    assert meta.strategy == "mosaic1" and len(meta.class_names) == 19
+    log = dialog.findChild(QPlainTextEdit, "mosaicTrainLog").toPlainText()
+    assert "Tip:" not in log and "deprecated" not in log and "\N{ELECTRIC LIGHT BULB}" not in log
+    assert "epoch 0:" in log
 
     show_neutral_paths(
         dialog, {ben_v2.parent: "~/data", tmp_path: "~", Path(sys.prefix): "~/mosaic-venv", REPO: "~/mosaic"}
     )
     dialog.resize(820, 760)
-    dialog.show()
     qtbot.waitExposed(dialog)
     shot = dialog.grab()
     assert shot.save(str(screenshot_path("plugin_training.png", tmp_path)))  # README screenshot
     assert shot.toImage().pixelColor(0, 0).isValid()
 
 
-@pytest.mark.skipif(not TRAINER_PRESENT, reason="the trainer (backend/training/cli.py, configs/*.yaml) is not here yet")
-def test_cancel_stops_training_and_keeps_a_checkpoint(qgis_iface, qtbot, clean_settings, ben_v2, tmp_path):
-    dialog = short_training_dialog(qgis_iface, qtbot, ben_v2, tmp_path / "runs", epochs=50)
-    dialog.start_training()
+def test_cancel_stops_training_and_keeps_a_checkpoint(qgis_iface, plugin, qtbot, ben_v2, tmp_path):
+    dialog = open_training_dialog(qgis_iface)
+    fill_short_run(dialog, ben_v2, tmp_path / "runs", epochs=50)
+    dialog.findChild(QPushButton, "mosaicTrainButton").click()
     qtbot.waitUntil(lambda: bool(dialog.plot.series.get("loss")), timeout=300_000)  # training has started
-    dialog.cancel()
+    dialog.findChild(QPushButton, "mosaicTrainCancelButton").click()
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=120_000)
     assert dialog.status.text().startswith("Cancelled")
     assert dialog.last_checkpoint and Path(dialog.last_checkpoint).is_file()
@@ -158,16 +290,19 @@ def test_cancel_stops_training_and_keeps_a_checkpoint(qgis_iface, qtbot, clean_s
     assert dialog.onnx_path == ""  # no export after a cancel
 
 
-@pytest.mark.skipif(not TRAINER_PRESENT, reason="the trainer (backend/training/cli.py, configs/*.yaml) is not here yet")
-def test_backend_error_shows_its_one_line_in_the_message_bar(qgis_iface, qtbot, clean_settings, tmp_path):
-    """A folder that is not a dataset passes the dialog's checks; the backend's one-line error reaches the user."""
-    (tmp_path / "not-a-dataset").mkdir()
-    dialog = short_training_dialog(qgis_iface, qtbot, tmp_path / "not-a-dataset", tmp_path / "runs", epochs=1)
+def test_backend_error_shows_its_one_line_in_the_message_bar(qgis_iface, plugin, qtbot, ben_v2, tmp_path):
+    """A backend refusal (an unknown backbone) reaches the user as its one line, in the dialog's words."""
+    dialog = open_training_dialog(qgis_iface)
+    fill_short_run(dialog, ben_v2, tmp_path / "runs", epochs=1)
+    dialog.backbone.addItem("no_such_net", "no_such_net")
+    dialog.backbone.setCurrentIndex(dialog.backbone.count() - 1)
     qgis_iface.messageBar().clear_messages()
-    dialog.start_training()
-    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=300_000)
-    expected = f"no metadata.parquet at {tmp_path / 'not-a-dataset'}: point root at a BigEarthNet v2 dataset folder"
-    assert dialog.failed_message.startswith(expected) and "\n" not in dialog.failed_message
+    dialog.findChild(QPushButton, "mosaicTrainButton").click()
+    qtbot.waitUntil(
+        lambda: not dialog.is_running() and dialog._stage == "idle" and bool(dialog.failed_message), timeout=300_000
+    )
+    assert dialog.failed_message.startswith("unknown backbone 'no_such_net'; choose a timm model such as resnet18")
+    assert "\n" not in dialog.failed_message
     assert "Traceback" not in dialog.failed_message and dialog.status.text() == dialog.failed_message
     assert qgis_iface.messageBar().get_messages(2) == [f"MoSAiC training:{dialog.failed_message}"]  # Critical
     assert dialog.onnx_path == ""
