@@ -89,6 +89,8 @@ class RunSummary:
     tiles_skipped: int
     seconds: float  #: wall time of the whole run
     model_seconds: float  #: time inside onnxruntime
+    providers: tuple[str, ...] = ()  #: the execution providers the model ran on, best first
+    precision: str = "fp32"  #: the model file's precision (fp32, fp16, int8)
 
 
 @dataclass
@@ -383,7 +385,15 @@ class _InferenceRun:
         self.flush(self.grid.out_height)
         self.report()
         n = self.grid.n_tiles
-        return RunSummary(n, self.run_count, n - self.run_count, time.perf_counter() - self.start, self.model_s)
+        return RunSummary(
+            n,
+            self.run_count,
+            n - self.run_count,
+            time.perf_counter() - self.start,
+            self.model_s,
+            tuple(self.model.providers),
+            self.meta.precision,
+        )
 
 
 def _blocks(run: _InferenceRun, units: list, prefetch: bool) -> Iterator[_Block]:

@@ -11,21 +11,15 @@ import onnxruntime as ort
 
 from ..errors import ModelError
 from .metadata import METADATA_KEY, ModalitySpec, ModelMetadata, parse_metadata
+from .providers import ProviderPlan, describe, fallback_note, plan_providers
 
-CPU = "CPUExecutionProvider"
 
-
-def _session(path: Path, threads: int | None, providers: Sequence[str] | None) -> ort.InferenceSession:
+def _session(path: Path, threads: int | None, plan: ProviderPlan, optimise: bool = True) -> ort.InferenceSession:
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist; give the path of an exported .onnx model.")
-    available = ort.get_available_providers()
-    wanted = list(providers or [])
-    missing = [p for p in wanted if p not in available]
-    if missing:
-        raise ModelError(
-            f"execution provider(s) {', '.join(missing)} are not available here; choose from {', '.join(available)}."
-        )
     options = ort.SessionOptions()
+    if not optimise:  # metadata only: no graph rewriting at load
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3
     # no busy-waiting between ops: lets the prefetching reader thread run while onnxruntime works
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -33,7 +27,7 @@ def _session(path: Path, threads: int | None, providers: Sequence[str] | None) -
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(os.fspath(path), options, providers=[*wanted, *([] if CPU in wanted else [CPU])])
+        return ort.InferenceSession(os.fspath(path), options, providers=list(plan.use))
     except Exception as exc:  # onnxruntime raises several private exception types for broken files
         first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelError(
@@ -42,19 +36,42 @@ def _session(path: Path, threads: int | None, providers: Sequence[str] | None) -
 
 
 class OnnxModel:
-    """An onnxruntime session plus its validated :class:`ModelMetadata`."""
+    """An onnxruntime session plus its validated :class:`ModelMetadata`.
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, providers: Sequence[str] | None = None):
+    ``providers``: execution providers by name or alias (``["cuda"]``, ``"auto"``; :mod:`.providers`); those the
+    installed onnxruntime lacks fall back to the CPU, and :attr:`provider_note` says so.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        threads: int | None = None,
+        providers: Sequence[str] | str | None = None,
+        optimise: bool = True,
+    ):
+        """``optimise`` False: no graph optimisation at load (for reading the metadata, not for running)."""
         self.path = Path(path)
-        self.session = _session(self.path, threads, providers)
+        #: the providers asked for and those the session was created with (CPU last)
+        self.provider_plan = plan_providers(providers, ort.get_available_providers())
+        self.session = _session(self.path, threads, self.provider_plan, optimise)
         props = self.session.get_modelmeta().custom_metadata_map
         self.metadata: ModelMetadata = parse_metadata(props.get(METADATA_KEY), source=self.path.name)
         self._check_signature()
 
     @property
     def providers(self) -> list[str]:
-        """Execution providers in use, best first."""
+        """Execution providers in use, best first (the session's own list: what a run uses)."""
         return self.session.get_providers()
+
+    @property
+    def provider_note(self) -> str | None:
+        """One sentence when a requested provider is missing or could not start and the model runs on the CPU."""
+        return fallback_note(self.provider_plan, self.providers)
+
+    @property
+    def device(self) -> str:
+        """``"CPU (CPUExecutionProvider)"`` or ``"GPU (CUDAExecutionProvider)"``: where the model runs."""
+        return describe(self.providers)
 
     def _check_signature(self) -> None:
         """The graph's inputs/outputs must match the metadata (names, channel counts, patch size, classes)."""
@@ -125,12 +142,12 @@ class OnnxModel:
 
 
 def load_model(
-    path: str | os.PathLike, threads: int | None = None, providers: Sequence[str] | None = None
+    path: str | os.PathLike, threads: int | None = None, providers: Sequence[str] | str | None = None
 ) -> OnnxModel:
     """Open and validate a MoSAiC ONNX model (see :class:`OnnxModel`); :class:`ModelError` when unusable."""
     return OnnxModel(path, threads=threads, providers=providers)
 
 
 def read_metadata(path: str | os.PathLike) -> ModelMetadata:
-    """The validated metadata of the model at ``path``."""
-    return OnnxModel(path, threads=1).metadata
+    """The validated metadata of the model at ``path`` (opened without graph optimisation: quick)."""
+    return OnnxModel(path, threads=1, optimise=False).metadata

@@ -62,7 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--stride", type=int, default=None, help="tile stride (default: the patch size)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
-    parser.add_argument("--provider", default=None, help="onnxruntime execution provider: cpu, cuda or a full name")
+    parser.add_argument(
+        "--provider", default=None, help="onnxruntime execution provider: auto, cpu, cuda or a full name"
+    )
     parser.add_argument("--skip-memory", action="store_true", help="throughput only")
     parser.add_argument(
         "--compare",
@@ -359,9 +361,8 @@ def prepare(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path]:
 def load(args: argparse.Namespace, path: str | None = None) -> OnnxModel:
     """``--model`` (or ``path``) with the benchmark's ``--threads`` and ``--provider``."""
     from ..inference import load_model
-    from .request import provider_list
 
-    return load_model(path or args.model, threads=args.threads, providers=provider_list(args.provider))
+    return load_model(path or args.model, threads=args.threads, providers=args.provider)
 
 
 def load_precisions(args: argparse.Namespace) -> dict[str, OnnxModel]:

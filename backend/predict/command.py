@@ -59,7 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all cores)")
     parser.add_argument(
-        "--provider", default=None, help="onnxruntime execution provider: cpu, cuda, tensorrt or a full provider name"
+        "--provider",
+        default=None,
+        help="onnxruntime execution provider: auto (the GPU when this onnxruntime has one), cpu, cuda, tensorrt or a "
+        "full provider name; one this onnxruntime lacks falls back to the CPU with a note (default: cpu)",
     )
     add_cloud_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -177,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     summary, paths = predict(request)
     print(
         f"{summary.tiles_run} tiles predicted, {summary.tiles_skipped} skipped as nodata, "
-        f"{summary.seconds:.1f} s; wrote {', '.join(p.name for p in paths)} in {paths[0].parent}"
+        f"{summary.seconds:.1f} s on {summary.providers[0]} ({summary.precision}); wrote "
+        f"{', '.join(p.name for p in paths)} in {paths[0].parent}"
     )
     return 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..inference.clouds import require_cloud_use
 from ..inference.modalities import RunInputs, run_head
-from .request import PredictRequest, provider_list
+from .request import PredictRequest
 
 
 def predict(request: PredictRequest):
@@ -26,12 +26,13 @@ def predict(request: PredictRequest):
     from tqdm import tqdm
 
     from ..inference import load_model, run_inference
+    from ..inference.run_info import model_run_info
     from .reader import RasterioReader
     from .writer import PredictionOutputs
 
     if request.stride is not None and request.stride < 1:
         raise InputError(f"--stride must be a positive number of pixels, not {request.stride}.")
-    model = load_model(request.model, threads=request.threads, providers=provider_list(request.provider))
+    model = load_model(request.model, threads=request.threads, providers=request.provider)
     meta = model.metadata
     stride = request.stride or meta.patch_size_px
     inputs = RunInputs(bool(request.s2), bool(request.s1))
@@ -41,7 +42,7 @@ def predict(request: PredictRequest):
     with RasterioReader(
         request.s2, request.s1, meta, aoi=request.aoi, options=request.inputs, cloud_mask=request.cloud_mask
     ) as reader:
-        for note in reader.plan.notes:
+        for note in [*reader.plan.notes, *model_run_info(model).notes()]:
             print(f"mosaic predict: {note}", file=sys.stderr)
         outputs = PredictionOutputs(
             request.out,

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from ..inference.clouds import DEFAULT_CLOUD_FRACTION
 from ..inference.inspector import InputOptions
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 #: request fields that are no setting of a finished scene: its inputs and output folder (recorded apart), the
 #: model's path (its SHA-256 is recorded), and options that change how fast, not what, the outputs are
 NOT_SETTINGS = frozenset(
@@ -34,7 +33,7 @@ class PredictRequest:
     max_nodata: float = 0.5  #: skip tiles with more than this fraction of nodata pixels
     overwrite: bool = False  #: replace existing outputs in ``out``
     threads: int | None = None  #: onnxruntime intra-op threads (None: all cores)
-    provider: str | None = None  #: onnxruntime execution provider (``cpu``, ``cuda``, ``tensorrt`` or a full name)
+    provider: str | None = None  #: onnxruntime execution provider (``auto``, ``cpu``, ``cuda``, …; None: the CPU)
     cloud_mask: str | None = None  #: cloud layer; cloudy tiles go to the S1-only head
     cloud_fraction: float = DEFAULT_CLOUD_FRACTION  #: cloudy-or-S2-nodata fraction above which a tile goes to S1
     inputs: InputOptions = field(default_factory=InputOptions)  #: how the inputs are identified
@@ -49,10 +48,3 @@ class PredictRequest:
     def replace(self, **changes) -> PredictRequest:
         """A copy with ``changes``."""
         return dataclasses.replace(self, **changes)
-
-
-def provider_list(name: str | None) -> list[str] | None:
-    """``cuda`` → ``["CUDAExecutionProvider"]``; full names pass through; None → onnxruntime's default (CPU)."""
-    if name is None:
-        return None
-    return [PROVIDERS.get(name.lower(), name)]

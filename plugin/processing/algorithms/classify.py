@@ -270,6 +270,7 @@ class ClassifyAlgorithm(MosaicAlgorithm):
         if not onnxruntime_available():
             raise QgsProcessingException(self.tr("onnxruntime is missing: install it from the MoSAiC dock."))
         from ....backend.errors import MosaicError
+        from ....backend.inference.run_info import model_run_info
         from ... import classify
         from ...layers import style_tiles
         from ...qgis_reader import finest_layer
@@ -306,6 +307,8 @@ class ClassifyAlgorithm(MosaicAlgorithm):
             request.input_options = self.input_options(parameters, context)
             model = classify.load_model(request)
             meta = model.metadata
+            for note in model_run_info(model).notes():  # precision, device, provider fallback, int8 copy
+                feedback.pushInfo(note)
             if s2_layers or s1_layers:
                 reference = finest_layer(s2_layers or s1_layers)  # the grid's layer: S1's in a run of S1 alone
                 if parameters.get("EXTENT"):

@@ -68,9 +68,13 @@ def test_metadata_that_does_not_match_the_graph_is_refused(onnx_model_path, tmp_
         load_model(path)
 
 
-def test_unavailable_provider_is_refused(onnx_model_path):
-    with pytest.raises(ModelError, match="NoSuchExecutionProvider are not available here"):
-        load_model(onnx_model_path, providers=["NoSuchExecutionProvider"])
+def test_unavailable_provider_falls_back_to_the_cpu_with_a_note(onnx_model_path):
+    model = load_model(onnx_model_path, providers=["NoSuchExecutionProvider"])
+    assert model.providers == ["CPUExecutionProvider"]
+    assert model.provider_note.startswith(
+        "NoSuchExecutionProvider is not in this onnxruntime (it has CPUExecutionProvider), so the model runs on "
+        "CPUExecutionProvider; install the onnxruntime build that has it."
+    )
 
 
 def test_predict_matches_torch_and_fills_nodata_with_the_band_mean(onnx_model_path, torch_model, ben_v2):
