@@ -60,6 +60,7 @@ from .top_class import assess_top_class
 
 CHART_FILE, MULTILABEL_CHART_FILE = "areas.png", "areas_multilabel.png"
 DISAGREEMENT_FILE, DISAGREEMENT_LAYER = "disagreement.gpkg", "disagreement"
+FIELD_OPTIONS = "--reference-field (and/or --reference-labels-field)"
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def _label_from_reference(
         found = from_vector(table, overlaps, request.reference_field, request.reference_labels_field, mapping, classes)
     else:
         bounds = (*sample.boxes[:, :2].min(axis=0), *sample.boxes[:, 2:].max(axis=0))
-        data = read_raster_over(io, request.reference, bounds, sample.crs_wkt, f"the reference {name}")
+        data = read_raster_over(io, request.reference, bounds, sample.crs_wkt, f"the reference {name}", FIELD_OPTIONS)
         found = from_raster(data, sample.boxes, mapping, classes)
     labelled = found.presence.any(axis=1)
     if not labelled.all():
@@ -153,7 +154,9 @@ def _agreement(request: AssessRequest, io: GeoIO) -> Agreement | None:
         return None
     raster = io.read_map(request.labels, request.probabilities)
     name = Path(request.reference).name
-    data = read_raster_over(io, request.reference, raster.grid.bounds, raster.grid.crs_wkt, f"the reference {name}")
+    data = read_raster_over(
+        io, request.reference, raster.grid.bounds, raster.grid.crs_wkt, f"the reference {name}", FIELD_OPTIONS
+    )
     return cross_tabulate(raster, data, class_mapping(request.class_map), Path(request.reference).name)
 
 

@@ -185,10 +185,19 @@ def check_crs(io: GeoIO, what: str, crs_wkt: str, map_crs_wkt: str) -> None:
         )
 
 
-def read_raster_over(io: GeoIO, path: str, bounds: tuple[float, float, float, float], crs_wkt: str, what: str):
-    """Band 1 of the raster ``path`` (``what`` in messages) over ``bounds`` given in the CRS ``crs_wkt``; refuses
-    another CRS and no overlap."""
-    grid = io.raster_grid(path)
+def read_raster_over(
+    io: GeoIO, path: str, bounds: tuple[float, float, float, float], crs_wkt: str, what: str, field_option: str
+):
+    """Band 1 of the raster ``path`` (``what`` in messages) over ``bounds`` given in the CRS ``crs_wkt``; refuses a
+    vector file (it needs its ``field_option``), another CRS and no overlap."""
+    try:
+        grid = io.raster_grid(path)
+    except InputError:
+        try:
+            io.layer_names(path)
+        except InputError:
+            raise  # neither: the raster's own message
+        raise InputError(f"{what} is a vector file: name the field of its classes with {field_option}.") from None
     check_crs(io, what, grid.crs_wkt, crs_wkt)
     window = grid.window(bounds)
     if window is None:

@@ -157,14 +157,14 @@ def read_sample_file(io: GeoIO, path: str) -> SampleFile:
 def top_references(records: list[dict]) -> list[str] | None:
     """The ``reference`` of every unit; None when no unit has one; refuses a sample labelled in part."""
     values = [r.get(REFERENCE_FIELD) or None for r in records]
-    return _all_or_none(values, [v is not None for v in values], records, "a reference class")
+    return _all_or_none(values, [v is not None for v in values], records, "reference class")
 
 
 def presence_references(records: list[dict], class_names: tuple[str, ...]) -> np.ndarray | None:
     """``[n, K]`` bool from the ``ref:`` boxes; None when no box is ticked; refuses a sample labelled in part."""
     fields = SampleSchema(class_names).presence_fields
     ticked = np.array([[bool(r.get(f) or 0) for f in fields] for r in records], dtype=bool).reshape(-1, len(fields))
-    return _all_or_none(ticked, ticked.any(axis=1).tolist(), records, "a ticked class (ref:)")
+    return _all_or_none(ticked, ticked.any(axis=1).tolist(), records, "ticked class (ref:)")
 
 
 def _all_or_none(values, labelled: list[bool], records: list[dict], what: str):

@@ -79,7 +79,9 @@ def _layer_strata(request: SampleRequest, raster: MapRaster, io: GeoIO) -> Strat
         values = [r[request.strata_field] for r in table.records] + [None]
         has_value = np.array([v is not None for v in values])[index]
         return layer_strata(raster, np.array(values, dtype=object)[index], has_value)
-    data = read_raster_over(io, request.strata_layer, grid.bounds, grid.crs_wkt, f"the stratum layer {name}")
+    data = read_raster_over(
+        io, request.strata_layer, grid.bounds, grid.crs_wkt, f"the stratum layer {name}", "--strata-field"
+    )
     rows, cols = np.indices((grid.height, grid.width))
     xs, ys = grid.centres(rows, cols)
     r, c = data.grid.locate(xs, ys)

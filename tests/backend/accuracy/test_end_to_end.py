@@ -167,7 +167,55 @@ def test_assess_refuses_a_sample_without_labels_and_one_labelled_in_part(drawn, 
     update(part, ["UPDATE sample SET reference = map_class WHERE unit <= 5"])
     assert main(["assess", "--sample", str(part), "-o", str(tmp_path / "b")]) == 2
     assert capsys.readouterr().err == (
-        "mosaic assess: error: 23 of 28 sample units have no a reference class yet (first: unit 6): label them in "
+        "mosaic assess: error: 23 of 28 sample units have no reference class yet (first: unit 6): label them in "
         "QGIS, or delete the units that cannot be labelled from the layer.\n"
     )
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_outputs_are_kept_without_overwrite_and_a_vector_reference_needs_its_field(
+    drawn, t33uup_run, t33uup_mosaic, tmp_path, capsys
+):
+    before = drawn.read_bytes()
+    assert main(["sample", "--map", str(t33uup_run), "-o", str(drawn)]) == 2
+    assert capsys.readouterr().err == f"mosaic sample: error: {drawn} exists; pass --overwrite to replace it.\n"
+    assert drawn.read_bytes() == before
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.md").write_text("an earlier assessment")
+    squares = str(t33uup_mosaic / SQUARES)
+    argv = ["assess", "--sample", str(drawn), "--reference", squares, "--reference-labels-field", "labels"]
+    assert main([*argv, "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"mosaic assess: error: {out / 'report.md'} exists; pass --overwrite to replace the assessment in {out}.\n"
+    )
+    assert [p.name for p in out.iterdir()] == ["report.md"] and (
+        out / "report.md"
+    ).read_text() == "an earlier assessment"
+    assert main([*argv, "-o", str(out), "--overwrite"]) == 0
+    assert (out / "assessment_multilabel.json").is_file() and not list(out.glob(".mosaic-assess-partial-*"))
+    assert main(["assess", "--sample", str(drawn), "--reference", squares, "-o", str(tmp_path / "v")]) == 2
+    assert capsys.readouterr().err == (
+        "mosaic assess: error: the reference mosaic_patch_labels_EPSG32633.geojson is a vector file: name the field of "
+        "its classes with --reference-field (and/or --reference-labels-field).\n"
+    )
+
+
+def test_strata_by_presence_and_by_polygons(t33uup_run, t33uup_mosaic, tmp_path):
+    presence = tmp_path / "presence.gpkg"
+    assert main(["sample", "--map", str(t33uup_run), "-o", str(presence), "--strata", "presence"]) == 2  # no class
+    sample(t33uup_run, presence, "--strata", "presence", "--presence-class", "Inland waters", "--total", "20")
+    units, strata = read(presence), read(presence, "strata")
+    # the test model marks inland waters in 6 of the 112 cells: the rare stratum gets the minimum (5), the other 15
+    assert strata["stratum"].tolist() == ["Inland waters: absent", "Inland waters: present"] and len(units) == 20
+    assert strata["cells"].tolist() == [106, 6] and strata["units"].tolist() == [15, 5]
+    for stratum, labels in zip(units["stratum"], units["map_labels"]):
+        assert stratum == f"Inland waters: {'present' if 'Inland waters' in labels.split('; ') else 'absent'}"
+    by_patch = tmp_path / "patches.gpkg"
+    squares = str(t33uup_mosaic / SQUARES)
+    sample(t33uup_run, by_patch, "--strata", "layer", "--strata-layer", squares, "--strata-field", "patch_id")
+    units, strata = read(by_patch), read(by_patch, "strata")
+    assert strata["cells"].tolist() == [16] * 7  # the 7 patches, 4 × 4 cells of 300 m each
+    patches = gpd.read_file(squares)
+    for stratum, x, y in zip(units["stratum"], units["x"], units["y"]):
+        assert patches[patches.contains(Point(x, y))]["patch_id"].tolist() == [stratum]
