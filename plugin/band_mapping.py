@@ -161,15 +161,30 @@ def project_rasters(project: QgsProject | None = None) -> list[QgsRasterLayer]:
     return [lyr for lyr in tree_order if isinstance(lyr, QgsRasterLayer) and lyr.isValid()]
 
 
+#: names of cloud masks and cloud probabilities as common products spell them: Major-TOM's ``cloud_mask``,
+#: ``cloudmask``, ``cloud_prob(ability)``, Sen2Cor's ``MSK_CLDPRB``, Sentinel Hub's ``CLM``, ``s2cloudless``, ``Fmask``,
+#: Earth Engine's ``QA60``
+_CLOUD_MASK_NAME = re.compile(
+    r"(?<![a-z])(cloud[_ -]?(mask|prob|probability)|cloudmask|cldprb|clm|s2cloudless|fmask|qa60)(?![a-z])",
+    re.IGNORECASE,
+)
+
+
+def names_cloud_mask(text: str) -> bool:
+    """True when ``text`` (a band description, file or layer name) names a cloud mask or cloud probability."""
+    return _CLOUD_MASK_NAME.search(text) is not None
+
+
 def find_cloud_layer(picked: QgsRasterLayer | None, layers: list[QgsRasterLayer]) -> QgsRasterLayer | None:
     """The cloud layer beside the S2 bands: the first of :func:`candidate_layers` (the S2 layer itself, its folder,
-    the rest) whose layer name, file name or a band names a scene classification layer (``SCL``)."""
+    the rest) whose layer name, file name or a band names a scene classification layer (``SCL``), a cloud mask or a
+    cloud probability (:func:`names_cloud_mask`)."""
     from ..backend.inference.clouds import names_scl
 
     for layer in candidate_layers(picked, layers) if picked is not None else []:
         texts = [layer.name(), Path(layer_file(layer)).name]
         texts += [_band_name(layer, band) for band in range(1, layer.bandCount() + 1)]
-        if any(names_scl(text) for text in texts):
+        if any(names_scl(text) or names_cloud_mask(text) for text in texts):
             return layer
     return None
 

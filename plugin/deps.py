@@ -125,7 +125,7 @@ def install_command(
     target: Path | None = None, python: str | None = None, package: str = PACKAGE
 ) -> tuple[list[str], Path]:
     """``(argv, constraints_file)`` of the pip call that installs ``package`` (onnxruntime, or its GPU build from
-    :func:`onnxruntime_build`) into ``target`` with ``python`` (default: :func:`qgis_python`).
+    :func:`offered_build`) into ``target`` with ``python`` (default: :func:`qgis_python`).
 
     The constraints file pins numpy to the version QGIS already imports. argv is a list (no shell).
     """
@@ -169,30 +169,45 @@ def is_pip_noise(line: str) -> bool:
     return any(pattern.search(line) for pattern in _PIP_NOISE)
 
 
-def nvidia_driver_version() -> str | None:
-    """The NVIDIA driver's version (``nvidia-smi``), or None when there is no NVIDIA driver."""
+#: the engine's provider rules (standard library only); loaded on their own by :func:`_providers`
+PROVIDERS_FILE = Path(__file__).resolve().parent.parent / "backend" / "inference" / "providers.py"
+_SMI_DRIVER = re.compile(r"Driver Version:\s*([\d.]+)")
+_SMI_CUDA = re.compile(r"CUDA Version:\s*([\d.]+)")
+
+
+def _providers():
+    """:mod:`mosaic.backend.inference.providers`, loaded from its file: importing the engine package needs
+    onnxruntime, which is what may be missing when the installer asks which build to offer."""
+    name = "mosaic_installer_providers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, PROVIDERS_FILE)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while the file runs
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def parse_nvidia_smi(text: str) -> tuple[str | None, str | None]:
+    """``(driver version, highest CUDA version)`` from ``nvidia-smi``'s table header, None where absent."""
+    driver, cuda = _SMI_DRIVER.search(text), _SMI_CUDA.search(text)
+    return (driver.group(1) if driver else None), (cuda.group(1) if cuda else None)
+
+
+def driver_probe(platform: str = sys.platform):
+    """The engine's ``DriverProbe`` of this machine: its NVIDIA driver and CUDA version from ``nvidia-smi``."""
+    driver = cuda = None
     smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return None
-    try:
-        argv = [smi, "--query-gpu=driver_version", "--format=csv,noheader"]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)  # noqa: S603 - fixed argv
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    version = done.stdout.strip().splitlines()[0].strip() if done.returncode == 0 and done.stdout.strip() else ""
-    return version or None
+    if smi is not None:
+        try:
+            done = subprocess.run([smi], capture_output=True, text=True, timeout=20, check=False)  # noqa: S603
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+        if done is not None and done.returncode == 0:
+            driver, cuda = parse_nvidia_smi(done.stdout)
+    return _providers().DriverProbe(platform, driver, cuda)
 
 
-GPU_PACKAGE = "onnxruntime-gpu"
-GPU_PLATFORMS = ("linux", "win32")  #: where PyPI has onnxruntime-gpu wheels
-MIN_GPU_DRIVER = (525, 60)  #: CUDA 12 needs an NVIDIA driver of at least 525.60 (Linux) / 528.33 (Windows)
-
-
-def onnxruntime_build(driver_version: str | None, platform: str = sys.platform) -> str:
-    """The onnxruntime package to offer: the GPU build where an NVIDIA driver new enough for CUDA 12 is present on
-    a platform with GPU wheels, else the CPU build. ``driver_version`` is :func:`nvidia_driver_version`'s answer."""
-    if driver_version is None or platform not in GPU_PLATFORMS:
-        return PACKAGE
-    numbers = re.findall(r"\d+", driver_version)
-    version = tuple(int(n) for n in numbers[:2])
-    return GPU_PACKAGE if len(version) == 2 and version >= MIN_GPU_DRIVER else PACKAGE
+def offered_build(probe=None):
+    """The onnxruntime build the installer offers (the engine's ``PackageChoice``: package and reason) for
+    ``probe`` (default: :func:`driver_probe`)."""
+    return _providers().onnxruntime_package(probe if probe is not None else driver_probe())

@@ -91,6 +91,7 @@ class MosaicDock(QDockWidget):
         self._detected: dict[tuple[str, str], BandSource | None] = {}  #: the mapping as detected, before edits
         self._user_picked: set[str] = set()  #: pickers the user chose a layer in ("S2", "S1"): never changed then
         self._missing_message = None  #: the "onnxruntime is missing" message bar item, removed after the install
+        self._offered = None  #: the onnxruntime build the installer offers (asked once, when onnxruntime is missing)
         self._build_ui()
         self._load_settings()
         project = QgsProject.instance()
@@ -144,7 +145,7 @@ class MosaicDock(QDockWidget):
             self.deps_box,
         )
         self.deps_label.setWordWrap(True)
-        self.gpu_build = QCheckBox(tr("With NVIDIA GPU support (onnxruntime-gpu, about 250 MB; CPU still works)"))
+        self.gpu_build = QCheckBox(self.deps_box)  #: shown where an NVIDIA driver makes the GPU build the one to offer
         self.gpu_build.setVisible(False)
         self.install_button = QPushButton(tr("Install onnxruntime"), self.deps_box)
         self.install_button.clicked.connect(self.install_onnxruntime)
@@ -430,8 +431,11 @@ class MosaicDock(QDockWidget):
         self.provider_combo.setCurrentIndex(max(index, 0))
         self.run_button.setEnabled(available and self.task is None)
         bar = self.iface.messageBar()
-        if not available and not self.gpu_build.isVisibleTo(self.deps_box):
-            gpu = deps.onnxruntime_build(deps.nvidia_driver_version()) == deps.GPU_PACKAGE
+        if not available and self._offered is None:
+            self._offered = deps.offered_build()
+            gpu = self._offered.package != deps.PACKAGE
+            self.gpu_build.setText(tr("GPU build ({0})").format(self._offered.package))
+            self.gpu_build.setToolTip(self._offered.reason)
             self.gpu_build.setVisible(gpu)
             self.gpu_build.setChecked(gpu)
         if not available and self._missing_message is None:
@@ -462,8 +466,8 @@ class MosaicDock(QDockWidget):
         if not deps.pip_available(python):
             self._message(tr(deps.PIP_MISSING).format(python), Qgis.MessageLevel.Critical)
             return None
-        package = deps.GPU_PACKAGE if self.gpu_build.isVisibleTo(self.deps_box) and self.gpu_build.isChecked() else None
-        argv, constraints = deps.install_command(python=python, package=package or deps.PACKAGE)
+        gpu = self._offered is not None and self.gpu_build.isVisibleTo(self.deps_box) and self.gpu_build.isChecked()
+        argv, constraints = deps.install_command(python=python, package=self._offered.package if gpu else deps.PACKAGE)
         dialog = ProcessLogDialog(tr("Installing onnxruntime"), [argv], self, hide_line=deps.is_pip_noise)
 
         def done(ok: bool) -> None:

@@ -14,7 +14,7 @@ from qgis.core import QgsProject, QgsRasterLayer
 
 from mosaic.backend.data.bands import S2_BAND_SETS
 from mosaic.backend.inputs.files import raster_info as rasterio_info
-from mosaic.plugin.band_mapping import BandSource, detect_mapping, find_cloud_layer, raster_info
+from mosaic.plugin.band_mapping import BandSource, detect_mapping, find_cloud_layer, names_cloud_mask, raster_info
 
 from .processing_case import band_files
 
@@ -122,8 +122,37 @@ def test_the_cloud_layer_beside_the_s2_bands_is_found(qgis_app, t33uup_mosaic, t
             dst.descriptions = ("B02", "SCL")
     b02_layer, stack_layer, mask_layer = layer_of(files["B02"]), layer_of(stack), layer_of(t33uup_cloud_mask)
     assert find_cloud_layer(stack_layer, [b02_layer, mask_layer]) is stack_layer
-    assert find_cloud_layer(b02_layer, [b02_layer, mask_layer]) is None  # "cloud_mask" is no SCL name
     shutil.copy(t33uup_cloud_mask, tmp_path / "T33UUP_20170613T101031_SCL_20m.tif")
     scl_layer = layer_of(tmp_path / "T33UUP_20170613T101031_SCL_20m.tif")
-    assert find_cloud_layer(b02_layer, [b02_layer, mask_layer, scl_layer]) is scl_layer
+    assert find_cloud_layer(b02_layer, [b02_layer, scl_layer]) is scl_layer
+    assert find_cloud_layer(b02_layer, [b02_layer, mask_layer]) is mask_layer  # named cloud_mask.tif
     assert find_cloud_layer(None, [scl_layer]) is None
+    assert find_cloud_layer(b02_layer, [b02_layer, layer_of(files["B03"])]) is None
+
+
+def test_major_tom_cloud_mask_beside_the_bands_is_found(qgis_app, shared_data):
+    """Major-TOM Core-S2L2A keeps its cloud mask as cloud_mask.tif beside B01.tif … B12.tif."""
+    scene = next((shared_data / "major-tom-core-s2l2a").glob("*/*/S2*"))
+    bands = [layer_of(scene / f"{band}.tif") for band in ("B02", "B03", "B04", "B08")]
+    mask = layer_of(scene / "cloud_mask.tif")
+    assert find_cloud_layer(bands[0], [*bands, mask]) is mask
+
+
+@pytest.mark.parametrize(
+    ("name", "is_mask"),
+    [
+        ("cloud_mask.tif", True),
+        ("T33UUP_20240612_cloudmask.tif", True),
+        ("S2A_cloud_probability.tif", True),
+        ("MSK_CLDPRB_20m.jp2", True),
+        ("scene_CLM.tif", True),
+        ("s2cloudless_prob.tif", True),
+        ("LC08_Fmask.tif", True),
+        ("QA60", True),
+        ("cloudy_day_B02.tif", False),
+        ("CLMS_landcover.tif", False),
+        ("B02.tif", False),
+    ],
+)
+def test_cloud_mask_names(name, is_mask):
+    assert names_cloud_mask(name) is is_mask

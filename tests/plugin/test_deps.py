@@ -141,14 +141,24 @@ def test_pip_dependency_conflict_lines_are_left_out_of_the_log():
     ]
 
 
-def test_gpu_build_offered_only_with_a_recent_nvidia_driver():
-    """The installer's choice of build from the driver probe's answer (nvidia-smi's driver_version)."""
-    assert deps.onnxruntime_build(None, "linux") == "onnxruntime"
-    assert deps.onnxruntime_build("550.54.15", "linux") == "onnxruntime-gpu"
-    assert deps.onnxruntime_build("535.104.05", "win32") == "onnxruntime-gpu"
-    assert deps.onnxruntime_build("470.82.01", "linux") == "onnxruntime"  # too old for CUDA 12
-    assert deps.onnxruntime_build("550.54.15", "darwin") == "onnxruntime"  # no GPU wheels for macOS
-    assert deps.onnxruntime_build("garbled", "linux") == "onnxruntime"
-    argv, constraints = deps.install_command(Path("/x"), python=sys.executable, package="onnxruntime-gpu")
+NVIDIA_SMI = """\
++-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 550.54.15              Driver Version: 550.54.15      CUDA Version: 12.4     |
+|-----------------------------------------+------------------------+----------------------+
+"""  #: the head of a real nvidia-smi table
+
+
+def test_the_installer_offers_the_build_the_driver_probe_calls_for(qgis_app):
+    """The dock's choice of onnxruntime build: the engine's rule (backend/inference/providers.py, loaded without the
+    engine package, which needs the onnxruntime that is missing) applied to a probe of nvidia-smi's answer."""
+    assert deps.parse_nvidia_smi(NVIDIA_SMI) == ("550.54.15", "12.4")
+    assert deps.parse_nvidia_smi("") == (None, None)
+    providers = deps._providers()
+    gpu = deps.offered_build(providers.DriverProbe("linux", *deps.parse_nvidia_smi(NVIDIA_SMI)))
+    assert gpu.package == "onnxruntime-gpu" and "NVIDIA driver 550.54.15 (CUDA 12.4) found" in gpu.reason
+    assert deps.offered_build(providers.DriverProbe("linux", None, None)).package == "onnxruntime"
+    assert deps.offered_build(providers.DriverProbe("darwin", "550.54.15", "12.4")).package == "onnxruntime"
+    assert deps.driver_probe().platform == sys.platform  # this machine, whatever its driver
+    argv, constraints = deps.install_command(Path("/x"), python=sys.executable, package=gpu.package)
     constraints.unlink()
     assert argv[0] == sys.executable and argv[-1] == "onnxruntime-gpu"
