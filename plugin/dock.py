@@ -99,7 +99,9 @@ class MosaicDock(QDockWidget):
         # legendLayersAdded, not layersAdded: the table lists layer-tree layers, in the tree only by then
         project.legendLayersAdded.connect(self._layers_added)
         project.layersRemoved.connect(self.refresh_mapping)
-        project.projectSaved.connect(self.warn_temporary_layers)
+        project.projectSaved.connect(self._project_saved)
+        project.readProject.connect(self._show_output_path)  # runs go beside the project opened…
+        project.cleared.connect(self._show_output_path)
         self.refresh_dependencies()
         self.pick_default_layers()
 
@@ -799,6 +801,11 @@ class MosaicDock(QDockWidget):
             return False
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._finished_dir)))
 
+    def _project_saved(self) -> None:
+        """…or saved: the runs' folder follows the project; warn when it refers to temporary files."""
+        self._show_output_path()
+        self.warn_temporary_layers()
+
     def warn_temporary_layers(self) -> None:
         """After a save: warn when the project's layers lie in the temporary folder (gone after a restart)."""
         names = temporary_layers()
@@ -840,7 +847,9 @@ class MosaicDock(QDockWidget):
             (project.cleared, self.cancel),
             (project.legendLayersAdded, self._layers_added),
             (project.layersRemoved, self.refresh_mapping),
-            (project.projectSaved, self.warn_temporary_layers),
+            (project.projectSaved, self._project_saved),
+            (project.readProject, self._show_output_path),
+            (project.cleared, self._show_output_path),
         ):
             with contextlib.suppress(TypeError):
                 signal.disconnect(slot)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from osgeo import gdal
-from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject
+from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import QObject, Qt, QUrl, pyqtSlot
 from qgis.PyQt.QtGui import QDesktopServices
 
@@ -68,6 +70,39 @@ def test_stride_is_also_shown_in_ground_metres(dock):
     assert dock.stride_metres.text() == "= 300 m cells"
     dock.stride.setValue(120)
     assert dock.stride_metres.text() == "= 1,200 m cells"
+
+
+def test_outputs_go_beside_the_saved_project_and_temporary_folders_are_flagged(
+    qgis_iface, clean_settings, t33uup_layers, tmp_path
+):
+    from qgis.PyQt.QtCore import QStandardPaths
+
+    plugin = start_plugin(qgis_iface)
+    try:
+        dock = open_dock(qgis_iface)
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        assert dock.run_base_dir() == Path(documents) / "MoSAiC runs"  # no saved project: never the temp folder
+        assert dock.output_path.text() == f"Runs go to {Path(documents) / 'MoSAiC runs'}"
+        (tmp_path / "site").mkdir()
+        qgis_iface.messageBar().clear_messages()
+        assert QgsProject.instance().write(str(tmp_path / "site" / "survey.qgz"))
+        assert dock.run_base_dir() == tmp_path / "site" / "MoSAiC runs"
+        assert dock.output_path.text() == f"Runs go to {tmp_path / 'site' / 'MoSAiC runs'}"
+        assert dock.temporary_warning.isVisibleTo(dock)  # the test's folder lies in the temporary folder
+        # the 14 band layers (shared data) are not temporary files: no warning until a layer from /tmp is added
+        assert not any("temporary folder" in m for m in qgis_iface.messageBar().get_messages(1))
+        copy = tmp_path / "site" / "B02.tif"
+        shutil.copy(t33uup_layers["B02"].source(), copy)
+        QgsProject.instance().addMapLayer(QgsRasterLayer(str(copy), "B02 copy", "gdal"))
+        assert QgsProject.instance().write()
+        warnings = [m for m in qgis_iface.messageBar().get_messages(1) if "temporary folder" in m]
+        assert warnings == [
+            "MoSAiC:This project refers to 1 layer(s) in the temporary folder (B02 copy): they may be gone after a "
+            "restart. Choose an output folder outside it in the MoSAiC dock and run again."
+        ]
+    finally:
+        plugin.unload()
+        QgsProject.instance().setFileName("")
 
 
 def plain_text(html: str) -> str:
