@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("demo 5/5: rendering the styled maps through QGIS", flush=True)
     render = [sys.executable, "-m", "mosaic.plugin.render_map", str(out), "--model", str(out / "model.onnx")]
+    render += ["--background", "sample_data/t33uup-mosaic"]  # the labels over the scene, as QGIS shows them
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
     if subprocess.run(render, cwd=REPO, env=env).returncode != 0:  # noqa: S603 - fixed argv
         raise SystemExit("demo: rendering through QGIS failed; see the message above")

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-from osgeo import gdal
 from qgis.core import (
-    QgsContrastEnhancement,
     QgsMapRendererParallelJob,
     QgsMapSettings,
     QgsProject,
-    QgsRasterLayer,
-    QgsRasterMinMaxOrigin,
 )
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor, QImage, QPainter
 from qgis.PyQt.QtWidgets import QScrollArea, QToolButton, QWidget
 
 from mosaic.plugin.dock import DOCK_WIDTH_PX
+from mosaic.plugin.render_map import true_colour_layer
 
 from .plugin_actions import open_dock, start_plugin
 from .screenshots import screenshot_path, show_neutral_paths
@@ -99,14 +98,7 @@ def render_and_check(dock, qtbot, t33uup_layers, test_model, tmp_path) -> None:
     group = QgsProject.instance().layerTreeRoot().children()[0]
     labels = next(n.layer() for n in group.findLayers() if n.layer().name() == "Land cover (top class)")
 
-    stack = tmp_path / "true_colour.vrt"  # B04, B03, B02 as one RGB layer under the labels
-    gdal.BuildVRT(
-        str(stack), [layer.source() for layer in (t33uup_layers[b] for b in ("B04", "B03", "B02"))], separate=True
-    ).FlushCache()
-    true_colour = QgsRasterLayer(str(stack), "true colour", "gdal")
-    true_colour.setContrastEnhancement(
-        QgsContrastEnhancement.StretchToMinimumMaximum, QgsRasterMinMaxOrigin.CumulativeCut
-    )
+    true_colour = true_colour_layer(Path(t33uup_layers["B02"].source()).parent, tmp_path)  # under the labels
     panels = [render([true_colour], labels), render([labels, true_colour], labels)]
     image = QImage(panels[0].width() * 2 + 10, panels[0].height(), QImage.Format.Format_RGB32)
     image.fill(QColor("white"))
