@@ -196,12 +196,11 @@ class GdalIO:
         except RuntimeError as exc:
             raise OutputError(f"cannot write {path}: {exc}") from None
 
-    def read_layer(self, path: str, layer: str, fields: Sequence[str] | None = None) -> LayerData:
+    def read_layer(self, path: str, layer: str) -> LayerData:
         dataset = _open_vector(path)
         found = _layer(dataset, path, layer)
         definition = found.GetLayerDefn()
         names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
-        names = [n for n in names if fields is None or n in fields]
         records, boxes = [], []
         spatial = found.GetGeomType() != ogr.wkbNone
         for feature in found:

@@ -163,8 +163,8 @@ class GeoIO(Protocol):
     def write_geopackage(self, path: str, layers: Sequence[LayerData]) -> None:
         """A new GeoPackage with ``layers``."""
 
-    def read_layer(self, path: str, layer: str, fields: Sequence[str] | None = None) -> LayerData:
-        """A layer of a GeoPackage (``fields``: those only; boxes = each feature's envelope)."""
+    def read_layer(self, path: str, layer: str) -> LayerData:
+        """A layer of a GeoPackage (boxes = each feature's envelope; field kinds not read back)."""
 
     def layer_names(self, path: str) -> list[str]:
         """The layers of a vector file."""

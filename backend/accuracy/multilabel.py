@@ -25,9 +25,8 @@ import numpy as np
 from .estimates import Assessment, Estimate
 from .labelled_sample import LabelledSample
 from .stehman import StratifiedSample
+from .strata import ABSENT, PRESENT
 from .top_class import assess_codes
-
-ABSENT, PRESENT = "absent", "present"
 
 
 @dataclass(frozen=True)

@@ -139,9 +139,9 @@ class RasterioIO:
             except (pyogrio.errors.DataSourceError, pyogrio.errors.FieldError, OSError) as exc:
                 raise OutputError(f"cannot write {path}: {exc}") from None
 
-    def read_layer(self, path: str, layer: str, fields: Sequence[str] | None = None) -> LayerData:
+    def read_layer(self, path: str, layer: str) -> LayerData:
         frame = self._frame(path, layer)
-        columns = [c for c in frame.columns if c != "geometry" and (fields is None or c in fields)]
+        columns = [c for c in frame.columns if c != "geometry"]
         spatial = "geometry" in frame.columns
         boxes = np.asarray(frame.geometry.bounds.to_numpy(), dtype=float) if spatial else None
         crs = frame.crs.to_wkt() if spatial and frame.crs is not None else None

@@ -97,11 +97,11 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def proportion(e: Estimate, ci: bool = True) -> str:
+def proportion(e: Estimate) -> str:
     """``0.947 ± 0.018`` (± the 95 % half-width), ``—`` where undefined."""
     if not math.isfinite(e.estimate):
         return "—"
-    return f"{e.estimate:.3f} ± {e.ci95:.3f}" if ci and math.isfinite(e.se) else f"{e.estimate:.3f}"
+    return f"{e.estimate:.3f} ± {e.ci95:.3f}" if math.isfinite(e.se) else f"{e.estimate:.3f}"
 
 
 def area_text(value: float, like: float | None = None) -> str:

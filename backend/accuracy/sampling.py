@@ -42,11 +42,8 @@ from .strata import Strata, layer_strata, presence_strata, top_class_strata
 
 @dataclass(frozen=True)
 class DrawnSample:
-    """The units drawn (``rows``, ``cols`` of the map, ``strata`` codes; in unit order) and the design."""
+    """The design of the sample drawn, and the GeoPackage written."""
 
-    rows: np.ndarray
-    cols: np.ndarray
-    strata: np.ndarray
     design: SampleDesign
     path: Path
 
@@ -178,4 +175,4 @@ def draw_sample(request: SampleRequest, io: GeoIO) -> DrawnSample:
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda tmp: io.write_geopackage(str(tmp), layers))
     atomic_write(out.with_suffix(".qml"), lambda tmp: tmp.write_text(qml, encoding="utf-8"))
-    return DrawnSample(rows, cols, codes, design, out)
+    return DrawnSample(design, out)

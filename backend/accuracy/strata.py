@@ -16,7 +16,7 @@ from ..errors import InputError
 from .geo_io import MapRaster
 
 STRATA_KINDS = ("top-class", "presence", "layer")
-PRESENT, ABSENT = "present", "absent"
+ABSENT, PRESENT = "absent", "present"  #: the two states of a class in a multi-label map
 
 
 @dataclass(frozen=True)
