@@ -158,3 +158,40 @@ def test_a_reference_in_another_crs_is_refused(corine_run, corine_patch, tmp_pat
         "-t_srs).\n"
     )
     assert not out.exists()
+
+
+def test_a_top_class_sample_estimated_with_olofsson(corine_run, corine_patch, reference_classes, tmp_path):
+    """A map of CORINE classes one cell off (each cell takes the majority class of its western neighbour), stratified
+    by its top class: Olofsson et al. (2014); the estimates equal the stratified means computed here."""
+    majority = block_majority(reference_classes)
+    shifted = np.roll(majority, 1, axis=1)
+    run = tmp_path / "shifted"
+    shutil.copytree(corine_run, run)
+    with rasterio.open(corine_run / "labels.tif") as src:
+        profile, source = src.profile, src.read(3)
+    bits = np.left_shift(1, shifted).astype(np.uint32)
+    with rasterio.open(run / "labels.tif", "w", **(profile | {"driver": "GTiff"})) as dst:
+        dst.write(np.stack([shifted.astype(np.uint32), bits, source]))
+    sample = tmp_path / "sample.gpkg"
+    assert main(["sample", "--map", str(run), "-o", str(sample), "--total", "40", "--minimum", "6", "--seed", "1"]) == 0
+    result = assess_sample(sample, tmp_path / "out", "--reference", str(corine_patch["map"]), "--class-map", "corine")
+    assert "Estimator: Olofsson et al. (2014)" in (tmp_path / "out" / "report.md").read_text()
+    assert set(result) == {"overall_accuracy", "classes"} and set(result["overall_accuracy"]) == {"estimate", "se"}
+    units, strata = pyogrio.read_dataframe(sample, layer="sample"), pyogrio.read_dataframe(sample, layer="strata")
+    weights = dict(zip(strata["stratum"], strata["cells"] / 144))
+    reference = [BEN19_CLASSES[majority[r, c]] for r, c in zip(units["row"], units["col"])]
+    frame = units.assign(reference=reference, correct=units["map_class"] == reference)
+    assert result["overall_accuracy"]["estimate"] == pytest.approx(
+        sum(weights[h] * v for h, v in frame.groupby("stratum")["correct"].mean().items()), abs=1e-12
+    )
+    for name, c in result["classes"].items():
+        assert set(c) == {"users_accuracy", "producers_accuracy", "area_proportion", "area"}
+        assert set(c["area_proportion"]) == {"estimate", "se", "ci95"}
+        assert set(c["area"]) == {"estimate", "se", "ci95", "unit"} and c["area"]["unit"] == "ha"
+        share = frame.assign(v=frame["reference"] == name).groupby("stratum")["v"].mean()
+        proportion = sum(weights[h] * v for h, v in share.items())
+        assert c["area_proportion"]["estimate"] == pytest.approx(proportion, abs=1e-12), name
+        assert c["area"]["estimate"] == pytest.approx(144 * proportion, abs=1e-9), name
+        if name in weights:
+            users = frame[frame["stratum"] == name]["correct"].mean()
+            assert c["users_accuracy"]["estimate"] == pytest.approx(users, abs=1e-12), name
