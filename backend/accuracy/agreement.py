@@ -68,7 +68,7 @@ def cross_tabulate(raster: MapRaster, reference: RasterData, mapping: ClassMappi
     """The area cross-tabulation of ``raster``'s top class against ``reference`` (same CRS; see the module)."""
     ours, theirs = raster.grid, reference.grid
     values = np.unique(reference.values[reference.valid])
-    lookup = dict(zip(values.tolist(), mapping.classes_of(values.tolist(), raster.class_names).tolist()))
+    codes_of_values = mapping.classes_of(values.tolist(), raster.class_names)
     if _pixel_area(theirs.transform) <= _pixel_area(ours.transform):
         fine, weight = theirs, _pixel_area(theirs.transform)
         rows, cols = np.indices((fine.height, fine.width))
@@ -83,7 +83,7 @@ def cross_tabulate(raster: MapRaster, reference: RasterData, mapping: ClassMappi
     map_rows, map_cols, ref_rows, ref_cols = map_rows[inside], map_cols[inside], ref_rows[inside], ref_cols[inside]
     ok = raster.valid[map_rows, map_cols] & reference.valid[ref_rows, ref_cols]
     map_codes = raster.top[map_rows[ok], map_cols[ok]].astype(np.int64)
-    ref_codes = np.array([lookup[v] for v in reference.values[ref_rows[ok], ref_cols[ok]].tolist()], dtype=np.int64)
+    ref_codes = codes_of_values[np.searchsorted(values, reference.values[ref_rows[ok], ref_cols[ok]])]
     keep = ref_codes >= 0
     k = len(raster.class_names)
     area = np.zeros((k, k))

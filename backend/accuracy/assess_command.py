@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .assessment import assess
 from .rasterio_io import RasterioIO
@@ -74,5 +75,5 @@ def run(args: argparse.Namespace) -> int:
     if result.agreement is not None:
         agreement = result.agreement
         print(f"agreement with {agreement.reference_name}: {agreement.overall:.3f} of the area (not accuracy)")
-    print(f"{len(result.paths)} files in {args.out}")
+    print(f"{len(result.paths)} files in {args.out}; the report: {Path(args.out) / 'report.html'}")
     return 0

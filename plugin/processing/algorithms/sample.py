@@ -37,7 +37,7 @@ ALLOCATION_LABELS = (
 
 class DefaultStyle(QgsProcessingLayerPostProcessorInterface):
     """Gives a layer loaded after the algorithm the style stored in its GeoPackage (Processing loads layers without
-    it). One instance is kept per class: Processing holds only a C++ pointer."""
+    it). One instance serves every layer and lives as long as the plugin: Processing holds only a C++ pointer."""
 
     instance = None
 
@@ -46,7 +46,8 @@ class DefaultStyle(QgsProcessingLayerPostProcessorInterface):
 
     @classmethod
     def create(cls) -> DefaultStyle:
-        cls.instance = cls()
+        if cls.instance is None:
+            cls.instance = cls()
         return cls.instance
 
 
