@@ -37,7 +37,8 @@ ALLOCATION_LABELS = (
 
 class DefaultStyle(QgsProcessingLayerPostProcessorInterface):
     """Gives a layer loaded after the algorithm the style stored in its GeoPackage (Processing loads layers without
-    it). One instance serves every layer and lives as long as the plugin: Processing holds only a C++ pointer."""
+    it). QGIS deletes each post-processor once used; the newest is kept here until then, as Python would collect it
+    first (Processing holds only a C++ pointer)."""
 
     instance = None
 
@@ -46,8 +47,7 @@ class DefaultStyle(QgsProcessingLayerPostProcessorInterface):
 
     @classmethod
     def create(cls) -> DefaultStyle:
-        if cls.instance is None:
-            cls.instance = cls()
+        cls.instance = cls()
         return cls.instance
 
 
