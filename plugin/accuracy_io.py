@@ -147,7 +147,8 @@ class GdalIO:
     def feature_index(self, path: str, layer: str | None, grid: Grid) -> np.ndarray:
         dataset = _open_vector(path)
         found = _layer(dataset, path, layer)
-        memory = ogr.GetDriverByName("Memory").CreateDataSource("")
+        # "Memory" until GDAL 3.10, "MEM" (raster and vector) from 3.11 on
+        memory = (ogr.GetDriverByName("Memory") or ogr.GetDriverByName("MEM")).CreateDataSource("")
         indexed = memory.CreateLayer("indexed", found.GetSpatialRef(), found.GetGeomType())
         indexed.CreateField(ogr.FieldDefn("index", ogr.OFTInteger))
         for i, feature in enumerate(found):

@@ -242,3 +242,69 @@ def test_the_chain_needs_only_numpy_and_gdal(run_folder, t33uup_mosaic, tmp_path
     assert "(No chart: matplotlib is not installed in this Python; the areas are in the table above.)" in report
     assert not (tmp_path / "a" / "areas_multilabel.png").exists()
     assert len(records(tmp_path / "s.gpkg")) == 30
+
+
+def test_gdal_and_rasterio_read_and_write_alike(run_folder, t33uup_mosaic, shared_data, tmp_path):
+    """The two GeoIO implementations on the same files: map, windows, feature order, rasterisation, overlaps,
+    GeoPackage layers."""
+    import numpy as np
+
+    from mosaic.backend.accuracy.rasterio_io import RasterioIO
+    from mosaic.plugin.accuracy_io import GdalIO
+
+    ours, theirs = GdalIO(), RasterioIO()
+    labels, probabilities = str(run_folder / "labels.tif"), str(run_folder / "probabilities.tif")
+    a, b = ours.read_map(labels, probabilities), theirs.read_map(labels, probabilities)
+    assert (a.grid.transform, a.grid.width, a.grid.height, a.grid.metres_per_unit) == (
+        b.grid.transform,
+        b.grid.width,
+        b.grid.height,
+        b.grid.metres_per_unit,
+    )
+    assert ours.same_crs(a.grid.crs_wkt, b.grid.crs_wkt) and theirs.same_crs(a.grid.crs_wkt, b.grid.crs_wkt)
+    assert ours.crs_name(a.grid.crs_wkt) == theirs.crs_name(b.grid.crs_wkt) == "EPSG:32633"
+    assert a.class_names == b.class_names
+    for name in ("top", "bits", "valid", "probabilities"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    corine = next((shared_data / "bigearthnet-v2-rico-hdl" / "Reference_Maps").rglob("*_reference_map.tif"))
+    window = ours.raster_grid(str(corine)).window((350_000.0, 5_000_000.0, 350_555.0, 5_000_555.0))
+    grid = theirs.raster_grid(str(corine))
+    assert window == grid.window((350_000.0, 5_000_000.0, 350_555.0, 5_000_555.0))
+    x0, y0 = grid.transform[0], grid.transform[3]
+    window = grid.window((x0 + 15, y0 - 1000, x0 + 333, y0 - 15))
+    assert window == (1, 1, 33, 99)
+    r, s = ours.read_raster(str(corine), window), theirs.read_raster(str(corine), window)
+    np.testing.assert_array_equal(r.values, s.values)
+    np.testing.assert_array_equal(r.valid, s.valid)
+    assert r.grid.transform == s.grid.transform
+    from mosaic.backend.accuracy.geo_io import Grid
+
+    cells_100m = Grid((x0, 100.0, 0.0, y0, 0.0, -100.0), 12, 12, grid.crs_wkt, 1.0)  # over the CORINE patch
+    polygons = next(corine.parents[3].glob("derived/*.geojson"))
+    mx, _, _, my, _, _ = a.grid.transform
+    straddling = Grid((mx + 150.0, 300.0, 0.0, my - 150.0, 0.0, -300.0), 7, 15, a.grid.crs_wkt, 1.0)  # half a cell off
+    for path, cells in ((t33uup_mosaic / SQUARES, straddling), (polygons, cells_100m)):
+        assert ours.read_vector(str(path)).records == theirs.read_vector(str(path)).records
+        index = ours.feature_index(str(path), None, cells)
+        np.testing.assert_array_equal(index, theirs.feature_index(str(path), None, cells))
+        assert len(np.unique(index)) > 3
+        rows, cols = np.indices((cells.height, cells.width))
+        boxes = cells.boxes(rows.ravel(), cols.ravel())
+        found = ours.overlaps(str(path), None, boxes)
+        assert sum(len(x) > 1 for x in found) > 3  # cells across borders
+        for x, y in zip(found, theirs.overlaps(str(path), None, boxes)):
+            assert [i for i, _ in x] == [i for i, _ in y]
+            assert [w for _, w in x] == pytest.approx([w for _, w in y], rel=1e-9)
+    from mosaic.backend.accuracy.geo_io import LayerData
+
+    layer = LayerData("t", (("n", "int"), ("name", "str"), ("v", "float")), [{"n": 1, "name": None, "v": 0.5}])
+    polygons = LayerData("p", (("n", "int"),), [{"n": 7}], np.array([[1.0, 2.0, 3.0, 4.0]]), a.grid.crs_wkt)
+    ours.write_geopackage(str(tmp_path / "ours.gpkg"), [polygons, layer])
+    theirs.write_geopackage(str(tmp_path / "theirs.gpkg"), [polygons, layer])
+    for name in ("p", "t"):
+        assert records_without_geometry(tmp_path / "ours.gpkg", name) == records_without_geometry(
+            tmp_path / "theirs.gpkg", name
+        )
+        read = [io.read_layer(str(tmp_path / f"{who}.gpkg"), name) for io, who in ((ours, "ours"), (theirs, "theirs"))]
+        assert read[0].records == read[1].records
+    assert records(tmp_path / "ours.gpkg", "p") == records(tmp_path / "theirs.gpkg", "p")
