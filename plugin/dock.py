@@ -90,6 +90,7 @@ class MosaicDock(QDockWidget):
         self._finished_dir: Path | None = None  #: the folder of the last finished run (*Open folder*)
         self._detected: dict[tuple[str, str], BandSource | None] = {}  #: the mapping as detected, before edits
         self._user_picked: set[str] = set()  #: pickers the user chose a layer in ("S2", "S1"): never changed then
+        self._shown: dict[str, str | None] = {}  #: the layer id each picker showed when layers were last added
         self._missing_message = None  #: the "onnxruntime is missing" message bar item, removed after the install
         self._offered = None  #: the onnxruntime build the installer offers (asked once, when onnxruntime is missing)
         self._build_ui()
@@ -102,6 +103,7 @@ class MosaicDock(QDockWidget):
         project.projectSaved.connect(self._project_saved)
         project.readProject.connect(self._show_output_path)  # runs go beside the project opened…
         project.cleared.connect(self._show_output_path)
+        project.cleared.connect(self._user_picked.clear)  # a new project: its layers are offered afresh
         self.refresh_dependencies()
         self.pick_default_layers()
 
@@ -161,9 +163,21 @@ class MosaicDock(QDockWidget):
         inputs = QFormLayout()
         inputs.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.s2_combo = self._layer_combo(
-            parent, tr("Sentinel-2 L2A: one stacked layer, or one of the band layers (B02, B03…)")
+            parent,
+            tr(
+                "Sentinel-2 L2A: one stacked layer, or one of the band layers (B02, B03…). Leave it empty to classify "
+                "Sentinel-1 alone with the model's S1-only head"
+            ),
         )
-        self.s1_combo = self._layer_combo(parent, tr("Sentinel-1 GRD in dB: a VV+VH stack or one of the VV/VH layers"))
+        self.s1_combo = self._layer_combo(
+            parent,
+            tr(
+                "Sentinel-1 GRD in dB: a VV+VH stack or one of the VV/VH layers. Leave it empty to classify "
+                "Sentinel-2 alone with the model's S2-only head"
+            ),
+        )
+        self.s2_combo.setAllowEmptyLayer(True)
+        self.s1_combo.setAllowEmptyLayer(True)
         self.cloud_combo = self._layer_combo(
             parent,
             tr(
@@ -245,7 +259,7 @@ class MosaicDock(QDockWidget):
         options = QFormLayout()
         options.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.extent_combo = narrow(QComboBox(parent))
-        for mode, text in zip(EXTENT_MODES, (tr("Whole S2 layer"), tr("Map canvas"), tr("Selected polygons"))):
+        for mode, text in zip(EXTENT_MODES, (tr("Whole layers"), tr("Map canvas"), tr("Selected polygons"))):
             self.extent_combo.addItem(text, mode)
         options.addRow(tr("Extent"), self.extent_combo)
         self.stride = QSpinBox(parent)
@@ -374,10 +388,11 @@ class MosaicDock(QDockWidget):
         return footer
 
     def _connect_inputs(self) -> None:
-        self.s2_combo.layerChanged.connect(self.refresh_mapping)
-        self.s1_combo.layerChanged.connect(self.refresh_mapping)
-        self.s2_combo.activated.connect(lambda *_: self._user_picked.add("S2"))
-        self.s1_combo.activated.connect(lambda *_: self._user_picked.add("S1"))
+        for modality, combo in (("S2", self.s2_combo), ("S1", self.s1_combo)):
+            combo.layerChanged.connect(self.refresh_mapping)
+            combo.activated.connect(lambda *_, m=modality: self._user_picked.add(m))
+            # emptied (by the user, or by a script): a one-modality run, not a picker to fill again
+            combo.layerChanged.connect(lambda layer, m=modality: layer is None and self._user_picked.add(m))
         self.model_file.fileChanged.connect(self.load_model_info)
         self.stride.valueChanged.connect(self._show_stride_metres)
         self.output_dir.fileChanged.connect(self._show_output_path)
@@ -490,22 +505,24 @@ class MosaicDock(QDockWidget):
         self.refresh_mapping()
 
     def pick_default_layers(self) -> None:
-        """Offer an S2 layer in the S2 picker and an S1 layer in the S1 picker (QGIS lists layers alphabetically and
-        shows the first, ``S1_…_VH``, in both), unless the user chose one or a fitting layer other than QGIS's first
-        is shown already."""
+        """Offer an S2 layer in the S2 picker and an S1 layer in the S1 picker (QGIS lists layers alphabetically, and
+        ``S1_…_VH`` would come first in both), unless the user chose one, emptied the picker (a one-modality run) or
+        a layer of that modality is shown already."""
         if not deps.onnxruntime_available():
             return
         layers = project_rasters()
         for modality, combo in (("S2", self.s2_combo), ("S1", self.s1_combo)):
             current = combo.currentLayer()
-            chosen = current is not None and combo.currentIndex() > 0 and self._holds(current, modality)
-            if modality in self._user_picked or chosen:
+            # a picker that showed nothing before shows QGIS's first layer now: not a choice to keep
+            kept = self._shown.get(modality) is not None and current is not None and self._holds(current, modality)
+            self._shown[modality] = current.id() if current is not None else None
+            if modality in self._user_picked or kept:
                 continue
-            preferred = preferred_layer(layers, modality)
-            if preferred is not None:
-                blocked = combo.blockSignals(True)
-                combo.setLayer(preferred)
-                combo.blockSignals(blocked)
+            preferred = preferred_layer(layers, modality)  # None: no such layer, a one-modality run of the other
+            blocked = combo.blockSignals(True)
+            combo.setLayer(preferred)
+            combo.blockSignals(blocked)
+            self._shown[modality] = preferred.id() if preferred is not None else None
 
     @staticmethod
     def _holds(layer: QgsRasterLayer, modality: str) -> bool:
@@ -553,11 +570,14 @@ class MosaicDock(QDockWidget):
         if self.metadata is None:
             self._fill_mapping({})
             return
-        s2 = detect_mapping(self.metadata.s2.bands, self.s2_combo.currentLayer())
-        s1 = detect_mapping(self.metadata.s1.bands, self.s1_combo.currentLayer())
+        s2_layer, s1_layer = self.s2_combo.currentLayer(), self.s1_combo.currentLayer()
+        s2 = detect_mapping(self.metadata.s2.bands, s2_layer) if s2_layer is not None else {}
+        s1 = detect_mapping(self.metadata.s1.bands, s1_layer) if s1_layer is not None else {}
         self._fill_mapping({**{("S2", k): v for k, v in s2.items()}, **{("S1", k): v for k, v in s1.items()}})
-        if "s1" in self.metadata.heads and self.cloud_combo.currentLayer() is None:
-            self.cloud_combo.setLayer(find_cloud_layer(self.s2_combo.currentLayer(), project_rasters()))
+        # a cloud layer marks what S2 cannot see: with S1, for the S1-only head; with S2 alone, cloudy tiles are nodata
+        usable = s2_layer is not None and ("s1" in self.metadata.heads or s1_layer is None)
+        if usable and self.cloud_combo.currentLayer() is None:
+            self.cloud_combo.setLayer(find_cloud_layer(s2_layer, project_rasters()))
         self._detected = self.mapping()  # as the band resolver found it: a run resolves these layers alike
 
     def _fill_mapping(self, mapping: dict) -> None:
@@ -672,14 +692,17 @@ class MosaicDock(QDockWidget):
             return None
         mapping = self.mapping()
         gaps = [f"{m} {b}" for (m, b), s in mapping.items() if s is None]
+        if not mapping:
+            self._message(tr("Choose a Sentinel-2 layer, a Sentinel-1 layer or both."), Qgis.MessageLevel.Warning)
+            return None
         if gaps:
             self._message(
                 tr("Map every model band first; missing: {0}.").format(", ".join(gaps)), Qgis.MessageLevel.Warning
             )
             return None
         self._save_settings()
-        s2 = [mapping[("S2", b)] for b in self.metadata.s2.bands]
-        s1 = [mapping[("S1", b)] for b in self.metadata.s1.bands]
+        s2 = [mapping[("S2", b)] for b in self.metadata.s2.bands if ("S2", b) in mapping]
+        s1 = [mapping[("S1", b)] for b in self.metadata.s1.bands if ("S1", b) in mapping]
         edited = {m for (m, b), source in mapping.items() if self._detected.get((m, b)) != source}
         model_path = self.model_file.filePath()
         run_name = f"MoSAiC {Path(model_path).stem} {datetime.now():%Y-%m-%d %H.%M.%S}"
@@ -692,9 +715,10 @@ class MosaicDock(QDockWidget):
             stride=self.stride.value(),
             batch_size=self.batch_size.value(),
             execution_provider=self.provider_combo.currentText() or None,
-            # bands mapped by hand are used as they are; detected ones are resolved again with the S1 order
-            s2_bands=s2 if "S2" in edited else None,
-            s1_bands=s1 if "S1" in edited else None,
+            # bands mapped by hand are used as they are; detected ones are resolved again with the S1 order; a
+            # modality left out (its picker empty) makes a one-modality run with the model's S2- or S1-only head
+            s2_bands=s2 if "S2" in edited and s2 else None,
+            s1_bands=s1 if "S1" in edited and s1 else None,
             cloud=self.cloud_combo.currentLayer(),
         )
         reader = None
@@ -702,7 +726,7 @@ class MosaicDock(QDockWidget):
             from .qgis_reader import finest_layer
 
             request.input_options = self.input_options()
-            request.extent, request.polygons_wkt = self.extent_in(finest_layer(request.s2))
+            request.extent, request.polygons_wkt = self.extent_in(finest_layer(request.s2 or request.s1))
             model = classify.load_model(request)
             reader = classify.prepare(request, model.metadata, dock_hint)
             self._run_dir.mkdir(parents=True, exist_ok=False)
@@ -850,6 +874,7 @@ class MosaicDock(QDockWidget):
             (project.projectSaved, self._project_saved),
             (project.readProject, self._show_output_path),
             (project.cleared, self._show_output_path),
+            (project.cleared, self._user_picked.clear),
         ):
             with contextlib.suppress(TypeError):
                 signal.disconnect(slot)

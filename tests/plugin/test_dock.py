@@ -17,6 +17,7 @@ from qgis.PyQt.QtGui import QDesktopServices
 
 from mosaic.backend.data.bands import S2_BAND_SETS
 from mosaic.backend.data.classes import BEN19_CLASSES, class_colors
+from mosaic.backend.inference.products import LABEL_NODATA
 from mosaic.plugin.layers import LABELS_OPACITY
 
 from .plugin_actions import open_dock, start_plugin
@@ -428,3 +429,79 @@ def test_model_panel_shows_the_heads_and_their_metrics(qgis_app):
         "Heads: fused S1+S2 (test AP 0.651, cloudy AP 0.503), S1 only (radar, under clouds) (test AP 0.412, "
         "cloudy AP 0.446), S2 only (no S1) (test AP 0.600)"
     ) in doc.toPlainText()
+
+
+def predict_cli(args: list[str], out) -> None:
+    """``mosaic predict ARGS --out OUT`` in a subprocess (the reference the dock's files must equal)."""
+    cmd = [sys.executable, "-m", "mosaic.backend.cli", "predict", *args, "--out", str(out), "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+def test_one_modality_runs_from_the_dock(dock, qtbot, heads_test_model, t33uup_mosaic, tmp_path):
+    """S1 picker emptied: every tile from the S2-only head (labels band 3 = 3), the files equal to `mosaic predict
+    --s2` alone; S2 picker emptied: the S1-only head (2), equal to `mosaic predict --s1` alone."""
+    dock.set_model_path(str(heads_test_model))
+    files = band_files(t33uup_mosaic)
+    for emptied, kept, code in ((dock.s1_combo, "--s2", 3), (dock.s2_combo, "--s1", 2)):
+        layer = emptied.currentLayer()
+        emptied.setLayer(None)
+        shown = {m for m, _ in dock.mapping()}
+        assert shown == {"S2"} if kept == "--s2" else shown == {"S1"}
+        assert dock.run() is not None
+        wait_for_task(qtbot, dock)
+        assert dock.last_error == "", dock.last_error
+        labels = gdal.Open(str(dock.last_result.outputs["labels"]))
+        source = labels.GetRasterBand(3).ReadAsArray()
+        assert set(np.unique(source)) - {0, LABEL_NODATA} == {code}  # every classified cell from that head
+        bands = [b for b in files if (b in ("VV", "VH")) == (kept == "--s1")]
+        out = tmp_path / f"predict{kept}"
+        predict_cli([kept, *(str(files[b]) for b in bands), "--model", str(heads_test_model)], out)
+        for product in ("labels", "probabilities"):
+            ours = gdal.Open(str(dock.last_result.outputs[product])).ReadAsArray()
+            theirs = gdal.Open(str(out / f"{product}.tif")).ReadAsArray()
+            np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
+        emptied.setLayer(layer)
+
+
+def test_a_model_without_the_head_is_refused_for_a_one_modality_run(dock, qgis_iface):
+    """The fused-only test model with the S1 picker emptied: one message bar line, nothing run."""
+    dock.s1_combo.setLayer(None)
+    qgis_iface.messageBar().clear_messages()
+    assert dock.run() is None
+    critical = qgis_iface.messageBar().get_messages(2)
+    assert (
+        len(critical) == 1
+        and "has no S2-only head" in critical[0]
+        and "give the Sentinel-1 bands as well" in critical[0]
+    )
+
+
+def test_the_major_tom_scene_without_radar_from_the_dock(
+    qgis_iface, qtbot, clean_settings, shared_data, heads_test_model, tmp_path
+):
+    """An analyst's Sentinel-2 scene without Sentinel-1 (Major-TOM, Thailand): its 12 band files and cloud_mask.tif
+    loaded, the dock offers B02 and no S1 layer and picks the cloud mask beside the bands; the run classifies every
+    tile with the S2-only head."""
+    scene = next((shared_data / "major-tom-core-s2l2a").glob("*/*/S2*"))
+    project = QgsProject.instance()
+    project.clear()
+    for path in sorted(scene.glob("*.tif")):
+        project.addMapLayer(QgsRasterLayer(str(path), path.stem, "gdal"))
+    plugin = start_plugin(qgis_iface)
+    try:
+        dock = open_dock(qgis_iface)
+        dock.set_model_path(str(heads_test_model))
+        dock.output_dir.setFilePath(str(tmp_path / "out"))
+        assert dock.s2_combo.currentLayer().name() == "B02" and dock.s1_combo.currentLayer() is None
+        assert dock.cloud_combo.currentLayer().name() == "cloud_mask"
+        assert {m for m, _ in dock.mapping()} == {"S2"} and dock.mapping_warning.text() == ""
+        assert dock.run() is not None
+        wait_for_task(qtbot, dock)
+        assert dock.last_error == "", dock.last_error
+        labels = gdal.Open(str(dock.last_result.outputs["labels"]))  # kept: a band outliving its dataset crashes
+        source = labels.GetRasterBand(3).ReadAsArray()
+        assert set(np.unique(source)) - {0, LABEL_NODATA} == {3}
+    finally:
+        plugin.unload()
+        project.clear()
