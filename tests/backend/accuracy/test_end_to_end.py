@@ -219,3 +219,21 @@ def test_strata_by_presence_and_by_polygons(t33uup_run, t33uup_mosaic, tmp_path)
     patches = gpd.read_file(squares)
     for stratum, x, y in zip(units["stratum"], units["x"], units["y"]):
         assert patches[patches.contains(Point(x, y))]["patch_id"].tolist() == [stratum]
+
+
+def test_a_reference_that_misses_units_is_refused(drawn, t33uup_mosaic, tmp_path, capsys):
+    squares = gpd.read_file(t33uup_mosaic / SQUARES)
+    six = tmp_path / "six_patches.geojson"
+    squares[squares["patch_id"] != squares["patch_id"].iloc[0]].to_file(six)  # without patch 37_88
+    units = read(drawn)
+    inside = squares.iloc[0].geometry
+    missed = [u for u, x, y in zip(units["unit"], units["x"], units["y"]) if inside.contains(Point(x, y))]
+    out = tmp_path / "out"
+    argv = ["assess", "--sample", str(drawn), "--reference", str(six), "--reference-labels-field", "labels"]
+    assert main([*argv, "-o", str(out)]) == 2
+    first = next(u for u in units["unit"] if u in missed)
+    assert capsys.readouterr().err == (
+        f"mosaic assess: error: the reference six_patches.geojson says nothing about {len(missed)} of 28 sample units "
+        f"(first: unit {first}); give a reference that covers the whole sample.\n"
+    )
+    assert missed and not out.exists()
