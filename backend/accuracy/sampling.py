@@ -128,6 +128,8 @@ def draw_sample(request: SampleRequest, io: GeoIO) -> DrawnSample:
         raise OutputError(f"the sample is written as a GeoPackage: name it ….gpkg, not {out.name}.")
     if out.exists() and not request.overwrite:
         raise OutputError(f"{out} exists; pass --overwrite to replace it.")
+    if (request.total is not None and request.total < 1) or request.minimum < 0:
+        raise InputError("the sample size (--total) must be at least 1 and the minimum per stratum at least 0.")
     raster = io.read_map(request.labels, request.probabilities)
     strata = stratify(request, raster, io)
     cells = strata.cells()

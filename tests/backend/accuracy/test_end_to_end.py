@@ -237,3 +237,11 @@ def test_a_reference_that_misses_units_is_refused(drawn, t33uup_mosaic, tmp_path
         f"(first: unit {first}); give a reference that covers the whole sample.\n"
     )
     assert missed and not out.exists()
+
+
+def test_a_sample_of_no_units_is_refused(t33uup_run, tmp_path, capsys):
+    assert main(["sample", "--map", str(t33uup_run), "-o", str(tmp_path / "s.gpkg"), "--total", "0"]) == 2
+    assert capsys.readouterr().err == (
+        "mosaic sample: error: the sample size (--total) must be at least 1 and the minimum per stratum at least 0.\n"
+    )
+    assert list(tmp_path.iterdir()) == []
