@@ -24,7 +24,7 @@ from qgis.core import (
 )
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QCoreApplication, QSize, Qt, QUrl
-from qgis.PyQt.QtGui import QDesktopServices
+from qgis.PyQt.QtGui import QDesktopServices, QTextOption
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -36,6 +36,8 @@ from qgis.PyQt.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -67,11 +69,38 @@ def tr(text: str) -> str:
     return QCoreApplication.translate("MosaicDock", text)
 
 
+def narrow_form(form: QFormLayout) -> QFormLayout:
+    """``form`` with growing fields that move below their label where the dock is too narrow for both."""
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    return form
+
+
 def narrow(combo: QComboBox, characters: int = 8) -> QComboBox:
     """``combo`` sized by ``characters`` rather than by its longest item, so the dock can be narrow."""
     combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     combo.setMinimumContentsLength(characters)
     return combo
+
+
+class StatusText(QPlainTextEdit):
+    """The run's status: read-only plain text that wraps anywhere (long paths too), ``lines`` high, scrolling for
+    more; ``text()`` / ``setText()`` as a label's."""
+
+    def __init__(self, parent: QWidget, lines: int) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.viewport().setAutoFillBackground(False)  # the dock's background, as a label's
+        self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 2 * round(self.document().documentMargin()) + 2)
+
+    def text(self) -> str:
+        return self.toPlainText()
+
+    def setText(self, text: str) -> None:
+        self.setPlainText(text)
 
 
 class MosaicDock(QDockWidget):
@@ -160,8 +189,7 @@ class MosaicDock(QDockWidget):
 
     def _inputs_form(self, parent: QWidget) -> QFormLayout:
         """The S2, S1 and cloud layers and the model file."""
-        inputs = QFormLayout()
-        inputs.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        inputs = narrow_form(QFormLayout())
         self.s2_combo = self._layer_combo(
             parent,
             tr(
@@ -203,7 +231,7 @@ class MosaicDock(QDockWidget):
         combo = QgsMapLayerComboBox(parent)
         combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         combo.setToolTip(tooltip)
-        return narrow(combo, 12)
+        return narrow(combo)
 
     def _model_panel(self, parent: QWidget) -> QWidget:
         """The model's plain summary, and its full record behind *Details*."""
@@ -256,8 +284,7 @@ class MosaicDock(QDockWidget):
 
     def _options_form(self, parent: QWidget) -> QFormLayout:
         """Extent, stride (also in ground metres), batch, execution provider, output folder, input options."""
-        options = QFormLayout()
-        options.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        options = narrow_form(QFormLayout())
         self.extent_combo = narrow(QComboBox(parent))
         for mode, text in zip(EXTENT_MODES, (tr("Whole layers"), tr("Map canvas"), tr("Selected polygons"))):
             self.extent_combo.addItem(text, mode)
@@ -285,11 +312,10 @@ class MosaicDock(QDockWidget):
         options.addRow(tr("Run on"), self.provider_combo)
         self.output_dir = QgsFileWidget(parent)
         self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
-        self.output_path = QLabel(parent)
+        self.output_path = QLineEdit(parent)  #: the full folder, read-only; scrolls where the dock is narrow
         self.output_path.setObjectName("mosaicOutputPath")
-        self.output_path.setWordWrap(True)
-        self.output_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.output_path.setTextFormat(Qt.TextFormat.PlainText)
+        self.output_path.setReadOnly(True)
+        self.output_path.setFrame(False)
         self.temporary_warning = QLabel(
             tr(
                 "This is a temporary folder: its files may be gone after a restart, and a saved project would point "
@@ -300,9 +326,10 @@ class MosaicDock(QDockWidget):
         self.temporary_warning.setWordWrap(True)
         self.temporary_warning.setStyleSheet("color: #b00020")
         options.addRow(tr("Output folder"), self.output_dir)
-        options.addRow(self.output_path)
+        options.addRow(tr("Runs go to"), self.output_path)
         options.addRow(self.temporary_warning)
-        self.write_tiles = QCheckBox(tr("Also write the tile grid (GeoPackage)"), parent)
+        self.write_tiles = QCheckBox(tr("Also write tiles.gpkg"), parent)
+        self.write_tiles.setToolTip(tr("The tile grid as a GeoPackage: each tile's top class and confidence"))
         options.addRow(self.write_tiles)
         self._input_choices(parent, options)
         return options
@@ -361,20 +388,11 @@ class MosaicDock(QDockWidget):
         self.progress = QProgressBar(footer)
         self.progress.setRange(0, 100)
         layout.addWidget(self.progress)
-        self.status = QLabel(footer)
+        self.status = StatusText(footer, STATUS_LINES)
         self.status.setObjectName("mosaicStatus")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        status_scroll = QScrollArea(footer)
-        status_scroll.setWidgetResizable(True)
-        status_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        status_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        status_scroll.setWidget(self.status)
-        status_scroll.setFixedHeight(STATUS_LINES * self.status.fontMetrics().lineSpacing() + 6)
-        layout.addWidget(status_scroll)
+        layout.addWidget(self.status)
         class_row = QHBoxLayout()
-        self.probability_class = QComboBox(footer)
+        self.probability_class = narrow(QComboBox(footer))
         self.probability_class.setObjectName("mosaicProbabilityClass")
         self.probability_class.setToolTip(
             tr("The class whose probability the 'Probability' layer of the last run shows")
@@ -432,7 +450,9 @@ class MosaicDock(QDockWidget):
     def _show_output_path(self, *_args) -> None:
         """The full folder the runs go to, and a warning when it is the temporary folder."""
         base = self.run_base_dir()
-        self.output_path.setText(tr("Runs go to {0}").format(base))
+        self.output_path.setText(str(base))
+        self.output_path.setCursorPosition(0)
+        self.output_path.setToolTip(str(base))
         self.temporary_warning.setVisible(is_temporary(base))
         if not self.output_dir.filePath().strip():
             self.output_dir.lineEdit().setPlaceholderText(str(base))

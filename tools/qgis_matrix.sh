@@ -10,7 +10,9 @@
 # `mosaic predict` on the real T33UUP band files as the reference. Inside each root, in a private mount namespace
 # (the checkout and the data bind-mounted read-only, nothing left mounted afterwards),
 # tools/qgis_matrix_check.py runs qgis_process.bin and a qgis.core + processing script and compares their
-# probabilities with the reference (1e-5). Then, in a throw-away overlay of the Debian 13 root without Debian's
+# probabilities with the reference (1e-5); the desktop opens the dock and, from the Raster menu, the training dialog,
+# which trains on the bundled sample with the project's venv as backend (check 8 of the check script). Then, in a
+# throw-away overlay of the Debian 13 root without Debian's
 # python3-onnxruntime and with python3-pip (the cached root stays as it is), the dock's one-click onnxruntime install
 # runs pip with QGIS's Python (PyPI; pip trusts the host's CA bundle) and the dock's run must equal the reference.
 # A failure prints one line naming the QGIS version; exit status 1.
@@ -50,8 +52,8 @@ step() {
     say "$name: $((SECONDS - start)) s"
 }
 # in_root ROOT CMD...: run CMD chrooted in ROOT inside a private mount namespace (/proc, /dev and the bind mounts
-# in $binds exist only for this command); with $overlay set (a folder), chrooted in an overlay of ROOT whose changes
-# go to $overlay/upper and outlive the command, ROOT itself unchanged
+# in $binds, SOURCE TARGET ro|rw|rbind triples, exist only for this command); with $overlay set (a folder), chrooted
+# in an overlay of ROOT whose changes go to $overlay/upper and outlive the command, ROOT itself unchanged
 binds=()
 overlay=
 in_root() {
@@ -69,7 +71,7 @@ in_root() {
         mount --rbind /dev "$root/dev"
         while [ "$nbinds" -gt 0 ]; do
             mkdir -p "$root$2"
-            mount --bind "$1" "$root$2"
+            if [ "$3" = rbind ]; then mount --rbind "$1" "$root$2"; else mount --bind "$1" "$root$2"; fi
             [ "$3" = ro ] && mount -o remount,bind,ro "$root$2"
             shift 3; nbinds=$((nbinds - 1))
         done
@@ -148,6 +150,27 @@ from model_fixture import export_test_model; export_test_model(Path(sys.argv[1])
 }
 step "host: export test model + mosaic predict (reference)" reference
 
+# The training check (8) runs the dialog in the root's QGIS and its backend, PyTorch and Lightning, which Debian does
+# not package, with the project's venv: $work/backend-python leaves the root for the host's file system (bound at
+# /host) and runs .venv/bin/python there. The checkout and $work appear at their own paths inside the root, so every
+# path the dialog hands the backend means the same file on both sides.
+training_binds=("$repo" "$repo" ro "$work" "$work" rw / /host rbind)
+training_args=()
+setup_training() {
+    mkdir -p "$work/training-plugins" "$work/backend-home" "$work/backend-tmp"
+    ln -sfn "$repo" "$work/training-plugins/mosaic"
+    cat >"$work/backend-python" <<SCRIPT
+#!/bin/sh
+# the project's venv Python on the host's file system, in the directory the caller runs it in
+exec env HOME="$work/backend-home" TMPDIR="$work/backend-tmp" \\
+    chroot /host /bin/sh -c 'cd "\$0" && exec "\$@"' "\$PWD" "$repo/$py" "\$@"
+SCRIPT
+    chmod 755 "$work/backend-python"
+    training_args=(--training-python "$work/backend-python" --training-plugins "$work/training-plugins"
+        --training-data "$repo/sample_data/bigearthnet-v2" --training-runs "$work/training-runs")
+}
+setup_training
+
 # check_root SUITE NAME [ARG...]: tools/qgis_matrix_check.py with the root's python3 in the root of SUITE (or its
 # $overlay), its files in $work/NAME, the variables in $check_env (VAR=VALUE...) added to its environment
 check_env=()
@@ -167,8 +190,8 @@ check_root() {
 
 status=0
 for suite in $matrix; do
-    start=$SECONDS binds=()
-    if check_root "$suite" "$suite"; then
+    start=$SECONDS binds=("${training_binds[@]}")
+    if check_root "$suite" "$suite" "${training_args[@]}"; then
         say "root $suite checks: $((SECONDS - start)) s"
     else
         status=1

@@ -17,7 +17,14 @@ and the ``mosaic:classify`` parameters are the host tests' (``tests/plugin/proce
    styled with the 19 classes, probabilities equal to the reference within 1e-5;
 7. only with ``--onnxruntime-install``, in a root without onnxruntime (and instead of 1–6): the dock offers its
    install, *Install onnxruntime* runs pip with QGIS's Python into the profile's ``python/mosaic_deps``, QGIS then
-   imports that onnxruntime with its own numpy, and the dock run of check 6 equals the reference.
+   imports that onnxruntime with its own numpy, the "onnxruntime is missing" warning is gone, and the dock run of
+   check 6 equals the reference;
+8. with ``--training-python``, in the desktop, the host tests' training probe (``tests/plugin/qgis_training_probe.py``):
+   *Raster ▸ MoSAiC Land Cover ▸ Train a MoSAiC model…*, the dialog alive after a garbage collection, *Prepare…* opens
+   Processing's ``mosaic:prepare``, *Train* on the bundled sample (one epoch), the exported model in the dock, which
+   opens wide enough for *Run*, *Cancel*, the model's browse button and the status. The backend Python is the
+   caller's (the roots hold Debian packages only: no PyTorch or Lightning); the caller gives the checkout, the sample
+   and the run folder at the same paths inside the root as outside it.
 
 A failure prints one line naming the QGIS version and exits with status 1; every QGIS run must exit cleanly.
 (QGIS 3.40 and 3.44 die with signal 11 at exit while raster layers added by ``--code`` are loaded, with or without
@@ -35,6 +42,7 @@ import time
 from pathlib import Path
 
 TOLERANCE = 1e-5  #: max |Δp| against `mosaic predict`, as the host tests require
+DOCK_WIDTH_PX = 420  #: the dock's default width (plugin/dock.py; this script runs without importing the plugin)
 QGIS_PYTHON_PLUGINS = "/usr/share/qgis/python/plugins"  #: Debian's home of the Processing framework
 
 
@@ -164,17 +172,20 @@ def check_processing_run(args: argparse.Namespace) -> list[str]:
     return [f"processing.run inspect_model + classify = mosaic predict (max |Δp| {delta:.1e})"]
 
 
-def run_desktop(args: argparse.Namespace, probe: Path, name: str, **env_extra: str) -> dict:
-    """Run the real desktop (``qgis --code PROBE`` under ``xvfb-run``) in a fresh profile; the probe's JSON report."""
+def run_desktop(args: argparse.Namespace, probe: Path, name: str, plugins: str = "", **env_extra: str) -> dict:
+    """Run the real desktop (``qgis --code PROBE`` under ``xvfb-run``, a 1600 × 1000 screen) in a fresh profile with
+    ``plugins`` (default ``--plugins``) as the plugin folder; the probe's JSON report."""
     out = args.work / name
     out.mkdir(parents=True, exist_ok=True)
     report_path = out / "probe.json"
-    env = qgis_env(args.plugins, args.work)
+    env = qgis_env(plugins or args.plugins, args.work)
     env.pop("QT_QPA_PLATFORM", None)  # the desktop needs the (virtual) X display
     env.update(env_extra, MOSAIC_PROBE_OUT=str(report_path))
     command = [
         "xvfb-run",
         "-a",
+        "-s",
+        "-screen 0 1600x1000x24",
         "qgis",
         "--nologo",
         "--noversioncheck",
@@ -253,10 +264,45 @@ def check_onnxruntime_install(args: argparse.Namespace) -> list[str]:
         raise CheckError(f"{what}: QGIS imported onnxruntime from {installed['onnxruntime']}, not mosaic_deps")
     if "/mosaic_deps/" in installed["numpy"] or not installed["run_enabled"]:
         raise CheckError(f"{what}: numpy from {installed['numpy']}, Run enabled: {installed['run_enabled']}")
+    if os.path.realpath(installed["pip_python"]) != os.path.realpath(sys.executable):  # this root's only Python
+        raise CheckError(f"{what}: pip ran with {installed['pip_python']}, not QGIS's Python {sys.executable}")
+    if installed["warnings_left"]:
+        raise CheckError(f"{what}: the message bar still says {installed['warnings_left'][0]!r}")
     return [
         f"the dock installs onnxruntime {installed['version']} into mosaic_deps (QGIS's numpy kept); its dock run "
         f"= mosaic predict (max |Δp| {delta:.1e})"
     ]
+
+
+def check_training(args: argparse.Namespace) -> list[str]:
+    """Check 8: the training dialog from its menu entry trains on the bundled sample and its model reaches the dock."""
+    what = "QGIS desktop training from the menu"
+    report = run_desktop(
+        args,
+        Path(args.training_plugins, "mosaic", "tests", "plugin", "qgis_training_probe.py"),
+        "training",
+        plugins=args.training_plugins,
+        MOSAIC_PROBE_PYTHON=args.training_python,
+        MOSAIC_PROBE_DATASET=args.training_data,
+        MOSAIC_PROBE_RUNS=str(Path(args.training_runs) / args.work.name),
+    )
+    failed = {
+        f"training failed: {report.get('failed')}": report.get("failed") is not None,
+        f"the menu opened a {report.get('dialog_class')}, not the TrainingDialog": report.get("dialog_class")
+        != "TrainingDialog",
+        "Prepare… did not open mosaic:prepare": report.get("prepare_algorithm") != "mosaic:prepare",
+        f"noise in the dialog's log: {report.get('noise_in_log')}": bool(report.get("noise_in_log")),
+        f"no mosaic1 model with 19 classes in the dock: {report.get('model')}": report.get("strategy") != "mosaic1"
+        or report.get("classes") != 19,
+        f"the dock cuts controls off: {report.get('dock')}": not report.get("dock")
+        or not all(report["dock"]["inside"].values()),
+        f"the dock opened narrower than {DOCK_WIDTH_PX} px: {report.get('dock')}": bool(report.get("dock"))
+        and report["dock"]["width"] < min(DOCK_WIDTH_PX, report["dock"]["room"]),
+    }
+    problems = [problem for problem, happened in failed.items() if happened]
+    if problems:
+        raise CheckError(f"{what}: {'; '.join(problems)}")
+    return [f"trained from the menu, {Path(report['model']).name} in the {report['dock']['width']} px dock"]
 
 
 def processing_script(args: argparse.Namespace) -> None:
@@ -305,6 +351,10 @@ def main() -> int:
         action="store_true",
         help="only check 7: the dock's onnxruntime install in a root without onnxruntime",
     )
+    parser.add_argument("--training-python", help="check 8 with this backend Python (PyTorch, the MoSAiC backend)")
+    parser.add_argument("--training-plugins", help="check 8: plugin folder holding the checkout as 'mosaic'")
+    parser.add_argument("--training-data", help="check 8: the bundled training sample")
+    parser.add_argument("--training-runs", help="check 8: folder for the run folders (one per root)")
     parser.add_argument("--processing-script", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, args.plugins)  # the checkout as package ``mosaic``: the plugin and tests/plugin/processing_case
@@ -317,6 +367,7 @@ def main() -> int:
         if _major_minor(version) < _major_minor(args.expect_version):
             raise CheckError(f"this root has QGIS {version}, expected {args.expect_version} or later")
         checks = (check_qgis_process, check_processing_run, check_desktop, check_dock)
+        checks += (check_training,) if args.training_python else ()
         for check in (check_onnxruntime_install,) if args.onnxruntime_install else checks:
             start = time.monotonic()
             notes = check(args)

@@ -8,7 +8,8 @@ and stride 120 set, *Run* — then, once the background task is done, the layer 
 
 With $MOSAIC_PROBE_INSTALL (a root without onnxruntime, check 7): the dock must show its install box with *Run*
 disabled; *Install onnxruntime* is clicked (pip into the profile's ``python/mosaic_deps``) and, once pip is done, the
-modules QGIS then imports are reported before the run.
+modules QGIS then imports, the interpreter pip ran with and any "onnxruntime is missing" warning left in the message
+bar are reported before the run.
 """
 
 import json
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import QTimer
-from qgis.utils import loadPlugin, plugins, startPlugin, updateAvailablePlugins
+from qgis.utils import iface, loadPlugin, plugins, startPlugin, updateAvailablePlugins
 
 TIMEOUT_S = 300  #: the longest the dock's task may run
 INSTALL_LOG_CHARS = 800  #: the end of pip's log reported when the install fails
@@ -99,6 +100,10 @@ def install_then_run(dock, layers: dict, report: dict) -> None:
                 "version": onnxruntime.__version__,
                 "numpy": numpy.__file__,
                 "run_enabled": dock.run_button.isEnabled(),
+                "pip_python": dialog.log.toPlainText().splitlines()[0].split()[1],
+                "warnings_left": [
+                    item.text() for item in iface.messageBar().items() if "onnxruntime is missing" in item.text()
+                ],
             }
             run(dock, layers, report)
         except Exception:  # report anything to the check instead of hanging QGIS

@@ -161,7 +161,9 @@ def dock_geometry(dock) -> dict:
     ):
         region = widget.visibleRegion()
         shown[name] = widget.isVisible() and not region.isEmpty() and region.boundingRect() == widget.rect()
-    return {"width": dock.width(), "inside": shown}
+    window = iface.mainWindow()
+    room = window.width() - window.centralWidget().minimumSizeHint().width()  # the most a dock can take
+    return {"width": dock.width(), "inside": shown, "window": window.width(), "room": room}
 
 
 def save_screenshots(dialog: QWidget, dock) -> None:

@@ -83,12 +83,12 @@ def test_outputs_go_beside_the_saved_project_and_temporary_folders_are_flagged(
         dock = open_dock(qgis_iface)
         documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
         assert dock.run_base_dir() == Path(documents) / "MoSAiC runs"  # no saved project: never the temp folder
-        assert dock.output_path.text() == f"Runs go to {Path(documents) / 'MoSAiC runs'}"
+        assert dock.output_path.text() == str(Path(documents) / "MoSAiC runs")
         (tmp_path / "site").mkdir()
         qgis_iface.messageBar().clear_messages()
         assert QgsProject.instance().write(str(tmp_path / "site" / "survey.qgz"))
         assert dock.run_base_dir() == tmp_path / "site" / "MoSAiC runs"
-        assert dock.output_path.text() == f"Runs go to {tmp_path / 'site' / 'MoSAiC runs'}"
+        assert dock.output_path.text() == str(tmp_path / "site" / "MoSAiC runs")
         assert dock.temporary_warning.isVisibleTo(dock)  # the test's folder lies in the temporary folder
         # the 14 band layers (shared data) are not temporary files: no warning until a layer from /tmp is added
         assert not any("temporary folder" in m for m in qgis_iface.messageBar().get_messages(1))

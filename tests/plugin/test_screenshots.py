@@ -44,6 +44,7 @@ def render(layers, extent_layer, size=QSize(300, 600)) -> QImage:
 
 
 DOCK_HEIGHT_PX = 600  #: a laptop screen's dock height (768 px less QGIS's title, menu, toolbars and status bar)
+NARROW_PX = 270  #: the dock's width in a fresh QGIS 3.40 profile's small main window (make qgis-matrix)
 
 
 def fully_shown(widget) -> bool:
@@ -95,6 +96,7 @@ def render_and_check(dock, qtbot, t33uup_layers, test_model, tmp_path) -> None:
     qtbot.waitUntil(lambda: dock.task is None, timeout=120_000)
     assert dock.last_result is not None, dock.last_error
     assert first_line_shown(dock.status) and fully_shown(dock.open_folder_button)
+    scroll = dock.findChild(QScrollArea, "mosaicSettingsScroll")
     group = QgsProject.instance().layerTreeRoot().children()[0]
     labels = next(n.layer() for n in group.findLayers() if n.layer().name() == "Land cover (top class)")
 
@@ -120,8 +122,17 @@ def render_and_check(dock, qtbot, t33uup_layers, test_model, tmp_path) -> None:
     assert np.median(error[covered]) <= 3  # each label pixel is one class colour blended with the imagery below
     assert len({tuple(px) for px in labelled.reshape(-1, 3)}) > 50  # the imagery shows through (not flat colours)
 
+    dock.resize(NARROW_PX, DOCK_HEIGHT_PX)  # where a small main window leaves the dock less room: rows wrap
+    qtbot.wait(100)
+    assert scroll.widget().width() <= scroll.viewport().width()
+    shown = {
+        name: fully_shown(w)
+        for name, w in (("Run", dock.run_button), ("Cancel", dock.cancel_button), ("model …", browse))
+    }
+    assert all(shown.values()) and first_line_shown(dock.status), shown
+    dock.resize(DOCK_WIDTH_PX, DOCK_HEIGHT_PX)
+    qtbot.wait(100)
     show_neutral_paths(dock, {test_model.parent: "~/models", tmp_path: "~/land-cover"})
-    scroll = dock.findChild(QScrollArea, "mosaicSettingsScroll")
     assert scroll.widget().width() <= scroll.viewport().width()  # nothing cut off on the right
     assert fully_shown(browse)
     dock.temporary_warning.hide()  # the test's folder is temporary; the neutral path the picture shows is not
