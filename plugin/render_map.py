@@ -60,7 +60,10 @@ def true_colour_layer(folder: Path, out_dir: Path) -> QgsRasterLayer | None:
     vrt = Path(out_dir) / "true_colour.vrt"
     gdal.BuildVRT(str(vrt), [str(files[band]) for band in TRUE_COLOUR], separate=True).FlushCache()
     layer = QgsRasterLayer(str(vrt), "Sentinel-2 true colour", "gdal")
-    layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum, QgsRasterMinMaxOrigin.CumulativeCut)
+    layer.setContrastEnhancement(
+        QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum,
+        QgsRasterMinMaxOrigin.Limits.CumulativeCut,
+    )
     return layer
 
 
