@@ -669,7 +669,10 @@ _EARLIER_ARCHITECTURE: dict[str, Any] = {"max_pool": True, "fused_head": "shared
 def _architecture_of(checkpoint: Path) -> dict[str, Any]:
     """The architecture options a checkpoint written before them was trained with (the strategies' defaults have
     changed since), so it loads as it was trained."""
-    saved = read_checkpoint(checkpoint).get("hyper_parameters") or {}
+    try:
+        saved = read_checkpoint(checkpoint).get("hyper_parameters") or {}
+    except InputError:
+        return {}  # loading it reports what is wrong with it
     return {k: v for k, v in _EARLIER_ARCHITECTURE.items() if k not in saved}
 
 

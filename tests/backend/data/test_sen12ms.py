@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+import yaml
 from rasterio.transform import from_origin
 
 from mosaic.backend.data.bands import S1_BANDS, S1_CLIP_DB, band_stats, s2_bands
@@ -390,3 +391,5 @@ def test_sen12ms_config_layers_onto_every_strategy_config(strategy_config, real_
     assert h.class_names == list(SEN12MS_CLASSES) and h.patch_size_px == 256 and h.statistics == "sen12ms"
     assert h.norm_mean["s2"] == OFFICIAL_MEAN["s2_mean"] and h.norm_std["s1"] == OFFICIAL_STD["s1_std"]
     assert [cli.datamodule.dataset("test").patch_id(0)] == ["ROIs1158_spring_124_p100"]
+    stated = yaml.safe_load(strategy_config.read_text())["data"].get("batches", "random")
+    assert cli.datamodule.hparams.batches == stated  # IaI-SimCLR keeps its scene batches on SEN12MS

@@ -261,3 +261,38 @@ def test_a_strategy_or_dataset_cannot_change_the_training_budget(tmp_path, entry
         ConfigError, match=r"strategies\.Own's config own\.yaml: trainer\.max_steps changes the training"
     ):
         load_experiment(path)
+
+
+def test_the_paper_file_runs_the_articles_objective_and_names_its_variants(ben_v2, tmp_path, monkeypatch):
+    """Every row of ``paper_ben.yaml`` as ``mosaic train`` builds it (on the sample, timm's tiny ConvNeXt instead of
+    the file's backbones): one budget, label-scarce validation, per-modality heads as detached probes except in the
+    named ablation, IaI-SimCLR's official reading and its earlier one, MulSupCon's official head, the reBEN
+    ConvNeXt-V2 settings, S1-only and S2-only supervised rows."""
+    from mosaic.backend.training.cli import _build_cli
+
+    monkeypatch.chdir(tmp_path)
+    exp = load_experiment(REPO / "experiments" / "paper_ben.yaml")
+    assert (
+        exp.evaluation["overrides"]["early_stopping.patience"] == 4 and "early_stopping.patience" not in exp.overrides
+    )
+    built = {}
+    for strategy in exp.strategies:
+        argv = stage_argv(exp, Cell(exp.datasets[0], strategy, 0.1, 0), "pretrain", tmp_path / strategy.slug)
+        settings = dict(zip(argv[::2], argv[1::2]))
+        data = ["--data.root", str(ben_v2), "--data.options.lmdb_path", str(ben_v2 / "BigEarthNet-V2-LMDB")]
+        quick = ["--model.backbone", "test_convnext", "--protocol.label_fraction", "0.5", "--trainer.logger", "false"]
+        cli = _build_cli([*argv, *data, *quick], [])
+        assert cli.trainer.max_epochs == 100 and cli.datamodule.hparams.label_scarce_validation
+        built[strategy.name] = (settings, cli.model, cli.datamodule.hparams)
+    heads = {name: m.hparams.modality_heads for name, (_, m, _) in built.items() if m.net.modality_classifier}
+    assert heads.pop("MoSAiC-1, joint per-modality heads") == "joint" and set(heads.values()) == {"probe"}
+    assert len(heads) >= 7  # every S1+S2 late-fusion strategy trains the S1 / S2 heads, as probes
+    _, iai, iai_data = built["IaI-SimCLR"]
+    assert (iai.plan.views, iai.plan.max_pool, iai_data.batches) == ("iai_simclr", False, "scene")
+    _, earlier, earlier_data = built["IaI-SimCLR, protocol views"]
+    assert (earlier.plan.views, earlier.plan.max_pool, earlier_data.batches) == ("protocol", True, "random")
+    assert built["MulSupCon"][1].plan.fused_head == "mulsupcon" and built["MoSAiC-1"][1].plan.fused_head == "shared"
+    settings, convnext, _ = built["Supervised S1+S2 ConvNeXt-V2"]
+    assert settings["--model.backbone"] == "convnextv2_base" and convnext.net.fusion_point == "early"
+    assert (convnext.hparams.drop_rate, convnext.hparams.drop_path_rate) == (0.15, 0.15)
+    assert [built[f"Supervised {m}"][1].hparams.modalities for m in ("S1", "S2")] == ["s1", "s2"]

@@ -182,3 +182,27 @@ def test_early_fusion_refuses_per_modality_terms():
         MosaicModule(strategy="supervised", modalities="s2", backbone="resnet18", fusion="early")
     with pytest.raises(ConfigError, match="fusion must be"):
         MosaicModule(strategy="supervised", backbone="resnet18", fusion="middle")
+
+
+@pytest.mark.parametrize("strategy", ["iai_simclr", "mulsupcon"])
+def test_a_checkpoint_from_before_the_official_architectures_loads_as_it_was_trained(strategy, tmp_path):
+    """IaI-SimCLR used to keep the ResNet max-pool and MulSupCon the shared head: a checkpoint without these options
+    loads with them as trained (the new defaults would change its outputs or refuse its weights)."""
+    from mosaic.backend.training.module import load_module
+
+    torch.manual_seed(0)
+    old = MosaicModule(
+        strategy=strategy, backbone="resnet18", fusion_dim=16, projection_dim=8, max_pool=True, fused_head="shared"
+    )
+    hyper = {k: v for k, v in old.hparams.items() if k not in ("max_pool", "fused_head")}
+    path = tmp_path / "old.ckpt"
+    torch.save(
+        {"state_dict": old.state_dict(), "hyper_parameters": hyper, "pytorch-lightning_version": pl.__version__}, path
+    )
+    loaded = load_module(path)
+    assert all(isinstance(e.maxpool, torch.nn.MaxPool2d) for e in loaded.net.encoder.values())
+    x2, x1 = torch.rand(2, 10, 64, 64) * 3000, torch.rand(2, 2, 64, 64) * -20
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval().net(x2, x1), old.eval().net(x2, x1))
+    if strategy == "mulsupcon":
+        assert loaded.net.heads["fused"][-1].out_features == 8

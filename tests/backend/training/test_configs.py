@@ -33,10 +33,16 @@ def test_config_parses_and_builds_what_it_states(config, ben_v2):
         "--trainer.logger",
         "false",
     ]
-    module = _build_cli(argv, []).model
+    cli = _build_cli(argv, [])
+    module = cli.model
     assert module.hparams.strategy == stated["strategy"]
     assert module.weights == {t: w for t, w in stated["loss_weights"].items() if w > 0}
     assert module.net.fusion_point == stated.get("fusion", "late")
     queue = stated.get("mulsupcon_queue", 0 if stated["strategy"] != "mulsupcon" else 2048)
     assert (module.label_queue.size if module.label_queue is not None else 0) == queue
     assert (module.inter_augment is not None) == (stated.get("inter_views") == "third")
+    assert module.hparams.modality_heads == "probe"  # every shipped config: the per-modality heads are probes
+    assert bool(module.net.modality_classifier) == ("bce_s1" in stated["loss_weights"])  # and still built, exported
+    assert module.plan.views == stated.get("views", "protocol") and module.plan.max_pool == stated.get("max_pool", True)
+    assert module.plan.fused_head == stated.get("fused_head", "shared")
+    assert cli.datamodule.hparams.batches == yaml.safe_load(config.read_text())["data"].get("batches", "random")
