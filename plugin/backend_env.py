@@ -159,6 +159,14 @@ def dataset_summary_command(python: str, root: str) -> list[str]:
     return [python, "-m", SUMMARY_MODULE, root]
 
 
-def export_command(python: str, checkpoint: str, onnx_path: str) -> list[str]:
-    """argv of ``mosaic export CKPT -o model.onnx``."""
-    return backend_command(python, "export", checkpoint, "-o", onnx_path)
+def evaluate_command(python: str, checkpoint: str, out_dir: str, workers: int = 0) -> list[str]:
+    """argv of ``mosaic evaluate CKPT --out DIR`` on the test split (thresholds tuned on validation), without the
+    t-SNE plots; its ``metrics.json`` goes into the exported model."""
+    return backend_command(python, "evaluate", checkpoint, "--out", out_dir, "--num-workers", str(workers), "--no-tsne")
+
+
+def export_command(python: str, checkpoint: str, onnx_path: str, evaluation: str | None = None) -> list[str]:
+    """argv of ``mosaic export CKPT -o model.onnx`` (with ``--evaluation metrics.json``: its tuned thresholds and
+    test metrics recorded in the model)."""
+    extra = ["--evaluation", evaluation] if evaluation else []
+    return backend_command(python, "export", checkpoint, "-o", onnx_path, *extra)

@@ -61,7 +61,7 @@ from .run_folder import is_temporary, output_dir, run_folder_name, temporary_lay
 EXTENT_MODES = ("layer", "canvas", "selection")
 MESSAGE_TITLE = "MoSAiC"
 DOCK_WIDTH_PX = 420  #: the dock's default width: the model's browse button, Cancel and every combo fit
-STATUS_LINES = 4  #: the status shows this many lines, and scrolls for more
+STATUS_LINES = 3  #: the status shows this many lines, and scrolls for more
 DEFAULT_GSD_M = 10.0  #: ground metres per pixel before a model is chosen (every MoSAiC model so far)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qgis.core import QgsApplication
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import QCoreApplication, Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
@@ -98,7 +98,9 @@ class MosaicPlugin:
 
             self.dock = MosaicDock(self.iface, self.iface.mainWindow())
             self.dock.visibilityChanged.connect(self._sync_action)
-            self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+            # a tab of the right dock area, raised (QGIS 3.40 opens the Processing toolbox there: split beside it,
+            # the dock would get a fraction of the height)
+            self.iface.addTabifiedDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock, [], True)
         self.dock.setVisible(visible)
         if created:
             self._open_wide_enough(self.dock)
@@ -108,7 +110,12 @@ class MosaicPlugin:
         neighbours, about 300 px, where the dock's controls do not fit)."""
         window = self.iface.mainWindow()
         if hasattr(window, "resizeDocks") and window.dockWidgetArea(dock) != Qt.DockWidgetArea.NoDockWidgetArea:
-            window.resizeDocks([dock], [dock.sizeHint().width()], Qt.Orientation.Horizontal)
+            width = dock.sizeHint().width()
+            window.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+            # again once the main window has laid the new dock out (QGIS 3.40 lays out after this call returns)
+            QTimer.singleShot(
+                0, lambda: self.dock is dock and window.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+            )
 
     def _sync_action(self, visible: bool) -> None:
         if self.action is not None and self.action.isChecked() != visible:

@@ -2,8 +2,10 @@
 
 *Train* first checks the form against the dataset (its split sizes, read by the backend in about a second), then
 trains, reading the JSON-lines progress stream into a progress bar, a live loss/metric plot and a log (known noise
-left out); Cancel stops the process and keeps the checkpoints written so far; on success it exports the model as
-``<run folder>/<strategy>_<date>_<time>.onnx`` and emits ``model_ready(path)``, which the plugin hands to the dock.
+left out); Cancel stops the process and keeps the checkpoints written so far; on success it evaluates the best
+checkpoint on the test split (``mosaic evaluate``: thresholds tuned on validation, the test metrics the dock shows),
+exports the model with them as ``<run folder>/<strategy>_<date>_<time>.onnx`` and emits ``model_ready(path)``, which
+the plugin hands to the dock.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from .backend_env import (
     dataset_summary_command,
     default_env_dir,
     env_python,
+    evaluate_command,
     export_command,
     strategies_for_analysts,
     strategy_configs,
@@ -106,7 +109,7 @@ class TrainingDialog(QDialog):
         self.splits: dict[str, int] = {}  #: the dataset's patches per split, from the check before training
         self.prepare_dialog = None  #: Processing's "Prepare training dataset" dialog, kept while open
         self.env_dialog = None  #: the log of the backend environment's creation, kept while open
-        self._stage = "idle"  # idle | check | train | export | cancelled
+        self._stage = "idle"  # idle | check | train | evaluate | export | cancelled
         self._started = datetime.now()
         self._build_ui()
         self._load_settings()
@@ -480,6 +483,10 @@ class TrainingDialog(QDialog):
             path = Path(run_dir) / f"{stem}_{n}.onnx"
         return path
 
+    def _evaluation_dir(self) -> str:
+        """``<model>_evaluation`` beside the model: the test metrics and the report of ``mosaic evaluate``."""
+        return str(Path(self.onnx_path).with_name(Path(self.onnx_path).stem + "_evaluation"))
+
     def _process_finished(self, exit_code: int) -> None:
         """The backend has ended (``exit_code`` -1: killed, crashed or not started): report, or go on."""
         self.train_button.setEnabled(True)
@@ -510,7 +517,19 @@ class TrainingDialog(QDialog):
                 return
             self.onnx_path = str(self.model_path(run_dir))
             self._start(
-                export_command(self.python.filePath(), checkpoint, self.onnx_path),
+                evaluate_command(self.python.filePath(), checkpoint, self._evaluation_dir(), self.workers.value()),
+                "evaluate",
+                tr("Evaluating on the test split (thresholds tuned on validation)…"),
+                run_dir,
+            )
+        elif stage == "evaluate":
+            self._start(
+                export_command(
+                    self.python.filePath(),
+                    self.best_checkpoint or self.last_checkpoint,
+                    self.onnx_path,
+                    str(Path(self._evaluation_dir()) / "metrics.json"),
+                ),
                 "export",
                 tr("Exporting the model…"),
                 run_dir,

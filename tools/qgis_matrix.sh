@@ -136,7 +136,16 @@ for suite in $matrix; do
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mosaic-qgis-matrix.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# the training check's screenshots of the dialog and the dock (check 8) are kept in $cache/screenshots/ROOT
+keep_screenshots() {
+    local shots
+    for shots in "$work"/training-runs/*/screenshots; do
+        [ -d "$shots" ] || continue
+        rm -rf "$cache/screenshots/$(basename "$(dirname "$shots")")"
+        mkdir -p "$cache/screenshots" && cp -r "$shots" "$cache/screenshots/$(basename "$(dirname "$shots")")"
+    done
+}
+trap 'keep_screenshots; rm -rf "$work"' EXIT
 chmod 755 "$work"
 s2=() s1=()
 for band in B02 B03 B04 B05 B06 B07 B08 B8A B11 B12; do s2+=("$(echo "$data"/*_"$band".tif)"); done

@@ -285,6 +285,7 @@ def check_training(args: argparse.Namespace) -> list[str]:
         MOSAIC_PROBE_PYTHON=args.training_python,
         MOSAIC_PROBE_DATASET=args.training_data,
         MOSAIC_PROBE_RUNS=str(Path(args.training_runs) / args.work.name),
+        MOSAIC_PROBE_SHOTS=str(Path(args.training_runs) / args.work.name / "screenshots"),
     )
     failed = {
         f"training failed: {report.get('failed')}": report.get("failed") is not None,
@@ -294,6 +295,7 @@ def check_training(args: argparse.Namespace) -> list[str]:
         f"noise in the dialog's log: {report.get('noise_in_log')}": bool(report.get("noise_in_log")),
         f"no mosaic1 model with 19 classes in the dock: {report.get('model')}": report.get("strategy") != "mosaic1"
         or report.get("classes") != 19,
+        f"the model has no test accuracy: {report.get('accuracy')}": not report.get("accuracy"),
         f"the dock cuts controls off: {report.get('dock')}": not report.get("dock")
         or not all(report["dock"]["inside"].values()),
         f"the dock opened narrower than {DOCK_WIDTH_PX} px: {report.get('dock')}": bool(report.get("dock"))

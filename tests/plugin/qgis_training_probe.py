@@ -89,6 +89,8 @@ def child(dialog: QWidget, kind, name: str):
 
 @guarded
 def start() -> None:
+    # QGIS as a user runs it, maximized (Xvfb has no window manager to do it: a fresh profile's window is small)
+    iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
     updateAvailablePlugins()  # --noplugins skips the scan of QGIS_PLUGINPATH
     if not (loadPlugin("mosaic") and startPlugin("mosaic")):
         raise RuntimeError("the plugin did not load")
@@ -143,6 +145,7 @@ def wait_for_model(deadline: float) -> None:
         report["model"] = dock.model_file.filePath()
         report["strategy"] = dock.metadata.strategy
         report["classes"] = len(dock.metadata.class_names)
+        report["accuracy"] = dock.metadata.metrics.get("test/ap_macro")  # evaluated before the export
         report["dock"] = dock_geometry(dock)
         save_screenshots(dialog, dock)
     finish()
@@ -163,7 +166,8 @@ def dock_geometry(dock) -> dict:
         shown[name] = widget.isVisible() and not region.isEmpty() and region.boundingRect() == widget.rect()
     window = iface.mainWindow()
     room = window.width() - window.centralWidget().minimumSizeHint().width()  # the most a dock can take
-    return {"width": dock.width(), "inside": shown, "window": window.width(), "room": room}
+    size = {"width": dock.width(), "height": dock.height(), "window": [window.width(), window.height()]}
+    return {**size, "inside": shown, "room": room}
 
 
 def save_screenshots(dialog: QWidget, dock) -> None:

@@ -244,7 +244,7 @@ def test_real_qgis_desktop_trains_from_the_menu(tmp_path):
     assert report["failed"] is None, report["log_tail"]
     assert report["dialog_class"] == "TrainingDialog" and report["prepare_algorithm"] == "mosaic:prepare"
     assert report["strategy_text"].startswith("MoSAiC-1: ") and report["strategy_text"].endswith("(mosaic1)")
-    assert report["strategy"] == "mosaic1" and report["classes"] == 19
+    assert report["strategy"] == "mosaic1" and report["classes"] == 19 and 0 < report["accuracy"] <= 1
     model = Path(report["model"])
     assert model.parent == tmp_path / "runs" and re.fullmatch(r"mosaic1_[\d-]+_\d{4}\.onnx", model.name)
     assert report["noise_in_log"] == []
@@ -263,6 +263,10 @@ def test_trained_from_the_menu_the_model_reaches_the_dock(qgis_iface, plugin, qt
     assert re.fullmatch(r"mosaic1_\d{4}-\d{2}-\d{2}_\d{4}\.onnx", onnx_path.name)
     assert onnx_path.parent == tmp_path / "runs" and onnx_path.is_file()
     assert dock.metadata.strategy == "mosaic1" and len(dock.metadata.class_names) == 19
+    # evaluated on the test split before the export: tuned thresholds, and the dock's one accuracy figure
+    assert dock.metadata.thresholds_tuned and 0 < dock.metadata.metrics["test/ap_macro"] <= 1
+    assert (onnx_path.parent / f"{onnx_path.stem}_evaluation" / "metrics.json").is_file()
+    assert "Accuracy: macro average precision" in dock.model_info.text().replace("<b>", "").replace("</b>", "")
     assert dialog.plot.series["loss"] and dialog.progress.value() == 100
     log = dialog.findChild(QPlainTextEdit, "mosaicTrainLog").toPlainText()
     assert "Tip:" not in log and "deprecated" not in log and "\N{ELECTRIC LIGHT BULB}" not in log
