@@ -179,6 +179,8 @@ class TrainingDialog(QDialog):
         folder."""
         self.strategy = QComboBox(self)
         self.strategy.setObjectName("mosaicTrainStrategy")
+        self.strategy.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.strategy.setMinimumContentsLength(40)  # the dialog keeps its size; the long words show in the list
         for name in strategies_for_analysts():
             self.strategy.addItem(strategy_text(name), name)
         self.strategy.setToolTip(tr("How the model learns; the name in brackets is the strategy's file in configs/"))

@@ -125,14 +125,14 @@ def plugin(qgis_iface, clean_settings):
     plugin.unload()
 
 
-def fill_short_run(dialog, dataset: Path, run_dir: Path, epochs: int) -> None:
+def fill_short_run(dialog, dataset: Path, run_dir: Path, epochs: int, batch: int = 4) -> None:
     """The form as an analyst fills it for a tiny real run: MoSAiC-1, ResNet-18, batch 4, CPU, no loader workers."""
     dialog.findChild(QgsFileWidget, "mosaicBackendPython").setFilePath(sys.executable)
     dialog.findChild(QgsFileWidget, "mosaicTrainDataset").setFilePath(str(dataset))
     strategy = dialog.findChild(QComboBox, "mosaicTrainStrategy")
     strategy.setCurrentIndex(strategy.findData("mosaic1"))
     dialog.findChild(QSpinBox, "mosaicTrainEpochs").setValue(epochs)
-    dialog.findChild(QSpinBox, "mosaicTrainBatchSize").setValue(4)
+    dialog.findChild(QSpinBox, "mosaicTrainBatchSize").setValue(batch)
     device = dialog.findChild(QComboBox, "mosaicTrainDevice")
     device.setCurrentIndex(device.findText("cpu"))
     backbone = dialog.findChild(QComboBox, "mosaicTrainBackbone")
@@ -255,7 +255,7 @@ def test_real_qgis_desktop_trains_from_the_menu(tmp_path):
 def test_trained_from_the_menu_the_model_reaches_the_dock(qgis_iface, plugin, qtbot, ben_v2, tmp_path):
     """Raster ▸ MoSAiC Land Cover ▸ Train…, Train on the bundled sample: a model named after the run, in the dock."""
     dialog = open_training_dialog(qgis_iface)
-    fill_short_run(dialog, ben_v2, tmp_path / "runs", epochs=1)
+    fill_short_run(dialog, ben_v2, tmp_path / "runs", epochs=2, batch=2)  # 3 steps an epoch: a loss curve to show
     dialog.findChild(QPushButton, "mosaicTrainButton").click()
     qtbot.waitUntil(lambda: plugin.dock is not None and plugin.dock.metadata is not None, timeout=600_000)
     dock = plugin.dock
