@@ -6,6 +6,7 @@ the mosaic's seven real patches read with configilm's own BigEarthNet v2 reader 
 
 from __future__ import annotations
 
+import shutil
 from functools import partial
 from pathlib import Path
 
@@ -27,10 +28,10 @@ def cell_of(col_row: str) -> tuple[int, int]:
 class Reference:
     """Official probabilities ``[19]`` per mosaic patch for a configilm model and a band order."""
 
-    def __init__(self, ben_v2: Path) -> None:
+    def __init__(self, ben_v2: Path, lmdb_copy: Path) -> None:
         import pandas as pd
 
-        self.root = ben_v2
+        self.root, self.lmdb = ben_v2, lmdb_copy
         meta = pd.concat(
             pd.read_parquet(ben_v2 / f)
             for f in ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
@@ -43,7 +44,7 @@ class Reference:
         from torchvision.transforms import Normalize
 
         reader = BENv2LDMBReader(
-            image_lmdb_file=self.root / "BigEarthNet-V2-LMDB",
+            image_lmdb_file=self.lmdb,
             metadata_file=self.root / "metadata.parquet",
             metadata_snow_cloud_file=self.root / "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
             bands=list(order),
@@ -60,8 +61,11 @@ class Reference:
 
 
 @pytest.fixture(scope="session")
-def reference(ben_v2) -> Reference:
-    return Reference(ben_v2)
+def reference(ben_v2, tmp_path_factory) -> Reference:
+    """The official reference on a copy of the sample's LMDB: py-lmdb opens one environment per path and process,
+    and the project's own reader may hold the original open already (earlier tests in the same session)."""
+    copy = shutil.copytree(ben_v2 / "BigEarthNet-V2-LMDB", tmp_path_factory.mktemp("lmdb") / "BigEarthNet-V2-LMDB")
+    return Reference(ben_v2, copy)
 
 
 @pytest.fixture(scope="session")
