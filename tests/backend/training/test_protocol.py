@@ -60,10 +60,13 @@ def test_protocol_reaches_data_model_and_trainer(ben_v2, tmp_path, monkeypatch):
         "7",
         "--protocol.augment",
         "{hflip: 1.0}",
+        "--protocol.validation_labels",
+        "label_fraction",
     ]
     cli = _build_cli(argv, [])
     data, model = cli.datamodule.hparams, cli.model.hparams
     assert (data.label_fraction, data.keep_unlabelled, data.seed, data.batch_size) == (0.5, True, 3, 4)
+    assert data.label_scarce_validation and 0 < len(cli.datamodule.dataset("validation")) < 6  # of the 6 patches
     assert (model.lr, model.weight_decay, model.warmup_steps, model.augment) == (0.002, 0.05, 7, {"hflip": 1.0})
     assert cli.trainer.max_epochs == 2 and cli.config.seed_everything == 3
     train = cli.datamodule.dataset("train")
@@ -109,3 +112,11 @@ def test_keys_owned_by_the_protocol_are_refused_elsewhere(tmp_path, key):
     path.write_text(yaml.safe_dump(tree))
     with pytest.raises(ConfigError, match=f"{key} is set by the protocol section.*; in {path}"):
         check_no_protocol_targets(["--config", str(path)])
+
+
+def test_validation_labels_is_all_or_label_fraction():
+    from mosaic.backend.training.protocol import label_scarce_validation
+
+    assert (label_scarce_validation("all"), label_scarce_validation("label_fraction")) == (False, True)
+    with pytest.raises(ConfigError, match=r"protocol\.validation_labels must be 'all' or 'label_fraction'"):
+        label_scarce_validation("half")
