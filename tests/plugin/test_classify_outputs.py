@@ -19,8 +19,8 @@ from mosaic.backend.data.bands import S2_BAND_SETS
 from mosaic.backend.data.classes import BEN19_CLASSES
 from mosaic.backend.inference import read_metadata
 from mosaic.backend.inference.outputs import FILE_NAMES, output_catalogue
-from mosaic.plugin.dock import MosaicDock
 
+from .plugin_actions import open_dock, start_plugin
 from .processing_case import band_files
 
 STRIDE, BATCH = 60, 8
@@ -77,9 +77,9 @@ def _processing(model: Path, folder: Path, out: Path, **options) -> dict[str, Pa
 
 def _dock(qgis_iface, qtbot, layers, model: Path, out: Path, cloud=None) -> dict[str, Path]:
     """A dock run; ``cloud``: the cloud layer the dock must have found beside the S2 bands by itself."""
-    dock = MosaicDock(qgis_iface)
-    qtbot.addWidget(dock)
+    plugin = start_plugin(qgis_iface)
     try:
+        dock = open_dock(qgis_iface)
         dock.s2_combo.setLayer(layers["B02"])
         dock.s1_combo.setLayer(layers["VV"])
         dock.set_model_path(str(model))
@@ -93,7 +93,7 @@ def _dock(qgis_iface, qtbot, layers, model: Path, out: Path, cloud=None) -> dict
         assert dock.last_error == "", dock.last_error
         return dict(dock.last_result.outputs)
     finally:
-        dock.shutdown()
+        plugin.unload()
 
 
 def _raster(path: Path) -> dict:

@@ -83,21 +83,21 @@ def test_the_dock_says_how_to_get_pip_instead_of_running_it(qgis_app, qgis_iface
 
     from qgis.core import Qgis
 
-    from mosaic.plugin.dock import MosaicDock
+    from .plugin_actions import open_dock, start_plugin
 
     venv.EnvBuilder(with_pip=False, system_site_packages=False).create(tmp_path / "nopip")
     python = str(tmp_path / "nopip" / "bin" / "python")
     monkeypatch.setattr(deps, "qgis_python", lambda: python)  # QGIS's interpreter is this pip-less one
-    dock = MosaicDock(qgis_iface)
-    qtbot.addWidget(dock)
+    plugin = start_plugin(qgis_iface)
     try:
+        dock = open_dock(qgis_iface)
         qgis_iface.messageBar().clear_messages()
         assert dock.install_onnxruntime() is None
         critical = qgis_iface.messageBar().get_messages(int(Qgis.MessageLevel.Critical))
         assert len(critical) == 1 and f"QGIS's Python ({python}) has no pip" in critical[0]
         assert "sudo apt install python3-pip" in critical[0]
     finally:
-        dock.shutdown()
+        plugin.unload()
 
 
 def test_qgis_python_is_the_running_interpreter_not_the_qgis_binary(qgis_app):

@@ -213,7 +213,7 @@ def test_vh_vv_stack_is_refused_then_read_with_s1_order(
 def test_dock_reads_the_stacks_and_the_s1_order(qgis_iface, qtbot, clean_settings, test_model, stacks, tmp_path):
     """The dock detects the description-less stacks by position, equals `mosaic predict` on them, refuses the
     VH,VV stack in its own words and reads it with its "S1 band order" choice."""
-    from mosaic.plugin.dock import MosaicDock
+    from .plugin_actions import open_dock, start_plugin
 
     project = QgsProject.instance()
     project.clear()
@@ -221,9 +221,9 @@ def test_dock_reads_the_stacks_and_the_s1_order(qgis_iface, qtbot, clean_setting
     for key, path in stacks.items():
         layers[key] = QgsRasterLayer(str(path), path.stem, "gdal")
         project.addMapLayer(layers[key])
-    dock = MosaicDock(qgis_iface)
-    qtbot.addWidget(dock)
+    plugin = start_plugin(qgis_iface)
     try:
+        dock = open_dock(qgis_iface)
         dock.s2_combo.setLayer(layers["s2"])
         dock.s1_combo.setLayer(layers["s1"])
         dock.set_model_path(str(test_model))
@@ -237,9 +237,9 @@ def test_dock_reads_the_stacks_and_the_s1_order(qgis_iface, qtbot, clean_setting
         qtbot.waitUntil(lambda: dock.task is None, timeout=120_000)
         assert dock.last_error == "", dock.last_error
         assert "a stack without band names, taken in the model's order" in dock.status.text()
-        plugin = gdal.Open(str(dock.last_result.outputs["probabilities"])).ReadAsArray()
+        in_qgis = gdal.Open(str(dock.last_result.outputs["probabilities"])).ReadAsArray()
         headless = predict([stacks["s2"]], [stacks["s1"]], test_model, tmp_path / "headless")
-        assert_same(plugin, headless, 1e-5)
+        assert_same(in_qgis, headless, 1e-5)
 
         dock.s1_combo.setLayer(layers["s1_swapped"])
         qgis_iface.messageBar().clear_messages()
@@ -253,9 +253,9 @@ def test_dock_reads_the_stacks_and_the_s1_order(qgis_iface, qtbot, clean_setting
         assert dock.last_error == "", dock.last_error
         assert "S1 order: VH, VV (chosen by the user)" in dock.status.text()
         swapped = gdal.Open(str(dock.last_result.outputs["probabilities"])).ReadAsArray()
-        assert_same(swapped, plugin, 1e-4)
+        assert_same(swapped, in_qgis, 1e-4)
     finally:
-        dock.shutdown()
+        plugin.unload()
         project.clear()
 
 

@@ -26,7 +26,7 @@ from mosaic.plugin import backend_env
 from mosaic.plugin.dock import DOCK_WIDTH_PX
 from mosaic.plugin.loss_plot import LossPlot
 from mosaic.plugin.progress_stream import parse_line, percent
-from mosaic.plugin.training_dialog import TrainingDialog, in_dialog_words
+from mosaic.plugin.training_dialog import in_dialog_words
 
 from .plugin_actions import open_training_dialog, start_plugin, top_level
 from .qgis_env import qgis_env
@@ -103,9 +103,8 @@ def test_loss_plot_draws_series(qtbot):
     assert blue > 10  # the loss line is drawn
 
 
-def test_dialog_refuses_to_start_without_backend_python(qgis_iface, qtbot, clean_settings, tmp_path):
-    dialog = TrainingDialog(qgis_iface)
-    qtbot.addWidget(dialog)
+def test_dialog_refuses_to_start_without_backend_python(qgis_iface, plugin, tmp_path):
+    dialog = open_training_dialog(qgis_iface)
     dialog.python.setFilePath(str(tmp_path / "missing-python"))
     dialog.dataset.setFilePath(str(tmp_path))
     dialog.start_training()
@@ -313,10 +312,9 @@ def test_backend_error_shows_its_one_line_in_the_message_bar(qgis_iface, plugin,
     assert dialog.onnx_path == ""
 
 
-def test_cancel_timers_only_act_on_the_run_they_were_set_for(qgis_iface, qtbot, clean_settings):
+def test_cancel_timers_only_act_on_the_run_they_were_set_for(qgis_iface, plugin, qtbot):
     """The 15 s second interrupt and the 60 s kill of a cancelled run must not hit a run started after it."""
-    dialog = TrainingDialog(qgis_iface)
-    qtbot.addWidget(dialog)
+    dialog = open_training_dialog(qgis_iface)
     process = dialog.backend.process
     process.start(sys.executable, ["-c", "import time; time.sleep(30)"])
     try:
