@@ -55,7 +55,7 @@ from ..backend.inference.clouds import CloudPlan
 from ..backend.inference.ground import GridPlan
 from ..backend.inference.inspector import InputPlan
 from ..backend.inference.radiometry import convert
-from ..backend.inference.rasters import SAMPLE_PX
+from ..backend.inference.rasters import SAMPLE_PX, sample_windows, tiled_sample
 from .band_mapping import NUMPY_TYPES, BandSource, gdal_dataset, layer_file
 
 S1_RESAMPLING = "bilinear"  #: S1 onto the S2 grid, as ``mosaic predict`` does
@@ -154,11 +154,19 @@ def read_block(provider: QgsRasterDataProvider, band: int, extent: QgsRectangle,
 
 
 def read_sample(layer: QgsRasterLayer, band: int, nodata: float | None, size: int = SAMPLE_PX) -> np.ndarray:
-    """The input inspector's sample: band ``band`` of the whole layer decimated (nearest) to at most ``size`` ×
-    ``size`` pixels, float64 stored values (no scale/offset), ``nodata`` (the declared one) as NaN.
+    """The input inspector's sample (:func:`~mosaic.backend.inference.rasters.sample_windows`): band ``band`` of the
+    whole layer decimated (nearest) to at most ``size`` × ``size`` pixels, or fixed windows of a large layer, float64
+    stored values (no scale/offset), ``nodata`` (the declared one) as NaN.
 
     A plain GDAL file is read as ``mosaic predict`` reads it (GDAL's nearest decimation, the same pixels); other
     layers through their provider (:func:`read_block`)."""
+    windows = sample_windows(layer.width(), layer.height())
+    if windows is not None:
+        pixels = GdalPixels.open(layer, band) or ProviderPixels(layer, band)
+        values = tiled_sample([pixels.read(*w) for w in windows])
+        if nodata is not None and not math.isnan(nodata):
+            values[values == nodata] = np.nan
+        return values
     width, height = min(layer.width(), size), min(layer.height(), size)
     pixels = GdalPixels.open(layer, band)
     if pixels is not None:

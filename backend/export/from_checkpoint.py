@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -72,17 +73,19 @@ def reduce_precision(
             {"s2": reference.prepare(b["s2"], meta.s2), "s1": reference.prepare(b["s1"], meta.s1)}
             for b in patch_batches(validation, batch_size, calibration_batches)
         ]
-        proto = to_int8(fp32_path, calibration)
+        proto, stripped = to_int8(fp32_path, calibration, {"s2": meta.s2, "s1": meta.s1})
         calibrated = {"split": "validation", "patches": sum(len(b["s2"]) for b in calibration)}
     else:
-        proto, calibrated = to_fp16(fp32_path), None
+        proto, calibrated, stripped = to_fp16(fp32_path), None, ()
 
     def test_metrics(path: Path) -> dict:
         probs, target = onnx_probabilities(path, test, batch_size)
         m = multilabel_metrics(probs, target, meta.class_names, np.asarray(meta.thresholds))
         return {f"test/{k}": v for k, v in m.items() if isinstance(v, float) and math.isfinite(v)}
 
-    metadata = dict(meta.raw)
+    metadata = json.loads(json.dumps(meta.raw))
+    for name in stripped:  # the engine normalises these inputs (int8: :func:`.precision.strip_input_normalisation`)
+        metadata["inputs"][name]["normalisation"]["in_graph"] = False
     metadata["precision"] = {"dtype": precision, "method": METHODS[precision],
                              **({"calibration": calibrated} if calibrated else {}), "test_patches": len(test),
                              "metrics": {}, "fp32_metrics": test_metrics(fp32_path)}  # fmt: skip

@@ -251,14 +251,17 @@ def _read_units(grid: TileGrid, chunk: int) -> Iterator[tuple[int, int, int, Win
 
 @dataclass
 class _Block:
-    """One read unit's pixels: tile row ``row``, tile cols ``[c0, c1)``; S2, S1 and cloudy pixels of its window."""
+    """One read unit: tile row ``row``, tile cols ``[c0, c1)``; the S2 and S1 pixels of its window as model inputs
+    (:meth:`OnnxModel.prepare`), the head each of its tiles goes to (None: not enough data) and its output cells that
+    hold a valid input pixel."""
 
     row: int
     c0: int
     c1: int
     s2: np.ndarray
     s1: np.ndarray
-    cloudy: np.ndarray | None
+    heads: list[str | None]
+    cells_with_data: np.ndarray
 
 
 class _InferenceRun:
@@ -296,38 +299,46 @@ class _InferenceRun:
         self.pending: list[_Pending] = []
 
     def read(self, unit: tuple[int, int, int, Window]) -> _Block:
-        """The pixels of a read unit; ±inf is as unusable as NaN: nodata."""
+        """A read unit's pixels and every per-pixel decision on them: each tile's head (:func:`choose_head`) and the
+        output cells with data. NaN and ±inf are nodata. All the per-pixel work of a unit is done here, so with
+        ``prefetch`` it runs in the background thread while onnxruntime runs the previous batch."""
         row, c0, c1, window = unit
+        grid, patch = self.grid, self.meta.patch_size_px
         s2, s1 = _padded_read(self.reader, window, len(self.meta.s2.bands), len(self.meta.s1.bands))
-        for a in (s2, s1):
-            a[np.isinf(a)] = np.nan
-        cloudy = (
-            None if self.cloud is None else _padded_cloud(self.cloud, window, self.reader.height, self.reader.width)
-        )
-        return _Block(row, c0, c1, s2, s1, cloudy)
+        s2_missing, s1_missing = (~np.isfinite(a).all(axis=0) for a in (s2, s1))
+        invalid = s2_missing | s1_missing
+        blind = s2_missing
+        if self.cloud is not None:
+            blind = s2_missing | _padded_cloud(self.cloud, window, self.reader.height, self.reader.width)
+        heads = []
+        for c in range(c0, c1):
+            x = slice((c - c0) * grid.stride, (c - c0) * grid.stride + patch)
+            heads.append(
+                choose_head(
+                    float(invalid[:, x].mean()),
+                    float(blind[:, x].mean()),
+                    float(s2_missing[:, x].mean()),
+                    float(s1_missing[:, x].mean()),
+                    self.heads,
+                    self.max_nodata_fraction,
+                    None if self.cloud is None else self.cloud_fraction,
+                )
+            )
+        cells = _cells_with_data(~(s2_missing & s1_missing), grid.stride)
+        if any(heads):  # the model's inputs, prepared once for every tile of the unit (they may overlap)
+            self.model.prepare(s2, self.meta.s2)
+            self.model.prepare(s1, self.meta.s1)
+        return _Block(row, c0, c1, s2, s1, heads, cells)
 
     def queue(self, block: _Block) -> None:
-        """Queue every tile of ``block`` with enough data for the head :func:`choose_head` picks; count the others
-        as done."""
+        """Queue every tile of ``block`` that has a head; count the others as done."""
         grid, patch = self.grid, self.meta.patch_size_px
-        s2_missing, s1_missing = np.isnan(block.s2).any(axis=0), np.isnan(block.s1).any(axis=0)
-        invalid = s2_missing | s1_missing
-        self.acc.mark_data(block.row, block.c0, _cells_with_data(~(s2_missing & s1_missing), grid.stride))
-        blind = s2_missing if block.cloudy is None else s2_missing | block.cloudy
-        for c in range(block.c0, block.c1):
-            x = slice((c - block.c0) * grid.stride, (c - block.c0) * grid.stride + patch)
-            head = choose_head(
-                float(invalid[:, x].mean()),
-                float(blind[:, x].mean()),
-                float(s2_missing[:, x].mean()),
-                float(s1_missing[:, x].mean()),
-                self.heads,
-                self.max_nodata_fraction,
-                None if self.cloud is None else self.cloud_fraction,
-            )
+        self.acc.mark_data(block.row, block.c0, block.cells_with_data)
+        for c, head in zip(range(block.c0, block.c1), block.heads):
             if head is None:
                 self.done += 1
                 continue
+            x = slice((c - block.c0) * grid.stride, (c - block.c0) * grid.stride + patch)
             self.pending.append(_Pending(block.row, c, block.s2[:, :, x], block.s1[:, :, x], head))
 
     def run_ready(self, block: _Block) -> None:
@@ -345,8 +356,7 @@ class _InferenceRun:
         """One onnxruntime call for ``batch``; each tile's head into the accumulator and the sinks' tiles."""
         if self.is_cancelled is not None and self.is_cancelled():
             raise InferenceCancelledError("inference was cancelled; no output was kept.")
-        s2 = self.model.prepare(np.stack([t.s2 for t in batch]), self.meta.s2)
-        s1 = self.model.prepare(np.stack([t.s1 for t in batch]), self.meta.s1)
+        s2, s1 = np.stack([t.s2 for t in batch]), np.stack([t.s1 for t in batch])  # prepared by :meth:`read`
         t0 = time.perf_counter()
         probs = self.model.run_heads(s2, s1)
         self.model_s += time.perf_counter() - t0

@@ -96,18 +96,19 @@ class OnnxModel:
                 )
 
     def prepare(self, x: np.ndarray, spec: ModalitySpec) -> np.ndarray:
-        """Physical values → model input: NaN filled with the band mean, then normalised unless the graph does it.
+        """Physical values → model input: NaN and ±inf filled with the band mean, then normalised unless the graph
+        does it.
 
         ``x' = (x - mean) / std`` per band (only when ``spec.normalised_in_graph`` is False). Works in place on
-        float32 ``x [N, C, P, P]`` and returns it.
+        float32 ``x`` (``[N, C, P, P]`` tiles, or ``[C, h, w]`` pixels of several tiles) and returns it.
         """
-        mean = np.asarray(spec.mean, dtype=np.float32)[None, :, None, None]
-        bad = np.isnan(x)
+        mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
+        bad = ~np.isfinite(x)
         if bad.any():
             np.copyto(x, np.broadcast_to(mean, x.shape), where=bad)
         if not spec.normalised_in_graph:
             x -= mean
-            x /= np.asarray(spec.std, dtype=np.float32)[None, :, None, None]
+            x /= np.asarray(spec.std, dtype=np.float32)[:, None, None]
         return x
 
     def run(self, s2: np.ndarray, s1: np.ndarray) -> np.ndarray:

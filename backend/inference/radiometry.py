@@ -32,21 +32,29 @@ class Conversion:
     valid: tuple[float, float] = (-math.inf, math.inf)
 
     def apply(self, stored: np.ndarray) -> np.ndarray:
-        """float32 model values of ``stored`` (any shape; NaN stays NaN)."""
-        x = np.asarray(stored, dtype=np.float32)
-        bad = np.zeros(x.shape, dtype=bool)
-        for value in self.fill:
-            bad |= x == value
-        if self.gain != 1.0 or self.bias != 0.0:
-            x = x * np.float32(self.gain) + np.float32(self.bias)
-        if self.log_factor:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                x = np.where(x > 0, np.float32(self.log_factor) * np.log10(x), np.nan).astype(np.float32)
-        with np.errstate(invalid="ignore"):
-            bad |= ~((x >= self.valid[0]) & (x <= self.valid[1]))
-        if bad.any():
-            x = np.where(bad, np.float32(np.nan), x)
-        return x.astype(np.float32, copy=False)
+        """float32 model values of ``stored`` (any shape; NaN stays NaN); ``stored`` is left as it is."""
+        return self.apply_inplace(np.array(stored, dtype=np.float32))
+
+    def apply_inplace(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`apply` on a float32 array ``x``, overwriting it (one pass per step, no copies); returns ``x``."""
+        bad = None
+        for value in set(self.fill):
+            hit = x == value
+            bad = hit if bad is None else np.logical_or(bad, hit, out=bad)
+        if self.gain != 1.0:
+            x *= np.float32(self.gain)
+        if self.bias != 0.0:
+            x += np.float32(self.bias)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.log_factor:
+                positive = x > 0
+                np.log10(x, out=x, where=positive)
+                x *= np.float32(self.log_factor)
+                np.copyto(x, np.float32(np.nan), where=~positive)
+            inside = (x >= self.valid[0]) & (x <= self.valid[1])  # False for NaN
+        outside = np.logical_not(inside, out=inside)
+        np.copyto(x, np.float32(np.nan), where=outside if bad is None else np.logical_or(bad, outside, out=bad))
+        return x
 
     @property
     def identity(self) -> bool:
@@ -54,8 +62,12 @@ class Conversion:
 
 
 def convert(stack: np.ndarray, conversions: list[Conversion]) -> np.ndarray:
-    """``[C, h, w]`` stored values → float32 model values, band ``c`` with ``conversions[c]``."""
-    return np.stack([c.apply(a) for c, a in zip(conversions, stack)]).astype(np.float32, copy=False)
+    """``[C, h, w]`` stored values → float32 model values, band ``c`` with ``conversions[c]``; a float32 ``stack`` is
+    converted in place (and returned), anything else into a new float32 array."""
+    x = stack if stack.dtype == np.float32 and stack.flags.writeable else np.array(stack, dtype=np.float32)
+    for c, band in zip(conversions, x):
+        c.apply_inplace(band)
+    return x
 
 
 def finite(values: np.ndarray) -> np.ndarray:

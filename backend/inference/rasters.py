@@ -15,9 +15,43 @@ import numpy as np
 
 #: the inspector's samples: each band of the whole raster decimated (nearest) to at most this many pixels a side
 SAMPLE_PX = 256
-#: ``sampler(raster, band)`` → a decimated read (≤ SAMPLE_PX × SAMPLE_PX, nearest) of band ``band`` (1-based) of raster
+#: rasters larger than this on a side are sampled in :data:`SAMPLE_GRID` × :data:`SAMPLE_GRID` windows instead: a
+#: decimated read decodes every block of the file (its cost grows with the raster), the windows a fixed few
+WHOLE_SAMPLE_MAX_PX = 4 * SAMPLE_PX
+SAMPLE_GRID = 6
+#: ``sampler(raster, band)`` → the inspector's sample (:func:`sample_windows`) of band ``band`` (1-based) of raster
 #: ``raster`` (index into the list given to the inspector): float64 raw stored values, the declared nodata as NaN
 Sampler = Callable[[int, int], np.ndarray]
+
+
+def sample_windows(width: int, height: int) -> list[tuple[int, int, int, int]] | None:
+    """Where the inspector samples a ``width`` × ``height`` raster: None → the whole raster decimated (nearest) to at
+    most :data:`SAMPLE_PX` a side (rasters up to :data:`WHOLE_SAMPLE_MAX_PX` a side); else :data:`SAMPLE_GRID` ²
+    ``(col, row, w, h)`` windows of ``SAMPLE_PX // SAMPLE_GRID`` px a side (less on a thin axis) read at full
+    resolution: about as many pixels, read at a fixed cost whatever the raster's size. Window ``i`` sits at the
+    Halton point ``(h₂(i + 1), h₃(i + 1))`` of the raster (bases 2 and 3): spread over all of it, and never in step
+    with a periodic pattern the way a regular grid can be. Both front ends read these same windows."""
+    if width <= WHOLE_SAMPLE_MAX_PX and height <= WHOLE_SAMPLE_MAX_PX:
+        return None
+    k = SAMPLE_GRID
+    w, h = min(SAMPLE_PX // k, width // k), min(SAMPLE_PX // k, height // k)
+    return [(int(_halton(i + 1, 2) * (width - w)), int(_halton(i + 1, 3) * (height - h)), w, h) for i in range(k * k)]
+
+
+def _halton(index: int, base: int) -> float:
+    """The ``index``-th element of the van der Corput sequence in ``base`` (in [0, 1))."""
+    value, scale = 0.0, 1.0
+    while index:
+        scale /= base
+        index, digit = divmod(index, base)
+        value += digit * scale
+    return value
+
+
+def tiled_sample(windows: list[np.ndarray]) -> np.ndarray:
+    """The :data:`SAMPLE_GRID` ² window reads of :func:`sample_windows` (row-major) as one 2-D array, in place."""
+    k = SAMPLE_GRID
+    return np.block([[windows[j * k + i] for i in range(k)] for j in range(k)])
 
 
 @dataclass(frozen=True)

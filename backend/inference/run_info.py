@@ -5,7 +5,8 @@
 :class:`~.engine.RunSummary` records the providers and precision it used.
 
 The int8 copy of a model is a file of ``mosaic export --precision int8`` in the same folder whose metadata equals
-the model's in everything but ``precision`` (same classes, inputs, heads, training, thresholds): it is suggested
+the model's in everything but ``precision`` and where the inputs are normalised (same classes, bands, statistics,
+heads, training, thresholds): it is suggested
 when the model is not int8 and runs on the CPU, where int8's integer kernels make it faster (on a GPU the float
 graph is the fast one).
 """
@@ -68,7 +69,6 @@ def int8_copy(path: str | os.PathLike, metadata: ModelMetadata) -> Path | None:
     """The int8 copy of the model at ``path`` in its folder: a ``.onnx`` whose name holds ``int8`` and whose metadata
     is ``metadata`` with ``precision`` int8; None when there is none (unreadable candidates are skipped)."""
     path = Path(path)
-    mine = {k: v for k, v in metadata.raw.items() if k != "precision"}
     for candidate in sorted(path.parent.glob("*.onnx")):
         if candidate == path or INT8_MARK not in candidate.stem.lower():
             continue
@@ -76,9 +76,20 @@ def int8_copy(path: str | os.PathLike, metadata: ModelMetadata) -> Path | None:
             other = read_metadata(candidate)
         except ModelError:
             continue
-        if other.precision == "int8" and {k: v for k, v in other.raw.items() if k != "precision"} == mine:
+        if other.precision == "int8" and _model_facts(other) == _model_facts(metadata):
             return candidate
     return None
+
+
+def _model_facts(metadata: ModelMetadata) -> dict:
+    """The metadata a copy shares with its model: all but ``precision`` and where the inputs are normalised (an int8
+    copy leaves that to the engine)."""
+    facts = {k: v for k, v in metadata.raw.items() if k not in ("precision", "inputs")}
+    inputs = {
+        m: {**spec, "normalisation": {**spec["normalisation"], "in_graph": None}}
+        for m, spec in metadata.raw["inputs"].items()
+    }
+    return {**facts, "inputs": inputs}
 
 
 def model_run_info(model: OnnxModel) -> ModelRunInfo:

@@ -22,9 +22,19 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError, RasterioError, RasterioIOError
 from rasterio.warp import transform as transform_points
+from rasterio.windows import Window as RioWindow
 
 from ..errors import InputError
-from ..inference.rasters import SAMPLE_PX, BandInfo, RasterInfo, Sampler, ground_pixel_m, projected_pixel_m
+from ..inference.rasters import (
+    SAMPLE_PX,
+    BandInfo,
+    RasterInfo,
+    Sampler,
+    ground_pixel_m,
+    projected_pixel_m,
+    sample_windows,
+    tiled_sample,
+)
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img")
 
@@ -132,10 +142,16 @@ def sampler(datasets: Sequence, infos: Sequence[RasterInfo]) -> Sampler:
 
 
 def read_sample(ds, index: int, nodata: float | None, size: int = SAMPLE_PX) -> np.ndarray:
-    """Band ``index`` of ``ds`` whole, decimated to at most ``size`` × ``size`` (nearest), float64, nodata as NaN."""
-    shape = (min(ds.height, size), min(ds.width, size))
+    """The inspector's sample of band ``index`` of ``ds`` (:func:`~mosaic.backend.inference.rasters.sample_windows`:
+    the whole band decimated to at most ``size`` × ``size`` (nearest), or fixed windows of a large raster), float64,
+    nodata as NaN."""
+    windows = sample_windows(ds.width, ds.height)
     try:
-        a = ds.read(index, out_shape=shape, resampling=Resampling.nearest).astype(np.float64)
+        if windows is None:
+            shape = (min(ds.height, size), min(ds.width, size))
+            a = ds.read(index, out_shape=shape, resampling=Resampling.nearest).astype(np.float64)
+        else:
+            a = tiled_sample([ds.read(index, window=RioWindow(*w)) for w in windows]).astype(np.float64)
     except RasterioError as exc:
         reason = str(exc.__cause__ or exc).strip().splitlines()[0]
         raise InputError(

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
@@ -67,6 +68,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--skip-memory", action="store_true", help="throughput only")
     parser.add_argument(
+        "--whole-tile",
+        nargs="+",
+        default=[],
+        metavar="STRIDE[:ROWS]",
+        help="time and peak memory of `mosaic predict` on a 10,980 x 10,980 px Sentinel-2 tile made of repeats of the "
+        "mosaic (VRTs), at each STRIDE, for --model and every --compare file; STRIDE:ROWS measures strips of ROWS/2 "
+        "and ROWS rows as wide as the tile and extrapolates linearly in tiles (e.g. 120 30:960)",
+    )
+    parser.add_argument(
+        "--steady-state",
+        action="store_true",
+        help="marginal time per tile between the --tile-factor repeat and one twice as wide and tall (4x the tiles), "
+        "end to end against onnxruntime alone: fixed costs (opening, inspecting, COG conversion) cancel out",
+    )
+    parser.add_argument(
         "--compare",
         nargs="+",
         default=[],
@@ -76,8 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def repeat_vrt(src_path: Path, dst_path: Path, factor: int) -> Path:
-    """A VRT holding ``factor × factor`` copies of ``src_path`` side by side (same origin and pixel size)."""
+def repeat_vrt(src_path: Path, dst_path: Path, factor: int, size: tuple[int, int] | None = None) -> Path:
+    """A VRT holding ``factor × factor`` copies of ``src_path`` side by side (same origin and pixel size), or, with
+    ``size`` (width, height in its pixels), as many copies as cover that size, cut to it."""
     import rasterio
 
     with rasterio.open(src_path) as src:
@@ -85,13 +102,14 @@ def repeat_vrt(src_path: Path, dst_path: Path, factor: int) -> Path:
         gt = ", ".join(repr(v) for v in src.transform.to_gdal())
         nodata = src.nodata
         crs = escape(src.crs.to_wkt())
+    width, height = size or (w * factor, h * factor)
     vrt_type = {"uint16": "UInt16", "float32": "Float32"}[dtype]
     sources = "".join(
         f'<SimpleSource><SourceFilename relativeToVRT="0">{escape(str(src_path))}</SourceFilename>'
         f'<SourceBand>1</SourceBand><SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
         f'<DstRect xOff="{i * w}" yOff="{j * h}" xSize="{w}" ySize="{h}"/></SimpleSource>'
-        for j in range(factor)
-        for i in range(factor)
+        for j in range(-(-height // h))
+        for i in range(-(-width // w))
     )
     nd = (
         f"<NoDataValue>{'nan' if nodata is not None and np.isnan(nodata) else nodata}</NoDataValue>"
@@ -99,7 +117,7 @@ def repeat_vrt(src_path: Path, dst_path: Path, factor: int) -> Path:
         else ""
     )
     dst_path.write_text(
-        f'<VRTDataset rasterXSize="{w * factor}" rasterYSize="{h * factor}"><SRS>{crs}</SRS>'
+        f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}"><SRS>{crs}</SRS>'
         f'<GeoTransform>{gt}</GeoTransform><VRTRasterBand dataType="{vrt_type}" band="1">{nd}{sources}'
         "</VRTRasterBand></VRTDataset>",
         encoding="utf-8",
@@ -196,6 +214,71 @@ def throughput(model: OnnxModel, folder: Path, routes: dict[str, Route], repeat:
         "cpu": {k: statistics.median(v) for k, v in cpu.items()},
         "providers": model.providers,
     }
+
+
+def steady_state(
+    models: dict[str, OnnxModel], folders: dict[int, Path], stride: int, repeat: int, batch_size: int
+) -> dict:
+    """Steady-state efficiency of each of ``models`` (by name): per round, the end-to-end route (what ``mosaic
+    predict`` runs once the model is loaded) on the small and the large repeat in ``folders`` (tile factor → folder)
+    and onnxruntime alone on as many of the same real tiles, all interleaved; the marginal time per tile of a route
+    is ``(t_large − t_small) / (n_large − n_small)`` and the round's efficiency ``marginal onnxruntime alone ÷
+    marginal end-to-end``. Medians over the ``repeat`` rounds, of the efficiencies and of each timing."""
+    (small, f_small), (large, f_large) = sorted(folders.items())
+    rows: dict[str, dict[str, list[float]]] = {}
+    counts: dict[int, int] = {}
+    for _ in range(repeat):
+        for name, model in models.items():
+            tiles = real_tiles(model, f_small)
+            times: dict[tuple[str, int], float] = {}
+            for factor, folder in ((small, f_small), (large, f_large)):
+                route = headless_route(model, folder, stride, batch_size, prefetch=False)
+                t0 = time.perf_counter()
+                counts[factor] = route().tiles_run
+                times[("end-to-end", factor)] = time.perf_counter() - t0
+                prepared = prepared_batches(model, tiles, counts[factor], batch_size)
+                t0 = time.perf_counter()
+                for x2, x1 in prepared:
+                    model.run(x2, x1)
+                times[("onnxruntime alone", factor)] = time.perf_counter() - t0
+            extra = counts[large] - counts[small]
+            marginal = {r: (times[(r, large)] - times[(r, small)]) / extra for r in ("end-to-end", "onnxruntime alone")}
+            row = rows.setdefault(name, {})
+            for key, value in {
+                **{
+                    f"{r} {f}x{f} s": times[(r, f)] for r in ("end-to-end", "onnxruntime alone") for f in (small, large)
+                },
+                "end-to-end ms/tile": 1000 * marginal["end-to-end"],
+                "onnxruntime alone ms/tile": 1000 * marginal["onnxruntime alone"],
+                "efficiency": marginal["onnxruntime alone"] / marginal["end-to-end"],
+            }.items():
+                row.setdefault(key, []).append(value)
+    return {
+        "tiles": counts,
+        "factors": (small, large),
+        "medians": {n: {k: statistics.median(v) for k, v in row.items()} for n, row in rows.items()},
+        "rounds": {n: row["efficiency"] for n, row in rows.items()},
+    }
+
+
+def steady_state_table(t: dict) -> str:
+    """The Markdown table of :func:`steady_state`."""
+    small, large = t["factors"]
+    lines = [
+        f"| model | end-to-end {small}x{small} s | end-to-end {large}x{large} s | onnxruntime alone {small}x{small} s "
+        f"| onnxruntime alone {large}x{large} s | marginal end-to-end ms/tile | marginal onnxruntime alone ms/tile "
+        "| steady-state efficiency (median) | each round |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in t["medians"].items():
+        rounds = ", ".join(f"{e:.2f}" for e in t["rounds"][name])
+        lines.append(
+            f"| {name} | {m[f'end-to-end {small}x{small} s']:.2f} | {m[f'end-to-end {large}x{large} s']:.2f} | "
+            f"{m[f'onnxruntime alone {small}x{small} s']:.2f} | {m[f'onnxruntime alone {large}x{large} s']:.2f} | "
+            f"{m['end-to-end ms/tile']:.2f} | {m['onnxruntime alone ms/tile']:.2f} | **{m['efficiency']:.2f}** | "
+            f"{rounds} |"
+        )
+    return "\n".join(lines)
 
 
 def precision_throughput(models: dict[str, OnnxModel], folder: Path, stride: int, repeat: int, batch_size: int) -> dict:
@@ -300,6 +383,105 @@ def memory(args: argparse.Namespace, small: Path, big: Path, command: Callable[[
     return {k: statistics.median(v) for k, v in peaks.items()}
 
 
+TILE_PX = 10_980  #: a Sentinel-2 tile: 109.8 km at 10 m
+
+
+def tile_folder(mosaic: Path, folder: Path, rows: int = TILE_PX) -> Path:
+    """``folder`` holding, for every band file of ``mosaic``, a VRT repeating it over ``TILE_PX`` × ``rows`` px of the
+    10 m grid (a whole Sentinel-2 tile, or a strip of one as wide), at the file's own resolution (20 m: half the
+    pixels a side, 60 m: a sixth; ``rows`` a multiple of 60)."""
+    import rasterio
+
+    folder.mkdir()
+    for f in sorted(mosaic.glob("*.tif")):
+        with rasterio.open(f) as src:
+            step = round(src.res[0] / 10.0)
+        repeat_vrt(f, folder / f.with_suffix(".vrt").name, 0, (TILE_PX // step, rows // step))
+    return folder
+
+
+@dataclass(frozen=True)
+class TileCase:
+    """One whole-tile measurement: ``stride``, on the whole tile (``rows`` None) or on strips of ``rows`` and
+    ``rows / 2`` px as wide as the tile, extrapolated (``"30:960"`` → stride 30 on strips of 960 and 480 rows)."""
+
+    stride: int
+    rows: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> TileCase:
+        from ..errors import InputError
+
+        stride, _, rows = text.partition(":")
+        try:
+            case = cls(int(stride), int(rows) if rows else None)
+        except ValueError:
+            raise InputError(f"--whole-tile takes STRIDE or STRIDE:ROWS (e.g. 120 30:960), not {text!r}.") from None
+        if case.rows is not None and (case.rows % 120 or not 0 < case.rows < TILE_PX):
+            raise InputError(f"the rows of --whole-tile {text} must be a multiple of 120 below {TILE_PX}.")
+        return case
+
+
+def whole_tile(args: argparse.Namespace, mosaic: Path, tmp: Path) -> list[dict]:
+    """``mosaic predict`` (its own process; wall time and peak RSS) with ``--model`` and each ``--compare`` file at
+    each ``--whole-tile`` case on a Sentinel-2 tile made of repeats of the mosaic (:func:`tile_folder`). A case on
+    strips is extrapolated linearly in tiles: ``t(N) = t_b + (t_b − t_a) / (N_b − N_a) · (N − N_b)`` from the strips
+    ``a`` (``rows / 2``) and ``b`` (``rows``), ``N`` the tiles of the grid (nodata tiles included)."""
+    from ..inference import TileGrid, read_metadata
+
+    folders: dict[int, Path] = {}
+    results = []
+    for case in map(TileCase.parse, args.whole_tile):
+        strips = [TILE_PX] if case.rows is None else [case.rows // 2, case.rows]
+        for rows in strips:
+            if rows not in folders:
+                folders[rows] = tile_folder(mosaic, tmp / f"tile_{rows}", rows)
+        for model in [args.model, *args.compare]:
+            meta = read_metadata(model)
+            runs = []
+            for rows in strips:
+                with tempfile.TemporaryDirectory() as out:
+                    cmd = [*_predict_command(model)(folders[rows], out), "--stride", str(case.stride)]
+                    cmd += ["--threads", str(args.threads)] if args.threads else []
+                    peak, seconds = peak_rss(cmd)
+                tiles = TileGrid(TILE_PX, rows, meta.patch_size_px, case.stride).n_tiles
+                runs.append((rows, tiles, seconds, peak))
+            full = TileGrid(TILE_PX, TILE_PX, meta.patch_size_px, case.stride).n_tiles
+            (_, n_a, t_a, _), (rows_b, n_b, t_b, _) = runs[0], runs[-1]
+            seconds = t_b if case.rows is None else t_b + (t_b - t_a) / (n_b - n_a) * (full - n_b)
+            results.append(
+                {
+                    "model": Path(model).name,
+                    "precision": meta.precision,
+                    "stride": case.stride,
+                    "cells": -(-TILE_PX // case.stride),
+                    "tiles": full,
+                    "measured": "whole tile" if case.rows is None else f"strips of {rows_b // 2} and {rows_b} rows",
+                    "runs": runs,
+                    "seconds": seconds,
+                    "peak_mib": max(r[3] for r in runs),
+                }
+            )
+    return results
+
+
+def whole_tile_table(results: list[dict]) -> str:
+    """The Markdown table of :func:`whole_tile`."""
+    lines = [
+        "| model (precision) | stride | output cells | tiles | measured on | one tile: minutes | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        measured = r["measured"] + (
+            "" if len(r["runs"]) == 1 else " (" + ", ".join(f"{s:.0f} s" for _, _, s, _ in r["runs"]) + ")"
+        )
+        lines.append(
+            f"| {r['model']} ({r['precision']}) | {r['stride']} px ({r['stride'] * 10} m) | {r['cells']} × "
+            f"{r['cells']} | {r['tiles']:,} | {measured} | **{r['seconds'] / 60:.1f}** | {r['peak_mib']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def _predict_command(model: str) -> Callable[[Path, str], list[str]]:
     mosaic_cmd = str(Path(sys.executable).parent / "mosaic")
 
@@ -351,11 +533,15 @@ def prepare(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path]:
         raise InputError(f"{small} not found; pass --data with the shared data folder.")
     if args.model is None:
         args.model = str(export_untrained(args.backbone, tmp / f"untrained_{args.backbone}.onnx"))
-    big = tmp / "repeat"
-    big.mkdir()
-    for f in sorted(small.glob("*.tif")):
-        repeat_vrt(f, big / f.with_suffix(".vrt").name, args.tile_factor)
-    return small, big
+    return small, repeat_folder(small, tmp / "repeat", args.tile_factor)
+
+
+def repeat_folder(mosaic: Path, folder: Path, factor: int) -> Path:
+    """``folder`` holding a ``factor × factor`` repeat VRT of every band file of ``mosaic``."""
+    folder.mkdir()
+    for f in sorted(mosaic.glob("*.tif")):
+        repeat_vrt(f, folder / f.with_suffix(".vrt").name, factor)
+    return folder
 
 
 def load(args: argparse.Namespace, path: str | None = None) -> OnnxModel:
@@ -399,7 +585,29 @@ def run(args: argparse.Namespace) -> int:
         small, big = prepare(args, Path(tmp))
         model = load(args)
         stride = args.stride or model.metadata.patch_size_px
-        if args.compare:
+        if args.whole_tile:
+            results = whole_tile(args, small, Path(tmp))
+            print(
+                f"machine: {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f} at the end; threads "
+                f"{args.threads or 'default'}; a {TILE_PX} x {TILE_PX} px S2 tile (with S1) of repeats of the T33UUP "
+                f"mosaic (VRTs, its empty patch repeated too)\n{whole_tile_table(results)}"
+            )
+            return 0
+        if args.steady_state:
+            models = load_precisions(args) if args.compare else {"fp32": model}
+            folders = {
+                args.tile_factor: big,
+                2 * args.tile_factor: repeat_folder(small, Path(tmp) / "twice", 2 * args.tile_factor),
+            }
+            t = steady_state(models, folders, stride, args.repeat, args.batch_size)
+            print(
+                f"machine: {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f} at the end; providers "
+                f"{', '.join(model.providers)}; batch {args.batch_size}; stride {stride}; threads "
+                f"{args.threads or 'default'}\nraster: T33UUP mosaic repeated (VRT), tiles run "
+                f"{', '.join(f'{f}x{f}: {n}' for f, n in t['tiles'].items())}; medians of {args.repeat} interleaved "
+                f"rounds\n{steady_state_table(t)}"
+            )
+        elif args.compare:
             t = precision_throughput(load_precisions(args), big, stride, args.repeat, args.batch_size)
             print(
                 f"machine: {os.cpu_count()} CPU(s); providers {', '.join(model.providers)}; batch "

@@ -42,7 +42,7 @@ def predict(request: PredictRequest):
     with RasterioReader(
         request.s2, request.s1, meta, aoi=request.aoi, options=request.inputs, cloud_mask=request.cloud_mask
     ) as reader:
-        for note in [*reader.plan.notes, *model_run_info(model).notes()]:
+        for note in reader.plan.notes:
             print(f"mosaic predict: {note}", file=sys.stderr)
         outputs = PredictionOutputs(
             request.out,
@@ -79,4 +79,6 @@ def predict(request: PredictRequest):
             bar.close()
             outputs.abort()
             raise
+    for note in model_run_info(model).notes():  # after the run: a refusal stays one line
+        print(f"mosaic predict: {note}", file=sys.stderr)
     return summary, paths

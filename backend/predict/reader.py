@@ -168,30 +168,32 @@ class _BandReader:
             return None
         return f
 
-    def read(self, window: Window, row0: int, col0: int) -> np.ndarray:
-        """float32 ``[h, w]`` of ``window`` (target pixels, offset by the processed extent's ``row0, col0``)."""
+    def read(self, window: Window, row0: int, col0: int, out: np.ndarray | None = None) -> np.ndarray:
+        """float32 ``[h, w]`` of ``window`` (target pixels, offset by the processed extent's ``row0, col0``), written
+        into ``out`` (float32 ``[h, w]``) when given: GDAL converts the stored type as it copies."""
+        out = np.empty((window.height, window.width), dtype=np.float32) if out is None else out
         try:
-            a = self._read(window.row_off + row0, window.col_off + col0, window.height, window.width)
+            self._read(window.row_off + row0, window.col_off + col0, out)
         except RasterioError as exc:
             reason = str(exc.__cause__ or exc).strip().splitlines()[0]
             raise InputError(
                 f"reading {Path(self.ds.name).name} failed ({reason}); the file may be truncated or damaged."
             ) from None
         if self.nodata is not None and not math.isnan(self.nodata):
-            a[a == self.nodata] = np.nan
-        return a
+            np.copyto(out, np.float32(np.nan), where=out == self.nodata)
+        return out
 
-    def _read(self, r: int, c: int, height: int, width: int) -> np.ndarray:
-        f = self.factor
+    def _read(self, r: int, c: int, out: np.ndarray) -> None:
+        """Target rows ``r…`` and cols ``c…`` into ``out``; at factor ``f`` target pixel ``i`` is native ``i // f``."""
+        f, (height, width) = self.factor, out.shape
         if f == 1:
-            a = self.reader.read(self.index, window=RioWindow(c, r, width, height))
-        else:
-            nr0, nc0 = r // f, c // f
-            nr1, nc1 = -(-(r + height) // f), -(-(c + width) // f)
-            native = self.reader.read(self.index, window=RioWindow(nc0, nr0, nc1 - nc0, nr1 - nr0))
-            a = native.repeat(f, axis=0).repeat(f, axis=1)
-            a = a[r - nr0 * f : r - nr0 * f + height, c - nc0 * f : c - nc0 * f + width]
-        return a.astype(np.float32)
+            self.reader.read(self.index, window=RioWindow(c, r, width, height), out=out)
+            return
+        nr0, nc0 = r // f, c // f
+        nr1, nc1 = -(-(r + height) // f), -(-(c + width) // f)
+        native = self.reader.read(self.index, window=RioWindow(nc0, nr0, nc1 - nc0, nr1 - nr0), out_dtype=np.float32)
+        rows, cols = np.arange(r, r + height) // f - nr0, np.arange(c, c + width) // f - nc0
+        np.take(native.take(rows, axis=0), cols, axis=1, out=out)
 
     def close(self) -> None:
         if self.reader is not self.ds:
@@ -311,9 +313,9 @@ class RasterioReader:
     def read(self, window: Window) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``(s2, s1)`` float32 ``[C, h, w]`` of ``window`` on the target grid in model units, NaN = nodata; None for
         a modality not given (a one-modality run)."""
+        modalities = ((self._s2, self.plan.s2), (self._s1, self.plan.s1))
         arrays = [
-            convert(np.stack([b.read(window, self.row0, self.col0) for b in bands]), conversions) if bands else None
-            for bands, conversions in ((self._s2, self.plan.s2), (self._s1, self.plan.s1))
+            self._read_modality(bands, conversions, window) if bands else None for bands, conversions in modalities
         ]
         if self._aoi is not None:
             outside = ~self.aoi_mask(window)
@@ -321,6 +323,13 @@ class RasterioReader:
                 if a is not None:
                     a[:, outside] = np.nan
         return arrays[0], arrays[1]
+
+    def _read_modality(self, bands: list[_BandReader], conversions, window: Window) -> np.ndarray:
+        """One modality's bands read into one float32 ``[C, h, w]`` array and converted there in place."""
+        stack = np.empty((len(bands), window.height, window.width), dtype=np.float32)
+        for band, out in zip(bands, stack):
+            band.read(window, self.row0, self.col0, out)
+        return convert(stack, conversions)
 
     def aoi_mask(self, window: Window) -> np.ndarray:
         """bool ``[h, w]``: True where the pixel centre lies inside an AOI polygon (all True without an AOI)."""

@@ -88,6 +88,25 @@ def test_inspector_sample_is_mosaic_predicts(layers, t33uup_mosaic, band):
     assert np.isnan(got).any()  # the empty cell 37_87
 
 
+@pytest.mark.parametrize("band", ["B02", "VV"])
+def test_a_large_layers_sample_is_mosaic_predicts_fixed_windows(t33uup_mosaic, tmp_path, band):
+    """A layer over 1024 px a side (the mosaic repeated 6 × 6: 1440 × 2880 px) is sampled in the same 6 × 6 fixed
+    windows of 42 px as `mosaic predict` samples the file: a cost that does not grow with the raster."""
+    import rasterio
+
+    from mosaic.backend.inputs.files import read_sample as rasterio_sample
+    from mosaic.backend.predict.bench import repeat_vrt
+    from mosaic.plugin.qgis_reader import read_sample
+
+    vrt = repeat_vrt(band_files(t33uup_mosaic)[band], tmp_path / f"{band}.vrt", 6)
+    with rasterio.open(vrt) as ds:
+        expected = rasterio_sample(ds, 1, ds.nodata)
+    layer = QgsRasterLayer(str(vrt), band, "gdal")
+    got = read_sample(layer, 1, layer.dataProvider().sourceNoDataValue(1) if band == "B02" else None)
+    assert got.shape == expected.shape == (252, 252)
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize(("crs", "pixel", "epsg"), [("EPSG:32633", 20.0, None), ("EPSG:4326", 1e-4, 32633)])
 def test_resampled_grid_is_mosaic_predicts(t33uup_mosaic, tmp_path, crs, pixel, epsg):
     """A 20 m S2 band, and one in EPSG:4326: the square 10 m grid the inspector plans, as `mosaic predict` builds it."""

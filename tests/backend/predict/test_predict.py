@@ -189,6 +189,26 @@ def test_cells_of_the_missing_patch_are_nodata_at_stride_30(t33uup_mosaic, onnx_
     assert np.isnan(confidence[empty]).all() and np.isfinite(confidence[~empty]).all()
 
 
+@pytest.mark.parametrize("factor", [6, 12])
+def test_the_inspectors_sample_of_a_large_raster_is_a_fixed_set_of_windows(t33uup_mosaic, tmp_path, factor):
+    """Rasters over 1024 px a side are sampled in 36 windows of 42 px at Halton points, read at full resolution: the
+    same 252 × 252 px however large the raster (a decimated read decodes every block)."""
+    from mosaic.backend.inference.rasters import sample_windows
+    from mosaic.backend.inputs.files import read_sample
+    from mosaic.backend.predict.bench import repeat_vrt
+
+    b02 = next(p for p in _files(t33uup_mosaic, "S2A") if p.stem.endswith("_B02"))
+    with rasterio.open(repeat_vrt(b02, tmp_path / "B02.vrt", factor)) as ds:
+        windows = sample_windows(ds.width, ds.height)
+        sample = read_sample(ds, 1, ds.nodata)
+        assert ds.shape == (480 * factor, 240 * factor) and len(windows) == 36 and sample.shape == (252, 252)
+        col, row, w, h = windows[7]  # the 8th Halton point (1/16, 8/9), placed second in the second row
+        assert (w, h) == (42, 42) and (col, row) == (int((240 * factor - 42) / 16), int((480 * factor - 42) * 8 / 9))
+        np.testing.assert_array_equal(sample[42:84, 42:84], ds.read(1, window=rasterio.windows.Window(*windows[7])))
+    assert np.isnan(sample).any() and np.isfinite(sample).mean() > 0.8  # the empty patch repeats; 0 is nodata
+    assert sample_windows(1024, 1024) is None and sample_windows(240, 480) is None  # small: decimated as before
+
+
 def test_stride_60_and_aoi(t33uup_mosaic, onnx_model_path, tmp_path):
     import geopandas as gpd
 
