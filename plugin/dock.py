@@ -122,6 +122,7 @@ class MosaicDock(QDockWidget):
         self._shown: dict[str, str | None] = {}  #: the layer id each picker showed when layers were last added
         self._missing_message = None  #: the "onnxruntime is missing" message bar item, removed after the install
         self._offered = None  #: the onnxruntime build the installer offers (asked once, when onnxruntime is missing)
+        self.assess_dialog = None  #: the Processing dialog *Assess this map…* opened, kept while open
         self._build_ui()
         self._load_settings()
         project = QgsProject.instance()
@@ -365,7 +366,8 @@ class MosaicDock(QDockWidget):
             self.input_choices[option] = combo
 
     def _run_footer(self, parent: QWidget) -> QWidget:
-        """*Run*, *Cancel*, *Open folder*, progress, status and the probability layer's class: never scrolled away."""
+        """*Run*, *Cancel*, *Open folder*, *Assess this map…*, progress, status and the probability layer's class: never
+        scrolled away."""
         footer = QWidget(parent)
         footer.setObjectName("mosaicRunFooter")
         layout = QVBoxLayout(footer)
@@ -382,9 +384,20 @@ class MosaicDock(QDockWidget):
         self.open_folder_button.setToolTip(tr("Open the last run's output folder"))
         self.open_folder_button.setEnabled(False)
         self.open_folder_button.clicked.connect(self.open_folder)
-        for button in (self.run_button, self.cancel_button, self.open_folder_button):
+        self.assess_button = QPushButton(tr("Assess this map…"), footer)
+        self.assess_button.setObjectName("mosaicAssessButton")
+        self.assess_button.setToolTip(
+            tr("Draw a sample of the last run's map to label, then estimate its accuracy and areas (Processing)")
+        )
+        self.assess_button.setEnabled(False)
+        self.assess_button.clicked.connect(self.assess_map)
+        for button in (self.run_button, self.cancel_button):
             buttons.addWidget(button)
+        after_run = QHBoxLayout()
+        for button in (self.open_folder_button, self.assess_button):
+            after_run.addWidget(button)
         layout.addLayout(buttons)
+        layout.addLayout(after_run)
         self.progress = QProgressBar(footer)
         self.progress.setRange(0, 100)
         layout.addWidget(self.progress)
@@ -822,6 +835,7 @@ class MosaicDock(QDockWidget):
         self._message(text, Qgis.MessageLevel.Success)
         self._finished_dir, self._run_dir = self._run_dir, None
         self.open_folder_button.setEnabled(True)
+        self.assess_button.setEnabled(True)
         self._offer_classes(task.result.class_names, "probabilities" in added)
 
     def _offer_classes(self, class_names, enabled: bool) -> None:
@@ -849,6 +863,17 @@ class MosaicDock(QDockWidget):
         """…or saved: the runs' folder follows the project; warn when it refers to temporary files."""
         self._show_output_path()
         self.warn_temporary_layers()
+
+    def assess_map(self):
+        """*Assess this map…*: Processing's next step of the last run's accuracy assessment (a sample to label, then
+        the assessment), filled in; the dock keeps the dialog while it is open."""
+        from .accuracy_entry import assess_this_map
+
+        if self._finished_dir is None:
+            return None
+        self.assess_dialog = assess_this_map(self._finished_dir, self)
+        self.assess_dialog.setObjectName("mosaicAssessDialog")
+        return self.assess_dialog
 
     def warn_temporary_layers(self) -> None:
         """After a save: warn when the project's layers lie in the temporary folder (gone after a restart)."""

@@ -20,7 +20,7 @@ from mosaic.backend.data.classes import BEN19_CLASSES, class_colors
 from mosaic.backend.inference.products import LABEL_NODATA
 from mosaic.plugin.layers import LABELS_OPACITY
 
-from .plugin_actions import open_dock, start_plugin
+from .plugin_actions import open_dock, start_plugin, top_level
 from .processing_case import band_files
 from .tasks import wait_for_task
 
@@ -121,7 +121,9 @@ def test_missing_band_is_reported_and_blocks_run(dock, qgis_iface, t33uup_layers
     assert any("B11" in m for m in qgis_iface.messageBar().get_messages(1))  # Qgis.MessageLevel.Warning
 
 
-def test_run_adds_styled_group_equal_to_headless_predict(dock, qtbot, qgis_iface, test_model, t33uup_mosaic, tmp_path):
+def test_run_adds_styled_group_equal_to_headless_predict(
+    dock, qtbot, qgis_iface, test_model, t33uup_mosaic, tmp_path, processing_ready, monkeypatch
+):
     dock.stride.setValue(60)
     dock.batch_size.setValue(4)
     qgis_iface.messageBar().clear_messages()
@@ -183,6 +185,17 @@ def test_run_adds_styled_group_equal_to_headless_predict(dock, qtbot, qgis_iface
     finally:
         QDesktopServices.unsetUrlHandler("file")
     assert [url.toLocalFile() for url in opened.urls] == [str(outputs["labels"].parent)]
+    # Assess this map… opens Processing's sample step for this run (the dialog stays alive: the dock keeps it)
+    from qgis.gui import QgsBrowserGuiModel
+
+    browser = QgsBrowserGuiModel()  # QGIS's own; pytest-qgis's stand-in interface has none for Processing's dialog
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser)
+    assert dock.assess_button.isEnabled()
+    dock.assess_button.click()
+    assess = top_level("mosaicAssessDialog")
+    assert assess.algorithm().id() == "mosaic:sample"
+    assert assess.createProcessingParameters()["OUTPUT"] == str(outputs["labels"].parent / "sample.gpkg")
+    assess.close()
 
     files = band_files(t33uup_mosaic)
     s2 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]]
