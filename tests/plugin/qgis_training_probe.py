@@ -29,7 +29,6 @@ from qgis.PyQt.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
-    QToolButton,
     QWidget,
 )
 from qgis.utils import iface, loadPlugin, plugins, startPlugin, updateAvailablePlugins
@@ -154,16 +153,10 @@ def wait_for_model(deadline: float) -> None:
 def dock_geometry(dock) -> dict:
     """The dock's width and whether Run, Cancel, the model's browse button and the status are shown whole (each
     widget's visible region, clipped by the dock and its scroll area's viewport, is its full rectangle)."""
-    browse = next(b for b in dock.model_file.findChildren(QToolButton) if b.text() == "…")
-    shown = {}
-    for name, widget in (
-        ("run", dock.run_button),
-        ("cancel", dock.cancel_button),
-        ("browse", browse),
-        ("status", dock.status),
-    ):
-        region = widget.visibleRegion()
-        shown[name] = widget.isVisible() and not region.isEmpty() and region.boundingRect() == widget.rect()
+    from mosaic.tests.plugin.widget_geometry import browse_button, fully_shown
+
+    widgets = {"run": dock.run_button, "cancel": dock.cancel_button, "browse": browse_button(dock.model_file)}
+    shown = {name: fully_shown(widget) for name, widget in {**widgets, "status": dock.status}.items()}
     window = iface.mainWindow()
     room = window.width() - window.centralWidget().minimumSizeHint().width()  # the most a dock can take
     size = {"width": dock.width(), "height": dock.height(), "window": [window.width(), window.height()]}

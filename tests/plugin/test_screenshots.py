@@ -12,13 +12,14 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor, QImage, QPainter
-from qgis.PyQt.QtWidgets import QScrollArea, QToolButton, QWidget
+from qgis.PyQt.QtWidgets import QScrollArea, QWidget
 
 from mosaic.plugin.dock import DOCK_WIDTH_PX
 from mosaic.plugin.render_map import true_colour_layer
 
 from .plugin_actions import open_dock, start_plugin
 from .screenshots import screenshot_path, show_neutral_paths
+from .widget_geometry import browse_button, fully_shown
 
 
 def image_rgb(image: QImage) -> np.ndarray:
@@ -45,13 +46,6 @@ def render(layers, extent_layer, size=QSize(300, 600)) -> QImage:
 
 DOCK_HEIGHT_PX = 600  #: a laptop screen's dock height (768 px less QGIS's title, menu, toolbars and status bar)
 NARROW_PX = 270  #: the dock's width in a fresh QGIS 3.40 profile's small main window (make qgis-matrix)
-
-
-def fully_shown(widget) -> bool:
-    """Whether ``widget`` is shown whole: its visible region, clipped by the dock and by the settings' scroll
-    viewport, is its full rectangle."""
-    region = widget.visibleRegion()
-    return widget.isVisible() and not region.isEmpty() and region.boundingRect() == widget.rect()
 
 
 def first_line_shown(label) -> bool:
@@ -81,7 +75,7 @@ def render_and_check(dock, qtbot, t33uup_layers, test_model, tmp_path) -> None:
     dock.set_model_path(str(test_model))
     dock.output_dir.setFilePath(str(tmp_path))
     dock.stride.setValue(30)
-    browse = next(b for b in dock.model_file.findChildren(QToolButton) if b.text() == "…")
+    browse = browse_button(dock.model_file)
     visible = {
         name: fully_shown(w)
         for name, w in (
