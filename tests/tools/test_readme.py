@@ -35,7 +35,7 @@ def test_readme_links_resolve():
     assert any(t.startswith("docs/") for t in targets), "the README links to no documentation page"
     for target in targets:
         file, _, anchor = target.partition("#")
-        path = ROOT / file
+        path = ROOT / file if file else README  # "#anchor": a heading of the README itself
         assert path.is_file(), f"README links to {file}, which does not exist"
         if anchor:
             assert anchor in _headings(path), f"README links to {target}: {file} has no heading with that anchor"

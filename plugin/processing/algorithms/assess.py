@@ -116,7 +116,9 @@ class AssessAlgorithm(MosaicAlgorithm):
         self.addOutput(QgsProcessingOutputFile("REPORT", self.tr("Report (HTML)")))
         self.addOutput(QgsProcessingOutputNumber("OVERALL_ACCURACY", self.tr("Overall accuracy")))
         self.addOutput(
-            QgsProcessingOutputVectorLayer("DISAGREEMENT", self.tr("Disagreement"), QgsProcessing.TypeVectorPolygon)
+            QgsProcessingOutputVectorLayer(
+                "DISAGREEMENT", self.tr("Disagreement"), QgsProcessing.SourceType.TypeVectorPolygon
+            )
         )
 
     def _class_map(self, parameters, context) -> str | None:

@@ -129,7 +129,9 @@ class SampleAlgorithm(MosaicAlgorithm):
             QgsProcessingParameterFileDestination("OUTPUT", self.tr("Sample to label"), "GeoPackage (*.gpkg)")
         )
         self.addOutput(
-            QgsProcessingOutputVectorLayer("SAMPLE", self.tr("Sample layer"), QgsProcessing.TypeVectorPolygon)
+            QgsProcessingOutputVectorLayer(
+                "SAMPLE", self.tr("Sample layer"), QgsProcessing.SourceType.TypeVectorPolygon
+            )
         )
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:
