@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--background", type=Path, help="folder of the S2 band files drawn under the labels")
     args = parser.parse_args(argv)
 
+    from osgeo import gdal
+
+    gdal.SetConfigOption("GDAL_PAM_ENABLED", "NO")  # statistics stay in memory: no .aux.xml beside the user's files
     app = QgsApplication([], False)
     app.initQgis()
     metadata = read_metadata(str(args.model))
