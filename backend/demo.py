@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -165,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     print("demo 5/5: rendering the styled maps through QGIS", flush=True)
     render = [sys.executable, "-m", "mosaic.plugin.render_map", str(out), "--model", str(out / "model.onnx")]
     render += ["--background", "sample_data/t33uup-mosaic"]  # the labels over the scene, as QGIS shows them
-    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
-    if subprocess.run(render, cwd=REPO, env=env).returncode != 0:  # noqa: S603 - fixed argv
-        raise SystemExit("demo: rendering through QGIS failed; see the message above")
+    with tempfile.TemporaryDirectory() as runtime:  # Qt wants a private runtime folder, or prints a warning
+        env = {"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": runtime, **os.environ}
+        if subprocess.run(render, cwd=REPO, env=env).returncode != 0:  # noqa: S603 - fixed argv
+            raise SystemExit("demo: rendering through QGIS failed; see the message above")
     metrics = json.loads((out / "metrics.json").read_text())
     summary = {k: v for k, v in metrics["metrics"].items() if not isinstance(v, (dict, list))}
     write_report(out, summary, time.monotonic() - start, heads_table(metrics))
