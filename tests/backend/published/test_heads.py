@@ -15,7 +15,7 @@ from mosaic.backend.errors import ModelError
 from mosaic.backend.inference import LABEL_NODATA, load_model
 
 from .conftest import card_order
-from .test_import import imported, predict_cells
+from .runs import imported, predict_cells
 
 
 def full_cloud_mask(mosaic: Path, path: Path) -> Path:
