@@ -4,8 +4,6 @@ processing baseline 05.09 products, a VH,VV stack."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProject,
 
 from mosaic.backend.data.bands import S2_BAND_SETS
 
+from .headless import assert_same, predict, stack
 from .processing_case import band_files
 
 BANDS = S2_BAND_SETS["s2_10"]
@@ -32,15 +31,6 @@ class Feedback(QgsProcessingFeedback):
     def pushInfo(self, info: str) -> None:
         self.lines.append(info)
         super().pushInfo(info)
-
-
-def stack(paths: list[Path], target: Path) -> Path:
-    """One multi-band VRT of ``paths`` in this order (20 m bands on the 10 m grid), without band descriptions."""
-    gdal.BuildVRT(str(target), [str(p) for p in paths], separate=True, resolution="highest").FlushCache()
-    ds = gdal.Open(str(target))
-    assert ds.RasterCount == len(paths) and ds.GetGeoTransform()[1] == 10.0
-    assert all(ds.GetRasterBand(i + 1).GetDescription() == "" for i in range(ds.RasterCount))
-    return target
 
 
 def offset_copies(folder: Path, out: Path, name: str) -> list[Path]:
@@ -90,36 +80,6 @@ def refused(s2: list[Path], s1: list[Path], model: Path, out: Path, **options) -
         processing.run("mosaic:classify", parameters)
     assert list(out.iterdir()) == []
     return str(refusal.value)
-
-
-def predict(s2: list[Path], s1: list[Path], model: Path, out: Path, *options: str) -> np.ndarray:
-    cmd = [
-        sys.executable,
-        "-m",
-        "mosaic.backend.cli",
-        "predict",
-        "--s2",
-        *map(str, s2),
-        "--s1",
-        *map(str, s1),
-        "--model",
-        str(model),
-        "--out",
-        str(out),
-        "--stride",
-        "60",
-        "--no-progress",
-        *options,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return gdal.Open(str(out / "probabilities.tif")).ReadAsArray()
-
-
-def assert_same(a: np.ndarray, b: np.ndarray, atol: float) -> None:
-    assert a.shape == (19, 8, 4) and np.isfinite(a).any()
-    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
-    np.testing.assert_allclose(a, b, rtol=0, atol=atol)
 
 
 @pytest.fixture(scope="module")

@@ -38,8 +38,8 @@ def test_qgis_process_classifies_stacks_without_band_descriptions(t33uup_mosaic,
 
     from mosaic.backend.data.bands import S2_BAND_SETS
 
+    from .headless import assert_same, predict, stack
     from .processing_case import band_files
-    from .test_processing_inputs import assert_same, predict, stack
 
     files = band_files(t33uup_mosaic)
     s2 = stack([files[b] for b in S2_BAND_SETS["s2_10"]], tmp_path / "s2.vrt")
