@@ -7,8 +7,10 @@ commands that create a virtual environment next to the QGIS profile and install 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from . import settings
@@ -130,11 +132,13 @@ def train_command(
     device: str,
     backbone: str = "",
     workers: int | None = None,
+    init_published: list[str] | None = None,
 ) -> list[str]:
     """argv of the training run: the strategy's YAML plus the choices as LightningCLI overrides.
 
     Run it with the run folder as working directory: the configs write ``runs/`` relative to it.
-    ``backbone`` ``""`` keeps the strategy's encoder; ``workers`` None keeps its data-loader workers.
+    ``backbone`` ``""`` keeps the strategy's encoder; ``workers`` None keeps its data-loader workers;
+    ``init_published``: folders of published checkpoints that start the encoders (:func:`published_heads_for`).
     """
     args = [
         "train",
@@ -151,7 +155,57 @@ def train_command(
         args.append(f"--model.backbone={backbone}")
     if workers is not None:
         args.append(f"--data.num_workers={workers}")
+    if init_published:
+        args.append(f"--model.init_published={json.dumps(list(init_published))}")
     return backend_command(python, *args)
+
+
+def published_heads_for(config: Path) -> list[str]:
+    """The heads of a published three-head model (``fused``, ``s1``, ``s2``) whose checkpoints start the encoders of
+    the strategy ``config``: late fusion (two encoders) the S1-only and S2-only checkpoints, early fusion (one
+    encoder on S2 + S1) the S1+S2 one, a one-modality network its modality's (``model.modalities``, ``model.fusion``
+    of the YAML; ``mosaic train --model.init_published`` refuses any other set)."""
+    import yaml
+
+    model = (yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}).get("model") or {}
+    modalities, fusion = model.get("modalities", "s1s2"), model.get("fusion", "late")
+    if modalities == "s1s2":
+        return ["fused"] if fusion == "early" else ["s1", "s2"]
+    return [modalities]
+
+
+def published_catalogue() -> str | None:
+    """The catalogue of published models the plugin uses: the setting ``published/catalogue`` (a mirror's), else
+    None (the bundled ``resources/published_models.json``)."""
+    return str(settings.value("published/catalogue") or "") or None
+
+
+def models_get_command(python: str, name: str, download_only: bool = False) -> list[str]:
+    """argv of ``mosaic models get NAME --progress-jsonl``: download (resumable, verified) into the cache and import
+    to ``<cache>/onnx/NAME.onnx``; ``download_only``: ``--no-import`` (the checkpoint folders, to train from)."""
+    args = ["models", "get", name, "--progress-jsonl"]
+    if download_only:
+        args.append("--no-import")
+    catalogue = published_catalogue()
+    if catalogue:
+        args += ["--catalogue", catalogue]
+    return backend_command(python, *args)
+
+
+def model_path(run_dir: str | Path, strategy: str, started: datetime) -> Path:
+    """``<run folder>/<strategy>_<YYYY-MM-DD_HHMM>.onnx`` of a training started at ``started`` (``_2``… when that
+    name is taken): where the training dialog and ``mosaic:train`` export."""
+    stem = f"{strategy}_{started:%Y-%m-%d_%H%M}"
+    path, n = Path(run_dir) / f"{stem}.onnx", 1
+    while path.exists():
+        n += 1
+        path = Path(run_dir) / f"{stem}_{n}.onnx"
+    return path
+
+
+def evaluation_dir(onnx_path: str | Path) -> Path:
+    """``<model>_evaluation`` beside the model: ``mosaic evaluate``'s ``metrics.json`` and report."""
+    return Path(onnx_path).with_name(Path(onnx_path).stem + "_evaluation")
 
 
 def dataset_summary_command(python: str, root: str) -> list[str]:

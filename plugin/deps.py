@@ -44,13 +44,22 @@ def onnxruntime_available() -> bool:
 
 
 def available_providers() -> list[str]:
-    """onnxruntime's execution providers on this machine (CPU first), or ``[]`` when it is missing."""
+    """The execution providers of the installed onnxruntime that run on this machine, best first: the one the
+    engine's ``auto`` picks (CUDA where the GPU build is installed), then the others in onnxruntime's order (the CPU
+    last); ``[]`` when onnxruntime is missing."""
     if not onnxruntime_available():
         return []
     import onnxruntime
 
-    providers = list(onnxruntime.get_available_providers())
-    return sorted(providers, key=lambda name: (name != "CPUExecutionProvider", name))
+    rules = _providers()
+    local = rules.local_providers(onnxruntime.get_available_providers())
+    best = rules.plan_providers(rules.AUTO, local).use[0]
+    return [best, *(name for name in local if name != best)]
+
+
+def provider_text(name: str) -> str:
+    """``GPU (CUDAExecutionProvider)`` / ``CPU (CPUExecutionProvider)``: a provider as the dock offers it."""
+    return _providers().describe([name])
 
 
 def qgis_python() -> str:

@@ -1,30 +1,19 @@
 """The classification dock: layers, band mapping, model, extent and run options; runs a background task.
 
 Layout: the settings scroll; *Run*, *Cancel*, *Open folder*, the progress bar and the status stay below them, always
-in view. The dock opens :data:`DOCK_WIDTH_PX` wide, where every control fits.
+in view. The dock opens :data:`DOCK_WIDTH_PX` wide, where every control fits. This module is the dock's layout and
+wiring; the model panel is :mod:`.model_panel`, runs and their results :mod:`.dock_run`, *Get a published model…*
+:mod:`.published_dialog`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
-from datetime import datetime
 from pathlib import Path
 
-from qgis.core import (
-    Qgis,
-    QgsApplication,
-    QgsCoordinateTransform,
-    QgsMapLayerProxyModel,
-    QgsProject,
-    QgsRasterLayer,
-    QgsRectangle,
-    QgsVectorLayer,
-    QgsWkbTypes,
-)
+from qgis.core import Qgis, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtCore import QCoreApplication, QSize, Qt, QUrl
-from qgis.PyQt.QtGui import QDesktopServices, QTextOption
+from qgis.PyQt.QtCore import QCoreApplication, QSize, Qt
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -37,7 +26,6 @@ from qgis.PyQt.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -45,7 +33,6 @@ from qgis.PyQt.QtWidgets import (
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -53,10 +40,12 @@ from qgis.PyQt.QtWidgets import (
 from ..backend.errors import MosaicError
 from . import deps, settings
 from .band_mapping import BandSource, detect_mapping, find_cloud_layer, missing, project_rasters
-from .input_options import LABELS, S1_ORDERS, S1_UNITS, S2_OFFSETS, S2_SCALES, dock_hint, value_text
+from .dock_run import RunControl
+from .dock_widgets import StatusText, narrow, narrow_form
+from .input_options import LABELS, S1_ORDERS, S1_UNITS, S2_OFFSETS, S2_SCALES, value_text
 from .layer_picks import layer_bands, preferred_layer, short_name
-from .model_card import details_html, summary_html
-from .run_folder import is_temporary, output_dir, run_folder_name, temporary_layers
+from .model_panel import ModelPanel
+from .run_folder import is_temporary, output_dir, temporary_layers
 
 EXTENT_MODES = ("layer", "canvas", "selection")
 MESSAGE_TITLE = "MoSAiC"
@@ -69,41 +58,7 @@ def tr(text: str) -> str:
     return QCoreApplication.translate("MosaicDock", text)
 
 
-def narrow_form(form: QFormLayout) -> QFormLayout:
-    """``form`` with growing fields that move below their label where the dock is too narrow for both."""
-    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-    return form
-
-
-def narrow(combo: QComboBox, characters: int = 8) -> QComboBox:
-    """``combo`` sized by ``characters`` rather than by its longest item, so the dock can be narrow."""
-    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    combo.setMinimumContentsLength(characters)
-    return combo
-
-
-class StatusText(QPlainTextEdit):
-    """The run's status: read-only plain text that wraps anywhere (long paths too), ``lines`` high, scrolling for
-    more; ``text()`` / ``setText()`` as a label's."""
-
-    def __init__(self, parent: QWidget, lines: int) -> None:
-        super().__init__(parent)
-        self.setReadOnly(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.viewport().setAutoFillBackground(False)  # the dock's background, as a label's
-        self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 2 * round(self.document().documentMargin()) + 2)
-
-    def text(self) -> str:
-        return self.toPlainText()
-
-    def setText(self, text: str) -> None:
-        self.setPlainText(text)
-
-
-class MosaicDock(QDockWidget):
+class MosaicDock(RunControl, QDockWidget):
     """Pick S2/S1 layers, map bands, choose a model and an extent, run tiled inference as a QgsTask."""
 
     def __init__(self, iface, parent=None) -> None:
@@ -123,6 +78,7 @@ class MosaicDock(QDockWidget):
         self._missing_message = None  #: the "onnxruntime is missing" message bar item, removed after the install
         self._offered = None  #: the onnxruntime build the installer offers (asked once, when onnxruntime is missing)
         self.assess_dialog = None  #: the Processing dialog *Assess this map…* opened, kept while open
+        self.published_dialog = None  #: *Get a published model…*, kept while the dock lives
         self._build_ui()
         self._load_settings()
         project = QgsProject.instance()
@@ -224,7 +180,14 @@ class MosaicDock(QDockWidget):
         inputs.addRow(tr("Sentinel-2"), self.s2_combo)
         inputs.addRow(tr("Sentinel-1"), self.s1_combo)
         inputs.addRow(tr("Cloud mask"), self.cloud_combo)
+        self.published_button = QPushButton(tr("Get a published model…"), parent)
+        self.published_button.setObjectName("mosaicPublishedButton")
+        self.published_button.setToolTip(
+            tr("Download a classifier published by the BigEarthNet v2.0 team and use it here (MIT licence)")
+        )
+        self.published_button.clicked.connect(self.open_published_dialog)
         inputs.addRow(tr("Model"), self.model_file)
+        inputs.addRow("", self.published_button)
         return inputs
 
     @staticmethod
@@ -234,33 +197,11 @@ class MosaicDock(QDockWidget):
         combo.setToolTip(tooltip)
         return narrow(combo)
 
-    def _model_panel(self, parent: QWidget) -> QWidget:
-        """The model's plain summary, and its full record behind *Details*."""
-        panel = QWidget(parent)
-        layout = QVBoxLayout(panel)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.model_info = QLabel(tr("Choose a model exported by MoSAiC (.onnx)."), panel)
-        self.model_info.setWordWrap(True)
-        self.model_info.setTextFormat(Qt.TextFormat.RichText)
-        self.details_button = QToolButton(panel)
-        self.details_button.setText(tr("Details"))
-        self.details_button.setCheckable(True)
-        self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.details_button.setArrowType(Qt.ArrowType.RightArrow)
-        self.details_button.setEnabled(False)
-        self.model_details = QLabel(panel)
-        self.model_details.setWordWrap(True)
-        self.model_details.setTextFormat(Qt.TextFormat.RichText)
-        self.model_details.setVisible(False)
-        self.details_button.toggled.connect(self._show_details)
-        layout.addWidget(self.model_info)
-        layout.addWidget(self.details_button)
-        layout.addWidget(self.model_details)
-        return panel
-
-    def _show_details(self, shown: bool) -> None:
-        self.model_details.setVisible(shown)
-        self.details_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+    def _model_panel(self, parent: QWidget) -> ModelPanel:
+        """The model's summary, its record behind *Details*, how it runs here; *Use the int8 copy* takes the copy."""
+        self.model_panel = ModelPanel(parent)
+        self.model_panel.use_int8.connect(self.set_model_path)
+        return self.model_panel
 
     def _mapping_box(self, parent: QWidget) -> QGroupBox:
         """Which layer band feeds each model band: band first, then the layer's short name; every row shown."""
@@ -309,7 +250,14 @@ class MosaicDock(QDockWidget):
         self.batch_size.setRange(1, 1024)
         options.addRow(tr("Batch size"), self.batch_size)
         self.provider_combo = narrow(QComboBox(parent))
-        self.provider_combo.setToolTip(tr("onnxruntime execution provider (GPU providers appear when installed)"))
+        self.provider_combo.setObjectName("mosaicProviderCombo")
+        self.provider_combo.setToolTip(
+            tr(
+                "Where the model runs: the execution providers of the onnxruntime QGIS has, the best first (the GPU "
+                "build adds CUDA); a provider that cannot start falls back to the CPU, and the model panel says so"
+            )
+        )
+        self.provider_combo.activated.connect(self._provider_chosen)
         options.addRow(tr("Run on"), self.provider_combo)
         self.output_dir = QgsFileWidget(parent)
         self.output_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
@@ -447,7 +395,6 @@ class MosaicDock(QDockWidget):
         settings.set_value("write_tiles", self.write_tiles.isChecked())
         settings.set_value("extent_mode", self.extent_combo.currentData())
         settings.set_value("model_path", self.model_file.filePath())
-        settings.set_value("provider", self.provider_combo.currentText())
         for option, combo in self.input_choices.items():
             settings.set_value(option, combo.currentData())
 
@@ -475,10 +422,7 @@ class MosaicDock(QDockWidget):
         """Show the install box when onnxruntime is missing; list its execution providers otherwise."""
         available = deps.onnxruntime_available()
         self.deps_box.setVisible(not available)
-        self.provider_combo.clear()
-        self.provider_combo.addItems(deps.available_providers())
-        index = self.provider_combo.findText(settings.value("provider"))
-        self.provider_combo.setCurrentIndex(max(index, 0))
+        self._fill_providers()
         self.run_button.setEnabled(available and self.task is None)
         bar = self.iface.messageBar()
         if not available and self._offered is None:
@@ -496,6 +440,31 @@ class MosaicDock(QDockWidget):
         elif available:
             self._clear_missing_message()
             self.load_model_info()
+
+    def _fill_providers(self) -> None:
+        """Offer the execution providers of the installed onnxruntime, best first (a GPU when there is one); keep
+        the one the user chose where it is still offered."""
+        combo = self.provider_combo
+        blocked = combo.blockSignals(True)
+        combo.clear()
+        for name in deps.available_providers():
+            combo.addItem(deps.provider_text(name), name)
+        combo.setCurrentIndex(max(combo.findData(settings.value("provider")), 0))
+        combo.blockSignals(blocked)
+
+    def _provider_chosen(self, _index: int) -> None:
+        """The user chose where to run: remembered, and the model panel says what that gives."""
+        settings.set_value("provider", self.provider_combo.currentData())
+        self.load_model_info()
+
+    def requested_provider(self) -> str | None:
+        """The provider a run asks for: the one chosen; a GPU provider chosen before that this onnxruntime lacks is
+        still asked for, so that the engine says in one line that the run falls back to the CPU and why."""
+        chosen = str(settings.value("provider"))
+        offered = [self.provider_combo.itemData(i) for i in range(self.provider_combo.count())]
+        if chosen not in ("auto", "", *offered):
+            return chosen
+        return self.provider_combo.currentData()
 
     def _clear_missing_message(self) -> None:
         if self._missing_message is not None:
@@ -563,6 +532,21 @@ class MosaicDock(QDockWidget):
 
         return any(name is not None and is_modality(name, modality) for name in layer_bands(layer))
 
+    def open_published_dialog(self):
+        """*Get a published model…*: the catalogue, getting one in the backend Python; the model it makes becomes
+        the dock's. The dock keeps the dialog (one; raised when open)."""
+        from .published_dialog import PublishedModelDialog
+
+        if self.published_dialog is None:
+            self.published_dialog = PublishedModelDialog(self.iface, self.iface.mainWindow())
+            self.published_dialog.model_ready.connect(self.set_model_path)
+        else:
+            self.published_dialog.refresh()
+        self.published_dialog.show()
+        self.published_dialog.raise_()
+        self.published_dialog.activateWindow()
+        return self.published_dialog
+
     def set_model_path(self, path: str) -> None:
         """Use the model at ``path`` (e.g. just trained by the training dialog)."""
         if path == self.model_file.filePath():
@@ -571,27 +555,28 @@ class MosaicDock(QDockWidget):
             self.model_file.setFilePath(path)  # fileChanged → load_model_info, once
 
     def load_model_info(self, *_args) -> None:
-        """Read and show the model's summary and details, then detect the band mapping for its bands."""
+        """Read the model (opened as a run would open it, without graph optimisation): its card and how it runs
+        here (precision, execution provider, the int8 copy on the CPU), then detect the band mapping for its bands."""
         path = self.model_file.filePath().strip()
         self.metadata = None
-        self.model_details.setText("")
-        self.details_button.setEnabled(False)
         if not path or not deps.onnxruntime_available():
-            self.model_info.setText(tr("Choose a model exported by MoSAiC (.onnx)."))
+            self.model_panel.show_prompt()
             self._fill_mapping({})
             return
-        from ..backend.inference import read_metadata
+        from ..backend.inference.model import OnnxModel
+        from ..backend.inference.run_info import model_run_info
 
+        provider = self.requested_provider()
         try:
-            self.metadata = read_metadata(path)
+            model = OnnxModel(path, threads=1, providers=[provider] if provider else None, optimise=False)
+            info = model_run_info(model)
         except MosaicError as exc:
-            self.model_info.setText(f'<span style="color:#b00020">{exc}</span>')
+            self.model_panel.show_error(str(exc))
             self.iface.messageBar().pushMessage(MESSAGE_TITLE, str(exc), Qgis.MessageLevel.Critical, 10)
             self._fill_mapping({})
             return
-        self.model_info.setText(summary_html(self.metadata))
-        self.model_details.setText(details_html(self.metadata))
-        self.details_button.setEnabled(True)
+        self.metadata = model.metadata
+        self.model_panel.show_model(self.metadata, info)
         if self.stride.value() > self.metadata.patch_size_px:
             self.stride.setValue(self.metadata.patch_size_px)
         self.stride.setMaximum(self.metadata.patch_size_px)
@@ -682,198 +667,10 @@ class MosaicDock(QDockWidget):
             self.mapping_warning.setText("")
         self.mapping_warning.setVisible(bool(gaps))
 
-    # -- extent -----------------------------------------------------------------------------------
-    def extent_in(self, layer: QgsRasterLayer) -> tuple[QgsRectangle | None, list[str] | None]:
-        """The chosen extent in ``layer``'s CRS (None = whole layer) and, for selected polygons, their WKT."""
-        mode = self.extent_combo.currentData()
-        project = QgsProject.instance()
-        if mode == "canvas":
-            canvas = self.iface.mapCanvas()
-            transform = QgsCoordinateTransform(canvas.mapSettings().destinationCrs(), layer.crs(), project)
-            return transform.transformBoundingBox(canvas.extent()), None
-        if mode == "selection":
-            box = QgsRectangle()
-            box.setMinimal()
-            polygons = []
-            for candidate in project.mapLayers().values():
-                if (
-                    isinstance(candidate, QgsVectorLayer)
-                    and candidate.geometryType() == QgsWkbTypes.GeometryType.PolygonGeometry
-                    and candidate.selectedFeatureCount()
-                ):
-                    transform = QgsCoordinateTransform(candidate.crs(), layer.crs(), project)
-                    for feature in candidate.selectedFeatures():
-                        geometry = feature.geometry()
-                        geometry.transform(transform)
-                        box.combineExtentWith(geometry.boundingBox())
-                        polygons.append(geometry.asWkt())
-            if not polygons:
-                raise MosaicError(tr("No polygons are selected: select polygons, or choose another extent."))
-            return box, polygons
-        return None, None
-
-    # -- run --------------------------------------------------------------------------------------
-    def run(self):
-        """Start the classification task; returns it (or None when the inputs are not complete)."""
-        from . import classify
-        from .task import ClassifyTask
-
-        if self.task is not None:
-            return None
-        if self.metadata is None:
-            self._message(tr("Choose a valid MoSAiC model first."), Qgis.MessageLevel.Warning)
-            return None
-        mapping = self.mapping()
-        gaps = [f"{m} {b}" for (m, b), s in mapping.items() if s is None]
-        if not mapping:
-            self._message(tr("Choose a Sentinel-2 layer, a Sentinel-1 layer or both."), Qgis.MessageLevel.Warning)
-            return None
-        if gaps:
-            self._message(
-                tr("Map every model band first; missing: {0}.").format(", ".join(gaps)), Qgis.MessageLevel.Warning
-            )
-            return None
-        self._save_settings()
-        s2 = [mapping[("S2", b)] for b in self.metadata.s2.bands if ("S2", b) in mapping]
-        s1 = [mapping[("S1", b)] for b in self.metadata.s1.bands if ("S1", b) in mapping]
-        edited = {m for (m, b), source in mapping.items() if self._detected.get((m, b)) != source}
-        model_path = self.model_file.filePath()
-        run_name = f"MoSAiC {Path(model_path).stem} {datetime.now():%Y-%m-%d %H.%M.%S}"
-        self._run_dir = self.run_base_dir() / run_folder_name(run_name)
-        request = classify.ClassifyRequest(
-            model_path=model_path,
-            s2=list({source.layer.id(): source.layer for source in s2}.values()),
-            s1=list({source.layer.id(): source.layer for source in s1}.values()),
-            outputs=classify.default_outputs(self._run_dir, self.write_tiles.isChecked()),
-            stride=self.stride.value(),
-            batch_size=self.batch_size.value(),
-            execution_provider=self.provider_combo.currentText() or None,
-            # bands mapped by hand are used as they are; detected ones are resolved again with the S1 order; a
-            # modality left out (its picker empty) makes a one-modality run with the model's S2- or S1-only head
-            s2_bands=s2 if "S2" in edited and s2 else None,
-            s1_bands=s1 if "S1" in edited and s1 else None,
-            cloud=self.cloud_combo.currentLayer(),
-        )
-        reader = None
-        try:
-            from .qgis_reader import finest_layer
-
-            request.input_options = self.input_options()
-            request.extent, request.polygons_wkt = self.extent_in(finest_layer(request.s2 or request.s1))
-            model = classify.load_model(request)
-            reader = classify.prepare(request, model.metadata, dock_hint)
-            self._run_dir.mkdir(parents=True, exist_ok=False)
-        except (MosaicError, OSError) as exc:
-            if reader is not None:
-                reader.close()
-            text = str(exc) if isinstance(exc, MosaicError) else tr("Cannot create the output folder: {0}").format(exc)
-            self._message(text, Qgis.MessageLevel.Critical)
-            return None
-        self.task = ClassifyTask(request, model, reader, run_name)
-        self.task.progress_text.connect(self.status.setText)
-        self.task.progressChanged.connect(lambda value: self.progress.setValue(round(value)))
-        self.task.on_finished = self._task_finished
-        self.progress.setValue(0)
-        self.status.setText(tr("Starting…"))
-        self.last_result, self.last_error = None, ""
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        QgsApplication.taskManager().addTask(self.task)
-        return self.task
-
-    def input_options(self):
-        """The engine's ``InputOptions`` of the dock's input choices."""
-        from ..backend.inference.inspector import InputOptions
-
-        s2_scale = self.input_choices["s2_scale"].currentData()
-        return InputOptions(
-            s2_offset=self.input_choices["s2_offset"].currentData(),
-            s2_scale=None if s2_scale == "auto" else float(s2_scale),
-            s1_units=self.input_choices["s1_units"].currentData(),
-            s1_order=self.input_choices["s1_order"].currentData(),
-        )
-
-    def cancel(self, *_args) -> None:
-        """Ask the running task to stop after the current batch (its partial files are removed)."""
-        if self.task is not None:
-            self.status.setText(tr("Cancelling…"))
-            self.task.cancel()
-
-    def _task_finished(self, task) -> None:
-        self.task = None
-        self.run_button.setEnabled(deps.onnxruntime_available())
-        self.cancel_button.setEnabled(False)
-        if task.result is not None:
-            self._show_result(task)
-            return
-        task.reader.close()
-        self._remove_run_dir()
-        if task.cancelled_by_user:
-            self.last_error = tr("Classification cancelled; nothing was kept.")
-            self.status.setText(self.last_error)
-            self.progress.setValue(0)
-            self._message(self.last_error, Qgis.MessageLevel.Info)
-        else:
-            self.last_error = task.error or tr("Classification failed.")
-            self.status.setText(self.last_error)
-            self._message(self.last_error, Qgis.MessageLevel.Critical)
-
-    def _show_result(self, task) -> None:
-        """Add the run's layers, report it in the status and the message bar, offer its folder and classes."""
-        from .layers import add_result_layers
-
-        self.last_result = task.result
-        _group, added = add_result_layers(task.result, task.run_name)
-        self.result_layers = {product: layer.id() for product, layer in added.items()}
-        self.progress.setValue(100)
-        summary = task.result.summary
-        text = tr("{0}: {1} tiles classified ({2} skipped as nodata) in {3:.1f} s; outputs in {4}").format(
-            task.run_name, summary.tiles_run, summary.tiles_skipped, summary.seconds, self._run_dir
-        )
-        applied = task.result.extra["plan"].applied
-        self.status.setText(text + "\n" + "\n".join(f"{topic}: {what}" for topic, what in applied.items()))
-        self._message(text, Qgis.MessageLevel.Success)
-        self._finished_dir, self._run_dir = self._run_dir, None
-        self.open_folder_button.setEnabled(True)
-        self.assess_button.setEnabled(True)
-        self._offer_classes(task.result.class_names, "probabilities" in added)
-
-    def _offer_classes(self, class_names, enabled: bool) -> None:
-        blocked = self.probability_class.blockSignals(True)
-        self.probability_class.clear()
-        self.probability_class.addItems(list(class_names))
-        self.probability_class.blockSignals(blocked)
-        self.probability_class.setEnabled(enabled)
-
-    def show_probability_of(self, index: int) -> None:
-        """Show class ``index``'s probability in the last run's probability layer (if it is still there)."""
-        from .layers import show_class_probability
-
-        layer = QgsProject.instance().mapLayer(self.result_layers.get("probabilities", ""))
-        if layer is not None and index >= 0 and self.last_result is not None:
-            show_class_probability(layer, index + 1, self.last_result.class_names)
-
-    def open_folder(self) -> bool:
-        """Open the last run's folder in the system's file manager."""
-        if self._finished_dir is None:
-            return False
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._finished_dir)))
-
     def _project_saved(self) -> None:
         """…or saved: the runs' folder follows the project; warn when it refers to temporary files."""
         self._show_output_path()
         self.warn_temporary_layers()
-
-    def assess_map(self):
-        """*Assess this map…*: Processing's next step of the last run's accuracy assessment (a sample to label, then
-        the assessment), filled in; the dock keeps the dialog while it is open."""
-        from .accuracy_entry import assess_this_map
-
-        if self._finished_dir is None:
-            return None
-        self.assess_dialog = assess_this_map(self._finished_dir, self)
-        self.assess_dialog.setObjectName("mosaicAssessDialog")
-        return self.assess_dialog
 
     def warn_temporary_layers(self) -> None:
         """After a save: warn when the project's layers lie in the temporary folder (gone after a restart)."""
@@ -886,14 +683,6 @@ class MosaicDock(QDockWidget):
                 ).format(len(names), ", ".join(names[:3]) + ("…" if len(names) > 3 else "")),
                 Qgis.MessageLevel.Warning,
             )
-
-    def _remove_run_dir(self) -> None:
-        """Remove the run's folder when a run left nothing in it (sinks delete their partial files)."""
-        if self._run_dir is not None and self._run_dir.is_dir():
-            leftovers = [p for p in self._run_dir.iterdir() if not p.name.startswith(".")]
-            if not leftovers:
-                shutil.rmtree(self._run_dir, ignore_errors=True)
-        self._run_dir = None
 
     def _message(self, text: str, level) -> None:
         self.iface.messageBar().pushMessage(
@@ -911,6 +700,10 @@ class MosaicDock(QDockWidget):
             self._remove_run_dir()
             self.task = None
         self._clear_missing_message()
+        if self.published_dialog is not None:
+            self.published_dialog.close()  # stops a download or import that is running
+            self.published_dialog.deleteLater()
+            self.published_dialog = None
         project = QgsProject.instance()
         for signal, slot in (
             (project.cleared, self.cancel),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-EVENTS = frozenset({"start", "step", "epoch", "checkpoint", "done", "error", "progress", "dataset"})
+EVENTS = frozenset(
+    {"start", "step", "epoch", "checkpoint", "done", "error", "progress", "dataset"}
+    | {"download", "verified", "import", "model"}  # mosaic models get / import reben
+)
 
 
 def parse_line(line: str) -> dict | None:

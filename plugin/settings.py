@@ -12,7 +12,7 @@ DEFAULTS: dict[str, object] = {
     "output_dir": "",
     "stride_px": 120,
     "batch_size": 8,
-    "provider": "CPUExecutionProvider",
+    "provider": "auto",  #: the user's choice of execution provider; auto: the best the installed onnxruntime has
     "extent_mode": "layer",
     "write_tiles": True,
     "s2_offset": "auto",
@@ -29,6 +29,8 @@ DEFAULTS: dict[str, object] = {
     "train/backbone": "",
     "train/workers": 2,
     "train/output_dir": "",
+    "train/start_from": "",  #: a published model whose encoders start the training ("": random weights)
+    "published/catalogue": "",  #: a catalogue of published models other than the bundled one (e.g. a mirror)
 }
 
 

@@ -1,11 +1,13 @@
 """Training dialog: runs ``mosaic train`` in the backend Python (a subprocess; torch never enters QGIS).
 
-*Train* first checks the form against the dataset (its split sizes, read by the backend in about a second), then
-trains, reading the JSON-lines progress stream into a progress bar, a live loss/metric plot and a log (known noise
-left out); Cancel stops the process and keeps the checkpoints written so far; on success it evaluates the best
-checkpoint on the test split (``mosaic evaluate``: thresholds tuned on validation, the test metrics the dock shows),
-exports the model with them as ``<run folder>/<strategy>_<date>_<time>.onnx`` and emits ``model_ready(path)``, which
-the plugin hands to the dock.
+*Train* first checks the form against the dataset (its split sizes, read by the backend in about a second); with
+*Start from* a published model, it fetches that model's checkpoints (``mosaic models get --no-import``) and starts
+the strategy's encoders from them (``--model.init_published``, the backbone set to theirs); then it trains, reading
+the JSON-lines progress stream into a progress bar, a live loss/metric plot and a log (known noise left out); Cancel
+stops the process and keeps the checkpoints written so far; on success it evaluates the best checkpoint on the test
+split (``mosaic evaluate``: thresholds tuned on validation, the test metrics the dock shows), exports the model with
+them as ``<run folder>/<strategy>_<date>_<time>.onnx``, logs which accuracy is which (head, split) and emits
+``model_ready(path)``, which the plugin hands to the dock.
 """
 
 from __future__ import annotations
@@ -40,22 +42,23 @@ from ..backend.training.log_noise import is_noise
 from . import settings
 from .backend_env import (
     CONFIG_DIR,
-    ENV_DISK_GB,
     ENV_DOWNLOAD_GB,
-    ENV_MINUTES,
-    create_env_commands,
     dataset_overrides,
     dataset_summary_command,
-    default_env_dir,
-    env_python,
     evaluate_command,
+    evaluation_dir,
     export_command,
+    model_path,
+    models_get_command,
+    published_heads_for,
     strategies_for_analysts,
     strategy_configs,
     strategy_text,
     train_command,
 )
 from .backend_process import BackendProcess
+from .backend_setup import create_backend_env
+from .evaluation_summary import accuracy_lines
 from .loss_plot import LossPlot
 from .process_log_dialog import ProcessLogDialog
 from .progress_stream import percent
@@ -106,12 +109,17 @@ class TrainingDialog(QDialog):
         self.best_checkpoint = ""
         self.onnx_path = ""
         self.failed_message = ""
+        self.accuracy: list[str] = []  #: the evaluation's accuracy per head, the dock's figure first
         self.splits: dict[str, int] = {}  #: the dataset's patches per split, from the check before training
         self.prepare_dialog = None  #: Processing's "Prepare training dataset" dialog, kept while open
         self.env_dialog = None  #: the log of the backend environment's creation, kept while open
-        self._stage = "idle"  # idle | check | train | evaluate | export | cancelled
+        self.published_folders: list[str] = []  #: the checkpoint folders that start the encoders (Start from)
+        self._fetch_total, self._fetch_done = 0, {}  #: approximate bytes to fetch; done bytes per (model, file)
+        self._stage = "idle"  # idle | check | fetch | train | evaluate | export | cancelled
         self._started = datetime.now()
+        self.published_rows: dict[str, dict] = {}  #: the catalogue's three-head models by name
         self._build_ui()
+        self._fill_start_from()
         self._load_settings()
         self.backend = BackendProcess(self)
         self.backend.progress.connect(self._handle_event)
@@ -185,6 +193,19 @@ class TrainingDialog(QDialog):
             self.strategy.addItem(strategy_text(name), name)
         self.strategy.setToolTip(tr("How the model learns; the name in brackets is the strategy's file in configs/"))
         form.addRow(tr("Strategy"), self.strategy)
+        self.start_from = QComboBox(self)
+        self.start_from.setObjectName("mosaicTrainStartFrom")
+        self.start_from.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.start_from.setMinimumContentsLength(40)
+        self.start_from.setToolTip(
+            tr(
+                "Start the encoders from a model the BigEarthNet v2.0 team published (trained on all BigEarthNet "
+                "labels; MIT licence) instead of random weights: the label-scarce path for your own region. Its "
+                "checkpoints are downloaded first; the backbone becomes theirs"
+            )
+        )
+        self.start_from.currentIndexChanged.connect(self._start_from_changed)
+        form.addRow(tr("Start from"), self.start_from)
         self.label_fraction = QDoubleSpinBox(self)
         self.label_fraction.setObjectName("mosaicTrainLabelFraction")
         self.label_fraction.setRange(0.01, 1.0)
@@ -268,6 +289,7 @@ class TrainingDialog(QDialog):
         self.batch_size.setValue(settings.value("train/batch_size"))
         self.device.setCurrentIndex(max(self.device.findText(settings.value("train/device")), 0))
         self.backbone.setCurrentIndex(max(self.backbone.findData(settings.value("train/backbone")), 0))
+        self.start_from.setCurrentIndex(max(self.start_from.findData(settings.value("train/start_from")), 0))
         self.workers.setValue(settings.value("train/workers"))
         self.output_dir.setFilePath(settings.value("train/output_dir"))
         self.python.setFilePath(settings.value("backend_python"))
@@ -279,7 +301,9 @@ class TrainingDialog(QDialog):
         settings.set_value("train/epochs", self.epochs.value())
         settings.set_value("train/batch_size", self.batch_size.value())
         settings.set_value("train/device", self.device.currentText())
-        settings.set_value("train/backbone", self.backbone.currentData())
+        if not self.published_name():  # a published start sets the backbone; the analyst's own choice is kept
+            settings.set_value("train/backbone", self.backbone.currentData())
+        settings.set_value("train/start_from", self.published_name())
         settings.set_value("train/workers", self.workers.value())
         settings.set_value("train/output_dir", self.output_dir.filePath())
         settings.set_value("backend_python", self.python.filePath())
@@ -300,43 +324,48 @@ class TrainingDialog(QDialog):
         return self.prepare_dialog
 
     def create_backend_env(self) -> ProcessLogDialog | None:
-        """After the analyst agrees to its size and time, create ``<profile>/python/mosaic_backend_venv`` with the
-        pinned backend; shows the pip log."""
-        from .deps import qgis_python
-
-        env_dir = default_env_dir()
-        question = QMessageBox(
-            QMessageBox.Icon.Question,
-            tr("Create the backend environment?"),
-            tr(
-                "Training needs PyTorch, which QGIS does not have. This creates a separate Python environment in "
-                "{0}: it downloads about {1} GB and takes about {2} GB of disk (on Linux, PyTorch with its NVIDIA "
-                "libraries; less on Windows and macOS), and {3}–{4} minutes depending on your connection."
-            ).format(env_dir, ENV_DOWNLOAD_GB, ENV_DISK_GB, *ENV_MINUTES),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            self,
+        """After the analyst agrees to its size and time, create the backend environment (:mod:`.backend_setup`);
+        it becomes the dialog's "Backend Python"."""
+        self.env_dialog = create_backend_env(
+            self, tr("Training needs PyTorch, which QGIS does not have."), self.python.setFilePath, self._fail
         )
-        question.setObjectName("mosaicCreateEnvQuestion")
-        if question.exec() != QMessageBox.StandardButton.Yes:
-            return None
-        try:
-            base_python = qgis_python()
-        except FileNotFoundError as exc:
-            self._fail(str(exc))
-            return None
-        self.env_dialog = ProcessLogDialog(
-            tr("Creating the MoSAiC backend environment"), create_env_commands(env_dir, base_python), self, is_noise
-        )
-
-        def done(ok: bool) -> None:
-            if ok:
-                self.python.setFilePath(str(env_python(env_dir)))
-                settings.set_value("backend_python", str(env_python(env_dir)))
-
-        self.env_dialog.finished_all.connect(done)
-        self.env_dialog.show()
-        self.env_dialog.start()
         return self.env_dialog
+
+    # -- start from a published model -------------------------------------------------------------
+    def _fill_start_from(self) -> None:
+        """Random weights, then every published three-head model of the catalogue (its checkpoints hold an S1+S2,
+        an S1-only and an S2-only encoder: what any strategy starts from)."""
+        from ..backend.errors import MosaicError
+        from .published_catalogue import catalogue_rows, three_head_rows
+
+        self.start_from.addItem(tr("Random weights (as the strategy)"), "")
+        try:
+            rows = three_head_rows(catalogue_rows())
+        except MosaicError as exc:
+            rows = []
+            self.start_from.setToolTip(str(exc))
+        self.published_rows = {row["name"]: row for row in rows}
+        for row in rows:
+            self.start_from.addItem(
+                tr("{0}: published encoders ({1}, about {2:,.0f} MB to download)").format(
+                    row["name"], row["architecture"], row["approx_mb"]
+                ),
+                row["name"],
+            )
+
+    def published_name(self) -> str:
+        """The published model chosen in *Start from* (``""``: random weights)."""
+        return self.start_from.currentData() or ""
+
+    def _start_from_changed(self, _index: int) -> None:
+        """A published start fixes the backbone to the checkpoints' architecture (the run refuses any other)."""
+        name = self.published_name()
+        if name:
+            architecture = self.published_rows[name]["architecture"]
+            if self.backbone.findData(architecture) < 0:
+                self.backbone.addItem(architecture, architecture)
+            self.backbone.setCurrentIndex(self.backbone.findData(architecture))
+        self.backbone.setEnabled(not name)
 
     # -- training ---------------------------------------------------------------------------------
     def start_training(self) -> None:
@@ -370,6 +399,7 @@ class TrainingDialog(QDialog):
         self._save_settings()
         self.last_checkpoint = self.best_checkpoint = self.onnx_path = self.failed_message = ""
         self.splits = {}
+        self.published_folders = []
         self.plot.clear()
         self.log.clear()
         self.progress.setValue(0)
@@ -387,8 +417,22 @@ class TrainingDialog(QDialog):
             self.device.currentText(),
             self.backbone.currentData(),
             self.workers.value(),
+            self.published_folders,
         )
-        self._start(argv, "train", tr("Training…"), run_dir)
+        name = self.published_name()
+        message = tr("Training from the published encoders of {0}…").format(name) if name else tr("Training…")
+        self._start(argv, "train", message, run_dir)
+
+    def _fetch_published(self, run_dir: str) -> None:
+        """Download the chosen published model's checkpoints (resumable, verified; no import)."""
+        name = self.published_name()
+        self._fetch_total, self._fetch_done = 0, {}
+        self._start(
+            models_get_command(self.python.filePath(), name, download_only=True),
+            "fetch",
+            tr("Fetching the published checkpoints of {0}…").format(name),
+            run_dir,
+        )
 
     def batch_problem(self) -> str:
         """Why the form cannot train on the dataset's split sizes (:attr:`splits`), or ``""``."""
@@ -436,6 +480,9 @@ class TrainingDialog(QDialog):
         return self.backend.is_running()
 
     def _handle_event(self, event: dict) -> None:
+        if self._stage == "fetch":
+            self._fetch_event(event)
+            return
         kind = event["event"]
         value = percent(event)
         if value is not None and self._stage == "train":
@@ -471,23 +518,29 @@ class TrainingDialog(QDialog):
             if event.get("last_checkpoint"):
                 self.last_checkpoint = self._in_run_folder(event["last_checkpoint"])
 
+    def _fetch_event(self, event: dict) -> None:
+        """``mosaic models get`` events: download progress, then the checkpoint folders the strategy starts from."""
+        kind = event["event"]
+        if kind == "start":
+            self._fetch_total = int(event.get("approx_bytes") or 0)
+        elif kind == "download":
+            self._fetch_done[(event["model"], event["file"])] = int(event.get("done_bytes") or 0)
+            if self._fetch_total:
+                self.progress.setValue(min(100, round(100 * sum(self._fetch_done.values()) / self._fetch_total)))
+        elif kind == "done":
+            folders = event.get("folders", {}).get(self.published_name(), {})
+            heads = published_heads_for(strategy_configs()[self.strategy.currentData()])
+            self.published_folders = [folders[h] for h in heads if h in folders]
+            self.log.appendPlainText(
+                tr("Encoders start from: {0}").format(", ".join(self.published_folders) or tr("nothing fetched"))
+            )
+
     def _in_run_folder(self, path: str) -> str:
         """``path`` as printed by the backend (relative to its working directory, the run folder) made absolute."""
         return str(Path(self.backend.process.workingDirectory() or ".") / path)
 
-    def model_path(self, run_dir: str) -> Path:
-        """``<run folder>/<strategy>_<YYYY-MM-DD_HHMM>.onnx`` of the training started at :attr:`_started` (``_2``…
-        when that name is taken)."""
-        stem = f"{self.strategy.currentData()}_{self._started:%Y-%m-%d_%H%M}"
-        path, n = Path(run_dir) / f"{stem}.onnx", 1
-        while path.exists():
-            n += 1
-            path = Path(run_dir) / f"{stem}_{n}.onnx"
-        return path
-
     def _evaluation_dir(self) -> str:
-        """``<model>_evaluation`` beside the model: the test metrics and the report of ``mosaic evaluate``."""
-        return str(Path(self.onnx_path).with_name(Path(self.onnx_path).stem + "_evaluation"))
+        return str(evaluation_dir(self.onnx_path))
 
     def _process_finished(self, exit_code: int) -> None:
         """The backend has ended (``exit_code`` -1: killed, crashed or not started): report, or go on."""
@@ -510,14 +563,21 @@ class TrainingDialog(QDialog):
             problem = self.batch_problem()
             if problem:
                 self._fail(problem)
+            elif self.published_name():
+                self._fetch_published(run_dir)
             else:
                 self._start_training_run(run_dir)
+        elif stage == "fetch":
+            if not self.published_folders:
+                self._fail(tr("The published checkpoints were not fetched: see the log."))
+                return
+            self._start_training_run(run_dir)
         elif stage == "train":
             checkpoint = self.best_checkpoint or self.last_checkpoint
             if not checkpoint:
                 self._fail(tr("Training finished without writing a checkpoint: see the log."))
                 return
-            self.onnx_path = str(self.model_path(run_dir))
+            self.onnx_path = str(model_path(run_dir, self.strategy.currentData(), self._started))
             self._start(
                 evaluate_command(self.python.filePath(), checkpoint, self._evaluation_dir(), self.workers.value()),
                 "evaluate",
@@ -525,6 +585,9 @@ class TrainingDialog(QDialog):
                 run_dir,
             )
         elif stage == "evaluate":
+            self.accuracy = accuracy_lines(Path(self._evaluation_dir()) / "metrics.json")
+            self.log.appendPlainText(tr("Accuracy the model records (the dock shows the first line's):"))
+            self.log.appendPlainText("\n".join("  " + line for line in self.accuracy))
             self._start(
                 export_command(
                     self.python.filePath(),
@@ -538,7 +601,9 @@ class TrainingDialog(QDialog):
             )
         elif stage == "export":
             self.progress.setValue(100)
-            self.status.setText(tr("Model ready: {0} (opened in the MoSAiC dock)").format(self.onnx_path))
+            self.status.setText(
+                tr("Model ready: {0} (opened in the MoSAiC dock). {1}.").format(self.onnx_path, self.accuracy[0])
+            )
             self.iface.messageBar().pushMessage(
                 tr("MoSAiC"),
                 tr("Model trained and exported: {0}; it is now the model of the MoSAiC dock.").format(self.onnx_path),

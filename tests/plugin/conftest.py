@@ -1,4 +1,5 @@
-"""Plugin test fixtures: the real T33UUP band files as QGIS layers, and a real exported ONNX model."""
+"""Plugin test fixtures: the real T33UUP band files as QGIS layers, a real exported ONNX model, and a local stand-in
+for the model hub serving published-format checkpoints (the backend tests' ``hub_server`` and ``published_files``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from qgis.core import QgsProject, QgsRasterLayer, QgsSettings
 
+from ..backend.published.hub_server import Hub
 from .model_fixture import export_test_model
 from .plugin_actions import open_dock, start_plugin
 from .processing_case import band_files
@@ -78,3 +80,35 @@ def dock(qgis_iface, qtbot, clean_settings, t33uup_layers, test_model, tmp_path)
     widget.write_tiles.setChecked(True)
     yield widget
     plugin.unload()
+
+
+PUBLISHED_IDS = ("resnet18-all-v0.2.0", "resnet18-s1-v0.2.0", "resnet18-s2-v0.2.0")  #: one three-head model
+PUBLISHED_MODEL = "resnet18-v0.2.0"
+
+
+@pytest.fixture(scope="session")
+def published_hub(tmp_path_factory):
+    """The hub stand-in on 127.0.0.1 serving ResNet-18 checkpoints in the published format (S1+S2, S1, S2; v0.2.0)
+    made by ``configilm`` at random weights: a real download and import, but not a land-cover model."""
+    from ..backend.published.published_files import write_published  # torch: only where a test needs it
+
+    root = tmp_path_factory.mktemp("published")
+    hub = Hub()
+    for seed, model_id in enumerate(PUBLISHED_IDS, start=20):
+        write_published(root / model_id, "resnet18", model_id.split("-")[1], seed=seed)
+        hub.publish(model_id, root / model_id)
+    yield hub
+    hub.close()
+
+
+@pytest.fixture()
+def published_setup(qgis_app, clean_settings, published_hub, tmp_path, monkeypatch):
+    """The plugin pointed at the stand-in hub as an administrator would point it at a mirror (the setting
+    ``published/catalogue``), a fresh download cache (``MOSAIC_CACHE``), and the project's venv as backend Python."""
+    from mosaic.plugin import settings
+
+    catalogue = published_hub.catalogue(tmp_path / "catalogue.json", known_sha256={PUBLISHED_IDS[0]})
+    settings.set_value("published/catalogue", str(catalogue))
+    settings.set_value("backend_python", sys.executable)
+    monkeypatch.setenv("MOSAIC_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "published-models"

@@ -11,10 +11,12 @@ import pytest
 from mosaic.plugin import deps
 
 
-def test_onnxruntime_found_and_providers_listed_cpu_first(qgis_app):
+def test_onnxruntime_found_and_its_local_providers_listed(qgis_app):
+    """This machine's CPU build: the CPU provider only (Azure's runs nothing locally)."""
     assert deps.onnxruntime_available()
-    providers = deps.available_providers()
-    assert providers[0] == "CPUExecutionProvider"
+    assert deps.available_providers() == ["CPUExecutionProvider"]
+    assert deps.provider_text("CPUExecutionProvider") == "CPU (CPUExecutionProvider)"
+    assert deps.provider_text("CUDAExecutionProvider") == "GPU (CUDAExecutionProvider)"
 
 
 def test_deps_dir_is_inside_the_qgis_profile(qgis_app):

@@ -32,7 +32,11 @@ def test_band_mapping_detected_from_file_names(dock, t33uup_layers):
         assert source is not None, band
         assert source.layer.id() == t33uup_layers[band].id() and source.band == 1
     assert dock.mapping_warning.text() == ""
-    assert dock.provider_combo.itemText(0) == "CPUExecutionProvider"
+    # this onnxruntime's providers that run here (the CPU build: Azure's remote one is not offered)
+    offered = [
+        (dock.provider_combo.itemText(i), dock.provider_combo.itemData(i)) for i in range(dock.provider_combo.count())
+    ]
+    assert offered == [("CPU (CPUExecutionProvider)", "CPUExecutionProvider")]
     # the band first, then the layer's short name (the full name in the tooltip)
     combo = dock.mapping_table.cellWidget(0, 1)
     assert combo.currentText() == "B02 · S2A T33UUP 2017-06-13"
@@ -42,17 +46,21 @@ def test_band_mapping_detected_from_file_names(dock, t33uup_layers):
 
 
 def test_model_panel_summary_and_details(dock):
-    summary = plain_text(dock.model_info.text())
+    panel = dock.model_panel
+    summary = plain_text(panel.model_info.text())
     assert summary == (
         "Classifies: 19 land-cover classes (Urban fabric, Industrial or commercial units, Arable land and 16 more)\n"
         "Expects: Sentinel-2 L2A (10 bands) and Sentinel-1 VV+VH in dB at 10 m; one label set per 1.2 km tile\n"
         "Heads: S1+S2\n"
-        "Accuracy: macro average precision 0.123 on its test split"
+        "Accuracy: macro average precision 0.123 on its test split (S1+S2 head)"
     )
-    assert not dock.model_details.isVisibleTo(dock) and "test/ap_macro = 0.123" in dock.model_details.text()
-    dock.details_button.click()
-    assert dock.model_details.isVisibleTo(dock)
-    assert "Metrics: test/ap_macro = 0.123" in plain_text(dock.model_details.text())
+    assert not panel.model_details.isVisibleTo(dock) and "test/ap_macro = 0.123" in panel.model_details.text()
+    panel.details_button.click()
+    assert panel.model_details.isVisibleTo(dock)
+    assert "Metrics: test/ap_macro = 0.123" in plain_text(panel.model_details.text())
+    # how it runs here: fp32 on the CPU, no int8 copy beside it
+    assert plain_text(panel.run_note.text()) == "Runs here: fp32 on CPU (CPUExecutionProvider)"
+    assert not panel.int8_button.isVisibleTo(dock)
 
 
 def test_pickers_offer_s2_and_s1_layers_first(qgis_iface, clean_settings, t33uup_layers):
@@ -159,7 +167,7 @@ def test_run_adds_styled_group_equal_to_headless_predict(
     # the legend lists the classes without QGIS's band title ("Band 1: top class index (Gray)")
     assert legend_texts(group.findLayer(labels.id())) == list(BEN19_CLASSES)
     # without a cloud layer every cell is decided by the fused head: no "Head used" layer
-    assert "no cloud mask (exported before per-modality heads)" in dock.model_details.text()
+    assert "no cloud mask (exported before per-modality heads)" in dock.model_panel.model_details.text()
     # confidence: the ramp spans the run's own values
     confidence = layers["Confidence"]
     values = gdal.Open(str(outputs["confidence"])).ReadAsArray()
@@ -401,7 +409,7 @@ def test_model_panel_shows_the_precision_and_its_metrics_next_to_fp32(qgis_app):
 
     from mosaic.backend.export.metadata import build_metadata
     from mosaic.backend.inference.metadata import parse_metadata
-    from mosaic.plugin.model_card import details_html
+    from mosaic.plugin.model_card import details_html, summary_html
 
     parts = {"class_names": list(BEN19_CLASSES), "strategy": "mosaic1", "training": {"dataset": "x", "licence": "y"}}
     d = build_metadata(parts)
@@ -423,7 +431,7 @@ def test_model_panel_shows_the_heads_and_their_metrics(qgis_app):
 
     from mosaic.backend.export.metadata import build_metadata
     from mosaic.backend.inference.metadata import parse_metadata
-    from mosaic.plugin.model_card import details_html
+    from mosaic.plugin.model_card import details_html, summary_html
 
     parts = {
         "class_names": list(BEN19_CLASSES),
@@ -436,12 +444,21 @@ def test_model_panel_shows_the_heads_and_their_metrics(qgis_app):
             "s2": {"thresholds": [0.5] * 19, "metrics": {"test/ap_macro": 0.6001}},
         },
     }
+    meta = parse_metadata(build_metadata(parts))
     doc = QTextDocument()
-    doc.setHtml(details_html(parse_metadata(build_metadata(parts))))
+    doc.setHtml(details_html(meta))
     assert (
-        "Heads: fused S1+S2 (test AP 0.651, cloudy AP 0.503), S1 only (radar, under clouds) (test AP 0.412, "
-        "cloudy AP 0.446), S2 only (no S1) (test AP 0.600)"
+        "Heads: S1+S2 (test AP 0.651, AP on snow/cloud/shadow patches 0.503), S1-only (test AP 0.412, AP on "
+        "snow/cloud/shadow patches 0.446), S2-only (test AP 0.600)"
     ) in doc.toPlainText()
+    # the summary's figure says which head and split it is, with the other heads' beside it (a dialog's evaluate
+    # log ends with the S2-only head on the snow/cloud/shadow patches: another number, issue 23's 0.596 vs 0.7206)
+    summary = plain_text(summary_html(meta))
+    assert summary.splitlines()[2:] == [
+        "Heads: S1+S2 (clear tiles), S1-only (under clouds), S2-only (where S1 is missing)",
+        "Accuracy: macro average precision 0.651 on its test split (S1+S2 head; S1-only head 0.412, S2-only head "
+        "0.600)",
+    ]
 
 
 def predict_cli(args: list[str], out) -> None:

@@ -265,7 +265,9 @@ def test_trained_from_the_menu_the_model_reaches_the_dock(qgis_iface, plugin, qt
     # evaluated on the test split before the export: tuned thresholds, and the dock's one accuracy figure
     assert dock.metadata.thresholds_tuned and 0 < dock.metadata.metrics["test/ap_macro"] <= 1
     assert (onnx_path.parent / f"{onnx_path.stem}_evaluation" / "metrics.json").is_file()
-    assert "Accuracy: macro average precision" in dock.model_info.text().replace("<b>", "").replace("</b>", "")
+    assert "Accuracy: macro average precision" in dock.model_panel.model_info.text().replace("<b>", "").replace(
+        "</b>", ""
+    )
     assert dialog.plot.series["loss"] and dialog.progress.value() == 100
     log = dialog.findChild(QPlainTextEdit, "mosaicTrainLog").toPlainText()
     assert "Tip:" not in log and "deprecated" not in log and "\N{ELECTRIC LIGHT BULB}" not in log
