@@ -180,10 +180,10 @@ def published_catalogue() -> str | None:
     return str(settings.value("published/catalogue") or "") or None
 
 
-def models_get_command(python: str, name: str, download_only: bool = False) -> list[str]:
-    """argv of ``mosaic models get NAME --progress-jsonl``: download (resumable, verified) into the cache and import
-    to ``<cache>/onnx/NAME.onnx``; ``download_only``: ``--no-import`` (the checkpoint folders, to train from)."""
-    args = ["models", "get", name, "--progress-jsonl"]
+def models_get_command(python: str, names: list[str], download_only: bool = False) -> list[str]:
+    """argv of ``mosaic models get NAME... --progress-jsonl``: download (resumable, verified) into the cache and
+    import to ``<cache>/onnx/NAME.onnx``; ``download_only``: ``--no-import`` (the checkpoint folders, to train from)."""
+    args = ["models", "get", *names, "--progress-jsonl"]
     if download_only:
         args.append("--no-import")
     catalogue = published_catalogue()

@@ -225,7 +225,7 @@ class PublishedModelDialog(QDialog):
         self.status.setText(tr("Starting…"))
         self.get_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.backend.start(models_get_command(python, name))
+        self.backend.start(models_get_command(python, [name]))
         return True
 
     def offer_backend(self):

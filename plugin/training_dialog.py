@@ -423,12 +423,18 @@ class TrainingDialog(QDialog):
         message = tr("Training from the published encoders of {0}…").format(name) if name else tr("Training…")
         self._start(argv, "train", message, run_dir)
 
+    def published_checkpoints(self) -> list[str]:
+        """The ids of the chosen published model's checkpoints that start the strategy's encoders (late fusion: the
+        S1-only and S2-only ones; early fusion: the S1+S2 one; one modality: its own)."""
+        heads = self.published_rows[self.published_name()]["heads"]
+        return [heads[h] for h in published_heads_for(strategy_configs()[self.strategy.currentData()])]
+
     def _fetch_published(self, run_dir: str) -> None:
-        """Download the chosen published model's checkpoints (resumable, verified; no import)."""
+        """Download the checkpoints the strategy starts from (resumable, verified; no import)."""
         name = self.published_name()
         self._fetch_total, self._fetch_done = 0, {}
         self._start(
-            models_get_command(self.python.filePath(), name, download_only=True),
+            models_get_command(self.python.filePath(), self.published_checkpoints(), download_only=True),
             "fetch",
             tr("Fetching the published checkpoints of {0}…").format(name),
             run_dir,
@@ -528,9 +534,8 @@ class TrainingDialog(QDialog):
             if self._fetch_total:
                 self.progress.setValue(min(100, round(100 * sum(self._fetch_done.values()) / self._fetch_total)))
         elif kind == "done":
-            folders = event.get("folders", {}).get(self.published_name(), {})
-            heads = published_heads_for(strategy_configs()[self.strategy.currentData()])
-            self.published_folders = [folders[h] for h in heads if h in folders]
+            folders = event.get("folders", {})
+            self.published_folders = [folders[i]["fused"] for i in self.published_checkpoints() if i in folders]
             self.log.appendPlainText(
                 tr("Encoders start from: {0}").format(", ".join(self.published_folders) or tr("nothing fetched"))
             )

@@ -28,6 +28,7 @@ from mosaic.plugin.loss_plot import LossPlot
 from mosaic.plugin.progress_stream import parse_line, percent
 from mosaic.plugin.training_dialog import in_dialog_words
 
+from .conftest import PUBLISHED_IDS, PUBLISHED_MODEL
 from .plugin_actions import open_training_dialog, start_plugin, top_level
 from .qgis_env import qgis_env
 from .screenshots import screenshot_path, show_neutral_paths
@@ -265,6 +266,12 @@ def test_trained_from_the_menu_the_model_reaches_the_dock(qgis_iface, plugin, qt
     # evaluated on the test split before the export: tuned thresholds, and the dock's one accuracy figure
     assert dock.metadata.thresholds_tuned and 0 < dock.metadata.metrics["test/ap_macro"] <= 1
     assert (onnx_path.parent / f"{onnx_path.stem}_evaluation" / "metrics.json").is_file()
+    # which figure is which: the dock's is the fused head's on the test split, named so in the log (the evaluate
+    # output before it ends with the S2-only head on the snow/cloud/shadow patches)
+    fused, s1, s2 = dialog.accuracy
+    assert fused.startswith(f"fused head: macro AP {dock.metadata.metrics['test/ap_macro']:.4f} on the test split")
+    assert s1.startswith("S1-only head: macro AP") and s2.startswith("S2-only head: macro AP")
+    assert s2.endswith(f"; {dock.metadata.metrics_for('s2')['cloudy/ap_macro']:.4f} on its 6 snow/cloud/shadow patches")
     assert "Accuracy: macro average precision" in dock.model_panel.model_info.text().replace("<b>", "").replace(
         "</b>", ""
     )
@@ -281,6 +288,40 @@ def test_trained_from_the_menu_the_model_reaches_the_dock(qgis_iface, plugin, qt
     shot = dialog.grab()
     assert shot.save(str(screenshot_path("plugin_training.png", tmp_path)))  # README screenshot
     assert shot.toImage().pixelColor(0, 0).isValid()
+
+
+def test_trained_from_a_published_model_from_the_menu(
+    qgis_iface, plugin, qtbot, ben_v2, tmp_path, published_setup, published_hub
+):
+    """Start from a published model (the local hub stand-in's ResNet-18 three-head model): the dialog fetches the
+    S1-only and S2-only checkpoints MoSAiC-1's encoders start from (not the S1+S2 one), trains from them with their
+    backbone, evaluates and exports; the model reaches the dock."""
+    import yaml
+
+    dialog = open_training_dialog(qgis_iface)
+    fill_short_run(dialog, ben_v2, tmp_path / "runs", epochs=1, batch=4)
+    start_from = dialog.findChild(QComboBox, "mosaicTrainStartFrom")
+    assert start_from.itemText(0) == "Random weights (as the strategy)"
+    assert [start_from.itemData(i) for i in range(start_from.count())] == ["", PUBLISHED_MODEL]
+    start_from.setCurrentIndex(1)
+    backbone = dialog.findChild(QComboBox, "mosaicTrainBackbone")
+    assert backbone.currentData() == "resnet18" and not backbone.isEnabled()  # the checkpoints' architecture
+    dialog.findChild(QPushButton, "mosaicTrainButton").click()
+    qtbot.waitUntil(lambda: plugin.dock is not None and plugin.dock.metadata is not None, timeout=600_000)
+
+    folders = [str(published_setup / m / "main") for m in PUBLISHED_IDS[1:]]  # S1-only, S2-only
+    log = dialog.findChild(QPlainTextEdit, "mosaicTrainLog").toPlainText()
+    assert f"Encoders start from: {', '.join(folders)}" in log
+    fetched = {path for path, _range in published_hub.requests if path.startswith("/blobs/")}
+    assert fetched == {f"/blobs/{m}/{f}" for m in PUBLISHED_IDS[1:] for f in ("config.json", "model.safetensors")}
+    config = yaml.safe_load(next((tmp_path / "runs" / "runs").rglob("config.yaml")).read_text())
+    assert config["model"]["init_published"] == folders and config["model"]["backbone"] == "resnet18"
+    dock = plugin.dock
+    assert Path(dock.model_file.filePath()).parent == tmp_path / "runs" and dock.metadata.strategy == "mosaic1"
+    assert dialog.accuracy[0].startswith(
+        f"fused head: macro AP {dock.metadata.metrics['test/ap_macro']:.4f} on the test split (6 patches)"
+    )
+    assert dialog.status.text().endswith(f"{dialog.accuracy[0]}.")
 
 
 def test_cancel_stops_training_and_keeps_a_checkpoint(qgis_iface, plugin, qtbot, ben_v2, tmp_path):
