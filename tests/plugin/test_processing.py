@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,24 +299,30 @@ def test_prepare_without_backend_python_says_what_to_do(processing_ready, ben_v2
 
 
 @pytest.mark.slow
-def test_train_algorithm_trains_and_exports(processing_ready, ben_v2, tmp_path):
-    """mosaic:train: a real one-epoch ResNet-18 MoSAiC-1 run in the backend Python, then ONNX export."""
+def test_train_algorithm_trains_evaluates_and_exports(processing_ready, ben_v2, tmp_path):
+    """mosaic:train: the training dialog's strategies in plain words (MoSAiC-1 first), a real one-epoch ResNet-18
+    MoSAiC-1 run in the backend Python, evaluated on the test split before the export, so the model carries its
+    tuned thresholds and test metrics; the training dialog's file names."""
+    import re
     import sys
 
     import processing
 
     from mosaic.backend.inference import read_metadata
-    from mosaic.plugin.backend_env import strategy_configs
+    from mosaic.plugin.backend_env import strategies_for_analysts, strategy_text
 
-    strategies = list(strategy_configs())
+    algorithm = processing_ready.algorithm("train")
+    options = algorithm.parameterDefinition("STRATEGY").options()
+    assert options == [strategy_text(n) for n in strategies_for_analysts()]
+    assert options[0].startswith("MoSAiC-1: ") and options[0].endswith("(mosaic1)")
+    assert algorithm.parameterDefinition("LABEL_FRACTION").defaultValue() == 1.0  # all labels, as the dialog
     result = processing.run(
         "mosaic:train",
         {
             "DATASET": str(ben_v2),
-            "STRATEGY": strategies.index("mosaic1"),
+            "STRATEGY": 0,
             "EPOCHS": 1,
             "BATCH_SIZE": 4,
-            "LABEL_FRACTION": 1.0,
             "DEVICE": 1,
             "BACKBONE": "resnet18",
             "WORKERS": 0,
@@ -323,5 +330,9 @@ def test_train_algorithm_trains_and_exports(processing_ready, ben_v2, tmp_path):
             "OUTPUT": str(tmp_path / "run"),
         },
     )
-    assert result["MODEL"].startswith(str(tmp_path / "run")) and result["MODEL"].endswith(".onnx")
-    assert read_metadata(result["MODEL"]).strategy == "mosaic1"
+    model = Path(result["MODEL"])
+    assert model.parent == tmp_path / "run" and re.fullmatch(r"mosaic1_\d{4}-\d{2}-\d{2}_\d{4}\.onnx", model.name)
+    assert Path(result["METRICS"]) == model.with_name(f"{model.stem}_evaluation") / "metrics.json"
+    meta = read_metadata(model)
+    assert meta.strategy == "mosaic1" and meta.thresholds_tuned
+    assert 0 < meta.metrics["test/ap_macro"] <= 1 and "test/ap_macro" in meta.metrics_for("s1")
