@@ -183,9 +183,12 @@ class RunControl:
         text = tr("{0}: {1} tiles classified ({2} skipped as nodata) in {3:.1f} s; outputs in {4}").format(
             task.run_name, summary.tiles_run, summary.tiles_skipped, summary.seconds, self._run_dir
         )
-        applied = task.result.extra["plan"].applied
-        used = run_used(summary, task.request.threads, task.model.provider_note)
-        self.status.setText("\n".join([text, used, *(f"{topic}: {what}" for topic, what in applied.items())]))
+        done = tr("{0} tiles classified ({1} skipped as nodata) in {2:.1f} s {3}").format(
+            summary.tiles_run, summary.tiles_skipped, summary.seconds, run_used(summary, task.request.threads)
+        )
+        notes = [task.model.provider_note] if task.model.provider_note else []
+        applied = [f"{topic}: {what}" for topic, what in task.result.extra["plan"].applied.items()]
+        self.status.setText("\n".join([done, *notes, tr("Outputs in {0}").format(self._run_dir), *applied]))
         self._message(text, Qgis.MessageLevel.Success)
         self._finished_dir, self._run_dir = self._run_dir, None
         self.open_folder_button.setEnabled(True)
@@ -233,11 +236,10 @@ class RunControl:
         self._run_dir = None
 
 
-def run_used(summary, threads: int | None, provider_note: str | None) -> str:
-    """What a run used: ``Ran on CPU (CPUExecutionProvider), fp32 model, onnxruntime's default threads (one per
-    physical core)``, and the provider fallback note when a requested provider was missing or could not start."""
+def run_used(summary, threads: int | None) -> str:
+    """What a run used: ``on CPU (CPUExecutionProvider), fp32 model, onnxruntime's default threads (one per
+    core).`` (the providers the session really had, the file's precision, the threads asked for)."""
     from ..backend.inference.providers import describe
 
     threads_text = tr("{0} threads").format(threads) if threads else tr("onnxruntime's default threads (one per core)")
-    text = tr("Ran on {0}, {1} model, {2}.").format(describe(summary.providers), summary.precision, threads_text)
-    return text + (" " + provider_note if provider_note else "")
+    return tr("on {0}, {1} model, {2}.").format(describe(summary.providers), summary.precision, threads_text)

@@ -38,6 +38,7 @@ from .published_catalogue import cache_dir, catalogue_rows, default_index, heads
 DOWNLOAD_SHARE = 90  #: % of the progress bar the downloads fill; the import the rest
 IMPORT_PERCENT = {"reading": 92, "tuning": 94, "exporting": 96}
 COLUMNS = ("name", "heads", "size", "ap", "licence", "here")
+TABLE_ROWS_SHOWN = 6  #: the list shows this many models without scrolling
 
 
 def tr(text: str) -> str:
@@ -58,7 +59,7 @@ class PublishedModelDialog(QDialog):
         self.iface = iface
         self.setObjectName("mosaicPublishedDialog")
         self.setWindowTitle(tr("Get a published model"))
-        self.resize(760, 560)
+        self.resize(820, 680)
         self.rows: list[dict] = []
         self.model_path = ""  #: the model the last Get made
         self.failed_message = ""
@@ -93,7 +94,9 @@ class PublishedModelDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(TABLE_ROWS_SHOWN * self.table.verticalHeader().defaultSectionSize() + 30)
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.info = QLabel(self)
         self.info.setObjectName("mosaicPublishedInfo")
@@ -167,8 +170,6 @@ class PublishedModelDialog(QDialog):
                 if c in (2, 3):
                     item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
                 table.setItem(r, c, item)
-        for c in range(1, len(COLUMNS)):
-            table.resizeColumnToContents(c)
         names = [row["name"] for row in self.rows]
         if names:
             table.selectRow(names.index(selected) if selected in names else default_index(names))

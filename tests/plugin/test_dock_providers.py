@@ -18,7 +18,7 @@ from .plugin_actions import open_dock, start_plugin
 from .tasks import wait_for_task
 from .test_dock import plain_text
 
-CPU_RUN = "Ran on CPU (CPUExecutionProvider), {0} model, onnxruntime's default threads (one per core)."
+CPU_RUN = "on CPU (CPUExecutionProvider), {0} model, onnxruntime's default threads (one per core)."
 
 
 @pytest.fixture(scope="session")
@@ -39,13 +39,17 @@ def run_note(dock) -> str:
     return plain_text(dock.model_panel.run_note.text())
 
 
-def run_to_the_end(dock, qtbot) -> str:
-    """Run at stride 120 (one cell per patch); the status line that states what the run used."""
+def run_to_the_end(dock, qtbot) -> list[str]:
+    """Run at stride 120 (one cell per patch); the status's first lines: what the run did and used, and the provider
+    note where it fell back."""
     dock.stride.setValue(120)
     assert dock.run() is not None
     wait_for_task(qtbot, dock)
     assert dock.last_error == "" and dock.last_result is not None
-    return dock.status.text().splitlines()[1]
+    lines = dock.status.text().splitlines()
+    first, notes = lines[0], lines[1 : next(i for i, line in enumerate(lines) if line.startswith("Outputs in "))]
+    assert first.startswith("7 tiles classified (1 skipped as nodata) in ")  # 2 x 4 patches, one missing
+    return [first.split(" s ", 1)[1], *notes]
 
 
 def test_the_int8_copy_is_suggested_on_the_cpu_and_a_run_states_what_it_used(dock, qtbot, int8_pair):
@@ -58,13 +62,13 @@ def test_the_int8_copy_is_suggested_on_the_cpu_and_a_run_states_what_it_used(doc
         "the CPU it runs about twice as fast; use it instead."
     )
     assert dock.model_panel.int8_button.isVisibleTo(dock)
-    assert run_to_the_end(dock, qtbot) == CPU_RUN.format("fp32")
+    assert run_to_the_end(dock, qtbot) == [CPU_RUN.format("fp32")]
 
     dock.model_panel.int8_button.click()  # Use the int8 copy
     assert dock.model_file.filePath() == str(int8) and dock.metadata.precision == "int8"
     assert run_note(dock) == "Runs here: int8 on CPU (CPUExecutionProvider)"
     assert not dock.model_panel.int8_button.isVisibleTo(dock)
-    assert run_to_the_end(dock, qtbot) == CPU_RUN.format("int8")
+    assert run_to_the_end(dock, qtbot) == [CPU_RUN.format("int8")]
 
 
 def test_a_provider_this_onnxruntime_lacks_is_not_offered_and_the_run_falls_back(
@@ -86,7 +90,7 @@ def test_a_provider_this_onnxruntime_lacks_is_not_offered_and_the_run_falls_back
             "the GPU."
         )
         assert run_note(dock) == f"Runs here: fp32 on CPU (CPUExecutionProvider)\n{note}"
-        assert run_to_the_end(dock, qtbot) == CPU_RUN.format("fp32") + " " + note
+        assert run_to_the_end(dock, qtbot) == [CPU_RUN.format("fp32"), note]
         combo.activated.emit(0)  # the analyst picks the CPU: remembered, and the note goes
         assert settings.value("provider") == "CPUExecutionProvider"
         assert run_note(dock) == "Runs here: fp32 on CPU (CPUExecutionProvider)"
@@ -123,6 +127,6 @@ def test_the_gpu_build_is_offered_first_and_a_cuda_that_cannot_start_falls_back(
             "cuDNN 9 libraries) to use the GPU."
         )
         assert run_note(dock) == f"Runs here: fp32 on CPU (CPUExecutionProvider)\n{note}"
-        assert run_to_the_end(dock, qtbot) == CPU_RUN.format("fp32") + " " + note
+        assert run_to_the_end(dock, qtbot) == [CPU_RUN.format("fp32"), note]
     finally:
         plugin.unload()

@@ -1,4 +1,5 @@
-"""README screenshots, rendered from a real run and checked for content: the styled map and the dock."""
+"""README screenshots, rendered from a real run and checked for content: *Get a published model…*, the dock after a
+run with that model, and the styled map."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor, QImage, QPainter
-from qgis.PyQt.QtWidgets import QScrollArea, QWidget
+from qgis.PyQt.QtWidgets import QPushButton, QScrollArea, QWidget
 
 from mosaic.plugin.dock import DOCK_WIDTH_PX
 from mosaic.plugin.render_map import true_colour_layer
 
-from .plugin_actions import open_dock, start_plugin
+from .conftest import PUBLISHED_MODEL
+from .plugin_actions import open_dock, start_plugin, top_level
 from .screenshots import screenshot_path, show_neutral_paths
 from .widget_geometry import browse_button, fully_shown
 
@@ -55,7 +57,9 @@ def first_line_shown(label) -> bool:
     return label.isVisible() and shown.top() == 0 and shown.height() >= line and shown.width() == label.width()
 
 
-def test_render_styled_map_and_dock(qgis_iface, qtbot, clean_settings, t33uup_layers, test_model, tmp_path):
+def test_render_styled_map_and_dock(qgis_iface, qtbot, t33uup_layers, published_setup, published_hub, tmp_path):
+    """The analysts' five minutes: the dock, *Get a published model…* (the local hub stand-in's ResNet-18 three-head
+    model: the published format, random weights), a run on the T33UUP layers at 300 m cells, the styled map."""
     plugin = start_plugin(qgis_iface)
     try:
         dock = open_dock(qgis_iface)
@@ -63,9 +67,26 @@ def test_render_styled_map_and_dock(qgis_iface, qtbot, clean_settings, t33uup_la
         dock.resize(dock.sizeHint().width(), DOCK_HEIGHT_PX)
         dock.show()
         qtbot.waitExposed(dock)
-        render_and_check(dock, qtbot, t33uup_layers, test_model, tmp_path)
+        model = get_published_model(dock, qtbot, published_setup, published_hub, tmp_path)
+        render_and_check(dock, qtbot, t33uup_layers, model, tmp_path)
     finally:
         plugin.unload()
+
+
+def get_published_model(dock, qtbot, cache: Path, hub, tmp_path) -> Path:
+    """*Get a published model…* → the three-head model → *Get*; the dialog's picture once the model is ready."""
+    dock.findChild(QPushButton, "mosaicPublishedButton").click()
+    dialog = top_level("mosaicPublishedDialog")
+    assert dialog.selected_name() == PUBLISHED_MODEL
+    dialog.findChild(QPushButton, "mosaicPublishedGetButton").click()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=300_000)
+    model = cache / "onnx" / f"{PUBLISHED_MODEL}.onnx"
+    assert dialog.failed_message == "" and dock.model_file.filePath() == str(model)
+    show_neutral_paths(dialog, {cache: "~/.cache/mosaic-qgis/published-models", Path(hub.url): "http://127.0.0.1"})
+    qtbot.waitExposed(dialog)
+    assert dialog.grab().save(str(screenshot_path("plugin_published.png", tmp_path)))
+    dialog.close()
+    return model
 
 
 def render_and_check(dock, qtbot, t33uup_layers, test_model, tmp_path) -> None:
@@ -126,7 +147,9 @@ def render_and_check(dock, qtbot, t33uup_layers, test_model, tmp_path) -> None:
     assert all(shown.values()) and first_line_shown(dock.status), shown
     dock.resize(DOCK_WIDTH_PX, DOCK_HEIGHT_PX)
     qtbot.wait(100)
-    show_neutral_paths(dock, {test_model.parent: "~/models", tmp_path: "~/land-cover"})
+    show_neutral_paths(
+        dock, {test_model.parent: "~/.cache/mosaic-qgis/published-models/onnx", tmp_path: "~/land-cover"}
+    )
     assert scroll.widget().width() <= scroll.viewport().width()  # nothing cut off on the right
     assert fully_shown(browse)
     dock.temporary_warning.hide()  # the test's folder is temporary; the neutral path the picture shows is not
