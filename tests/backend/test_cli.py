@@ -33,7 +33,10 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_unknown_command_names_the_choices():
     proc = _run("predcit")
     assert proc.returncode == 2
-    assert "unknown command 'predcit'; choose one of: assess, bench, evaluate, experiment, export, import, inspect" in proc.stderr
+    assert (
+        "unknown command 'predcit'; choose one of: assess, bench, evaluate, experiment, export, import, inspect"
+        in proc.stderr
+    )
     assert "Traceback" not in proc.stderr
 
 

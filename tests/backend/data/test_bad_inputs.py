@@ -18,6 +18,8 @@ from mosaic.backend.data.bigearthnet import BigEarthNetV2
 from mosaic.backend.data.readers import _LMDB_ENVS
 from mosaic.backend.errors import InputError
 
+from ..small_training import SMALL_RUN
+
 PATCH = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_37_88"
 INSIDE = shapely.box(344500, 5291000, 346000, 5295000)
 BOWTIE = shapely.Polygon([(344500, 5291000), (346000, 5295000), (346000, 5291000), (344500, 5295000)])
@@ -138,16 +140,7 @@ def test_cli_train_on_corrupt_lmdb_record_is_one_line(ben_v2, damaged_lmdb, tmp_
             str(ben_v2),
             "--data.options.lmdb_path",
             str(damaged_lmdb),
-            "--protocol.label_fraction",
-            "null",
-            "--protocol.batch_size",
-            "6",
-            "--data.num_workers",
-            "0",
-            "--model.backbone",
-            "resnet18",
-            "--model.fusion_dim",
-            "64",
+            *SMALL_RUN,
             "--protocol.epochs",
             "1",
             "--trainer.enable_progress_bar",

@@ -24,6 +24,8 @@ from mosaic.backend.errors import InputError
 from mosaic.backend.inference.metadata import METADATA_KEY
 from mosaic.backend.training.checkpoints import read_checkpoint
 
+from ..small_training import SMALL_RUN
+
 MOSAIC = str(Path(sys.executable).parent / "mosaic")
 REPO = Path(__file__).resolve().parents[3]
 PREDICT_FILES = {
@@ -206,16 +208,7 @@ def test_a_genuine_checkpoint_still_resumes(ben_v2, tmp_path, monkeypatch):
         str(REPO / "configs" / "supervised_s1s2.yaml"),
         "--data.root",
         str(ben_v2),
-        "--protocol.label_fraction",
-        "null",
-        "--protocol.batch_size",
-        "6",
-        "--data.num_workers",
-        "0",
-        "--model.backbone",
-        "resnet18",
-        "--model.fusion_dim",
-        "64",
+        *SMALL_RUN,
         "--trainer.enable_progress_bar",
         "false",
     ]

@@ -16,6 +16,8 @@ import torch
 
 from mosaic.backend.cli import main
 
+from ..small_training import SMALL_RUN
+
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "supervised_s1s2.yaml"
 
 
@@ -27,16 +29,7 @@ def tiny(ben_v2: Path, epochs: int, *extra: str) -> list[str]:
         str(CONFIG),
         "--data.root",
         str(ben_v2),
-        "--protocol.label_fraction",
-        "null",
-        "--protocol.batch_size",
-        "6",
-        "--data.num_workers",
-        "0",
-        "--model.backbone",
-        "resnet18",
-        "--model.fusion_dim",
-        "64",
+        *SMALL_RUN,
         "--protocol.warmup_steps",
         "2",
         "--protocol.epochs",

@@ -18,6 +18,8 @@ from mosaic.backend.training.cli import train
 from mosaic.backend.training.datamodule import MosaicDataModule
 from mosaic.backend.training.module import MosaicModule
 
+from ..small_training import SMALL_RUN
+
 FAST_AUGMENT = {"size": 64}  # views resampled to 64 px keep these CPU tests fast
 
 
@@ -235,16 +237,7 @@ def test_cli_progress_stream_checkpoint_and_export_parts(ben_v2, tmp_path, monke
             str(cfg),
             "--data.root",
             str(ben_v2),
-            "--protocol.label_fraction",
-            "null",
-            "--protocol.batch_size",
-            "6",
-            "--data.num_workers",
-            "0",
-            "--model.backbone",
-            "resnet18",
-            "--model.fusion_dim",
-            "64",
+            *SMALL_RUN,
             "--protocol.epochs",
             "2",
             "--trainer.log_every_n_steps",
