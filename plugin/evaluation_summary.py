@@ -19,9 +19,9 @@ def accuracy_lines(metrics_json: str | Path) -> list[str]:
     """One line per head of an evaluation: its macro AP on the evaluated split (patches) and on the snow / cloud /
     shadow patches; the first line is the figure the model records as its headline (``test/ap_macro``)."""
     result = json.loads(Path(metrics_json).read_text(encoding="utf-8"))
-    heads = {"fused": tr("fused head"), "s1": tr("S1-only head"), "s2": tr("S2-only head")}
+    heads = {"fused": tr("Fused head"), "s1": tr("S1-only head"), "s2": tr("S2-only head")}
     if not result.get("heads"):
-        heads["fused"] = tr("the model's head")
+        heads["fused"] = tr("The model's head")
     lines = []
     for head, scores in [("fused", result), *result.get("heads", {}).items()]:
         test, cloudy = scores["metrics"], scores.get("cloudy_metrics")

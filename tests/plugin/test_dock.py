@@ -409,7 +409,7 @@ def test_model_panel_shows_the_precision_and_its_metrics_next_to_fp32(qgis_app):
 
     from mosaic.backend.export.metadata import build_metadata
     from mosaic.backend.inference.metadata import parse_metadata
-    from mosaic.plugin.model_card import details_html, summary_html
+    from mosaic.plugin.model_card import details_html
 
     parts = {"class_names": list(BEN19_CLASSES), "strategy": "mosaic1", "training": {"dataset": "x", "licence": "y"}}
     d = build_metadata(parts)
