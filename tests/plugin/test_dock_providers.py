@@ -52,6 +52,12 @@ def run_to_the_end(dock, qtbot) -> list[str]:
     return [first.split(" s ", 1)[1], *notes]
 
 
+def assert_falls_back_to_the_cpu(dock, qtbot, note: str) -> None:
+    """The model panel says before the run, and the status after it, that the model runs on the CPU and why."""
+    assert run_note(dock) == f"Runs here: fp32 on CPU (CPUExecutionProvider)\n{note}"
+    assert run_to_the_end(dock, qtbot) == [CPU_RUN.format("fp32"), note]
+
+
 def test_the_int8_copy_is_suggested_on_the_cpu_and_a_run_states_what_it_used(dock, qtbot, int8_pair):
     fp32, int8 = int8_pair
     dock.set_model_path(str(fp32))
@@ -89,8 +95,7 @@ def test_a_provider_this_onnxruntime_lacks_is_not_offered_and_the_run_falls_back
             "CPUExecutionProvider; install onnxruntime-gpu (and the NVIDIA CUDA 12 and cuDNN 9 libraries) to use "
             "the GPU."
         )
-        assert run_note(dock) == f"Runs here: fp32 on CPU (CPUExecutionProvider)\n{note}"
-        assert run_to_the_end(dock, qtbot) == [CPU_RUN.format("fp32"), note]
+        assert_falls_back_to_the_cpu(dock, qtbot, note)
         combo.activated.emit(0)  # the analyst picks the CPU: remembered, and the note goes
         assert settings.value("provider") == "CPUExecutionProvider"
         assert run_note(dock) == "Runs here: fp32 on CPU (CPUExecutionProvider)"
@@ -126,7 +131,6 @@ def test_the_gpu_build_is_offered_first_and_a_cuda_that_cannot_start_falls_back(
             "driver), so the model runs on CPUExecutionProvider; install onnxruntime-gpu (and the NVIDIA CUDA 12 and "
             "cuDNN 9 libraries) to use the GPU."
         )
-        assert run_note(dock) == f"Runs here: fp32 on CPU (CPUExecutionProvider)\n{note}"
-        assert run_to_the_end(dock, qtbot) == [CPU_RUN.format("fp32"), note]
+        assert_falls_back_to_the_cpu(dock, qtbot, note)
     finally:
         plugin.unload()
