@@ -1,5 +1,6 @@
-"""The catalogue of published models as the plugin shows it: the rows of ``mosaic models list --json`` read in
-QGIS's own Python (the catalogue and the cache check need only the standard library), in an analyst's words."""
+"""The catalogue of published models as the plugin shows it: the rows of ``mosaic models list --json``
+(:func:`~mosaic.backend.published.catalogue.catalogue_rows`) read in QGIS's own Python (the catalogue and the cache
+check need only the standard library), in an analyst's words."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from pathlib import Path
 
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..backend.published.catalogue import load_catalogue
+from ..backend.published import catalogue
 from ..backend.published.download import default_cache
-from ..backend.published.models_command import rows
 from .backend_env import published_catalogue
 
 THREE_HEADS = ("fused", "s1", "s2")
@@ -28,7 +28,7 @@ def cache_dir() -> Path:
 def catalogue_rows() -> list[dict]:
     """One row per name of the catalogue in use (``mosaic models list --json``): three-head models first; raises
     the backend's ``InputError`` (one sentence) for a catalogue setting that is not a catalogue."""
-    return rows(load_catalogue(published_catalogue()), cache_dir())
+    return catalogue.catalogue_rows(catalogue.load_catalogue(published_catalogue()), cache_dir())
 
 
 def three_head_rows(all_rows: list[dict]) -> list[dict]:

@@ -98,3 +98,27 @@ def load_catalogue(path: str | os.PathLike | None = None) -> Catalogue:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path} is not a catalogue of published models ({exc}); give a valid --catalogue.") from None
     return Catalogue(entries, files)
+
+
+def catalogue_rows(catalogue: Catalogue, cache: Path) -> list[dict]:
+    """One row per name: combined models, then checkpoints, with whether their weights are in ``cache``."""
+    out = []
+    for name in catalogue.names():
+        heads = catalogue.resolve(name)
+        fused = heads["fused"]
+        metrics = {h: e.published_metrics for h, e in heads.items()}
+        out.append(
+            {
+                "name": name,
+                "heads": {h: e.id for h, e in heads.items()},
+                "modalities": fused.modalities,
+                "architecture": fused.architecture,
+                "version": fused.version,
+                "licence": fused.licence,
+                "approx_mb": round(sum(e.approx_size_mb for e in heads.values()), 1),
+                "published_metrics": metrics,
+                "model_pages": {h: e.card for h, e in heads.items()},
+                "downloaded": all((cache / e.id / e.revision / "model.safetensors").is_file() for e in heads.values()),
+            }
+        )
+    return out

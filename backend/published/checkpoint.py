@@ -8,7 +8,6 @@ else from the version the user gives; with neither the checkpoint is refused, ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from . import reben
+from .download import sha256_of
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -189,12 +189,3 @@ def _without_prefix(key: str) -> str:
         if key.startswith(prefix):
             return key[len(prefix) :]
     return key
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of the file at ``path``, read in ``chunk``-byte pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

@@ -12,6 +12,7 @@ of the catalogue (±2 %), and the SHA-256: the catalogue's, else the one the ser
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -169,8 +170,6 @@ def _check(
     commit: str | None,
 ) -> Downloaded:
     """Check ``path`` (see the module docstring) and move it to ``target``; delete it and raise when it fails."""
-    from .checkpoint import sha256_of
-
     got = path.stat().st_size
     problem = None
     if size is not None and got != size:
@@ -217,3 +216,12 @@ def throttled(report: Callable[[int, int | None], None], every_s: float = 0.5):
             report(done, total)
 
     return call
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of the file at ``path``, read in ``chunk``-byte pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

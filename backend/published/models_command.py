@@ -37,37 +37,13 @@ def run(args: argparse.Namespace) -> int:
     return list_models(args) if args.action == "list" else get(args)
 
 
-def rows(catalogue, cache) -> list[dict]:
-    """One row per name: combined models, then checkpoints, with whether their weights are in ``cache``."""
-    out = []
-    for name in catalogue.names():
-        heads = catalogue.resolve(name)
-        fused = heads["fused"]
-        metrics = {h: e.published_metrics for h, e in heads.items()}
-        out.append(
-            {
-                "name": name,
-                "heads": {h: e.id for h, e in heads.items()},
-                "modalities": fused.modalities,
-                "architecture": fused.architecture,
-                "version": fused.version,
-                "licence": fused.licence,
-                "approx_mb": round(sum(e.approx_size_mb for e in heads.values()), 1),
-                "published_metrics": metrics,
-                "model_pages": {h: e.card for h, e in heads.items()},
-                "downloaded": all((cache / e.id / e.revision / "model.safetensors").is_file() for e in heads.values()),
-            }
-        )
-    return out
-
-
 def list_models(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .catalogue import load_catalogue
+    from .catalogue import catalogue_rows, load_catalogue
     from .download import default_cache
 
-    table = rows(load_catalogue(args.catalogue), Path(args.cache) if args.cache else default_cache())
+    table = catalogue_rows(load_catalogue(args.catalogue), Path(args.cache) if args.cache else default_cache())
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
