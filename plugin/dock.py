@@ -701,7 +701,8 @@ class MosaicDock(RunControl, QDockWidget):
             self.task = None
         self._clear_missing_message()
         if self.published_dialog is not None:
-            self.published_dialog.close()  # stops a download or import that is running
+            self.published_dialog.stop()  # a download or import that is running
+            self.published_dialog.close()
             self.published_dialog.deleteLater()
             self.published_dialog = None
         project = QgsProject.instance()

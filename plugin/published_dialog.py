@@ -5,6 +5,8 @@ The list is the catalogue (:mod:`.published_catalogue`): name, heads, size, publ
 ``mosaic models get NAME --progress-jsonl`` in the backend Python (the conversion needs PyTorch): resumable,
 verified downloads into the cache, the import to ``<cache>/onnx/NAME.onnx``, progress from the JSON-lines events
 (docs/contracts.md). *Cancel* interrupts it; what was downloaded stays in the cache and the next *Get* resumes it.
+Closing the dialog leaves a *Get* running in the background (the dock keeps the dialog and stops it when the plugin
+unloads).
 Without a backend Python nothing is downloaded: the dialog says what the backend takes and offers to create it, then
 goes on. Offline or blocked, the backend's one line names the files to fetch by hand and the import command.
 """
@@ -65,6 +67,7 @@ class PublishedModelDialog(QDialog):
         self.failed_message = ""
         self.env_dialog = None  #: the log of the backend environment's creation, kept while open
         self._stage = "idle"  # idle | get | cancelled
+        self._getting = ""  #: the model the running Get makes
         self._total_bytes = 0
         self._done_bytes: dict[tuple[str, str], int] = {}
         self._build_ui()
@@ -220,7 +223,7 @@ class PublishedModelDialog(QDialog):
             self.offer_backend()
             return False
         self.model_path = self.failed_message = ""
-        self._stage = "get"
+        self._stage, self._getting = "get", name
         self._total_bytes, self._done_bytes = 0, {}
         self.progress.setValue(0)
         self.status.setText(tr("Starting…"))
@@ -312,10 +315,25 @@ class PublishedModelDialog(QDialog):
         self.status.setText(message)
         self.iface.messageBar().pushMessage(tr("MoSAiC"), message, Qgis.MessageLevel.Critical, 0)
 
-    def closeEvent(self, event) -> None:
-        self.cancel()
+    def stop(self) -> None:
+        """Stop a running *Get* and wait for it (plugin unload): downloaded parts stay for the next *Get*."""
         if self.is_running():
-            self.backend.process.waitForFinished(10_000)
+            self._stage = "cancelled"
+            self.backend.stop(wait=True, timeout_s=10)
+
+    def closeEvent(self, event) -> None:
+        """Closing the dialog leaves a running *Get* in the background (the dock keeps the dialog): the model goes
+        to the dock when it is ready."""
+        if self.is_running():
+            self.iface.messageBar().pushMessage(
+                tr("MoSAiC"),
+                tr(
+                    "Getting {0} goes on in the background; it becomes the model of the MoSAiC dock when ready "
+                    "(Get a published model… shows the progress)."
+                ).format(self._getting),
+                Qgis.MessageLevel.Info,
+                10,
+            )
         super().closeEvent(event)
 
 

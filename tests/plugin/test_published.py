@@ -117,6 +117,29 @@ def test_cancel_keeps_the_download_and_get_resumes_it(qgis_iface, qtbot, publish
         plugin.unload()
 
 
+def test_closing_the_dialog_leaves_get_running_and_the_model_reaches_the_dock(
+    qgis_iface, qtbot, published_setup, published_hub
+):
+    plugin = start_plugin(qgis_iface)
+    try:
+        dock, dialog = open_published(qgis_iface)
+        dialog.select(PUBLISHED_IDS[2])  # the S2-only checkpoint
+        published_hub.delay_s = 0.01
+        qgis_iface.messageBar().clear_messages()
+        click(dialog, "mosaicPublishedGetButton")
+        dialog.close()
+        assert dialog.is_running()
+        assert any("goes on in the background" in m for m in qgis_iface.messageBar().get_messages(0))  # Info
+        published_hub.delay_s = 0.0
+        qtbot.waitUntil(lambda: dock.metadata is not None, timeout=300_000)
+        assert dock.model_file.filePath() == str(published_setup / "onnx" / f"{PUBLISHED_IDS[2]}.onnx")
+        dock.findChild(QPushButton, "mosaicPublishedButton").click()  # the same dialog again, with the outcome
+        assert top_level("mosaicPublishedDialog") is dialog and dialog.progress.value() == 100
+    finally:
+        published_hub.delay_s = 0.0
+        plugin.unload()
+
+
 def test_offline_names_the_files_to_fetch_and_the_import_command(
     qgis_iface, qtbot, published_setup, published_hub, tmp_path
 ):
