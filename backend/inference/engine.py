@@ -305,7 +305,8 @@ class _InferenceRun:
         row, c0, c1, window = unit
         grid, patch = self.grid, self.meta.patch_size_px
         s2, s1 = _padded_read(self.reader, window, len(self.meta.s2.bands), len(self.meta.s1.bands))
-        s2_missing, s1_missing = (~np.isfinite(a).all(axis=0) for a in (s2, s1))
+        bad2, bad1 = ~np.isfinite(s2), ~np.isfinite(s1)
+        s2_missing, s1_missing = bad2.any(axis=0), bad1.any(axis=0)
         invalid = s2_missing | s1_missing
         blind = s2_missing
         if self.cloud is not None:
@@ -326,8 +327,8 @@ class _InferenceRun:
             )
         cells = _cells_with_data(~(s2_missing & s1_missing), grid.stride)
         if any(heads):  # the model's inputs, prepared once for every tile of the unit (they may overlap)
-            self.model.prepare(s2, self.meta.s2)
-            self.model.prepare(s1, self.meta.s1)
+            self.model.prepare(s2, self.meta.s2, bad2)
+            self.model.prepare(s1, self.meta.s1, bad1)
         return _Block(row, c0, c1, s2, s1, heads, cells)
 
     def queue(self, block: _Block) -> None:

@@ -95,15 +95,16 @@ class OnnxModel:
                     "re-export the model."
                 )
 
-    def prepare(self, x: np.ndarray, spec: ModalitySpec) -> np.ndarray:
+    def prepare(self, x: np.ndarray, spec: ModalitySpec, bad: np.ndarray | None = None) -> np.ndarray:
         """Physical values → model input: NaN and ±inf filled with the band mean, then normalised unless the graph
         does it.
 
         ``x' = (x - mean) / std`` per band (only when ``spec.normalised_in_graph`` is False). Works in place on
-        float32 ``x`` (``[N, C, P, P]`` tiles, or ``[C, h, w]`` pixels of several tiles) and returns it.
+        float32 ``x`` (``[N, C, P, P]`` tiles, or ``[C, h, w]`` pixels of several tiles) and returns it. ``bad``:
+        ``~np.isfinite(x)`` when the caller has it already.
         """
         mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
-        bad = ~np.isfinite(x)
+        bad = ~np.isfinite(x) if bad is None else bad
         if bad.any():
             np.copyto(x, np.broadcast_to(mean, x.shape), where=bad)
         if not spec.normalised_in_graph:
