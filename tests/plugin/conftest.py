@@ -111,4 +111,5 @@ def published_setup(qgis_app, clean_settings, published_hub, tmp_path, monkeypat
     settings.set_value("published/catalogue", str(catalogue))
     settings.set_value("backend_python", sys.executable)
     monkeypatch.setenv("MOSAIC_CACHE", str(tmp_path / "cache"))
+    published_hub.requests.clear()  # the hub serves the whole session: each test sees its own requests only
     return tmp_path / "cache" / "published-models"

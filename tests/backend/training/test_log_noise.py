@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 
@@ -22,15 +23,23 @@ def test_lines_of_a_real_training_log():
     assert [line for line in log if not is_noise(line)] == [log[0], log[5], log[6]]
 
 
-def test_lightning_loggers_and_warnings_are_quieted(capfd):
+def test_lightning_loggers_and_warnings_are_quieted():
     from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
     quiet_known_noise()
-    logging.getLogger("lightning.pytorch").setLevel(logging.INFO)
-    rank_zero_info("💡 Tip: For seamless cloud logging and experiment tracking, try installing litlogger")
-    rank_zero_info("GPU available: False, used: False")
-    err = capfd.readouterr().err
-    assert "Tip" not in err and "GPU available: False, used: False" in err
+    lightning_logger = logging.getLogger("lightning.pytorch")  # Lightning's own handler exists only without pytest's
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    lightning_logger.addHandler(handler)
+    level = lightning_logger.level
+    lightning_logger.setLevel(logging.INFO)
+    try:
+        rank_zero_info("💡 Tip: For seamless cloud logging and experiment tracking, try installing litlogger")
+        rank_zero_info("GPU available: False, used: False")
+    finally:
+        lightning_logger.removeHandler(handler)
+        lightning_logger.setLevel(level)
+    assert stream.getvalue() == "GPU available: False, used: False\n"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet_known_noise()
