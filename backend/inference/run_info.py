@@ -76,15 +76,20 @@ def int8_copy(path: str | os.PathLike, metadata: ModelMetadata) -> Path | None:
             other = read_metadata(candidate)
         except ModelError:
             continue
-        if other.precision == "int8" and _model_facts(other) == _model_facts(metadata):
+        if other.precision == "int8" and is_copy_of(other, metadata):
             return candidate
     return None
 
 
+def is_copy_of(copy: ModelMetadata, model: ModelMetadata) -> bool:
+    """Whether ``copy`` is ``model`` exported at another precision (:func:`_model_facts` equal)."""
+    return _model_facts(copy) == _model_facts(model)
+
+
 def _model_facts(metadata: ModelMetadata) -> dict:
-    """The metadata a copy shares with its model: all but ``precision`` and where the inputs are normalised (an int8
-    copy leaves that to the engine)."""
-    facts = {k: v for k, v in metadata.raw.items() if k not in ("precision", "inputs")}
+    """The metadata a copy shares with its model: all but ``precision``, when it was written and where the inputs are
+    normalised (an int8 copy leaves that to the engine)."""
+    facts = {k: v for k, v in metadata.raw.items() if k not in ("precision", "created_utc", "inputs")}
     inputs = {
         m: {**spec, "normalisation": {**spec["normalisation"], "in_graph": None}}
         for m, spec in metadata.raw["inputs"].items()

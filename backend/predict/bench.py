@@ -555,6 +555,7 @@ def load_precisions(args: argparse.Namespace) -> dict[str, OnnxModel]:
     """``--model`` (fp32) and the ``--compare`` files by precision; :class:`InputError` unless they are copies of
     one model (same classes and inputs) at different precisions."""
     from ..errors import InputError
+    from ..inference.run_info import is_copy_of
 
     models = [load(args, path) for path in [args.model, *args.compare]]
     by_precision = {m.metadata.precision: m for m in models}
@@ -563,9 +564,8 @@ def load_precisions(args: argparse.Namespace) -> dict[str, OnnxModel]:
             "--model must be the fp32 file and each --compare file another precision of it "
             "(`mosaic export --precision fp16|int8`)."
         )
-    ref = models[0].metadata
     for m in models[1:]:
-        if (m.metadata.class_names, m.metadata.s2, m.metadata.s1) != (ref.class_names, ref.s2, ref.s1):
+        if not is_copy_of(m.metadata, models[0].metadata):
             raise InputError(f"{m.path.name} is not a copy of {models[0].path.name}: classes or inputs differ.")
     return by_precision
 

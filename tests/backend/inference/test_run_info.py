@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from mosaic.backend.inference import load_model
-from mosaic.backend.inference.run_info import int8_copy, model_run_info
+from mosaic.backend.inference.run_info import int8_copy, is_copy_of, model_run_info
 
 MOSAIC = str(Path(sys.executable).parent / "mosaic")
 
@@ -42,6 +43,16 @@ def test_only_a_copy_of_the_same_model_counts(int8_copy_path, heads_onnx_model_p
     (tmp_path / "broken_int8.onnx").write_bytes(b"not a model")
     fp32 = int8_copy_path.with_name("model.onnx")
     assert int8_copy(fp32, load_model(fp32, threads=1).metadata) == int8_copy_path
+
+
+def test_a_copy_exported_later_from_the_same_checkpoint_counts(int8_copy_path):
+    """``mosaic export CKPT --precision int8`` run after the fp32 export writes another ``created_utc``."""
+    fp32 = load_model(int8_copy_path.with_name("model.onnx"), threads=1).metadata
+    copy = load_model(int8_copy_path, threads=1).metadata
+    later = dataclasses.replace(copy, raw={**copy.raw, "created_utc": "2030-01-01T00:00:00+00:00"})
+    assert is_copy_of(later, fp32) and is_copy_of(copy, fp32)
+    other = dataclasses.replace(copy, raw={**copy.raw, "class_names": list(reversed(copy.raw["class_names"]))})
+    assert not is_copy_of(other, fp32)
 
 
 def test_mosaic_predict_names_precision_and_device_and_suggests_the_copy(int8_copy_path, t33uup_mosaic, tmp_path):
