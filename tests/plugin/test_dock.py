@@ -20,6 +20,7 @@ from mosaic.backend.data.classes import BEN19_CLASSES, class_colors
 from mosaic.backend.inference.products import LABEL_NODATA
 from mosaic.plugin.layers import LABELS_OPACITY
 
+from .headless import predict
 from .plugin_actions import open_dock, start_plugin, top_level
 from .processing_case import band_files
 from .tasks import wait_for_task
@@ -209,26 +210,7 @@ def test_run_adds_styled_group_equal_to_headless_predict(
     s2 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]]
     s1 = [str(files["VV"]), str(files["VH"])]
     out = tmp_path / "predict"
-    cmd = [
-        sys.executable,
-        "-m",
-        "mosaic.backend.cli",
-        "predict",
-        "--s2",
-        *s2,
-        "--s1",
-        *s1,
-        "--model",
-        str(test_model),
-        "--out",
-        str(out),
-        "--stride",
-        "60",
-        "--no-progress",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    headless = gdal.Open(str(out / "probabilities.tif")).ReadAsArray()
+    headless = predict(s2, s1, test_model, out)
     assert headless.shape == plugin_p.shape
     np.testing.assert_array_equal(np.isnan(headless), np.isnan(plugin_p))
     np.testing.assert_allclose(plugin_p, headless, rtol=0, atol=1e-6)

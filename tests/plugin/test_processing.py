@@ -15,6 +15,7 @@ from qgis.core import QgsApplication, QgsProcessingException
 from mosaic.backend.data.bands import S2_BAND_SETS
 from mosaic.backend.data.classes import BEN19_CLASSES
 
+from .headless import predict
 from .processing_case import ALGORITHMS, band_files, classify_parameters
 from .qgis_env import qgis_env
 
@@ -106,7 +107,6 @@ def test_classify_with_s1_in_another_crs_matches_headless_predict(
     processing_ready, test_model, t33uup_mosaic, tmp_path
 ):
     """S1 in EPSG:3857 (as users often get it) is warped onto the S2 grid, as `mosaic predict` does."""
-    import sys
 
     import processing
 
@@ -126,26 +126,7 @@ def test_classify_with_s1_in_another_crs_matches_headless_predict(
     assert np.isfinite(plugin_p).sum() > 19 * 20
 
     s2 = [str(files[b]) for b in S2_BAND_SETS["s2_10"]]
-    cmd = [
-        sys.executable,
-        "-m",
-        "mosaic.backend.cli",
-        "predict",
-        "--s2",
-        *s2,
-        "--s1",
-        *s1,
-        "--model",
-        str(test_model),
-        "--out",
-        str(tmp_path / "headless"),
-        "--stride",
-        "60",
-        "--no-progress",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    headless = gdal.Open(str(tmp_path / "headless" / "probabilities.tif")).ReadAsArray()
+    headless = predict(s2, s1, test_model, tmp_path / "headless")
     np.testing.assert_array_equal(np.isnan(headless), np.isnan(plugin_p))
     np.testing.assert_allclose(plugin_p, headless, rtol=0, atol=1e-5)
 
