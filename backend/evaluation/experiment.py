@@ -364,6 +364,7 @@ def _sha256(ids: list[str]) -> str:
 def evaluate_stage(exp: Experiment, cell: Cell, mode: str, record: dict, pretrain: dict, folder: Path) -> dict:
     """``mosaic evaluate`` of the model ``record`` describes; the cell's row for ``mode`` (``done.json``)."""
     from .evaluate import evaluate_checkpoint
+    from .tables import METRIC_COLUMNS
 
     marker = folder / "done.json"
     if marker.is_file():
@@ -378,18 +379,7 @@ def evaluate_stage(exp: Experiment, cell: Cell, mode: str, record: dict, pretrai
         "eval_mode": mode,
         "label_fraction": cell.label_fraction,
         "seed": cell.seed,
-        **{
-            k: m[k]
-            for k in (
-                "ap_macro",
-                "ap_micro",
-                "f1_macro",
-                "f1_micro",
-                "f1_macro_tuned",
-                "f1_micro_tuned",
-                "hamming_loss",
-            )
-        },
+        **{k: m[k] for k in METRIC_COLUMNS},
         "test_patches": m["n_samples"],
         "train_images": record.get("train_images"),
         "labelled_images": record.get("labelled_images"),

@@ -20,13 +20,8 @@ import yaml
 
 from ..atomic import atomic_write
 
-#: Columns of ``results.csv``, in order.
-COLUMNS: tuple[str, ...] = (
-    "dataset",
-    "strategy",
-    "eval_mode",
-    "label_fraction",
-    "seed",
+#: The test metrics of ``mosaic evaluate`` a row of ``results.csv`` carries, in order.
+METRIC_COLUMNS: tuple[str, ...] = (
     "ap_macro",
     "ap_micro",
     "f1_macro",
@@ -34,6 +29,15 @@ COLUMNS: tuple[str, ...] = (
     "f1_macro_tuned",
     "f1_micro_tuned",
     "hamming_loss",
+)
+#: Columns of ``results.csv``, in order.
+COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "strategy",
+    "eval_mode",
+    "label_fraction",
+    "seed",
+    *METRIC_COLUMNS,
     "test_patches",
     "train_images",
     "labelled_images",
