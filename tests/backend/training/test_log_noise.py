@@ -46,3 +46,18 @@ def test_lightning_loggers_and_warnings_are_quieted():
         warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ... instead.", FutureWarning, stacklevel=1)
         warnings.warn("something about the user's run", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["something about the user's run"]
+
+
+def test_the_int8_quantisers_per_tensor_fallback_is_quieted():
+    """onnxruntime's quantiser logs through the root logger (``logging.warning``) for each rank-1 weight."""
+    quiet_known_noise()
+    root = logging.getLogger()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root.addHandler(handler)
+    try:
+        logging.warning("Axis 1 is out-of-range for weight 'net.fusion.1.weight' with rank 1")
+        logging.warning("Axis 1 is out-of-range for weight 'conv.weight' with rank 4")  # not the known case
+    finally:
+        root.removeHandler(handler)
+    assert stream.getvalue() == "Axis 1 is out-of-range for weight 'conv.weight' with rank 4\n"
