@@ -9,7 +9,7 @@ from pathlib import Path
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..backend.published import catalogue
-from ..backend.published.download import default_cache
+from ..backend.published.download import default_cache, imported_model_path
 from .backend_env import published_catalogue
 
 THREE_HEADS = ("fused", "s1", "s2")
@@ -20,15 +20,10 @@ def tr(text: str) -> str:
     return QCoreApplication.translate("MosaicPublished", text)
 
 
-def cache_dir() -> Path:
-    """Where ``mosaic models get`` keeps downloads (``$MOSAIC_CACHE/published-models`` or the user's cache)."""
-    return default_cache()
-
-
 def catalogue_rows() -> list[dict]:
     """One row per name of the catalogue in use (``mosaic models list --json``): three-head models first; raises
     the backend's ``InputError`` (one sentence) for a catalogue setting that is not a catalogue."""
-    return catalogue.catalogue_rows(catalogue.load_catalogue(published_catalogue()), cache_dir())
+    return catalogue.catalogue_rows(catalogue.load_catalogue(published_catalogue()), default_cache())
 
 
 def three_head_rows(all_rows: list[dict]) -> list[dict]:
@@ -57,4 +52,4 @@ def published_ap(row: dict, head: str = "fused") -> float | None:
 
 def onnx_path(name: str) -> Path:
     """Where ``mosaic models get NAME`` writes the imported model (``<cache>/onnx/NAME.onnx``)."""
-    return cache_dir() / "onnx" / f"{name}.onnx"
+    return imported_model_path(default_cache(), name)

@@ -31,11 +31,12 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..backend.errors import MosaicError
+from ..backend.published.download import default_cache
 from .backend_env import models_get_command
 from .backend_process import BackendProcess
 from .backend_setup import configured_backend_python, create_backend_env, what_it_takes
 from .model_card import head_purposes
-from .published_catalogue import cache_dir, catalogue_rows, default_index, heads_text, onnx_path, published_ap
+from .published_catalogue import catalogue_rows, default_index, heads_text, onnx_path, published_ap
 
 DOWNLOAD_SHARE = 90  #: % of the progress bar the downloads fill; the import the rest
 IMPORT_PERCENT = {"reading": 92, "tuning": 94, "exporting": 96}
@@ -291,7 +292,9 @@ class PublishedModelDialog(QDialog):
         if stage == "cancelled":
             self.progress.setValue(0)
             self.status.setText(
-                tr("Cancelled. What was downloaded so far stays in {0}; Get resumes from there.").format(cache_dir())
+                tr("Cancelled. What was downloaded so far stays in {0}; Get resumes from there.").format(
+                    default_cache()
+                )
             )
             return
         if exit_code != 0 or not self.model_path:

@@ -63,6 +63,12 @@ def default_cache() -> Path:
     return Path(root) / "published-models"
 
 
+def imported_model_path(cache: Path, name: str, out_dir: Path | None = None) -> Path:
+    """Where ``mosaic models get NAME`` writes the imported model: ``<out_dir>/NAME.onnx``, by default
+    ``<cache>/onnx/NAME.onnx``."""
+    return (cache / "onnx" if out_dir is None else out_dir) / f"{name}.onnx"
+
+
 def part_path(target: Path) -> Path:
     """Where ``target`` is written while it downloads."""
     return target.with_name(f".{target.name}.part")

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalogue import Catalogue, Entry, load_catalogue
-from .download import Downloaded, UnreachableError, default_cache, download_file, throttled, write_source
+from .download import (
+    Downloaded,
+    UnreachableError,
+    default_cache,
+    download_file,
+    imported_model_path,
+    throttled,
+    write_source,
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ def get_models(request: GetRequest, events: Callable[..., None], bar: Callable |
     catalogue = load_catalogue(request.catalogue)
     plan = {name: catalogue.resolve(name) for name in request.names}
     cache = Path(request.cache) if request.cache else default_cache()
-    out_dir = Path(request.out) if request.out else cache / "onnx"
+    out_dir = Path(request.out) if request.out else None
     events(
         "start",
         models=list(plan),
@@ -54,7 +62,9 @@ def get_models(request: GetRequest, events: Callable[..., None], bar: Callable |
             raise UnreachableError(offline_message(name, heads, catalogue, str(exc))) from None
         result["folders"][name] = {h: str(f) for h, f in folders.items()}
         result["models"][name] = (
-            str(import_model(name, list(folders.values()), out_dir, request, events)) if request.import_models else None
+            str(import_model(name, list(folders.values()), imported_model_path(cache, name, out_dir), request, events))
+            if request.import_models
+            else None
         )
     return result
 
@@ -112,11 +122,10 @@ def _download(entry: Entry, file: str, folder: Path, weights: bool, events, bar)
             progress_bar.close()
 
 
-def import_model(name: str, folders: list[Path], out_dir: Path, request: GetRequest, events) -> Path:
-    """``<out_dir>/<name>.onnx`` imported from ``folders`` (kept when it exists, unless ``request.overwrite``)."""
+def import_model(name: str, folders: list[Path], output: Path, request: GetRequest, events) -> Path:
+    """Model ``name`` at ``output`` imported from ``folders`` (kept when it exists, unless ``request.overwrite``)."""
     from .importer import ImportRequest, import_reben
 
-    output = out_dir / f"{name}.onnx"
     if output.is_file() and not request.overwrite:
         events("model", name=name, path=str(output), imported=False)
         return output

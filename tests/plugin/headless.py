@@ -20,8 +20,8 @@ def stack(paths: list[Path], target: Path) -> Path:
     return target
 
 
-def predict(s2: list[Path], s1: list[Path], model: Path, out: Path, *options: str) -> np.ndarray:
-    """``mosaic predict`` at stride 60 in a subprocess; the probabilities it wrote."""
+def predict(s2: list[Path], s1: list[Path], model: Path, out: Path, *options: str, stride: int = 60) -> np.ndarray:
+    """``mosaic predict`` at ``stride`` in a subprocess; the probabilities it wrote."""
     cmd = [
         sys.executable,
         "-m",
@@ -36,7 +36,7 @@ def predict(s2: list[Path], s1: list[Path], model: Path, out: Path, *options: st
         "--out",
         str(out),
         "--stride",
-        "60",
+        str(stride),
         "--no-progress",
         *options,
     ]
