@@ -66,6 +66,20 @@ def test_backend_top_level_holds_only_shared_basics():
     assert set(modules) <= {"__init__", "cli", "errors", "version", "atomic", "bench", "demo"}
 
 
+def test_the_formatter_owns_the_layout_of_every_python_file():
+    markers = ("# fmt: " + "skip", "# fmt: " + "off")  # split so that this file does not hold them itself
+    folders = ("backend", "plugin", "tools", "tests")
+    files = [p for f in folders for p in (REPO / f).rglob("*.py")] + [REPO / "__init__.py"]
+    opted_out = [
+        f"{p.relative_to(REPO)}:{i}"
+        for p in files
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if any(m in line for m in markers)
+    ]
+    assert len(files) > 250
+    assert opted_out == []
+
+
 def test_every_backend_package_is_named_in_the_architecture_and_installed():
     architecture = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
     unnamed = [p for p in backend_packages() if f"{p}/" not in architecture]

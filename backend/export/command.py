@@ -29,15 +29,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="training checkpoint (.ckpt) written by `mosaic train`")
     parser.add_argument("-o", "--output", required=True, help="ONNX file to write, e.g. model.onnx")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.add_argument("--evaluation", default=None, metavar="METRICS_JSON",
-                        help="metrics.json of `mosaic evaluate` on this checkpoint: record its tuned per-class "
-                             "thresholds and test metrics (default: thresholds 0.5, flagged as not tuned)")  # fmt: skip
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32 (default); fp16: float16 weights, half the file; int8: static quantisation "
-                             "calibrated on validation patches. fp16/int8 record their own test metrics")  # fmt: skip
-    parser.add_argument("--data-root", default=None,
-                        help="dataset folder for calibration and test metrics of fp16/int8 (default: the one "
-                             "the checkpoint was trained on)")  # fmt: skip
+    parser.add_argument(
+        "--evaluation",
+        default=None,
+        metavar="METRICS_JSON",
+        help="metrics.json of `mosaic evaluate` on this checkpoint: record its tuned per-class "
+        "thresholds and test metrics (default: thresholds 0.5, flagged as not tuned)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32 (default); fp16: float16 weights, half the file; int8: static quantisation "
+        "calibrated on validation patches. fp16/int8 record their own test metrics",
+    )
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="dataset folder for calibration and test metrics of fp16/int8 (default: the one "
+        "the checkpoint was trained on)",
+    )
     parser.add_argument(
         "--calibration-batches",
         type=int,
@@ -48,12 +59,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = export_checkpoint(args.checkpoint, args.output, overwrite=args.overwrite, evaluation=args.evaluation,
-                            precision=args.precision, data_root=args.data_root,
-                            calibration_batches=args.calibration_batches, batch_size=args.batch_size)  # fmt: skip
+    out = export_checkpoint(
+        args.checkpoint,
+        args.output,
+        overwrite=args.overwrite,
+        evaluation=args.evaluation,
+        precision=args.precision,
+        data_root=args.data_root,
+        calibration_batches=args.calibration_batches,
+        batch_size=args.batch_size,
+    )
     meta = read_metadata(out)
-    print(f"wrote {out} ({len(meta.class_names)} classes, strategy {meta.strategy}, heads {', '.join(meta.heads)}, "
-          f"{meta.precision})")  # fmt: skip
+    print(
+        f"wrote {out} ({len(meta.class_names)} classes, strategy {meta.strategy}, heads {', '.join(meta.heads)}, "
+        f"{meta.precision})"
+    )
     ap, ap32 = (meta.precision_info.get(k, {}).get("test/ap_macro") for k in ("metrics", "fp32_metrics"))
     if ap is not None and ap32 is not None:
         print(f"test AP macro: {ap:.4f} ({meta.precision}) vs {ap32:.4f} (fp32)")

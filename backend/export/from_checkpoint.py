@@ -18,10 +18,15 @@ from .precision import METHODS, PRECISIONS, onnx_probabilities, patch_batches, t
 
 
 def export_checkpoint(
-    checkpoint: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False,
-    evaluation: str | os.PathLike | None = None, precision: str = "fp32", data_root: str | os.PathLike | None = None,
-    calibration_batches: int = 4, batch_size: int = 8,
-) -> Path:  # fmt: skip
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    overwrite: bool = False,
+    evaluation: str | os.PathLike | None = None,
+    precision: str = "fp32",
+    data_root: str | os.PathLike | None = None,
+    calibration_batches: int = 4,
+    batch_size: int = 8,
+) -> Path:
     """Export the inference graph and metadata of a training checkpoint to ``out``.
 
     With ``evaluation`` (``metrics.json`` of ``mosaic evaluate``) the tuned thresholds and test metrics are
@@ -55,8 +60,14 @@ def export_checkpoint(
 
 
 def reduce_precision(
-    fp32_path: Path, out: Path, precision: str, validation, test, calibration_batches: int = 4, batch_size: int = 8,
-) -> Path:  # fmt: skip
+    fp32_path: Path,
+    out: Path,
+    precision: str,
+    validation,
+    test,
+    calibration_batches: int = 4,
+    batch_size: int = 8,
+) -> Path:
     """Write the ``precision`` (fp16 / int8) copy of the fp32 model at ``fp32_path`` to ``out``.
 
     int8 is calibrated on the first ``calibration_batches`` batches of ``validation``. The metadata's
@@ -86,9 +97,14 @@ def reduce_precision(
     metadata = json.loads(json.dumps(meta.raw))
     for name in stripped:  # the engine normalises these inputs (int8: :func:`.precision.strip_input_normalisation`)
         metadata["inputs"][name]["normalisation"]["in_graph"] = False
-    metadata["precision"] = {"dtype": precision, "method": METHODS[precision],
-                             **({"calibration": calibrated} if calibrated else {}), "test_patches": len(test),
-                             "metrics": {}, "fp32_metrics": test_metrics(fp32_path)}  # fmt: skip
+    metadata["precision"] = {
+        "dtype": precision,
+        "method": METHODS[precision],
+        **({"calibration": calibrated} if calibrated else {}),
+        "test_patches": len(test),
+        "metrics": {},
+        "fp32_metrics": test_metrics(fp32_path),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         draft = save_model(proto, metadata, Path(tmp) / "reduced.onnx")
         metadata["precision"]["metrics"] = test_metrics(draft)

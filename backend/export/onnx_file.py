@@ -42,9 +42,15 @@ def export_onnx(model, metadata: dict, path: str | os.PathLike, overwrite: bool 
     model = model.eval()
     with torch.no_grad():
         program = torch.onnx.export(
-            model, example, input_names=["s2", "s1"], output_names=[HEAD_OUTPUTS[h] for h in heads],
-            opset_version=OPSET, dynamo=True, dynamic_shapes={"s2": {0: batch}, "s1": {0: batch}}, verbose=False,
-        )  # fmt: skip
+            model,
+            example,
+            input_names=["s2", "s1"],
+            output_names=[HEAD_OUTPUTS[h] for h in heads],
+            opset_version=OPSET,
+            dynamo=True,
+            dynamic_shapes={"s2": {0: batch}, "s1": {0: batch}},
+            verbose=False,
+        )
     return save_model(program.model_proto, metadata, path)
 
 

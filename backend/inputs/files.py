@@ -97,8 +97,10 @@ def safe_band_files(path: Path) -> list[str] | None:
             if m.group(1) not in finest or resolution < finest[m.group(1)][0]:
                 finest[m.group(1)] = (resolution, member)
     if not finest:
-        raise InputError(f"{path.name} holds no Sentinel-2 band files (GRANULE/*/IMG_DATA/…_B02….jp2); give the "
-                         "product as ESA distributes it, or its band files.")  # fmt: skip
+        raise InputError(
+            f"{path.name} holds no Sentinel-2 band files (GRANULE/*/IMG_DATA/…_B02….jp2); give the "
+            "product as ESA distributes it, or its band files."
+        )
     return [f"{prefix}/{member}" for _, member in sorted(finest.values(), key=lambda v: v[1])]
 
 
