@@ -77,6 +77,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and ROWS rows as wide as the tile and extrapolates linearly in tiles (e.g. 120 30:960)",
     )
     parser.add_argument(
+        "--writer",
+        nargs="+",
+        type=int,
+        default=[],
+        metavar="STRIDE",
+        help="seconds and work-file size of writing a whole Sentinel-2 tile's rasters at each STRIDE (the real "
+        "writer, a smooth synthetic probability field; no inference)",
+    )
+    parser.add_argument(
         "--steady-state",
         action="store_true",
         help="marginal time per tile between the --tile-factor repeat and one twice as wide and tall (4x the tiles), "
@@ -585,6 +594,15 @@ def run(args: argparse.Namespace) -> int:
         small, big = prepare(args, Path(tmp))
         model = load(args)
         stride = args.stride or model.metadata.patch_size_px
+        if args.writer:
+            from .writer_bench import write_costs, write_costs_table
+
+            grids = {(s, -(-TILE_PX // s)) for s in args.writer}
+            costs = {g: write_costs(model.metadata, *g) for g in sorted(grids)}
+            print(
+                f"machine: {os.cpu_count()} CPU(s); the rasters of a {TILE_PX} px S2 tile\n{write_costs_table(costs)}"
+            )
+            return 0
         if args.whole_tile:
             results = whole_tile(args, small, Path(tmp))
             print(
