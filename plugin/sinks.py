@@ -3,7 +3,7 @@
 What is written (band values, dtypes, nodata, band descriptions, styles, tile fields, tags) comes from the
 engine's output catalogue (:mod:`mosaic.backend.inference.outputs`), as in ``mosaic predict``; these sinks only
 write it. Each sink writes to ``.<stem>.part<suffix>`` beside its final path, :meth:`finish` completes it (a
-raster's tiled work GeoTIFF, written block by block, is copied to a Cloud-Optimised GeoTIFF with GDAL's COG driver)
+raster's work GeoTIFF, written row block by row block, is copied to a Cloud-Optimised GeoTIFF with GDAL's COG driver)
 and :meth:`commit` renames it, so a cancelled or failed run leaves no file that looks valid (:meth:`discard` removes
 what was written).
 """
@@ -54,7 +54,7 @@ class RasterFileSink:
         """``tags``: the run's dataset-level metadata (GDAL default domain), ``OutputCatalogue.tags``."""
         self.path, self.product = Path(path), product
         self.tmp = partial_path(self.path)
-        self.blocks = self.path.with_name(f".{self.path.stem}.blocks{self.path.suffix}")  #: the tiled work file
+        self.blocks = self.path.with_name(f".{self.path.stem}.blocks{self.path.suffix}")  #: the work file
         self.path.parent.mkdir(parents=True, exist_ok=True)
         gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(np.dtype(product.dtype))
         try:

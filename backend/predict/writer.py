@@ -2,8 +2,9 @@
 
 What is written (files, dtypes, nodata, band descriptions, styles, tile fields, tags) comes from
 :func:`~mosaic.backend.inference.outputs.output_catalogue`; this module only writes it, all in a hidden work
-folder inside ``--out`` that is moved into place at the end. Each raster is written block by block into a tiled
-work GeoTIFF there and copied to its Cloud-Optimised GeoTIFF (GDAL's COG driver) when the run is complete.
+folder inside ``--out`` that is moved into place at the end. Each raster is written row block by row block into a
+work GeoTIFF there (:data:`~mosaic.backend.inference.outputs.GEOTIFF_OPTIONS`: one-row strips) and copied to its
+Cloud-Optimised GeoTIFF (GDAL's COG driver) when the run is complete.
 """
 
 from __future__ import annotations
