@@ -75,7 +75,8 @@ def single_runs(scene_file, shared_data, onnx_model_path, tmp_path_factory) -> P
 
 
 def _markers(out: Path) -> set[str]:
-    return {p.stem for p in (out / MARKER_DIR).glob("*.json")}
+    """The scenes with a finished marker (not the hidden temporary file a marker is written to before its rename)."""
+    return {p.stem for p in (out / MARKER_DIR).glob("*.json") if not p.name.startswith(".")}
 
 
 def _run_killed_after_first_scene(argv: list[str], out: Path) -> set[str]:
