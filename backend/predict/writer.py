@@ -80,6 +80,19 @@ def _writing(path: Path):
         ) from None
 
 
+def work_profile(width: int, height: int, crs, transform, options: Mapping[str, str] = GEOTIFF_OPTIONS) -> dict:
+    """rasterio's profile of a raster's work GeoTIFF (``width`` × ``height`` cells, less the product's count, dtype
+    and nodata): GTiff with the creation ``options`` (GDAL spelling; rasterio takes them as lower-case keywords)."""
+    return {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "crs": crs,
+        "transform": transform,
+        **{k.lower(): v for k, v in options.items()},
+    }
+
+
 class GeoTiffSink:
     """Writes one raster product of the catalogue: its bands, descriptions, nodata and the run's tags, block by
     block into the work GeoTIFF ``.<stem>.blocks.tif`` beside ``path``; :meth:`finish` makes ``path`` the COG."""
@@ -206,15 +219,7 @@ class PredictionOutputs:
     def _open(self, reader: RasterioReader, stride: int) -> None:
         gt = output_geotransform(reader.geotransform, stride)
         width, height = math.ceil(reader.width / stride), math.ceil(reader.height / stride)
-        options = {k.lower(): v for k, v in GEOTIFF_OPTIONS.items()}  # rasterio takes creation options as keywords
-        base = {
-            "driver": "GTiff",
-            "width": width,
-            "height": height,
-            "crs": reader.crs,
-            "transform": rasterio.Affine.from_gdal(*gt),
-            **options,
-        }
+        base = work_profile(width, height, reader.crs, rasterio.Affine.from_gdal(*gt))
         catalogue = self.catalogue
         self.sinks = [GeoTiffSink(self.tmp / r.file_name, r, base, catalogue.tags) for r in catalogue.rasters]
         tiles = catalogue.tiles

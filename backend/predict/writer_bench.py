@@ -20,7 +20,7 @@ from ..inference import OutputBlock
 from ..inference.metadata import ModelMetadata
 from ..inference.outputs import GEOTIFF_OPTIONS, output_catalogue
 from .reader import GDAL_ENV
-from .writer import GeoTiffSink
+from .writer import GeoTiffSink, work_profile
 
 
 def _row_blocks(meta: ModelMetadata, cells: int, rows: int, seed: int = 0) -> Iterator[OutputBlock]:
@@ -42,14 +42,8 @@ def write_costs(
     at ``stride`` with the work file's creation ``options``."""
     rows = max(1, meta.patch_size_px // stride)
     catalogue = output_catalogue(meta)
-    profile = {
-        "driver": "GTiff",
-        "width": cells,
-        "height": cells,
-        "crs": "EPSG:32633",
-        "transform": rasterio.Affine(10.0 * stride, 0.0, 300_000.0, 0.0, -10.0 * stride, 5_300_040.0),
-        **{k.lower(): v for k, v in options.items()},
-    }
+    transform = rasterio.Affine(10.0 * stride, 0.0, 300_000.0, 0.0, -10.0 * stride, 5_300_040.0)
+    profile = work_profile(cells, cells, "EPSG:32633", transform, options)
     results = []
     with tempfile.TemporaryDirectory() as tmp, rasterio.Env(**GDAL_ENV):
         for product in catalogue.rasters:

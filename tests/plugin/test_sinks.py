@@ -15,8 +15,8 @@ from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
 from mosaic.backend.errors import OutputError
 from mosaic.backend.inference import OutputBlock, read_metadata
-from mosaic.backend.inference.outputs import GEOTIFF_OPTIONS, output_catalogue
-from mosaic.backend.predict.writer import GeoTiffSink
+from mosaic.backend.inference.outputs import output_catalogue
+from mosaic.backend.predict.writer import GeoTiffSink, work_profile
 from mosaic.plugin.sinks import RasterFileSink
 
 HEIGHT, WIDTH = 1040, 520  #: cells; more than one 512 px tile high, so the COG has overviews (520, then 260 rows)
@@ -55,14 +55,7 @@ def _blocks(p: np.ndarray, rows: int = 130) -> list[OutputBlock]:
 
 
 def _write_headless(path: Path, product, p: np.ndarray) -> Path:
-    profile = {
-        "driver": "GTiff",
-        "width": WIDTH,
-        "height": HEIGHT,
-        "crs": "EPSG:32633",
-        "transform": rasterio.Affine.from_gdal(*GEOTRANSFORM),
-        **{k.lower(): v for k, v in GEOTIFF_OPTIONS.items()},
-    }
+    profile = work_profile(WIDTH, HEIGHT, "EPSG:32633", rasterio.Affine.from_gdal(*GEOTRANSFORM))
     sink = GeoTiffSink(path, product, profile, TAGS)
     for block in _blocks(p):
         sink.write_block(block)

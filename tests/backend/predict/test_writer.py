@@ -5,45 +5,29 @@ from __future__ import annotations
 import numpy as np
 import rasterio
 
-from mosaic.backend.export.metadata import build_metadata
-from mosaic.backend.inference import OutputBlock, parse_metadata
-from mosaic.backend.inference.outputs import GEOTIFF_OPTIONS, output_catalogue
+from mosaic.backend.inference import OutputBlock, load_model
+from mosaic.backend.inference.outputs import output_catalogue
 from mosaic.backend.predict.reader import GDAL_ENV
-from mosaic.backend.predict.writer import GeoTiffSink
+from mosaic.backend.predict.writer import GeoTiffSink, work_profile
 
 WIDTH, HEIGHT, ROWS = 300, 64, 4  #: two 256-px block columns, flushed 4 output rows at a time (stride 30)
-META = parse_metadata(
-    build_metadata(
-        {
-            "class_names": ["Water", "Forest", "Urban"],
-            "class_colors": ["#112233", "#445566", "#778899"],
-            "thresholds": [0.5, 0.6, 0.7],
-            "strategy": "supervised",
-            "training": {"dataset": "BigEarthNet v2.0", "licence": "CDLA-Permissive-1.0"},
-        }
-    )
-)
 
 
-def test_row_blocks_are_written_once_and_the_work_file_stays_smaller_than_the_raw_values(tmp_path):
-    product = next(r for r in output_catalogue(META).rasters if r.key == "probabilities")
-    profile = {
-        "driver": "GTiff",
-        "width": WIDTH,
-        "height": HEIGHT,
-        "crs": "EPSG:32633",
-        "transform": rasterio.Affine(300.0, 0.0, 300000.0, 0.0, -300.0, 5300000.0),
-        **{k.lower(): v for k, v in GEOTIFF_OPTIONS.items()},
-    }
+def test_row_blocks_are_written_once_and_the_work_file_stays_smaller_than_the_raw_values(tmp_path, onnx_model_path):
+    meta = load_model(onnx_model_path).metadata
+    product = next(r for r in output_catalogue(meta).rasters if r.key == "probabilities")
+    transform = rasterio.Affine(300.0, 0.0, 300000.0, 0.0, -300.0, 5300000.0)
     rng = np.random.default_rng(0)
-    p = rng.random((META.n_classes, HEIGHT, WIDTH), dtype=np.float32)
+    p = rng.random((meta.n_classes, HEIGHT, WIDTH), dtype=np.float32)
     with rasterio.Env(**GDAL_ENV):  # as in ``mosaic predict``, where the reader holds GDAL's settings
-        sink = GeoTiffSink(tmp_path / "probabilities.tif", product, profile, {})
+        sink = GeoTiffSink(
+            tmp_path / "probabilities.tif", product, work_profile(WIDTH, HEIGHT, "EPSG:32633", transform), {}
+        )
         for row in range(0, HEIGHT, ROWS):
             sink.write_block(OutputBlock(row, 0, p[:, row : row + ROWS], np.ones((ROWS, WIDTH), np.uint8)))
         sink.close()
     raw = p.nbytes
-    # a tiled work file rewrote each 256 × 256 block at every flush: about 80 × the raw size here
+    # a tiled work file rewrote each 256 × 256 block at every flush: about 8 × the raw size here
     assert sink.blocks.stat().st_size < raw
     sink.finish()
     with rasterio.open(tmp_path / "probabilities.tif") as ds:
