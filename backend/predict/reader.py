@@ -55,8 +55,10 @@ from ..inference.radiometry import convert
 from ..inference.rasters import RasterInfo
 from ..inputs.files import CRS_ERRORS, input_files, open_raster, raster_info, sampler
 
-#: GDAL settings for prediction: a modest block cache (MB) so memory stays flat on large rasters.
-GDAL_ENV = {"GDAL_CACHEMAX": 64, "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_NUM_THREADS": "1"}
+#: GDAL settings for prediction: a modest block cache so memory stays flat on large rasters. rasterio hands an
+#: integer GDAL_CACHEMAX to GDALSetCacheMax, which counts **bytes** (64 would be 64 bytes: no cache, and every
+#: window crossing a block row decoded both blocks again).
+GDAL_ENV = {"GDAL_CACHEMAX": 64 * 2**20, "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_NUM_THREADS": "1"}
 
 
 def _grid_bounds(bounds, src_crs, dst_crs, name: str):

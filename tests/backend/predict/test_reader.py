@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 import rasterio
@@ -38,3 +41,22 @@ def test_every_window_equals_the_same_pixels_of_the_whole_read(mosaic_reader, ro
     s2, s1 = reader.read(Window(row, col, height, width))
     np.testing.assert_array_equal(s2, whole_s2[:, row : row + height, col : col + width])
     np.testing.assert_array_equal(s1, whole_s1[:, row : row + height, col : col + width])
+
+
+def test_blocks_read_once_are_served_from_gdal_s_cache(t33uup_mosaic, onnx_model_path, tmp_path):
+    """A window crossing the 10 m bands' block rows (256 px) is read, the files are emptied, and the same window reads
+    the same values: GDAL's block cache holds them (an integer GDAL_CACHEMAX of 64 was 64 bytes, so every such window
+    was decoded from the file again)."""
+    for f in [*t33uup_mosaic.glob("S2A*.tif"), *t33uup_mosaic.glob("S1_*.tif")]:
+        shutil.copy(f, tmp_path / f.name)
+    meta = load_model(onnx_model_path).metadata
+    s2_files, s1_files = sorted(tmp_path.glob("S2A*.tif")), sorted(tmp_path.glob("S1_*.tif"))
+    window = Window(200, 0, 120, 240)
+    with RasterioReader(s2_files, s1_files, meta) as reader:
+        s2, s1 = reader.read(window)
+        for f in [*s2_files, *s1_files]:
+            os.truncate(f, 0)
+        again_s2, again_s1 = reader.read(window)
+    assert np.isfinite(s2).sum() > 0.9 * s2.size
+    np.testing.assert_array_equal(again_s2, s2)
+    np.testing.assert_array_equal(again_s1, s1)
