@@ -53,9 +53,9 @@ FILE_NAMES = {
 }
 #: GTiff creation options of the work file a raster is written into row block by row block (GDAL spelling; rasterio
 #: takes them as keyword arguments): one strip per output row of each band, so every row is compressed once, when
-#: the engine flushes it. Into a tiled (pixel-interleaved) work file under ``mosaic predict``'s 64 MB GDAL cache,
-#: each 256 × 256 block was recompressed and appended anew at every flush: a whole S2 tile's probabilities at stride
-#: 30 took 5.4 s and a 238 MiB work file, now 0.14 s and 9 MiB (docs/benchmarks.md)
+#: the engine flushes it, whatever GDAL's block cache holds (a tiled work file needs its blocks cached until they
+#: are complete: with the 64-byte cache ``mosaic predict`` had until 2026-12-06 a whole S2 tile's probabilities at
+#: stride 30 took 6.7 s and 241 MiB tiled, 0.2 s and 9 MiB in strips; docs/benchmarks.md)
 GEOTIFF_OPTIONS = {"COMPRESS": "DEFLATE", "TILED": "NO", "BLOCKYSIZE": "1", "INTERLEAVE": "BAND", "BIGTIFF": "IF_SAFER"}
 #: COG driver creation options of every delivered raster, less the product's OVERVIEW_RESAMPLING: 512 px tiles,
 #: DEFLATE after the predictor of the dtype (2, horizontal differences, for integers; 3 for floats), overviews
